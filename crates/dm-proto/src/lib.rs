@@ -1,0 +1,1 @@
+//! DM sessions (being written).

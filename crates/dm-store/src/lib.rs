@@ -1,0 +1,1 @@
+//! DM store (being written).

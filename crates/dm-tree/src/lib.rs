@@ -1,0 +1,1 @@
+//! DM tree (being written).

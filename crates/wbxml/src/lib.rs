@@ -1,0 +1,1 @@
+//! Generic WBXML (being written).
