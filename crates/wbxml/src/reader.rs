@@ -1,0 +1,696 @@
+//! The borrowing pull reader.
+
+use crate::{Error, Version, mbuint::read_mb_u_int32, token};
+
+/// Bounds the reader enforces on untrusted input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted document, in bytes.
+    pub max_size: usize,
+    /// Deepest element nesting accepted (the root element is depth 1).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    /// 4 MiB, depth 64.
+    fn default() -> Self {
+        Limits {
+            max_size: 4 * 1024 * 1024,
+            max_depth: 64,
+        }
+    }
+}
+
+/// The document's public identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PublicId {
+    /// A registered numeric identifier (e.g. 0x1201 for SyncML 1.2; 1 = unknown).
+    Known(u32),
+    /// An offset into the string table holding the textual public identifier.
+    StringTable(u32),
+}
+
+/// The WBXML header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// WBXML version.
+    pub version: Version,
+    /// Public identifier.
+    pub public_id: PublicId,
+    /// Charset MIBenum (106 = UTF-8).
+    pub charset: u32,
+    /// The raw string table (NUL-terminated strings back to back).
+    pub string_table: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    /// A UTF-8 header with no string table.
+    #[must_use]
+    pub fn new(version: Version, public_id: PublicId) -> Self {
+        Header {
+            version,
+            public_id,
+            charset: crate::CHARSET_UTF8,
+            string_table: &[],
+        }
+    }
+
+    /// The textual public identifier when it lives in the string table.
+    #[must_use]
+    pub fn public_id_text(&self) -> Option<&'a [u8]> {
+        match self.public_id {
+            PublicId::StringTable(i) => table_string(self.string_table, i),
+            PublicId::Known(_) => None,
+        }
+    }
+}
+
+/// The NUL-terminated string at `index` in a string table.
+fn table_string(table: &[u8], index: u32) -> Option<&[u8]> {
+    let rest = table.get(usize::try_from(index).ok()?..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    rest.get(..end)
+}
+
+/// What a tag names: a token on the current page, or a literal name from the string table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TagId<'a> {
+    /// A tag token (0x05..=0x3F) on [`Tag::page`].
+    Token(u8),
+    /// A literal tag name (`LITERAL*` tokens), from the string table.
+    Literal(&'a [u8]),
+}
+
+/// A start tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tag<'a> {
+    /// The tag code page in force.
+    pub page: u8,
+    /// The token or literal name.
+    pub id: TagId<'a>,
+    /// Whether content (and so a matching [`Event::End`]) follows.
+    pub has_content: bool,
+}
+
+/// One item of the document body, borrowing from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event<'a> {
+    /// A start tag. Tags without content have no matching [`Event::End`].
+    Start(Tag<'a>),
+    /// The end of the innermost open element that has content.
+    End,
+    /// Character data: an inline string (`STR_I`) or a string-table reference (`STR_T`), as the
+    /// raw bytes (UTF-8 for the charsets this reader accepts; not validated here).
+    Str(&'a [u8]),
+    /// Opaque data.
+    Opaque(&'a [u8]),
+    /// A character entity (Unicode code point, unchecked).
+    Entity(u32),
+    /// An extension token: `kind` 0..=2 is the `n` of `EXT_I_n`/`EXT_T_n`/`EXT_n`.
+    Extension {
+        /// Which of the three extensions.
+        kind: u8,
+        /// Its value.
+        value: ExtValue<'a>,
+    },
+}
+
+/// The payload of an extension token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExtValue<'a> {
+    /// `EXT_I_n`: an inline string.
+    Str(&'a [u8]),
+    /// `EXT_T_n`: an integer.
+    Int(u32),
+    /// `EXT_n`: no payload.
+    None,
+}
+
+/// A pull reader over one WBXML document.
+///
+/// Create it with [`Reader::new`] (which reads the header), then call [`Reader::next_event`]
+/// until it returns `Ok(None)` (the root element has ended and the input is exhausted).
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+    header: Header<'a>,
+    page: u8,
+    depth: usize,
+    root_done: bool,
+    limits: Limits,
+    skip_attributes: bool,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads the header of `input` and positions the reader on the body.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::UnsupportedVersion`], [`Error::UnsupportedCharset`], and
+    /// the framing errors of the header fields.
+    pub fn new(input: &'a [u8], limits: Limits) -> Result<Self, Error> {
+        if input.len() > limits.max_size {
+            return Err(Error::TooLarge {
+                size: input.len(),
+                limit: limits.max_size,
+            });
+        }
+        let Some(&vbyte) = input.first() else {
+            return Err(Error::UnexpectedEof {
+                offset: 0,
+                context: "header",
+            });
+        };
+        let version = Version::from_byte(vbyte).ok_or(Error::UnsupportedVersion { byte: vbyte })?;
+        let mut pos = 1;
+        let pid = read_mb_u_int32(input, &mut pos)?;
+        let public_id = if pid == 0 {
+            PublicId::StringTable(read_mb_u_int32(input, &mut pos)?)
+        } else {
+            PublicId::Known(pid)
+        };
+        let charset = if version == Version::V1_0 {
+            crate::CHARSET_UTF8
+        } else {
+            let at = pos;
+            let mib = read_mb_u_int32(input, &mut pos)?;
+            if !matches!(
+                mib,
+                crate::CHARSET_UTF8 | crate::CHARSET_US_ASCII | crate::CHARSET_UNKNOWN
+            ) {
+                return Err(Error::UnsupportedCharset { offset: at, mib });
+            }
+            mib
+        };
+        let len = read_mb_u_int32(input, &mut pos)?;
+        let end = usize::try_from(len).ok().and_then(|l| pos.checked_add(l));
+        let string_table = end
+            .and_then(|end| input.get(pos..end))
+            .ok_or(Error::UnexpectedEof {
+                offset: input.len(),
+                context: "string table",
+            })?;
+        pos += string_table.len();
+        let header = Header {
+            version,
+            public_id,
+            charset,
+            string_table,
+        };
+        if let PublicId::StringTable(i) = public_id
+            && header.public_id_text().is_none()
+        {
+            return Err(Error::BadStringTableRef {
+                offset: 1,
+                index: i,
+            });
+        }
+        Ok(Reader {
+            input,
+            pos,
+            header,
+            page: 0,
+            depth: 0,
+            root_done: false,
+            limits,
+            skip_attributes: false,
+        })
+    }
+
+    /// Skips attribute lists instead of rejecting them with [`Error::AttributesUnsupported`].
+    #[must_use]
+    pub fn skip_attributes(mut self, skip: bool) -> Self {
+        self.skip_attributes = skip;
+        self
+    }
+
+    /// The document header.
+    #[must_use]
+    pub fn header(&self) -> &Header<'a> {
+        &self.header
+    }
+
+    /// The byte offset of the next token.
+    #[must_use]
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// The number of open elements.
+    #[must_use]
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// The bytes of the string at `index` in the string table.
+    ///
+    /// # Errors
+    /// [`Error::BadStringTableRef`] (reported at `offset`) if there is no such string.
+    pub fn table_string(&self, index: u32, offset: usize) -> Result<&'a [u8], Error> {
+        table_string(self.header.string_table, index)
+            .ok_or(Error::BadStringTableRef { offset, index })
+    }
+
+    #[inline]
+    fn byte(&mut self, context: &'static str) -> Result<u8, Error> {
+        let b = *self.input.get(self.pos).ok_or(Error::UnexpectedEof {
+            offset: self.input.len(),
+            context,
+        })?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline]
+    fn mb(&mut self) -> Result<u32, Error> {
+        read_mb_u_int32(self.input, &mut self.pos)
+    }
+
+    #[inline]
+    fn inline_str(&mut self) -> Result<&'a [u8], Error> {
+        let start = self.pos;
+        let rest = self.input.get(start..).unwrap_or_default();
+        let len = memchr0(rest).ok_or(Error::UnterminatedString { offset: start })?;
+        self.pos = start + len + 1;
+        Ok(rest.get(..len).unwrap_or_default())
+    }
+
+    fn table_ref(&mut self) -> Result<&'a [u8], Error> {
+        let at = self.pos;
+        let index = self.mb()?;
+        self.table_string(index, at)
+    }
+
+    fn opaque(&mut self) -> Result<&'a [u8], Error> {
+        let at = self.pos;
+        let len = self.mb()?;
+        let start = self.pos;
+        let data = usize::try_from(len)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .and_then(|end| self.input.get(start..end))
+            .ok_or(Error::OpaqueTooLong { offset: at, len })?;
+        self.pos = start + data.len();
+        Ok(data)
+    }
+
+    /// Skips an attribute list (after a tag with the attribute bit) up to and including its END.
+    fn skip_attribute_list(&mut self) -> Result<(), Error> {
+        loop {
+            let b = self.byte("attribute list")?;
+            match b {
+                token::END => return Ok(()),
+                token::SWITCH_PAGE => {
+                    self.byte("SWITCH_PAGE")?;
+                }
+                token::STR_I | 0x40..=0x42 => {
+                    self.inline_str()?;
+                }
+                token::STR_T | token::ENTITY | token::LITERAL | 0x80..=0x82 => {
+                    self.mb()?;
+                }
+                token::OPAQUE => {
+                    self.opaque()?;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn start_tag(&mut self, at: usize, b: u8, id: TagId<'a>) -> Result<Event<'a>, Error> {
+        if self.root_done {
+            return Err(Error::UnexpectedToken {
+                offset: at,
+                token: b,
+                context: "element after the root element",
+            });
+        }
+        if b & token::ATTR_BIT != 0 {
+            if self.skip_attributes {
+                self.skip_attribute_list()?;
+            } else {
+                return Err(Error::AttributesUnsupported { offset: at });
+            }
+        }
+        let has_content = b & token::CONTENT_BIT != 0;
+        if has_content {
+            if self.depth >= self.limits.max_depth {
+                return Err(Error::DepthExceeded {
+                    offset: at,
+                    limit: self.limits.max_depth,
+                });
+            }
+            self.depth += 1;
+        } else if self.depth == 0 {
+            self.root_done = true;
+        }
+        Ok(Event::Start(Tag {
+            page: self.page,
+            id,
+            has_content,
+        }))
+    }
+
+    fn check_in_element(&self, at: usize, b: u8) -> Result<(), Error> {
+        if self.depth == 0 {
+            Err(Error::UnexpectedToken {
+                offset: at,
+                token: b,
+                context: "content outside the root",
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The next event, or `Ok(None)` once the root element has ended and the input is used up.
+    ///
+    /// # Errors
+    /// Any framing error, with the byte offset where it was found; an exceeded limit.
+    #[inline]
+    pub fn next_event(&mut self) -> Result<Option<Event<'a>>, Error> {
+        loop {
+            let at = self.pos;
+            let Some(&b) = self.input.get(at) else {
+                if self.depth == 0 && self.root_done {
+                    return Ok(None);
+                }
+                return Err(Error::UnexpectedEof {
+                    offset: at,
+                    context: "body",
+                });
+            };
+            self.pos += 1;
+            let ev = match b {
+                token::SWITCH_PAGE => {
+                    self.page = self.byte("SWITCH_PAGE")?;
+                    continue;
+                }
+                token::END => {
+                    if self.depth == 0 {
+                        return Err(Error::UnexpectedToken {
+                            offset: at,
+                            token: b,
+                            context: "END with no open element",
+                        });
+                    }
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        self.root_done = true;
+                    }
+                    Event::End
+                }
+                token::STR_I => {
+                    self.check_in_element(at, b)?;
+                    Event::Str(self.inline_str()?)
+                }
+                token::STR_T => {
+                    self.check_in_element(at, b)?;
+                    Event::Str(self.table_ref()?)
+                }
+                token::OPAQUE => {
+                    self.check_in_element(at, b)?;
+                    Event::Opaque(self.opaque()?)
+                }
+                token::ENTITY => {
+                    self.check_in_element(at, b)?;
+                    Event::Entity(self.mb()?)
+                }
+                0x40..=0x42 => {
+                    self.check_in_element(at, b)?;
+                    Event::Extension {
+                        kind: b - 0x40,
+                        value: ExtValue::Str(self.inline_str()?),
+                    }
+                }
+                0x80..=0x82 => {
+                    self.check_in_element(at, b)?;
+                    Event::Extension {
+                        kind: b - 0x80,
+                        value: ExtValue::Int(self.mb()?),
+                    }
+                }
+                0xC0..=0xC2 => {
+                    self.check_in_element(at, b)?;
+                    Event::Extension {
+                        kind: b - 0xC0,
+                        value: ExtValue::None,
+                    }
+                }
+                token::PI => {
+                    return Err(Error::UnexpectedToken {
+                        offset: at,
+                        token: b,
+                        context: "processing instructions are not supported",
+                    });
+                }
+                token::LITERAL | token::LITERAL_C | token::LITERAL_A | token::LITERAL_AC => {
+                    let name = self.table_ref()?;
+                    self.start_tag(at, b, TagId::Literal(name))?
+                }
+                _ => self.start_tag(at, b, TagId::Token(b & token::TAG_MASK))?,
+            };
+            return Ok(Some(ev));
+        }
+    }
+}
+
+impl<'a> Iterator for Reader<'a> {
+    type Item = Result<Event<'a>, Error>;
+
+    /// Iterates over [`Reader::next_event`]; stops after the first error.
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_event() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => {
+                // Make the iterator fused after an error.
+                self.pos = self.input.len();
+                self.depth = 0;
+                self.root_done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Position of the first NUL byte.
+#[inline]
+fn memchr0(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(input: &[u8]) -> Result<Vec<Event<'_>>, Error> {
+        Reader::new(input, Limits::default())?.collect()
+    }
+
+    #[test]
+    fn libwbxml_tiny_syncml_document() {
+        // xml2wbxml output for a tiny SyncML 1.2 message (see the digest, section 6.7).
+        let doc = hex(
+            "03a4016a006d6c7103312e3200017203444d2f312e32000165033100015b033100016e5703687474703a2f2f732f646d000101675703494d45493a31000101016b464b033100014f0331323031000101120101",
+        );
+        let r = Reader::new(&doc, Limits::default()).unwrap();
+        assert_eq!(r.header().version, Version::V1_3);
+        assert_eq!(r.header().public_id, PublicId::Known(0x1201));
+        let ev = events(&doc).unwrap();
+        assert_eq!(
+            ev[0],
+            Event::Start(Tag {
+                page: 0,
+                id: TagId::Token(0x2D),
+                has_content: true
+            })
+        );
+        assert_eq!(ev[3], Event::Str(b"1.2"));
+        assert_eq!(
+            ev.iter().filter(|e| matches!(e, Event::Start(_))).count(),
+            15,
+            "15 tags in the document"
+        );
+        assert_eq!(ev.last(), Some(&Event::End));
+    }
+
+    #[test]
+    fn string_table_public_id_and_refs() {
+        // version 1.3, public id in string table at 0, utf-8, table "ab\0-//X//EN\0"
+        let mut doc = vec![0x03, 0x00, 0x03, 0x6A, 12];
+        doc.extend_from_slice(b"ab\0-//X//EN\0");
+        doc.extend_from_slice(&[0x45, 0x83, 0x00, 0x03, b'c', 0, 0x01]);
+        let r = Reader::new(&doc, Limits::default()).unwrap();
+        assert_eq!(r.header().public_id_text(), Some(&b"-//X//EN"[..]));
+        let ev = events(&doc).unwrap();
+        assert_eq!(ev[1], Event::Str(b"ab"));
+        assert_eq!(ev[2], Event::Str(b"c"));
+    }
+
+    #[test]
+    fn typed_errors_with_offsets() {
+        assert_eq!(
+            events(&[]).unwrap_err(),
+            Error::UnexpectedEof {
+                offset: 0,
+                context: "header"
+            }
+        );
+        assert_eq!(
+            events(&[0x07]).unwrap_err(),
+            Error::UnsupportedVersion { byte: 7 }
+        );
+        assert_eq!(
+            events(&[0x03, 0x01, 0x04, 0x00, 0x45, 0x01]).unwrap_err(),
+            Error::UnsupportedCharset { offset: 2, mib: 4 }
+        );
+        assert_eq!(
+            events(&[0x03, 0x01, 0x6A, 0x00, 0x45, 0x83, 0x05, 0x01]).unwrap_err(),
+            Error::BadStringTableRef {
+                offset: 6,
+                index: 5
+            }
+        );
+        assert_eq!(
+            events(&[0x03, 0x01, 0x6A, 0x00, 0x45, 0x03, b'a']).unwrap_err(),
+            Error::UnterminatedString { offset: 6 }
+        );
+        assert_eq!(
+            events(&[0x03, 0x01, 0x6A, 0x00, 0x45, 0xC3, 0x05, 1, 2]).unwrap_err(),
+            Error::OpaqueTooLong { offset: 6, len: 5 }
+        );
+        assert_eq!(
+            events(&[0x03, 0x01, 0x6A, 0x00, 0xC5, 0x01, 0x01]).unwrap_err(),
+            Error::AttributesUnsupported { offset: 4 }
+        );
+        assert!(matches!(
+            events(&[0x03, 0x01, 0x6A, 0x00, 0x01]).unwrap_err(),
+            Error::UnexpectedToken { offset: 4, .. }
+        ));
+        assert!(matches!(
+            events(&[0x03, 0x01, 0x6A, 0x00, 0x45, 0x01, 0x05]).unwrap_err(),
+            Error::UnexpectedToken { offset: 6, .. }
+        ));
+        assert!(matches!(
+            events(&[0x03, 0x01, 0x6A, 0x00, 0x45]).unwrap_err(),
+            Error::UnexpectedEof { offset: 5, .. }
+        ));
+        assert!(matches!(
+            events(&[0x03, 0x01, 0x6A, 0x05, 0x45]).unwrap_err(),
+            Error::UnexpectedEof {
+                context: "string table",
+                ..
+            }
+        ));
+        let deep = [0x03, 0x01, 0x6A, 0x00, 0x45, 0x45, 0x45, 0x01, 0x01, 0x01];
+        let r = Reader::new(
+            &deep,
+            Limits {
+                max_size: 100,
+                max_depth: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.collect::<Result<Vec<_>, _>>().unwrap_err(),
+            Error::DepthExceeded {
+                offset: 6,
+                limit: 2
+            }
+        );
+        assert_eq!(
+            Reader::new(
+                &deep,
+                Limits {
+                    max_size: 5,
+                    max_depth: 2
+                }
+            )
+            .unwrap_err(),
+            Error::TooLarge { size: 10, limit: 5 }
+        );
+    }
+
+    #[test]
+    fn attributes_can_be_skipped() {
+        // <x a="v">t</x> with an attribute start token 0x05 and an inline value.
+        let doc = [
+            0x03, 0x01, 0x6A, 0x00, 0xC5, 0x05, 0x03, b'v', 0, 0x01, 0x03, b't', 0, 0x01,
+        ];
+        let r = Reader::new(&doc, Limits::default())
+            .unwrap()
+            .skip_attributes(true);
+        let ev: Vec<_> = r.collect::<Result<_, _>>().unwrap();
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[1], Event::Str(b"t"));
+    }
+
+    #[test]
+    fn literal_tags_and_extensions() {
+        let mut doc = vec![0x03, 0x01, 0x6A, 0x04];
+        doc.extend_from_slice(b"Inv\0");
+        doc.extend_from_slice(&[0x44, 0x00, 0x04, 0x00, 0x02, 0x41, 0xC0, 0x81, 0x05, 0x01]);
+        let ev = events(&doc).unwrap();
+        assert_eq!(
+            ev[0],
+            Event::Start(Tag {
+                page: 0,
+                id: TagId::Literal(b"Inv"),
+                has_content: true
+            })
+        );
+        assert_eq!(
+            ev[1],
+            Event::Start(Tag {
+                page: 0,
+                id: TagId::Literal(b"Inv"),
+                has_content: false
+            })
+        );
+        assert_eq!(ev[2], Event::Entity(0x41));
+        assert_eq!(
+            ev[3],
+            Event::Extension {
+                kind: 0,
+                value: ExtValue::None
+            }
+        );
+        assert_eq!(
+            ev[4],
+            Event::Extension {
+                kind: 1,
+                value: ExtValue::Int(5)
+            }
+        );
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(data: Vec<u8>) {
+            if let Ok(r) = Reader::new(&data, Limits { max_size: 1 << 16, max_depth: 8 }) {
+                for e in r.take(10_000) {
+                    let _ = e;
+                }
+            }
+        }
+
+        #[test]
+        fn never_panics_after_valid_header(body: Vec<u8>) {
+            let mut data = vec![0x03, 0x01, 0x6A, 0x04, b'a', 0, b'b', 0];
+            data.extend_from_slice(&body);
+            if let Ok(r) = Reader::new(&data, Limits { max_size: 1 << 16, max_depth: 8 }) {
+                for e in r.take(10_000) {
+                    let _ = e;
+                }
+            }
+        }
+    }
+}
