@@ -1,17 +1,67 @@
-//! The xml codec (being written by its owner; signatures are fixed).
+//! The XML codec of SyncML DM messages (`application/vnd.syncml.dm+xml`).
+//!
+//! In: the bytes of one XML message and the [`Limits`] to enforce. Out: the typed [`SyncMl`] AST;
+//! and back: compact UTF-8 XML bytes from an AST.
+//!
+//! # Decoding
+//! [`decode`] drives quick-xml as a pull parser over the input slice (no serde, no DOM). It
+//! accepts an optional XML declaration, DOCTYPE, comments and processing instructions,
+//! whitespace between elements, the five predefined entities and numeric character references,
+//! CDATA sections and empty elements. Elements are matched on their **local names**, so
+//! namespace prefixes (`<m:Type xmlns:m="syncml:metinf">`) are accepted anywhere. The version
+//! comes from the namespace of the `SyncML` element (`SYNCML:SYNCML1.1` or `SYNCML:SYNCML1.2`,
+//! compared case-insensitively) or, when there is none, from `VerDTD`.
+//!
+//! Compatibility choices:
+//! - **Unknown elements inside a known element are skipped** (forward compatibility: `Anchor`
+//!   or `Mem` in `Meta`, `SourceParent` in `Item`, `Lang` in `Get`, vendor extensions...). Their
+//!   content still counts towards the depth and element limits.
+//! - **Unknown commands** in `SyncBody`, `Atomic` or `Sequence` (`Sync`, `Put`, `Map`, ...) are an
+//!   [`Error::XmlUnknownCommand`] carrying the element name and its `CmdID`, so a server can
+//!   answer it.
+//! - Children are accepted in any order; a repeated single-valued child keeps the last value.
+//! - A `MetInf` wrapper inside `Meta` (seen in old SyncML 1.0 stacks) is looked through.
+//! - `Status/MsgRef` may be absent (it is optional in the DTD); it then decodes as `""`.
+//! - Text of string elements is kept exactly (entities resolved, no trimming); status and alert
+//!   codes are trimmed before being parsed as numbers.
+//!
+//! `Data` of an `Item` keeps the form it arrived in: character data becomes [`Data::Text`], a
+//! content made only of CDATA sections (and whitespace) becomes [`Data::CData`] (adjacent
+//! sections are joined, so a `]]>` split over two sections comes back whole), and content with
+//! child elements (a TNDS `MgmtTree`, a GwMO payload) becomes [`Data::Xml`] holding the exact
+//! source text between `<Data>` and `</Data>`, with leading and trailing whitespace trimmed.
+//!
+//! Limits: `max_size` is checked against the input length first; `max_depth` bounds element
+//! nesting (capped at [`HARD_MAX_DEPTH`] whatever the limits say, because containers are decoded
+//! recursively); `max_elements` bounds the number of start or empty tags. Every failure is a
+//! typed [`Error`] with a byte offset; no input makes the decoder panic.
+//!
+//! # Encoding
+//! [`encode`] writes compact XML with no declaration and no indentation (use
+//! [`encode_pretty`] for people): `<SyncML xmlns="SYNCML:SYNCML1.2">` (per [`crate::Version`]),
+//! every MetInf element carrying `xmlns="syncml:metinf"` (as libwbxml's `wbxml2xml` does), and
+//! children in SyncML / MetInf DTD order. `&`, `<`, `>` are escaped, and so are `\r` and other
+//! control characters (as numeric references) so that they survive XML line-end normalisation.
+//! `Data::Xml` is written verbatim; `Data::CData` as a CDATA section (a `]]>` inside is split over
+//! two sections); [`Data::Opaque`] as a CDATA section when the bytes are UTF-8 without control
+//! characters other than tab and line feed, else as standard Base64 text (so it decodes back as
+//! `Data::CData` or `Data::Text` respectively). A `Meta` that [`Meta::is_empty`] is omitted.
+//!
+//! [`Meta::is_empty`]: crate::Meta::is_empty
+//! [`Data::Text`]: crate::Data::Text
+//! [`Data::CData`]: crate::Data::CData
+//! [`Data::Xml`]: crate::Data::Xml
+//! [`Data::Opaque`]: crate::Data::Opaque
 
+mod decode;
+mod encode;
+mod tag;
+
+pub use decode::{HARD_MAX_DEPTH, decode};
+pub use encode::{encode, encode_into, encode_pretty};
+
+#[cfg(doc)]
 use crate::{Error, Limits, SyncMl};
 
-/// Decodes one message.
-///
-/// # Errors
-/// Malformed input or exceeded limits.
-pub fn decode(_input: &[u8], _limits: &Limits) -> Result<SyncMl, Error> {
-    unimplemented!("xml decoder is being written")
-}
-
-/// Encodes one message.
-#[must_use]
-pub fn encode(_msg: &SyncMl) -> Vec<u8> {
-    unimplemented!("xml encoder is being written")
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,778 @@
+//! XML -> AST: a recursive-descent decoder over quick-xml's borrowed pull events.
+
+use std::borrow::Cow;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use super::tag::Tag;
+use crate::{
+    Alert, AlertCode, Chal, Command, Container, Cred, Data, Error, Exec, Item, ItemCmd, Limits,
+    Location, Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl, Version,
+};
+
+/// Element nesting the decoder accepts at most, whatever [`Limits::max_depth`] says: containers
+/// (`Atomic`, `Sequence`) are decoded recursively, and this bound keeps the stack small.
+pub const HARD_MAX_DEPTH: usize = 256;
+
+/// Decodes one XML-encoded SyncML DM message.
+///
+/// See the [module documentation](super) for what is accepted and how `Data` is classified.
+///
+/// # Errors
+/// - [`Error::XmlLimit`] when the input is longer than `limits.max_size`, nests deeper than
+///   `limits.max_depth` (or [`HARD_MAX_DEPTH`]) or holds more than `limits.max_elements` elements;
+/// - [`Error::XmlMalformed`] for input that is not well-formed UTF-8 XML;
+/// - [`Error::XmlUnexpected`] for a wrong root, text among elements, elements inside text
+///   elements, truncated input;
+/// - [`Error::XmlMissingElement`] when a required child (e.g. `Status/CmdRef`) is absent;
+/// - [`Error::XmlInvalidNumber`] for a non-numeric status or alert code;
+/// - [`Error::XmlUnknownCommand`] for a command this codec does not model;
+/// - [`Error::XmlUnsupportedVersion`] for a SyncML version other than 1.1 or 1.2.
+pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
+    if input.len() > limits.max_size {
+        return Err(Error::XmlLimit {
+            offset: limits.max_size,
+            limit: "max_size",
+            max: limits.max_size,
+        });
+    }
+    let text = std::str::from_utf8(input).map_err(|e| Error::XmlMalformed {
+        offset: e.valid_up_to(),
+        reason: "invalid UTF-8".to_owned(),
+    })?;
+    let mut parser = Parser::new(text, limits);
+    parser.document()
+}
+
+/// An element whose start (or empty) tag has just been read.
+#[derive(Debug, Clone, Copy)]
+struct Child<'a> {
+    tag: Tag,
+    /// `<X/>`: there is no content and no end tag to read.
+    empty: bool,
+    /// Offset of the `<`.
+    offset: usize,
+    /// Qualified name as written.
+    name: &'a str,
+}
+
+struct Parser<'a> {
+    input: &'a str,
+    reader: Reader<&'a [u8]>,
+    max_depth: usize,
+    max_elements: usize,
+    depth: usize,
+    elements: usize,
+}
+
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+fn is_xml_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn unexpected(offset: usize, expected: &'static str, found: impl Into<String>) -> Error {
+    Error::XmlUnexpected {
+        offset,
+        expected,
+        found: found.into(),
+    }
+}
+
+fn missing(c: &Child<'_>, parent: &'static str, element: &'static str) -> Error {
+    Error::XmlMissingElement {
+        offset: c.offset,
+        parent,
+        element,
+    }
+}
+
+fn malformed(offset: usize, reason: impl std::fmt::Display) -> Error {
+    Error::XmlMalformed {
+        offset,
+        reason: reason.to_string(),
+    }
+}
+
+fn push<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
+    match acc {
+        None => *acc = Some(s),
+        Some(a) => a.to_mut().push_str(&s),
+    }
+}
+
+fn found_event(ev: &Event<'_>) -> &'static str {
+    match ev {
+        Event::Start(_) | Event::Empty(_) => "element",
+        Event::End(_) => "end tag",
+        Event::Text(_) => "text",
+        Event::CData(_) => "CDATA",
+        Event::Comment(_) => "comment",
+        Event::Decl(_) => "XML declaration",
+        Event::PI(_) => "processing instruction",
+        Event::DocType(_) => "DOCTYPE",
+        Event::Eof => "end of input",
+    }
+}
+
+impl<'a> Parser<'a> {
+    fn new(input: &'a str, limits: &Limits) -> Self {
+        let reader = Reader::from_reader(input.as_bytes());
+        Parser {
+            input,
+            reader,
+            max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
+            max_elements: limits.max_elements,
+            depth: 0,
+            elements: 0,
+        }
+    }
+
+    fn pos(&self) -> usize {
+        to_usize(self.reader.buffer_position())
+    }
+
+    /// The next event and the offset it starts at.
+    fn event(&mut self) -> Result<(usize, Event<'a>), Error> {
+        let offset = self.pos();
+        match self.reader.read_event() {
+            Ok(ev) => Ok((offset, ev)),
+            Err(e) => Err(malformed(to_usize(self.reader.error_position()), e)),
+        }
+    }
+
+    /// The qualified name of a tag starting at `offset`.
+    fn name_at(&self, offset: usize, e: &BytesStart<'_>) -> &'a str {
+        let len = e.name().as_ref().len();
+        offset
+            .checked_add(1)
+            .and_then(|start| self.input.get(start..start.checked_add(len)?))
+            .unwrap_or("")
+    }
+
+    /// Accounts for a start or empty tag against the limits.
+    fn open(&mut self, offset: usize, e: &BytesStart<'_>, empty: bool) -> Result<Child<'a>, Error> {
+        self.elements += 1;
+        if self.elements > self.max_elements {
+            return Err(Error::XmlLimit {
+                offset,
+                limit: "max_elements",
+                max: self.max_elements,
+            });
+        }
+        let depth = self.depth + 1;
+        if depth > self.max_depth {
+            return Err(Error::XmlLimit {
+                offset,
+                limit: "max_depth",
+                max: self.max_depth,
+            });
+        }
+        if !empty {
+            self.depth = depth;
+        }
+        Ok(Child {
+            tag: Tag::of(e.local_name().as_ref()),
+            empty,
+            offset,
+            name: self.name_at(offset, e),
+        })
+    }
+
+    fn close(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// The next child element of `parent`, or `None` once its end tag is consumed.
+    fn child(&mut self, parent: &Child<'a>) -> Result<Option<Child<'a>>, Error> {
+        if parent.empty {
+            return Ok(None);
+        }
+        loop {
+            let (offset, ev) = self.event()?;
+            match ev {
+                Event::Start(e) => return self.open(offset, &e, false).map(Some),
+                Event::Empty(e) => return self.open(offset, &e, true).map(Some),
+                Event::End(_) => {
+                    self.close();
+                    return Ok(None);
+                }
+                Event::Text(t) => {
+                    if !t.iter().copied().all(is_xml_ws) {
+                        return Err(unexpected(offset, "element", "text"));
+                    }
+                }
+                Event::Comment(_) | Event::PI(_) => {}
+                ev => return Err(unexpected(offset, "element or end tag", found_event(&ev))),
+            }
+        }
+    }
+
+    /// Skips the content of `c` (and its end tag), counting nested elements against the limits.
+    fn skip(&mut self, c: &Child<'a>) -> Result<(), Error> {
+        if c.empty {
+            return Ok(());
+        }
+        let target = self.depth.saturating_sub(1);
+        loop {
+            let (offset, ev) = self.event()?;
+            match ev {
+                Event::Start(e) => {
+                    self.open(offset, &e, false)?;
+                }
+                Event::Empty(e) => {
+                    self.open(offset, &e, true)?;
+                }
+                Event::End(_) => {
+                    self.close();
+                    if self.depth <= target {
+                        return Ok(());
+                    }
+                }
+                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {}
+                ev => return Err(unexpected(offset, "end tag", found_event(&ev))),
+            }
+        }
+    }
+
+    /// The character data of a text-only element (entities resolved, CDATA taken literally).
+    fn text(&mut self, c: &Child<'a>) -> Result<String, Error> {
+        if c.empty {
+            return Ok(String::new());
+        }
+        let mut acc: Option<Cow<'a, str>> = None;
+        loop {
+            let (offset, ev) = self.event()?;
+            match ev {
+                Event::Text(t) => push(&mut acc, t.unescape().map_err(|e| malformed(offset, e))?),
+                Event::CData(t) => push(&mut acc, t.decode().map_err(|e| malformed(offset, e))?),
+                Event::End(_) => {
+                    self.close();
+                    return Ok(acc.map(Cow::into_owned).unwrap_or_default());
+                }
+                Event::Start(e) | Event::Empty(e) => {
+                    return Err(unexpected(offset, "text", self.name_at(offset, &e)));
+                }
+                Event::Comment(_) | Event::PI(_) => {}
+                ev => return Err(unexpected(offset, "text or end tag", found_event(&ev))),
+            }
+        }
+    }
+
+    /// A status or alert code.
+    fn number(&mut self, c: &Child<'a>, element: &'static str) -> Result<u16, Error> {
+        let text = self.text(c)?;
+        text.trim_matches(|ch: char| ch.is_ascii() && is_xml_ws(ch as u8))
+            .parse::<u16>()
+            .map_err(|_| Error::XmlInvalidNumber {
+                offset: c.offset,
+                element,
+                text,
+            })
+    }
+
+    /// The content of an `Item/Data`.
+    fn data(&mut self, c: &Child<'a>) -> Result<Data, Error> {
+        if c.empty {
+            return Ok(Data::Text(String::new()));
+        }
+        let start = self.pos();
+        let base = self.depth;
+        let mut text: Option<Cow<'a, str>> = None;
+        let mut cdata: Option<Cow<'a, str>> = None;
+        let mut text_is_ws = true;
+        let mut has_elements = false;
+        loop {
+            let (offset, ev) = self.event()?;
+            match ev {
+                Event::Text(t) if !has_elements => {
+                    let s = t.unescape().map_err(|e| malformed(offset, e))?;
+                    if !s.bytes().all(is_xml_ws) {
+                        text_is_ws = false;
+                    }
+                    push(&mut text, s);
+                }
+                Event::CData(t) if !has_elements => {
+                    let s = t.decode().map_err(|e| malformed(offset, e))?;
+                    push(&mut text, s.clone());
+                    push(&mut cdata, s);
+                }
+                Event::Start(e) => {
+                    self.open(offset, &e, false)?;
+                    has_elements = true;
+                }
+                Event::Empty(e) => {
+                    self.open(offset, &e, true)?;
+                    has_elements = true;
+                }
+                Event::End(_) if self.depth > base => self.close(),
+                Event::End(_) => {
+                    self.close();
+                    if has_elements {
+                        let raw = self
+                            .input
+                            .get(start..offset)
+                            .ok_or_else(|| malformed(offset, "Data content out of bounds"))?;
+                        let raw = raw.trim_matches(|ch: char| ch.is_ascii() && is_xml_ws(ch as u8));
+                        return Ok(Data::Xml(raw.to_owned()));
+                    }
+                    if let (Some(cd), true) = (cdata, text_is_ws) {
+                        return Ok(Data::CData(cd.into_owned()));
+                    }
+                    return Ok(Data::Text(text.map(Cow::into_owned).unwrap_or_default()));
+                }
+                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {}
+                ev => {
+                    return Err(unexpected(
+                        offset,
+                        "Data content or end tag",
+                        found_event(&ev),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn document(&mut self) -> Result<SyncMl, Error> {
+        // Prolog.
+        let (root, root_ns) = loop {
+            let (offset, ev) = self.event()?;
+            match ev {
+                Event::Start(e) => {
+                    let ns = self.root_namespace(offset, &e)?;
+                    break (self.open(offset, &e, false)?, ns);
+                }
+                Event::Empty(e) => {
+                    let ns = self.root_namespace(offset, &e)?;
+                    break (self.open(offset, &e, true)?, ns);
+                }
+                Event::Decl(_) | Event::DocType(_) | Event::Comment(_) | Event::PI(_) => {}
+                Event::Text(t) if t.iter().copied().all(is_xml_ws) => {}
+                ev => return Err(unexpected(offset, "<SyncML>", found_event(&ev))),
+            }
+        };
+        if root.tag != Tag::SyncMl {
+            return Err(unexpected(root.offset, "<SyncML>", root.name));
+        }
+        let msg = self.sync_ml(&root, root_ns)?;
+        // Epilog.
+        loop {
+            let (offset, ev) = self.event()?;
+            match ev {
+                Event::Eof => return Ok(msg),
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Text(t) if t.iter().copied().all(is_xml_ws) => {}
+                ev => return Err(unexpected(offset, "end of input", found_event(&ev))),
+            }
+        }
+    }
+
+    /// The SyncML version named by the root's namespace declaration, if it has one.
+    fn root_namespace(&self, offset: usize, e: &BytesStart<'_>) -> Result<Option<Version>, Error> {
+        let name = e.name();
+        let prefix = name.prefix();
+        for attr in e.attributes() {
+            let attr = attr.map_err(|err| malformed(offset, err))?;
+            let key = attr.key.as_ref();
+            let binds_root = match (&prefix, key.strip_prefix(b"xmlns")) {
+                (None, Some(rest)) => rest.is_empty(),
+                (Some(p), Some(rest)) => rest.strip_prefix(b":") == Some(p.as_ref()),
+                _ => false,
+            };
+            if !binds_root {
+                continue;
+            }
+            let value = attr.value.as_ref();
+            return if value.eq_ignore_ascii_case(b"SYNCML:SYNCML1.2") {
+                Ok(Some(Version::V1_2))
+            } else if value.eq_ignore_ascii_case(b"SYNCML:SYNCML1.1") {
+                Ok(Some(Version::V1_1))
+            } else {
+                Err(Error::XmlUnsupportedVersion {
+                    offset,
+                    found: String::from_utf8_lossy(value).into_owned(),
+                })
+            };
+        }
+        Ok(None)
+    }
+
+    fn sync_ml(&mut self, c: &Child<'a>, ns: Option<Version>) -> Result<SyncMl, Error> {
+        let mut hdr = None;
+        let mut body = None;
+        let mut ver_dtd_offset = c.offset;
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::SyncHdr => {
+                    let (h, off) = self.sync_hdr(&ch)?;
+                    ver_dtd_offset = off;
+                    hdr = Some(h);
+                }
+                Tag::SyncBody => body = Some(self.sync_body(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        let hdr = hdr.ok_or_else(|| missing(c, "SyncML", "SyncHdr"))?;
+        let body = body.ok_or_else(|| missing(c, "SyncML", "SyncBody"))?;
+        let version = match ns {
+            Some(v) => v,
+            None => match hdr.ver_dtd.trim() {
+                "1.2" => Version::V1_2,
+                "1.1" => Version::V1_1,
+                other => {
+                    return Err(Error::XmlUnsupportedVersion {
+                        offset: ver_dtd_offset,
+                        found: other.to_owned(),
+                    });
+                }
+            },
+        };
+        Ok(SyncMl { version, hdr, body })
+    }
+
+    /// The header and the offset of its `VerDTD`.
+    fn sync_hdr(&mut self, c: &Child<'a>) -> Result<(SyncHdr, usize), Error> {
+        const P: &str = "SyncHdr";
+        let mut ver_dtd = None;
+        let mut ver_dtd_offset = c.offset;
+        let mut ver_proto = None;
+        let mut session_id = None;
+        let mut msg_id = None;
+        let mut target = None;
+        let mut source = None;
+        let mut resp_uri = None;
+        let mut no_resp = false;
+        let mut cred = None;
+        let mut meta = None;
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::VerDtd => {
+                    ver_dtd_offset = ch.offset;
+                    ver_dtd = Some(self.text(&ch)?);
+                }
+                Tag::VerProto => ver_proto = Some(self.text(&ch)?),
+                Tag::SessionId => session_id = Some(self.text(&ch)?),
+                Tag::MsgId => msg_id = Some(self.text(&ch)?),
+                Tag::Target => target = Some(self.location(&ch, "Target")?),
+                Tag::Source => source = Some(self.location(&ch, "Source")?),
+                Tag::RespUri => resp_uri = Some(self.text(&ch)?),
+                Tag::NoResp => {
+                    self.skip(&ch)?;
+                    no_resp = true;
+                }
+                Tag::Cred => cred = Some(self.cred(&ch)?),
+                Tag::Meta => meta = Some(self.meta(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        let hdr = SyncHdr {
+            ver_dtd: ver_dtd.ok_or_else(|| missing(c, P, "VerDTD"))?,
+            ver_proto: ver_proto.ok_or_else(|| missing(c, P, "VerProto"))?,
+            session_id: session_id.ok_or_else(|| missing(c, P, "SessionID"))?,
+            msg_id: msg_id.ok_or_else(|| missing(c, P, "MsgID"))?,
+            target: target.ok_or_else(|| missing(c, P, "Target"))?,
+            source: source.ok_or_else(|| missing(c, P, "Source"))?,
+            resp_uri,
+            no_resp,
+            cred,
+            meta,
+        };
+        Ok((hdr, ver_dtd_offset))
+    }
+
+    fn location(&mut self, c: &Child<'a>, parent: &'static str) -> Result<Location, Error> {
+        let mut loc_uri = None;
+        let mut loc_name = None;
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::LocUri => loc_uri = Some(self.text(&ch)?),
+                Tag::LocName => loc_name = Some(self.text(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(Location {
+            loc_uri: loc_uri.ok_or_else(|| missing(c, parent, "LocURI"))?,
+            loc_name,
+        })
+    }
+
+    fn cred(&mut self, c: &Child<'a>) -> Result<Cred, Error> {
+        let mut meta = None;
+        let mut data = None;
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::Meta => meta = Some(self.meta(&ch)?),
+                Tag::Data => data = Some(self.text(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(Cred {
+            meta,
+            data: data.ok_or_else(|| missing(c, "Cred", "Data"))?,
+        })
+    }
+
+    fn chal(&mut self, c: &Child<'a>) -> Result<Chal, Error> {
+        let mut meta = None;
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::Meta => meta = Some(self.meta(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(Chal {
+            meta: meta.ok_or_else(|| missing(c, "Chal", "Meta"))?,
+        })
+    }
+
+    fn meta(&mut self, c: &Child<'a>) -> Result<Meta, Error> {
+        let mut meta = Meta::default();
+        self.meta_into(c, &mut meta)?;
+        Ok(meta)
+    }
+
+    fn meta_into(&mut self, c: &Child<'a>, m: &mut Meta) -> Result<(), Error> {
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::FieldLevel => {
+                    self.skip(&ch)?;
+                    m.field_level = true;
+                }
+                Tag::Format => m.format = Some(self.text(&ch)?),
+                Tag::Type => m.r#type = Some(self.text(&ch)?),
+                Tag::Mark => m.mark = Some(self.text(&ch)?),
+                Tag::Size => m.size = Some(self.text(&ch)?),
+                Tag::Version => m.version = Some(self.text(&ch)?),
+                Tag::NextNonce => m.next_nonce = Some(self.text(&ch)?),
+                Tag::MaxMsgSize => m.max_msg_size = Some(self.text(&ch)?),
+                Tag::MaxObjSize => m.max_obj_size = Some(self.text(&ch)?),
+                Tag::Emi => m.emi.push(self.text(&ch)?),
+                Tag::MetInf => self.meta_into(&ch, m)?,
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn item(&mut self, c: &Child<'a>) -> Result<Item, Error> {
+        let mut item = Item::default();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::Target => item.target = Some(self.location(&ch, "Target")?),
+                Tag::Source => item.source = Some(self.location(&ch, "Source")?),
+                Tag::Meta => item.meta = Some(self.meta(&ch)?),
+                Tag::Data => item.data = Some(self.data(&ch)?),
+                Tag::MoreData => {
+                    self.skip(&ch)?;
+                    item.more_data = true;
+                }
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(item)
+    }
+
+    fn sync_body(&mut self, c: &Child<'a>) -> Result<SyncBody, Error> {
+        let mut body = SyncBody::default();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::Final => {
+                    self.skip(&ch)?;
+                    body.is_final = true;
+                }
+                _ => body.commands.push(self.command(&ch)?),
+            }
+        }
+        Ok(body)
+    }
+
+    fn command(&mut self, c: &Child<'a>) -> Result<Command, Error> {
+        Ok(match c.tag {
+            Tag::Add => Command::Add(self.item_cmd(c, "Add")?),
+            Tag::Alert => Command::Alert(self.alert(c)?),
+            Tag::Atomic => Command::Atomic(self.container(c, "Atomic")?),
+            Tag::Copy => Command::Copy(self.item_cmd(c, "Copy")?),
+            Tag::Delete => Command::Delete(self.item_cmd(c, "Delete")?),
+            Tag::Exec => Command::Exec(self.exec(c)?),
+            Tag::Get => Command::Get(self.item_cmd(c, "Get")?),
+            Tag::Replace => Command::Replace(self.item_cmd(c, "Replace")?),
+            Tag::Sequence => Command::Sequence(self.container(c, "Sequence")?),
+            Tag::Results => Command::Results(self.results(c)?),
+            Tag::Status => Command::Status(self.status(c)?),
+            _ => return Err(self.unknown_command(c)?),
+        })
+    }
+
+    /// The error for an unknown command, after reading its `CmdID` (if any) and skipping it.
+    fn unknown_command(&mut self, c: &Child<'a>) -> Result<Error, Error> {
+        let mut cmd_id = None;
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::CmdId if cmd_id.is_none() => cmd_id = Some(self.text(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(Error::XmlUnknownCommand {
+            offset: c.offset,
+            name: c.name.to_owned(),
+            cmd_id,
+        })
+    }
+
+    fn item_cmd(&mut self, c: &Child<'a>, parent: &'static str) -> Result<ItemCmd, Error> {
+        let mut cmd_id = None;
+        let mut cmd = ItemCmd::default();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::CmdId => cmd_id = Some(self.text(&ch)?),
+                Tag::NoResp => {
+                    self.skip(&ch)?;
+                    cmd.no_resp = true;
+                }
+                Tag::Cred => cmd.cred = Some(self.cred(&ch)?),
+                Tag::Meta => cmd.meta = Some(self.meta(&ch)?),
+                Tag::Item => cmd.items.push(self.item(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        cmd.cmd_id = cmd_id.ok_or_else(|| missing(c, parent, "CmdID"))?;
+        Ok(cmd)
+    }
+
+    fn alert(&mut self, c: &Child<'a>) -> Result<Alert, Error> {
+        const P: &str = "Alert";
+        let mut cmd_id = None;
+        let mut no_resp = false;
+        let mut cred = None;
+        let mut code = None;
+        let mut correlator = None;
+        let mut items = Vec::new();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::CmdId => cmd_id = Some(self.text(&ch)?),
+                Tag::NoResp => {
+                    self.skip(&ch)?;
+                    no_resp = true;
+                }
+                Tag::Cred => cred = Some(self.cred(&ch)?),
+                Tag::Data => code = Some(AlertCode(self.number(&ch, "Alert/Data")?)),
+                Tag::Correlator => correlator = Some(self.text(&ch)?),
+                Tag::Item => items.push(self.item(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(Alert {
+            cmd_id: cmd_id.ok_or_else(|| missing(c, P, "CmdID"))?,
+            no_resp,
+            cred,
+            code: code.ok_or_else(|| missing(c, P, "Data"))?,
+            correlator,
+            items,
+        })
+    }
+
+    fn exec(&mut self, c: &Child<'a>) -> Result<Exec, Error> {
+        let mut cmd_id = None;
+        let mut exec = Exec::default();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::CmdId => cmd_id = Some(self.text(&ch)?),
+                Tag::NoResp => {
+                    self.skip(&ch)?;
+                    exec.no_resp = true;
+                }
+                Tag::Cred => exec.cred = Some(self.cred(&ch)?),
+                Tag::Meta => exec.meta = Some(self.meta(&ch)?),
+                Tag::Correlator => exec.correlator = Some(self.text(&ch)?),
+                Tag::Item => exec.items.push(self.item(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        exec.cmd_id = cmd_id.ok_or_else(|| missing(c, "Exec", "CmdID"))?;
+        Ok(exec)
+    }
+
+    fn container(&mut self, c: &Child<'a>, parent: &'static str) -> Result<Container, Error> {
+        let mut cmd_id = None;
+        let mut container = Container::default();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::CmdId => cmd_id = Some(self.text(&ch)?),
+                Tag::NoResp => {
+                    self.skip(&ch)?;
+                    container.no_resp = true;
+                }
+                Tag::Meta => container.meta = Some(self.meta(&ch)?),
+                _ => container.commands.push(self.command(&ch)?),
+            }
+        }
+        container.cmd_id = cmd_id.ok_or_else(|| missing(c, parent, "CmdID"))?;
+        Ok(container)
+    }
+
+    fn results(&mut self, c: &Child<'a>) -> Result<Results, Error> {
+        const P: &str = "Results";
+        let mut cmd_id = None;
+        let mut cmd_ref = None;
+        let mut r = Results::default();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::CmdId => cmd_id = Some(self.text(&ch)?),
+                Tag::MsgRef => r.msg_ref = Some(self.text(&ch)?),
+                Tag::CmdRef => cmd_ref = Some(self.text(&ch)?),
+                Tag::Meta => r.meta = Some(self.meta(&ch)?),
+                Tag::TargetRef => r.target_refs.push(self.text(&ch)?),
+                Tag::SourceRef => r.source_refs.push(self.text(&ch)?),
+                Tag::Item => r.items.push(self.item(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        r.cmd_id = cmd_id.ok_or_else(|| missing(c, P, "CmdID"))?;
+        r.cmd_ref = cmd_ref.ok_or_else(|| missing(c, P, "CmdRef"))?;
+        Ok(r)
+    }
+
+    fn status(&mut self, c: &Child<'a>) -> Result<Status, Error> {
+        const P: &str = "Status";
+        let mut cmd_id = None;
+        let mut msg_ref = None;
+        let mut cmd_ref = None;
+        let mut cmd = None;
+        let mut target_refs = Vec::new();
+        let mut source_refs = Vec::new();
+        let mut cred = None;
+        let mut chal = None;
+        let mut code = None;
+        let mut items = Vec::new();
+        while let Some(ch) = self.child(c)? {
+            match ch.tag {
+                Tag::CmdId => cmd_id = Some(self.text(&ch)?),
+                Tag::MsgRef => msg_ref = Some(self.text(&ch)?),
+                Tag::CmdRef => cmd_ref = Some(self.text(&ch)?),
+                Tag::Cmd => cmd = Some(self.text(&ch)?),
+                Tag::TargetRef => target_refs.push(self.text(&ch)?),
+                Tag::SourceRef => source_refs.push(self.text(&ch)?),
+                Tag::Cred => cred = Some(self.cred(&ch)?),
+                Tag::Chal => chal = Some(self.chal(&ch)?),
+                Tag::Data => code = Some(StatusCode(self.number(&ch, "Status/Data")?)),
+                Tag::Item => items.push(self.item(&ch)?),
+                _ => self.skip(&ch)?,
+            }
+        }
+        Ok(Status {
+            cmd_id: cmd_id.ok_or_else(|| missing(c, P, "CmdID"))?,
+            msg_ref: msg_ref.unwrap_or_default(),
+            cmd_ref: cmd_ref.ok_or_else(|| missing(c, P, "CmdRef"))?,
+            cmd: cmd.ok_or_else(|| missing(c, P, "Cmd"))?,
+            target_refs,
+            source_refs,
+            cred,
+            chal,
+            code: code.ok_or_else(|| missing(c, P, "Data"))?,
+            items,
+        })
+    }
+}
