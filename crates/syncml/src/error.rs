@@ -77,5 +77,96 @@ pub enum Error {
     },
     // --- WBXML codec (owned by wbxml.rs) ---
     // --- auth (owned by auth.rs) ---
+    /// A Base64 field (credential, nonce, MAC) is not valid Base64.
+    #[error("{what}: invalid Base64 at byte {offset}")]
+    AuthBase64 {
+        /// Which field.
+        what: &'static str,
+        /// Byte offset of the first bad character in the text (its length if the text ends early).
+        offset: usize,
+    },
+    /// A `Cred` has no `Meta/Type`, so its scheme is unknown.
+    #[error("Cred has no Meta/Type")]
+    AuthMissingType,
+    /// A `Meta/Type` names an authentication scheme this crate does not implement.
+    #[error("unsupported authentication scheme {meta_type:?}")]
+    AuthUnsupportedScheme {
+        /// The `Meta/Type` text received.
+        meta_type: String,
+    },
+    /// `syncml:auth-basic` credentials cannot be built from the stored hash: they need the
+    /// password itself.
+    #[error("syncml:auth-basic needs the password, not its hash")]
+    AuthNeedsPassword,
+    /// A `Cred` declares a `Meta/Format` other than `b64`.
+    #[error("unsupported Cred format {format:?} (only b64)")]
+    AuthUnsupportedFormat {
+        /// The `Meta/Format` text received.
+        format: String,
+    },
+    /// A decoded `syncml:auth-basic` credential is not UTF-8 `user:password`.
+    #[error("auth-basic credential is not `user:password` (at byte {offset})")]
+    AuthBasicMalformed {
+        /// Byte offset in the decoded credential where it went wrong.
+        offset: usize,
+    },
+    /// An `x-syncml-hmac` header value does not parse.
+    #[error("x-syncml-hmac header: {reason} at byte {offset}")]
+    HmacHeaderMalformed {
+        /// What is wrong.
+        reason: &'static str,
+        /// Byte offset in the header value.
+        offset: usize,
+    },
     // --- Package 0 (owned by notification.rs) ---
+    /// A Package 0 message (or a WSP push PDU) ends before a mandatory field.
+    #[error("{what}: input ends at byte {len}, {needed} bytes needed")]
+    Pkg0Truncated {
+        /// Which structure or field was being read.
+        what: &'static str,
+        /// Length of the input.
+        len: usize,
+        /// Bytes the field needs (from the start of the input).
+        needed: usize,
+    },
+    /// The 10-bit version of a Package 0 trigger header is neither 11 nor 12.
+    #[error("Package 0 version {version} not supported (byte offset 16; accepted: 11, 12)")]
+    Pkg0Version {
+        /// The version value found.
+        version: u16,
+    },
+    /// The 27 future-use bits of a Package 0 trigger header are not zero.
+    #[error("Package 0 future-use bits not zero (byte offset 16, bits 50..24 = {bits:#x})")]
+    Pkg0FutureUse {
+        /// The future-use field found.
+        bits: u32,
+    },
+    /// The Package 0 server identifier is not UTF-8.
+    #[error("Package 0 server identifier is not UTF-8 (byte offset {offset})")]
+    Pkg0ServerIdUtf8 {
+        /// Byte offset of the first invalid byte in the whole message.
+        offset: usize,
+    },
+    /// A Package 0 field cannot be encoded (too long or out of range).
+    #[error("Package 0 {field} cannot be encoded: {reason}")]
+    Pkg0Unencodable {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A session id text is not 1 to 4 hexadecimal digits.
+    #[error("session id {text:?} is not 1 to 4 hexadecimal digits")]
+    SessionIdHex {
+        /// The text received.
+        text: String,
+    },
+    /// A WSP push PDU is malformed.
+    #[error("WSP push: {reason} at byte {offset}")]
+    WspMalformed {
+        /// What is wrong.
+        reason: &'static str,
+        /// Byte offset in the PDU.
+        offset: usize,
+    },
 }
