@@ -1,0 +1,787 @@
+//! The device side of a DM session.
+//!
+//! In: messages from the server (`handle_bytes` / `handle_message`), the application's answers
+//! to the server's commands (`respond`), Generic Alerts to report (`queue_generic_alert`),
+//! timer expiries (`handle_timeout`). Out: messages to POST (`poll_transmit`), events
+//! (`poll_event`), the next deadline (`poll_timeout`).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use syncml::auth::AuthScheme;
+use syncml::{
+    Alert, Chal, AlertCode, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, Status,
+    StatusCode, SyncHdr, SyncMl, Version,
+};
+
+use crate::credentials::{Credentials, MacInput, NonceSource, Verdict, fresh_nonce};
+use crate::header::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
+    answerable, header_status, limits_meta, peer_limits, session_id_text, status,
+};
+use crate::large_object::{Assembler, Offered};
+use crate::package::{Outgoing, compose};
+use crate::{Error, Timestamp, Transmit};
+
+/// Configuration of a [`ClientSession`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Encoding of every message of the session.
+    pub encoding: Encoding,
+    /// The server's URL (DMAcc `AppAddr`); the first message goes there, later ones to the
+    /// server's `RespURI` when it gives one.
+    pub server_uri: String,
+    /// `SyncHdr/Source/LocURI` of our messages: the device id (`./DevInfo/DevId`).
+    pub device_id: String,
+    /// Largest message we accept (announced as `MaxMsgSize`).
+    pub max_msg_size: usize,
+    /// Largest object we accept (announced as `MaxObjSize`); larger objects get 413.
+    pub max_obj_size: usize,
+    /// `MaxMsgSize` assumed for the server until it announces its own.
+    pub initial_server_max_msg_size: usize,
+    /// Decoder limits for received messages.
+    pub limits: Limits,
+    /// The session ends (`SessionEnd::TimedOut`) when no server message arrives for this long.
+    pub idle_timeout: Duration,
+    /// Our credentials towards the server (DMAcc `CLCRED`), `None` for no DM-level auth.
+    pub credentials: Option<Credentials>,
+    /// The credentials the server must present (DMAcc `SRVCRED`), `None` to not authenticate
+    /// the server.
+    pub server_credentials: Option<Credentials>,
+    /// How many challenges (or refusals of the server) before the session is given up.
+    pub max_auth_attempts: u32,
+    /// Send `Cred` in Package 1 (true), or only once the server challenges (false).
+    pub cred_in_first_message: bool,
+}
+
+impl ClientConfig {
+    /// A configuration with defaults: XML, 16 KiB messages, 1 MiB objects, 5 minutes idle
+    /// timeout, no authentication, 3 auth attempts.
+    #[must_use]
+    pub fn new(server_uri: impl Into<String>, device_id: impl Into<String>) -> Self {
+        ClientConfig {
+            encoding: Encoding::Xml,
+            server_uri: server_uri.into(),
+            device_id: device_id.into(),
+            max_msg_size: DEFAULT_MAX_MSG_SIZE,
+            max_obj_size: DEFAULT_MAX_OBJ_SIZE,
+            initial_server_max_msg_size: DEFAULT_MAX_MSG_SIZE,
+            limits: Limits::default(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            credentials: None,
+            server_credentials: None,
+            max_auth_attempts: 3,
+            cred_in_first_message: true,
+        }
+    }
+}
+
+/// Who asked for the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initiator {
+    /// The device on its own (Alert 1201).
+    Client,
+    /// The server, through a Package 0 notification (Alert 1200).
+    Server,
+}
+
+/// A Generic Alert (1226) the device reports (digest §3.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericAlert {
+    /// `Correlator` of the asynchronous Exec this alert reports on, if any.
+    pub correlator: Option<String>,
+    /// `Item/Source/LocURI`: the node the alert is about.
+    pub source: Option<String>,
+    /// `Meta/Type`: the alert type, e.g. `urn:oma:at:oma-gwmo:deviceattached:1.0`.
+    pub alert_type: String,
+    /// `Meta/Format`, e.g. `chr`, `xml`, `int`.
+    pub format: String,
+    /// `Meta/Mark`: severity, e.g. `critical`.
+    pub mark: Option<String>,
+    /// The payload.
+    pub data: Data,
+}
+
+impl GenericAlert {
+    /// The Alert command carrying this alert (CmdID left empty).
+    #[must_use]
+    pub fn to_command(&self) -> Command {
+        Command::Alert(Alert {
+            cmd_id: String::new(),
+            no_resp: false,
+            cred: None,
+            code: AlertCode::GENERIC_ALERT,
+            correlator: self.correlator.clone(),
+            items: vec![Item {
+                target: None,
+                source: self.source.as_deref().map(Location::uri),
+                meta: Some(Meta {
+                    format: Some(self.format.clone()),
+                    r#type: Some(self.alert_type.clone()),
+                    mark: self.mark.clone(),
+                    ..Meta::default()
+                }),
+                data: Some(self.data.clone()),
+                more_data: false,
+            }],
+        })
+    }
+}
+
+/// What a [`ClientSession`] reports to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The server sent management commands (large objects already reassembled). Execute them
+    /// (e.g. with `dm_tree::Tree::execute`) and give every Status and Results back with
+    /// [`ClientSession::respond`]; the session sends nothing until then.
+    Commands(Vec<Command>),
+    /// The server accepted our credentials.
+    Authenticated,
+    /// The server authenticated itself to us.
+    ServerAuthenticated,
+    /// The server gave us a new nonce for our next credentials: persist it (DMAcc `CLCRED`
+    /// `AAuthData`).
+    NonceReceived(Vec<u8>),
+    /// We gave the server a new nonce for its next credentials: persist it (DMAcc `SRVCRED`
+    /// `AAuthData`).
+    NonceIssued(Vec<u8>),
+    /// The server's status for one of our commands (Alert, Replace of DevInfo, Results).
+    Status(Status),
+    /// The session is over; no more messages will be sent.
+    Ended(SessionEnd),
+}
+
+/// Commands handed to the application and not yet answered.
+#[derive(Debug, Clone)]
+struct AwaitingApp {
+    msg_id: String,
+    /// CmdID and element name of every command handed out.
+    cmds: Vec<(String, &'static str)>,
+}
+
+/// The device side of one DM session, as a sans-IO state machine (see the crate docs).
+pub struct ClientSession {
+    config: ClientConfig,
+    nonces: Box<dyn NonceSource>,
+    session_id: String,
+    initiator: Initiator,
+    devinfo: Vec<Item>,
+    alerts: Vec<Command>,
+    started: bool,
+    msg_id: u32,
+    url: String,
+    server_max_msg: usize,
+    server_max_obj: Option<usize>,
+    cred_needed: bool,
+    auth_attempts: u32,
+    server_authenticated: bool,
+    server_auth_attempts: u32,
+    outbox: VecDeque<Outgoing<()>>,
+    snapshot: Vec<Command>,
+    hdr_status: Option<Command>,
+    reply_due: bool,
+    want_more: bool,
+    may_close: bool,
+    abort_requested: bool,
+    end_after_send: Option<SessionEnd>,
+    next_hdr_answer: Option<(StatusCode, Option<Chal>)>,
+    authenticated: bool,
+    assembler: Assembler,
+    awaiting: Option<AwaitingApp>,
+    events: VecDeque<ClientEvent>,
+    last_activity: Timestamp,
+    ended: Option<SessionEnd>,
+}
+
+impl std::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("session_id", &self.session_id)
+            .field("msg_id", &self.msg_id)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSession {
+    /// Starts a session. `session_id` is the id from Package 0 for [`Initiator::Server`], or
+    /// one the device picks for [`Initiator::Client`]. `devinfo` are the `./DevInfo` leaves
+    /// (Source/LocURI = node URI, Data = value) sent in Package 1. `nonces` supplies fresh
+    /// nonces for server authentication.
+    ///
+    /// Then call [`poll_transmit`](Self::poll_transmit) to get Package 1 (Generic Alerts
+    /// queued before that go into it).
+    #[must_use]
+    pub fn new(
+        config: ClientConfig,
+        initiator: Initiator,
+        session_id: u16,
+        devinfo: Vec<Item>,
+        nonces: Box<dyn NonceSource>,
+        now: Timestamp,
+    ) -> Self {
+        let url = config.server_uri.clone();
+        let server_max_msg = config.initial_server_max_msg_size;
+        let cred_needed = config.credentials.is_some() && config.cred_in_first_message;
+        ClientSession {
+            config,
+            nonces,
+            session_id: session_id_text(session_id),
+            initiator,
+            devinfo,
+            alerts: Vec::new(),
+            started: false,
+            msg_id: 0,
+            url,
+            server_max_msg,
+            server_max_obj: None,
+            cred_needed,
+            auth_attempts: 0,
+            server_authenticated: false,
+            server_auth_attempts: 0,
+            outbox: VecDeque::new(),
+            snapshot: Vec::new(),
+            hdr_status: None,
+            reply_due: true,
+            want_more: false,
+            may_close: true,
+            abort_requested: false,
+            end_after_send: None,
+            next_hdr_answer: None,
+            authenticated: false,
+            assembler: Assembler::default(),
+            awaiting: None,
+            events: VecDeque::new(),
+            last_activity: now,
+            ended: None,
+        }
+    }
+
+    /// The `SessionID` text of this session.
+    #[must_use]
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// How the session ended, once it has.
+    #[must_use]
+    pub fn ended(&self) -> Option<SessionEnd> {
+        self.ended
+    }
+
+    /// The largest object the server accepts, once it announced one.
+    #[must_use]
+    pub fn server_max_obj_size(&self) -> Option<usize> {
+        self.server_max_obj
+    }
+
+    /// Queues a Generic Alert (1226). It goes out with the next package the device sends
+    /// (Package 1 if that has not left yet); if the server has just closed the session, the
+    /// device opens a new package for it.
+    pub fn queue_generic_alert(&mut self, alert: &GenericAlert) {
+        self.alerts.push(alert.to_command());
+    }
+
+    /// Asks to abort the session: the next message carries Alert 1223 and `Final`, after which
+    /// the session has ended (`SessionEnd::Aborted { by_peer: false }`).
+    pub fn abort(&mut self) {
+        if self.ended.is_none() {
+            self.abort_requested = true;
+            self.end_after_send = Some(SessionEnd::Aborted { by_peer: false });
+            self.awaiting = None;
+            self.reply_due = true;
+        }
+    }
+
+    /// Decodes a server message (the HTTP response body) and processes it like
+    /// [`handle_message`](Self::handle_message). `hmac` is the `x-syncml-hmac` header value
+    /// when the response had one.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] for malformed bytes; otherwise as `handle_message`.
+    pub fn handle_bytes(
+        &mut self,
+        now: Timestamp,
+        bytes: &[u8],
+        hmac: Option<&str>,
+    ) -> Result<(), Error> {
+        let msg = self.config.encoding.decode(bytes, &self.config.limits).map_err(Error::Decode)?;
+        self.handle(now, msg, Some(MacInput { body: bytes, header: hmac }))
+    }
+
+    /// Processes a decoded server message. Call it with every response to a message from
+    /// [`poll_transmit`](Self::poll_transmit); afterwards drain
+    /// [`poll_event`](Self::poll_event) and call `poll_transmit` again.
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] after the session ended, [`Error::SessionIdMismatch`] for a
+    /// message of another session, [`Error::Unexpected`] while the application still owes
+    /// answers to the previous commands.
+    pub fn handle_message(&mut self, now: Timestamp, msg: SyncMl) -> Result<(), Error> {
+        self.handle(now, msg, None)
+    }
+
+    /// Hands over the application's answers to the commands of the last
+    /// [`ClientEvent::Commands`]: the Status (and Results) commands returned by executing them,
+    /// CmdIDs left empty. A command left without a Status gets 500. Afterwards call
+    /// [`poll_transmit`](Self::poll_transmit).
+    ///
+    /// # Errors
+    /// [`Error::Unexpected`] when no commands await answers.
+    pub fn respond(&mut self, responses: Vec<Command>) -> Result<(), Error> {
+        let Some(awaiting) = self.awaiting.take() else {
+            return Err(Error::Unexpected { reason: "no commands await responses" });
+        };
+        let mut answered: Vec<String> = Vec::new();
+        for mut r in responses {
+            match &mut r {
+                Command::Status(s) => {
+                    if s.msg_ref.is_empty() {
+                        s.msg_ref.clone_from(&awaiting.msg_id);
+                    }
+                    answered.push(s.cmd_ref.clone());
+                }
+                Command::Results(res) => {
+                    if res.msg_ref.as_deref().is_none_or(str::is_empty) {
+                        res.msg_ref = Some(awaiting.msg_id.clone());
+                    }
+                }
+                _ => {}
+            }
+            self.push(r);
+        }
+        for (id, name) in &awaiting.cmds {
+            if !answered.contains(id) {
+                self.push(Command::Status(status(
+                    &awaiting.msg_id,
+                    id,
+                    name,
+                    StatusCode::COMMAND_FAILED,
+                )));
+            }
+        }
+        self.take_alerts();
+        self.reply_due = true;
+        Ok(())
+    }
+
+    /// The next message to POST, if one is due. Call it after creating the session, after
+    /// `handle_*`, `respond` and `abort`, until it returns `None`. Send `bytes` with
+    /// `content_type` (and `hmac` as `x-syncml-hmac` when present) to `url`, then feed the
+    /// response to [`handle_bytes`](Self::handle_bytes).
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
+        if self.ended.is_some() || !self.reply_due || self.awaiting.is_some() {
+            return None;
+        }
+        if !self.started {
+            self.start_package1();
+        }
+        self.reply_due = false;
+        self.last_activity = now;
+        self.msg_id += 1;
+        let hdr = match self.header() {
+            Ok(h) => h,
+            Err(_) => {
+                self.end(SessionEnd::AuthFailed);
+                return None;
+            }
+        };
+        if let Some(s) = self.hdr_status.take() {
+            self.outbox.push_front(Outgoing::new(s, ()));
+        }
+        let trailer = if self.abort_requested {
+            vec![alert(AlertCode::SESSION_ABORT)]
+        } else if self.want_more {
+            vec![alert(AlertCode::NEXT_MESSAGE)]
+        } else {
+            Vec::new()
+        };
+        let encoding = self.config.encoding;
+        let mut composed =
+            compose(encoding, self.server_max_msg, hdr, &mut self.outbox, trailer, self.may_close);
+        if let Some(how) = self.end_after_send.take() {
+            composed.msg.body.is_final = true;
+            self.outbox.clear();
+            self.end(how);
+        }
+        let bytes = encoding.encode(&composed.msg);
+        let hmac = self.config.credentials.as_ref().and_then(|c| c.hmac_header(&bytes));
+        Some(Transmit {
+            bytes,
+            content_type: encoding.content_type(),
+            url: Some(self.url.clone()),
+            hmac,
+        })
+    }
+
+    /// The next event for the application, if any. Drain it after every call of `handle_*`
+    /// and `handle_timeout`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next (the idle deadline),
+    /// or `None` once the session has ended.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.ended.is_none().then(|| self.last_activity + self.config.idle_timeout)
+    }
+
+    /// Tells the session the time; call it when the deadline of
+    /// [`poll_timeout`](Self::poll_timeout) has passed. Ends the session with
+    /// `SessionEnd::TimedOut` when the server stayed silent for the idle timeout.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.ended.is_none() && now >= self.last_activity + self.config.idle_timeout {
+            self.end(SessionEnd::TimedOut);
+        }
+    }
+
+    // --- internals ---------------------------------------------------------------------
+
+    fn end(&mut self, how: SessionEnd) {
+        if self.ended.is_none() {
+            self.ended = Some(how);
+            self.events.push_back(ClientEvent::Ended(how));
+        }
+    }
+
+    fn push(&mut self, cmd: Command) {
+        if !matches!(&cmd, Command::Status(s) if s.cmd_ref == "0") {
+            self.snapshot.push(cmd.clone());
+        }
+        self.outbox.push_back(Outgoing::new(cmd, ()));
+    }
+
+    fn take_alerts(&mut self) {
+        for a in std::mem::take(&mut self.alerts) {
+            self.push(a);
+        }
+    }
+
+    fn start_package1(&mut self) {
+        self.started = true;
+        let code = match self.initiator {
+            Initiator::Client => AlertCode::CLIENT_INITIATED,
+            Initiator::Server => AlertCode::SERVER_INITIATED,
+        };
+        let mut session_alert = alert(code);
+        if let Command::Alert(a) = &mut session_alert {
+            a.items.push(Item {
+                source: Some(Location::uri(self.config.device_id.clone())),
+                target: Some(Location::uri(self.config.server_uri.clone())),
+                ..Item::default()
+            });
+        }
+        self.push(session_alert);
+        if !self.devinfo.is_empty() {
+            self.push(Command::Replace(ItemCmd { items: self.devinfo.clone(), ..ItemCmd::default() }));
+        }
+        self.take_alerts();
+    }
+
+    fn header(&self) -> Result<SyncHdr, Error> {
+        let creds = self.config.credentials.as_ref();
+        let cred = match creds {
+            Some(c) if self.cred_needed => c.cred()?,
+            _ => None,
+        };
+        Ok(SyncHdr {
+            ver_dtd: Version::V1_2.ver_dtd().to_owned(),
+            ver_proto: Version::V1_2.ver_proto().to_owned(),
+            session_id: self.session_id.clone(),
+            msg_id: self.msg_id.to_string(),
+            target: Location::uri(self.config.server_uri.clone()),
+            source: Location {
+                loc_uri: self.config.device_id.clone(),
+                loc_name: creds.map(|c| c.name.clone()),
+            },
+            resp_uri: None,
+            no_resp: false,
+            cred,
+            meta: Some(limits_meta(self.config.max_msg_size, self.config.max_obj_size)),
+        })
+    }
+
+    fn handle(
+        &mut self,
+        now: Timestamp,
+        msg: SyncMl,
+        mac: Option<MacInput<'_>>,
+    ) -> Result<(), Error> {
+        if self.ended.is_some() {
+            return Err(Error::SessionEnded);
+        }
+        if msg.hdr.session_id != self.session_id {
+            return Err(Error::SessionIdMismatch {
+                expected: self.session_id.clone(),
+                got: msg.hdr.session_id,
+            });
+        }
+        if self.awaiting.is_some() {
+            return Err(Error::Unexpected { reason: "server message while commands await responses" });
+        }
+        self.last_activity = now;
+        if let Some(uri) = msg.hdr.resp_uri.as_ref().filter(|u| !u.is_empty()) {
+            self.url.clone_from(uri);
+        }
+        let (max_msg, max_obj) = peer_limits(&msg.hdr);
+        if let Some(m) = max_msg {
+            self.server_max_msg = m;
+        }
+        if max_obj.is_some() {
+            self.server_max_obj = max_obj;
+        }
+        let has_commands = msg.body.commands.iter().any(|c| {
+            answerable(c)
+                && !matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)
+        });
+
+        // 1. Is the server who it claims to be?
+        let refusal = self.check_server(&msg, mac.as_ref(), has_commands);
+
+        // 2. The server's verdict on us and on our commands.
+        let mut challenged = false;
+        let mut abort = false;
+        let mut next_requested = false;
+        for cmd in &msg.body.commands {
+            match cmd {
+                Command::Status(s) if s.cmd_ref == "0" => {
+                    challenged |= self.header_verdict(s)?;
+                }
+                Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED => {}
+                Command::Status(s) => self.events.push_back(ClientEvent::Status(s.clone())),
+                Command::Alert(a) if a.code == AlertCode::SESSION_ABORT => abort = true,
+                Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE => next_requested = true,
+                _ => {}
+            }
+        }
+        if abort {
+            self.end(SessionEnd::Aborted { by_peer: true });
+            return Ok(());
+        }
+        if self.ended.is_some() {
+            return Ok(());
+        }
+        let server_done = msg.body.is_final || next_requested;
+        self.want_more = !server_done;
+        self.may_close = server_done;
+
+        if challenged {
+            // Resend the whole package with the new credentials (digest §4.2).
+            self.hdr_status = Some(self.header_status_for(&msg.hdr));
+            self.outbox = std::mem::take(&mut self.snapshot)
+                .into_iter()
+                .map(|c| Outgoing::new(c, ()))
+                .collect();
+            self.snapshot = self.outbox.iter().map(|o| o.cmd.clone()).collect();
+            self.reply_due = true;
+            return Ok(());
+        }
+
+        if let Some((code, chal)) = refusal {
+            // Refuse every command: nothing is executed for an unauthenticated server.
+            self.hdr_status = Some(header_status(&msg.hdr, code, chal));
+            for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
+                self.push(Command::Status(status(&msg.hdr.msg_id, cmd.cmd_id(), cmd.name(), code)));
+            }
+            if self.server_auth_attempts >= self.config.max_auth_attempts {
+                // Send the refusal (with Final), then stop.
+                self.may_close = true;
+                self.want_more = false;
+                self.end_after_send = Some(SessionEnd::PeerAuthFailed);
+            }
+            self.reply_due = true;
+            return Ok(());
+        }
+
+        if server_done && msg.body.is_final && !has_commands && !self.assembler.is_pending() {
+            if self.outbox.is_empty() && self.alerts.is_empty() {
+                self.end(SessionEnd::Completed);
+                return Ok(());
+            }
+            // Alerts queued late: open a new package for them.
+            self.hdr_status = Some(self.header_status_for(&msg.hdr));
+            self.snapshot.clear();
+            self.take_alerts();
+            self.reply_due = true;
+            return Ok(());
+        }
+
+        // 3. The server's commands.
+        self.hdr_status = Some(self.header_status_for(&msg.hdr));
+        if msg.body.is_final {
+            self.snapshot.clear();
+        }
+        let msg_id = msg.hdr.msg_id.clone();
+        let mut batch = Vec::new();
+        for cmd in msg.body.commands {
+            if !answerable(&cmd) {
+                continue;
+            }
+            if let Command::Alert(a) = &cmd {
+                if a.code == AlertCode::NEXT_MESSAGE || a.code == AlertCode::NO_END_OF_DATA {
+                    self.push(Command::Status(status(&msg_id, &a.cmd_id, "Alert", StatusCode::OK)));
+                    continue;
+                }
+            }
+            let (id, name) = (cmd.cmd_id().to_owned(), cmd.name());
+            let (interrupted, offered) = self.assembler.offer(cmd, self.config.max_obj_size);
+            if let Some(i) = interrupted {
+                self.push(no_end_of_data(i.target, i.source));
+            }
+            match offered {
+                Offered::Whole(c) | Offered::Complete(c) => batch.push(c),
+                Offered::Buffered => {
+                    self.push(Command::Status(status(
+                        &msg_id,
+                        &id,
+                        name,
+                        StatusCode::CHUNK_ACCEPTED,
+                    )));
+                }
+                Offered::Refused(code) => {
+                    self.push(Command::Status(status(&msg_id, &id, name, code)));
+                }
+            }
+        }
+        if batch.is_empty() {
+            self.take_alerts();
+            self.reply_due = true;
+        } else {
+            self.awaiting = Some(AwaitingApp {
+                msg_id,
+                cmds: batch.iter().map(|c| (c.cmd_id().to_owned(), c.name())).collect(),
+            });
+            self.events.push_back(ClientEvent::Commands(batch));
+        }
+        Ok(())
+    }
+}
+
+impl ClientSession {
+    /// Checks the server's credentials when we authenticate the server. `None`: accepted (or
+    /// not checked); `Some`: the status (401/407) and challenge every command is refused with.
+    fn check_server(
+        &mut self,
+        msg: &SyncMl,
+        mac: Option<&MacInput<'_>>,
+        has_commands: bool,
+    ) -> Option<(StatusCode, Option<Chal>)> {
+        let expect = self.config.server_credentials.as_ref()?;
+        let per_message = expect.scheme == AuthScheme::Hmac;
+        if self.server_authenticated && !per_message {
+            return None;
+        }
+        let verdict = expect.check(msg.hdr.cred.as_ref(), mac);
+        if verdict == Verdict::Ok {
+            if !self.server_authenticated {
+                self.server_authenticated = true;
+                self.events.push_back(ClientEvent::ServerAuthenticated);
+            }
+            let next = self.issue_server_nonce();
+            let code = if per_message { StatusCode::OK } else { StatusCode::AUTH_ACCEPTED };
+            let chal = self.config.server_credentials.as_ref().map(|c| c.chal(Some(&next)));
+            self.next_hdr_answer = Some((code, chal));
+            return None;
+        }
+        if !has_commands {
+            // A status-only message is not challenged back (digest §4.2).
+            return None;
+        }
+        self.server_auth_attempts += 1;
+        if self.server_auth_attempts >= self.config.max_auth_attempts {
+            return Some((verdict.refusal(), None));
+        }
+        let current = expect.nonce.clone();
+        let nonce = if verdict == Verdict::Wrong || current.is_empty() {
+            self.issue_server_nonce()
+        } else {
+            current
+        };
+        let chal = self.config.server_credentials.as_ref().map(|c| c.chal(Some(&nonce)));
+        Some((verdict.refusal(), chal))
+    }
+
+    fn issue_server_nonce(&mut self) -> Vec<u8> {
+        let n = fresh_nonce(self.nonces.as_mut());
+        if let Some(c) = self.config.server_credentials.as_mut() {
+            c.nonce.clone_from(&n);
+        }
+        self.events.push_back(ClientEvent::NonceIssued(n.clone()));
+        n
+    }
+
+    /// Our Status for the server's header: 200, or what server authentication decided.
+    fn header_status_for(&mut self, hdr: &SyncHdr) -> Command {
+        let (code, chal) = self.next_hdr_answer.take().unwrap_or((StatusCode::OK, None));
+        header_status(hdr, code, chal)
+    }
+
+    /// Processes the server's Status for our header. Returns true when the server challenged
+    /// and the package must be sent again with new credentials.
+    fn header_verdict(&mut self, s: &Status) -> Result<bool, Error> {
+        let chal = s.chal.as_ref().and_then(|c| syncml::auth::parse_chal(c).ok());
+        match s.code {
+            StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
+                if self.config.credentials.is_some() && !self.authenticated {
+                    self.authenticated = true;
+                    self.events.push_back(ClientEvent::Authenticated);
+                }
+                let hmac = self.config.credentials.as_ref().is_some_and(|c| c.scheme == AuthScheme::Hmac);
+                if s.code == StatusCode::AUTH_ACCEPTED && !hmac {
+                    self.cred_needed = false;
+                }
+                if let Some((_, Some(nonce))) = chal {
+                    self.take_nonce(nonce);
+                }
+                Ok(false)
+            }
+            StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
+                if self.config.credentials.is_none() {
+                    self.end(SessionEnd::AuthFailed);
+                    return Ok(false);
+                }
+                self.auth_attempts += 1;
+                match chal {
+                    Some((scheme, nonce)) if self.auth_attempts < self.config.max_auth_attempts => {
+                        if let Some(c) = self.config.credentials.as_mut() {
+                            c.scheme = scheme;
+                        }
+                        if let Some(n) = nonce {
+                            self.take_nonce(n);
+                        }
+                        self.cred_needed = true;
+                        Ok(true)
+                    }
+                    _ => {
+                        self.end(SessionEnd::AuthFailed);
+                        Ok(false)
+                    }
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn take_nonce(&mut self, nonce: Vec<u8>) {
+        if let Some(c) = self.config.credentials.as_mut() {
+            c.nonce.clone_from(&nonce);
+        }
+        self.events.push_back(ClientEvent::NonceReceived(nonce));
+    }
+}
+
+fn no_end_of_data(target: Option<String>, source: Option<String>) -> Command {
+    let mut a = alert(AlertCode::NO_END_OF_DATA);
+    if let Command::Alert(al) = &mut a {
+        al.items.push(Item {
+            target: target.map(Location::uri),
+            source: source.map(Location::uri),
+            ..Item::default()
+        });
+    }
+    a
+}

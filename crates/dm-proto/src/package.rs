@@ -1,0 +1,326 @@
+//! Outgoing packages: the commands one side still has to send in its current package, cut into
+//! messages that fit the peer's `MaxMsgSize`, with items too large for one message cut into
+//! chunks (`MoreData`, `Meta/Size` on the first chunk; digest §3.3, §3.4).
+//!
+//! Sizes are measured with the session's real encoder, so the accounting holds for XML and
+//! WBXML alike.
+
+use std::collections::VecDeque;
+
+use syncml::{Command, Data, Encoding, Item, Meta, SyncBody, SyncHdr, SyncMl, Version};
+
+/// Bytes kept free in every message for what measuring command by command cannot see.
+const MARGIN: usize = 24;
+/// Smallest chunk of data worth a message of its own.
+const MIN_CHUNK: usize = 16;
+
+/// One command waiting in an outbox, with the caller's tag (the server's command handle).
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing<T> {
+    pub(crate) cmd: Command,
+    pub(crate) tag: T,
+    /// True once the first chunk of its item has left (later chunks carry no `Meta/Size`).
+    continued: bool,
+}
+
+impl<T> Outgoing<T> {
+    pub(crate) fn new(cmd: Command, tag: T) -> Self {
+        Outgoing { cmd, tag, continued: false }
+    }
+}
+
+/// What one message carries, for the caller's bookkeeping.
+#[derive(Debug, Clone)]
+pub(crate) struct Placed<T> {
+    pub(crate) tag: T,
+    /// The CmdIDs given to the command and to every command nested in it, with the path of
+    /// child indexes leading to it (empty for the command itself).
+    pub(crate) ids: Vec<(String, Vec<usize>)>,
+    /// This is a chunk of a large object and more chunks follow.
+    pub(crate) partial: bool,
+}
+
+/// A message composed from an outbox.
+#[derive(Debug, Clone)]
+pub(crate) struct Composed<T> {
+    pub(crate) msg: SyncMl,
+    pub(crate) placed: Vec<Placed<T>>,
+}
+
+/// Composes the next message: `hdr`, as many commands from `outbox` as fit into `max_size`
+/// (cutting a large item into a chunk when it alone does not fit), then `trailer` (alerts
+/// such as 1222 that must go in any case). `Final` is set when the outbox is empty afterwards
+/// and `may_close` is true.
+pub(crate) fn compose<T: Clone>(
+    encoding: Encoding,
+    max_size: usize,
+    hdr: SyncHdr,
+    outbox: &mut VecDeque<Outgoing<T>>,
+    mut trailer: Vec<Command>,
+    may_close: bool,
+) -> Composed<T> {
+    let budget = max_size.saturating_sub(MARGIN);
+    let mut probe = SyncMl {
+        version: Version::V1_2,
+        hdr,
+        body: SyncBody { commands: Vec::new(), is_final: true },
+    };
+    let probe_len = encoding.encode(&probe).len();
+    let mut used = probe_len;
+    for t in &mut trailer {
+        t.set_cmd_id("9999");
+        used += measure(encoding, &mut probe, probe_len, t.clone());
+    }
+    let mut next_id: u32 = 1;
+    let mut body: Vec<Command> = Vec::new();
+    let mut placed: Vec<Placed<T>> = Vec::new();
+
+    while let Some(mut out) = outbox.pop_front() {
+        let first_id = next_id;
+        let ids = number(&mut out.cmd, &mut next_id);
+        let n = measure(encoding, &mut probe, probe_len, out.cmd.clone());
+        if used + n <= budget {
+            used += n;
+            placed.push(Placed { tag: out.tag.clone(), ids, partial: false });
+            body.push(out.cmd);
+            continue;
+        }
+        let room = budget.saturating_sub(used);
+        // Several items: send those that fit now, the rest as another command.
+        if item_count(&out.cmd) > 1 {
+            if let Some((head, tail)) = split_items(encoding, &mut probe, probe_len, &out.cmd, room)
+            {
+                let mut head = head;
+                next_id = first_id;
+                let ids = number(&mut head, &mut next_id);
+                placed.push(Placed { tag: out.tag.clone(), ids, partial: false });
+                body.push(head);
+                outbox.push_front(Outgoing { cmd: tail, tag: out.tag, continued: false });
+                break;
+            }
+        }
+        // One large item: cut a chunk that fills the rest of this message.
+        if let Some((chunk, rest)) =
+            cut_chunk(encoding, &mut probe, probe_len, &out.cmd, room, !out.continued)
+        {
+            let mut chunk = chunk;
+            next_id = first_id;
+            let ids = number(&mut chunk, &mut next_id);
+            placed.push(Placed { tag: out.tag.clone(), ids, partial: true });
+            body.push(chunk);
+            outbox.push_front(Outgoing { cmd: rest, tag: out.tag, continued: true });
+            break;
+        }
+        if body.is_empty() {
+            // Nothing smaller is possible: send it whole and let the peer judge.
+            used += n;
+            let partial = false;
+            placed.push(Placed { tag: out.tag.clone(), ids, partial });
+            body.push(out.cmd);
+            continue;
+        }
+        next_id = first_id;
+        outbox.push_front(out);
+        break;
+    }
+
+    let mut msg = probe;
+    msg.body.commands = body;
+    let mut tail_ids = next_id;
+    let numbered_trailer = |mut trailer: Vec<Command>, mut id: u32| {
+        for t in &mut trailer {
+            t.set_cmd_id(id.to_string());
+            id += 1;
+        }
+        trailer
+    };
+    // Measuring command by command is an estimate (WBXML string tables, ids): verify the
+    // whole message and move whole commands back while it is too large.
+    loop {
+        msg.body.is_final = outbox.is_empty() && may_close;
+        let mut check = msg.clone();
+        check.body.commands.extend(numbered_trailer(trailer.clone(), tail_ids));
+        let too_big = encoding.encode(&check).len() > max_size;
+        let last_partial = placed.last().is_some_and(|p| p.partial);
+        if !too_big || msg.body.commands.len() < 2 || last_partial {
+            msg = check;
+            break;
+        }
+        if let (Some(cmd), Some(p)) = (msg.body.commands.pop(), placed.pop()) {
+            tail_ids = p.ids.first().and_then(|(id, _)| id.parse().ok()).unwrap_or(tail_ids);
+            outbox.push_front(Outgoing { cmd, tag: p.tag, continued: false });
+        }
+    }
+    Composed { msg, placed }
+}
+
+/// Encoded size of `cmd` inside a message with the header of `probe`.
+fn measure(encoding: Encoding, probe: &mut SyncMl, probe_len: usize, cmd: Command) -> usize {
+    probe.body.commands.push(cmd);
+    let n = encoding.encode(probe).len();
+    probe.body.commands.clear();
+    n.saturating_sub(probe_len)
+}
+
+/// Gives `cmd` and every nested command consecutive CmdIDs from `next`.
+fn number(cmd: &mut Command, next: &mut u32) -> Vec<(String, Vec<usize>)> {
+    let mut ids = Vec::new();
+    number_into(cmd, next, &mut Vec::new(), &mut ids);
+    ids
+}
+
+fn number_into(
+    cmd: &mut Command,
+    next: &mut u32,
+    path: &mut Vec<usize>,
+    ids: &mut Vec<(String, Vec<usize>)>,
+) {
+    let id = next.to_string();
+    *next += 1;
+    cmd.set_cmd_id(id.clone());
+    ids.push((id, path.clone()));
+    if let Command::Atomic(c) | Command::Sequence(c) = cmd {
+        for (i, child) in c.commands.iter_mut().enumerate() {
+            path.push(i);
+            number_into(child, next, path, ids);
+            path.pop();
+        }
+    }
+}
+
+/// The items of a command that carries items with data (Add, Replace, Results).
+pub(crate) fn data_items(cmd: &Command) -> Option<&Vec<Item>> {
+    match cmd {
+        Command::Add(c) | Command::Replace(c) => Some(&c.items),
+        Command::Results(r) => Some(&r.items),
+        _ => None,
+    }
+}
+
+fn data_items_mut(cmd: &mut Command) -> Option<&mut Vec<Item>> {
+    match cmd {
+        Command::Add(c) | Command::Replace(c) => Some(&mut c.items),
+        Command::Results(r) => Some(&mut r.items),
+        _ => None,
+    }
+}
+
+fn item_count(cmd: &Command) -> usize {
+    data_items(cmd).map_or(0, Vec::len)
+}
+
+/// Splits a multi-item command into the longest head that fits into `room` and the rest.
+fn split_items(
+    encoding: Encoding,
+    probe: &mut SyncMl,
+    probe_len: usize,
+    cmd: &Command,
+    room: usize,
+) -> Option<(Command, Command)> {
+    let total = item_count(cmd);
+    let with_items = |range: std::ops::Range<usize>| {
+        let mut c = cmd.clone();
+        if let Some(items) = data_items_mut(&mut c) {
+            let kept: Vec<Item> = items.get(range).map(<[Item]>::to_vec).unwrap_or_default();
+            *items = kept;
+        }
+        c
+    };
+    // Largest k in 1..total whose head fits.
+    let (mut lo, mut hi) = (0usize, total.saturating_sub(1));
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if measure(encoding, probe, probe_len, with_items(0..mid)) <= room {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    (lo >= 1).then(|| (with_items(0..lo), with_items(lo..total)))
+}
+
+/// Cuts the first chunk of the single item of `cmd` so that it fits into `room`. Returns the
+/// chunk (with `MoreData`, and `Meta/Size` when `first`) and the command with the rest.
+fn cut_chunk(
+    encoding: Encoding,
+    probe: &mut SyncMl,
+    probe_len: usize,
+    cmd: &Command,
+    room: usize,
+    first: bool,
+) -> Option<(Command, Command)> {
+    let items = data_items(cmd)?;
+    let [item] = items.as_slice() else { return None };
+    let data = item.data.as_ref()?;
+    let total = data.len();
+    let build = |piece: Data, more: bool, size: Option<usize>| {
+        let mut c = cmd.clone();
+        if let Some(Some(it)) = data_items_mut(&mut c).map(|v| v.first_mut()) {
+            it.data = Some(piece);
+            it.more_data = more;
+            let mut meta = it.meta.take().unwrap_or_default();
+            meta.size = size.map(|s| s.to_string());
+            it.meta = (!meta.is_empty()).then_some(meta);
+        }
+        c
+    };
+    let size = first.then_some(total);
+    let overhead = measure(encoding, probe, probe_len, build(Data::Text(String::new()), true, size));
+    let mut take = room.saturating_sub(overhead);
+    for _ in 0..12 {
+        if take < MIN_CHUNK || take >= total {
+            return None;
+        }
+        let (head, rest) = split_data(data, take);
+        if head.is_empty() {
+            return None;
+        }
+        let chunk = build(head, true, size);
+        let n = measure(encoding, probe, probe_len, chunk.clone());
+        if n <= room {
+            let rest = build(rest, item.more_data, None);
+            return Some((chunk, rest));
+        }
+        let excess = n - room;
+        take = take.saturating_sub(excess + excess / 2 + 1);
+    }
+    None
+}
+
+/// Splits data after (at most) `at` bytes; text is cut on a character boundary. Embedded XML
+/// cannot be cut into well-formed pieces, so its pieces travel as CDATA (or plain text).
+fn split_data(data: &Data, at: usize) -> (Data, Data) {
+    fn split_str(s: &str, mut at: usize) -> (String, String) {
+        while at > 0 && !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        let (a, b) = s.split_at(at);
+        (a.to_owned(), b.to_owned())
+    }
+    match data {
+        Data::Text(s) => {
+            let (a, b) = split_str(s, at);
+            (Data::Text(a), Data::Text(b))
+        }
+        Data::CData(s) | Data::Xml(s) => {
+            let (a, b) = split_str(s, at);
+            if s.contains("]]>") {
+                (Data::Text(a), Data::Text(b))
+            } else {
+                (Data::CData(a), Data::CData(b))
+            }
+        }
+        Data::Opaque(bytes) => {
+            let (a, b) = bytes.split_at(at.min(bytes.len()));
+            (Data::Opaque(a.to_vec()), Data::Opaque(b.to_vec()))
+        }
+    }
+}
+
+/// `Meta` holding only a `Size`, or merged into an existing one.
+pub(crate) fn without_size(meta: Option<Meta>) -> Option<Meta> {
+    meta.and_then(|mut m| {
+        m.size = None;
+        (!m.is_empty()).then_some(m)
+    })
+}

@@ -1,0 +1,716 @@
+//! The server side of a DM session.
+//!
+//! In: every message from the device (`handle_bytes` / `handle_message`), management commands
+//! to send (`queue`), timer expiries (`handle_timeout`). Out: the response message of each
+//! request (`poll_transmit`), events (`poll_event`), the idle deadline (`poll_timeout`).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use syncml::auth::AuthScheme;
+use syncml::{
+    Alert, AlertCode, Chal, Command, Encoding, Item, Limits, Location, Results, Status,
+    StatusCode, SyncHdr, SyncMl, Version,
+};
+
+use crate::credentials::{Credentials, MacInput, NonceSource, Verdict, fresh_nonce};
+use crate::header::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
+    answerable, header_status, limits_meta, peer_limits, status,
+};
+use crate::large_object::{Assembler, Offered};
+use crate::package::{Outgoing, compose, data_items};
+use crate::{Error, Timestamp, Transmit};
+
+/// Configuration of a [`ServerSession`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `SyncHdr/Source/LocURI` of our messages: the server's URI.
+    pub server_uri: String,
+    /// Largest message we accept (announced as `MaxMsgSize`).
+    pub max_msg_size: usize,
+    /// Largest object we accept (announced as `MaxObjSize`).
+    pub max_obj_size: usize,
+    /// `MaxMsgSize` assumed for the device until it announces its own.
+    pub initial_client_max_msg_size: usize,
+    /// Decoder limits for received messages.
+    pub limits: Limits,
+    /// The session ends (`SessionEnd::TimedOut`) when no device message arrives for this long.
+    pub idle_timeout: Duration,
+    /// `RespURI` put in every response header (e.g. `/dm/s/<token>`), if any.
+    pub resp_uri: Option<String>,
+    /// Our credentials towards the device (what the device stores as `SRVCRED`), `None` to not
+    /// authenticate ourselves.
+    pub credentials: Option<Credentials>,
+    /// Failed authentications of the device (or our own refused ones) before the session ends.
+    pub max_auth_attempts: u32,
+}
+
+impl ServerConfig {
+    /// A configuration with defaults: 16 KiB messages, 1 MiB objects, 5 minutes idle timeout,
+    /// no RespURI, no server credentials, 3 auth attempts.
+    #[must_use]
+    pub fn new(server_uri: impl Into<String>) -> Self {
+        ServerConfig {
+            server_uri: server_uri.into(),
+            max_msg_size: DEFAULT_MAX_MSG_SIZE,
+            max_obj_size: DEFAULT_MAX_OBJ_SIZE,
+            initial_client_max_msg_size: DEFAULT_MAX_MSG_SIZE,
+            limits: Limits::default(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            resp_uri: None,
+            credentials: None,
+            max_auth_attempts: 3,
+        }
+    }
+}
+
+/// Names one command queued with [`ServerSession::queue`]; statuses and results of it (and of
+/// the commands nested in it) are reported under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommandHandle(pub u64);
+
+/// What a [`ServerSession`] reports to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// The device proved its credentials.
+    Authenticated,
+    /// The device accepted our credentials.
+    ServerAuthenticated,
+    /// We gave the device a new nonce for its next credentials: persist it in the account.
+    NonceIssued(Vec<u8>),
+    /// The device gave us a new nonce for our next credentials: persist it.
+    NonceReceived(Vec<u8>),
+    /// The device's `./DevInfo` leaves (Package 1 Replace).
+    DevInfo(Vec<Item>),
+    /// An alert from the device: Generic Alert 1226, Client Event 1224, or another code.
+    Alert(Alert),
+    /// The device's Results for a Get (large objects reassembled). `path` locates the Get
+    /// inside an Atomic/Sequence (child indexes; empty for the queued command itself).
+    Results {
+        /// The queued command.
+        handle: CommandHandle,
+        /// Path of child indexes to the Get inside the queued command.
+        path: Vec<usize>,
+        /// The Results.
+        results: Results,
+    },
+    /// The device's status for a command (chunk acknowledgements 213 are not reported).
+    Status {
+        /// The queued command.
+        handle: CommandHandle,
+        /// Path of child indexes to the command inside the queued command.
+        path: Vec<usize>,
+        /// The status code.
+        code: StatusCode,
+        /// The whole Status.
+        status: Status,
+    },
+    /// The session is over.
+    Ended(SessionEnd),
+}
+
+type Tag = Option<CommandHandle>;
+
+#[derive(Debug, Clone)]
+struct SentRef {
+    handle: CommandHandle,
+    path: Vec<usize>,
+    partial: bool,
+}
+
+/// The server side of one DM session, as a sans-IO state machine (see the crate docs).
+pub struct ServerSession {
+    config: ServerConfig,
+    nonces: Box<dyn NonceSource>,
+    client_credentials: Option<Credentials>,
+    encoding: Option<Encoding>,
+    session_id: Option<String>,
+    device_uri: String,
+    msg_id: u32,
+    client_max_msg: usize,
+    client_max_obj: Option<usize>,
+    authenticated: bool,
+    auth_failures: u32,
+    cred_needed: bool,
+    own_auth_attempts: u32,
+    server_authenticated: bool,
+    next_handle: u64,
+    queue: VecDeque<Outgoing<Tag>>,
+    outbox: VecDeque<Outgoing<Tag>>,
+    snapshot: Vec<Outgoing<Tag>>,
+    statuses: Vec<Command>,
+    hdr_status: Option<Command>,
+    sent: HashMap<(String, String), SentRef>,
+    reply_due: bool,
+    new_package: bool,
+    want_more: bool,
+    may_close: bool,
+    end_after_send: Option<SessionEnd>,
+    abort_requested: bool,
+    assembler: Assembler,
+    events: VecDeque<ServerEvent>,
+    last_activity: Timestamp,
+    ended: Option<SessionEnd>,
+}
+
+impl std::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSession")
+            .field("session_id", &self.session_id)
+            .field("device", &self.device_uri)
+            .field("msg_id", &self.msg_id)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSession {
+    /// Creates the session for one device, once the driver has decoded Package 1 and looked up
+    /// the device's account. `client_credentials` is what the device must present (scheme,
+    /// name, password or `B64(MD5(name:pass))`, the nonce last issued to it), `None` for no
+    /// DM-level authentication. Then feed Package 1 to
+    /// [`handle_message`](Self::handle_message) (or its bytes to
+    /// [`handle_bytes`](Self::handle_bytes)).
+    #[must_use]
+    pub fn new(
+        config: ServerConfig,
+        client_credentials: Option<Credentials>,
+        nonces: Box<dyn NonceSource>,
+        now: Timestamp,
+    ) -> Self {
+        let client_max_msg = config.initial_client_max_msg_size;
+        let cred_needed = config.credentials.is_some();
+        ServerSession {
+            config,
+            nonces,
+            client_credentials,
+            encoding: None,
+            session_id: None,
+            device_uri: String::new(),
+            msg_id: 0,
+            client_max_msg,
+            client_max_obj: None,
+            authenticated: false,
+            auth_failures: 0,
+            cred_needed,
+            own_auth_attempts: 0,
+            server_authenticated: false,
+            next_handle: 1,
+            queue: VecDeque::new(),
+            outbox: VecDeque::new(),
+            snapshot: Vec::new(),
+            statuses: Vec::new(),
+            hdr_status: None,
+            sent: HashMap::new(),
+            reply_due: false,
+            new_package: false,
+            want_more: false,
+            may_close: true,
+            end_after_send: None,
+            abort_requested: false,
+            assembler: Assembler::default(),
+            events: VecDeque::new(),
+            last_activity: now,
+            ended: None,
+        }
+    }
+
+    /// The `SessionID` of the session, once the first message arrived.
+    #[must_use]
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// The device's `Source/LocURI`, once the first message arrived.
+    #[must_use]
+    pub fn device_uri(&self) -> &str {
+        &self.device_uri
+    }
+
+    /// True once the device proved its credentials (always true without client credentials).
+    #[must_use]
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated || self.client_credentials.is_none()
+    }
+
+    /// How the session ended, once it has.
+    #[must_use]
+    pub fn ended(&self) -> Option<SessionEnd> {
+        self.ended
+    }
+
+    /// Sets the `RespURI` put in every later response header.
+    pub fn set_resp_uri(&mut self, uri: impl Into<String>) {
+        self.config.resp_uri = Some(uri.into());
+    }
+
+    /// Queues a management command (Get, Replace, Add, Delete, Exec, Copy, Atomic, Sequence,
+    /// or a UI Alert) with its CmdIDs left empty. It goes out in the next package the server
+    /// starts (after the device's current package is complete); its statuses and results come
+    /// back as events under the returned handle. Queue commands while draining the events of
+    /// a device message, before calling [`poll_transmit`](Self::poll_transmit); a package
+    /// started with nothing queued closes the session.
+    pub fn queue(&mut self, cmd: Command) -> CommandHandle {
+        let handle = CommandHandle(self.next_handle);
+        self.next_handle += 1;
+        self.queue.push_back(Outgoing::new(cmd, Some(handle)));
+        handle
+    }
+
+    /// Asks to abort: the next response carries Alert 1223 and `Final`, then the session has
+    /// ended (`SessionEnd::Aborted { by_peer: false }`).
+    pub fn abort(&mut self) {
+        if self.ended.is_none() {
+            self.abort_requested = true;
+            self.end_after_send = Some(SessionEnd::Aborted { by_peer: false });
+            self.reply_due = true;
+        }
+    }
+
+    /// Decodes a device message (the HTTP request body) and processes it like
+    /// [`handle_message`](Self::handle_message). The first message fixes the session's
+    /// encoding (detected from the bytes). `hmac` is the `x-syncml-hmac` request header.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] for malformed bytes (answer HTTP 400); otherwise as `handle_message`.
+    pub fn handle_bytes(
+        &mut self,
+        now: Timestamp,
+        bytes: &[u8],
+        hmac: Option<&str>,
+    ) -> Result<(), Error> {
+        let encoding = *self.encoding.get_or_insert_with(|| Encoding::detect(bytes));
+        let msg = encoding.decode(bytes, &self.config.limits).map_err(Error::Decode)?;
+        self.handle(now, msg, Some(MacInput { body: bytes, header: hmac }))
+    }
+
+    /// Processes a decoded device message (XML unless [`handle_bytes`](Self::handle_bytes)
+    /// fixed another encoding). Then drain [`poll_event`](Self::poll_event), queue commands,
+    /// and send what [`poll_transmit`](Self::poll_transmit) returns as the HTTP response.
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] after the end, [`Error::SessionIdMismatch`] for a message of
+    /// another session.
+    pub fn handle_message(&mut self, now: Timestamp, msg: SyncMl) -> Result<(), Error> {
+        self.handle(now, msg, None)
+    }
+
+    /// The response to the device's last message. Call it once after each `handle_*` (and
+    /// after draining events and queueing commands).
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
+        if self.ended.is_some() || !self.reply_due {
+            return None;
+        }
+        self.reply_due = false;
+        self.last_activity = now;
+        if self.new_package && !self.abort_requested {
+            self.start_package();
+        }
+        self.new_package = false;
+        self.msg_id += 1;
+        let msg_id = self.msg_id.to_string();
+        let hdr = match self.header() {
+            Ok(h) => h,
+            Err(_) => {
+                self.end(SessionEnd::AuthFailed);
+                return None;
+            }
+        };
+        for s in std::mem::take(&mut self.statuses).into_iter().rev() {
+            self.outbox.push_front(Outgoing::new(s, None));
+        }
+        if let Some(s) = self.hdr_status.take() {
+            self.outbox.push_front(Outgoing::new(s, None));
+        }
+        let trailer = if self.abort_requested {
+            vec![alert(AlertCode::SESSION_ABORT)]
+        } else if self.want_more {
+            vec![alert(AlertCode::NEXT_MESSAGE)]
+        } else {
+            Vec::new()
+        };
+        let encoding = self.encoding.unwrap_or(Encoding::Xml);
+        let mut composed =
+            compose(encoding, self.client_max_msg, hdr, &mut self.outbox, trailer, self.may_close);
+        for p in &composed.placed {
+            if let Some(handle) = p.tag {
+                for (id, path) in &p.ids {
+                    let r = SentRef { handle, path: path.clone(), partial: p.partial };
+                    self.sent.insert((msg_id.clone(), id.clone()), r);
+                }
+            }
+        }
+        if let Some(how) = self.end_after_send.take() {
+            composed.msg.body.is_final = true;
+            self.outbox.clear();
+            self.end(how);
+        }
+        let bytes = encoding.encode(&composed.msg);
+        let hmac = self.config.credentials.as_ref().and_then(|c| c.hmac_header(&bytes));
+        Some(Transmit { bytes, content_type: encoding.content_type(), url: None, hmac })
+    }
+
+    /// The next event for the application, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, or `None` once
+    /// ended.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.ended.is_none().then(|| self.last_activity + self.config.idle_timeout)
+    }
+
+    /// Tells the session the time; ends it with `SessionEnd::TimedOut` when the device stayed
+    /// silent for the idle timeout. Commands not yet answered get no further events.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.ended.is_none() && now >= self.last_activity + self.config.idle_timeout {
+            self.end(SessionEnd::TimedOut);
+        }
+    }
+
+    // --- internals ---------------------------------------------------------------------
+
+    fn end(&mut self, how: SessionEnd) {
+        if self.ended.is_none() {
+            self.ended = Some(how);
+            self.events.push_back(ServerEvent::Ended(how));
+        }
+    }
+
+    fn header(&self) -> Result<SyncHdr, Error> {
+        let creds = self.config.credentials.as_ref();
+        let cred = match creds {
+            Some(c) if self.cred_needed => c.cred()?,
+            _ => None,
+        };
+        Ok(SyncHdr {
+            ver_dtd: Version::V1_2.ver_dtd().to_owned(),
+            ver_proto: Version::V1_2.ver_proto().to_owned(),
+            session_id: self.session_id.clone().unwrap_or_default(),
+            msg_id: self.msg_id.to_string(),
+            target: Location::uri(self.device_uri.clone()),
+            source: Location {
+                loc_uri: self.config.server_uri.clone(),
+                loc_name: creds.map(|c| c.name.clone()),
+            },
+            resp_uri: self.config.resp_uri.clone(),
+            no_resp: false,
+            cred,
+            meta: Some(limits_meta(self.config.max_msg_size, self.config.max_obj_size)),
+        })
+    }
+
+    /// Moves the queued commands into a new package; objects above the device's MaxObjSize are
+    /// reported 413 without being sent.
+    fn start_package(&mut self) {
+        self.snapshot.clear();
+        let mut any = false;
+        while let Some(out) = self.queue.pop_front() {
+            let too_large = self.client_max_obj.is_some_and(|max| {
+                data_items(&out.cmd).is_some_and(|items| {
+                    items.iter().any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
+                })
+            });
+            if too_large && !matches!(out.cmd, Command::Results(_)) {
+                if let Some(handle) = out.tag {
+                    let code = StatusCode::REQUEST_ENTITY_TOO_LARGE;
+                    let mut s = status("", "", out.cmd.name(), code);
+                    s.cmd.clear();
+                    self.events.push_back(ServerEvent::Status {
+                        handle,
+                        path: Vec::new(),
+                        code,
+                        status: s,
+                    });
+                }
+                continue;
+            }
+            any = true;
+            self.snapshot.push(out.clone());
+            self.outbox.push_back(out);
+        }
+        if !any && self.outbox.is_empty() {
+            // Nothing more to do: this package closes the session.
+            self.may_close = true;
+            self.want_more = false;
+            self.end_after_send = Some(SessionEnd::Completed);
+        }
+    }
+
+    fn handle(
+        &mut self,
+        now: Timestamp,
+        msg: SyncMl,
+        mac: Option<MacInput<'_>>,
+    ) -> Result<(), Error> {
+        if self.ended.is_some() {
+            return Err(Error::SessionEnded);
+        }
+        match &self.session_id {
+            None => self.session_id = Some(msg.hdr.session_id.clone()),
+            Some(id) if *id != msg.hdr.session_id => {
+                return Err(Error::SessionIdMismatch {
+                    expected: id.clone(),
+                    got: msg.hdr.session_id,
+                });
+            }
+            Some(_) => {}
+        }
+        self.last_activity = now;
+        self.device_uri.clone_from(&msg.hdr.source.loc_uri);
+        let (max_msg, max_obj) = peer_limits(&msg.hdr);
+        if let Some(m) = max_msg {
+            self.client_max_msg = m;
+        }
+        if max_obj.is_some() {
+            self.client_max_obj = max_obj;
+        }
+        let msg_id = msg.hdr.msg_id.clone();
+        self.reply_due = true;
+
+        // 1. Is the device who it claims to be?
+        let (hdr_code, chal) = match self.check_client(&msg, mac.as_ref()) {
+            Ok(answer) => answer,
+            Err((code, chal)) => {
+                self.hdr_status = Some(header_status(&msg.hdr, code, chal));
+                for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
+                    self.statuses.push(Command::Status(status(
+                        &msg_id,
+                        cmd.cmd_id(),
+                        cmd.name(),
+                        code,
+                    )));
+                }
+                // Answer with statuses only; the device restarts its package.
+                self.want_more = false;
+                self.may_close = true;
+                return Ok(());
+            }
+        };
+        self.hdr_status = Some(header_status(&msg.hdr, hdr_code, chal));
+
+        // 2. Its statuses, results and alerts.
+        let mut challenged = false;
+        let mut next_requested = false;
+        let mut aborted = false;
+        for cmd in msg.body.commands {
+            match cmd {
+                Command::Status(s) if s.cmd_ref == "0" => challenged |= self.our_header_verdict(&s),
+                Command::Status(s) => self.client_status(s),
+                Command::Results(r) => self.client_results(&msg_id, r),
+                Command::Alert(a) => {
+                    self.statuses.push(Command::Status(status(
+                        &msg_id,
+                        &a.cmd_id,
+                        "Alert",
+                        StatusCode::OK,
+                    )));
+                    match a.code {
+                        AlertCode::NEXT_MESSAGE => next_requested = true,
+                        AlertCode::SESSION_ABORT => aborted = true,
+                        AlertCode::CLIENT_INITIATED | AlertCode::SERVER_INITIATED => {}
+                        _ => self.events.push_back(ServerEvent::Alert(a)),
+                    }
+                }
+                Command::Replace(r) => {
+                    let devinfo = !r.items.is_empty()
+                        && r.items.iter().all(|i| {
+                            let uri = i.source.as_ref().or(i.target.as_ref());
+                            uri.is_some_and(|l| {
+                                l.loc_uri.starts_with("./DevInfo") || l.loc_uri.starts_with("DevInfo")
+                            })
+                        });
+                    let code = if devinfo {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED
+                    };
+                    self.statuses.push(Command::Status(status(&msg_id, &r.cmd_id, "Replace", code)));
+                    if devinfo {
+                        self.events.push_back(ServerEvent::DevInfo(r.items));
+                    }
+                }
+                other => {
+                    self.statuses.push(Command::Status(status(
+                        &msg_id,
+                        other.cmd_id(),
+                        other.name(),
+                        StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED,
+                    )));
+                }
+            }
+        }
+        if self.ended.is_some() {
+            return Ok(());
+        }
+        if aborted {
+            // Status for the header and the alert, Final, and done (digest §3.2).
+            self.outbox.clear();
+            self.want_more = false;
+            self.may_close = true;
+            self.end_after_send = Some(SessionEnd::Aborted { by_peer: true });
+            return Ok(());
+        }
+        if challenged {
+            self.outbox = self.snapshot.iter().cloned().collect();
+            self.want_more = false;
+            self.may_close = true;
+            return Ok(());
+        }
+        if next_requested {
+            // The device wants the rest of our package.
+            self.want_more = false;
+            self.may_close = true;
+        } else if !msg.body.is_final {
+            // The device's package goes on: ask for its next message.
+            self.want_more = true;
+            self.may_close = false;
+        } else {
+            self.want_more = false;
+            self.may_close = true;
+            self.new_package = true;
+        }
+        Ok(())
+    }
+
+    /// Checks the device's credentials: `Ok` with the header status and challenge to send,
+    /// `Err` with the refusal (401/407) every command of the message gets.
+    #[allow(clippy::type_complexity)]
+    fn check_client(
+        &mut self,
+        msg: &SyncMl,
+        mac: Option<&MacInput<'_>>,
+    ) -> Result<(StatusCode, Option<Chal>), (StatusCode, Option<Chal>)> {
+        let Some(expect) = self.client_credentials.as_ref() else {
+            return Ok((StatusCode::OK, None));
+        };
+        let per_message = expect.scheme == AuthScheme::Hmac;
+        if self.authenticated && !per_message {
+            return Ok((StatusCode::OK, None));
+        }
+        let verdict = expect.check(msg.hdr.cred.as_ref(), mac);
+        if verdict == Verdict::Ok {
+            if !self.authenticated {
+                self.authenticated = true;
+                self.events.push_back(ServerEvent::Authenticated);
+            }
+            let next = self.issue_client_nonce();
+            let chal = self.client_credentials.as_ref().map(|c| c.chal(Some(&next)));
+            let code = if per_message { StatusCode::OK } else { StatusCode::AUTH_ACCEPTED };
+            return Ok((code, chal));
+        }
+        self.auth_failures += 1;
+        if self.auth_failures >= self.config.max_auth_attempts {
+            self.end_after_send = Some(SessionEnd::PeerAuthFailed);
+            return Err((verdict.refusal(), None));
+        }
+        let current = expect.nonce.clone();
+        let nonce = if verdict == Verdict::Wrong || current.is_empty() {
+            self.issue_client_nonce()
+        } else {
+            current
+        };
+        let chal = self.client_credentials.as_ref().map(|c| c.chal(Some(&nonce)));
+        Err((verdict.refusal(), chal))
+    }
+
+    fn issue_client_nonce(&mut self) -> Vec<u8> {
+        let n = fresh_nonce(self.nonces.as_mut());
+        if let Some(c) = self.client_credentials.as_mut() {
+            c.nonce.clone_from(&n);
+        }
+        self.events.push_back(ServerEvent::NonceIssued(n.clone()));
+        n
+    }
+
+    /// The device's status for our header. True when it challenged us and we resend.
+    fn our_header_verdict(&mut self, s: &Status) -> bool {
+        let chal = s.chal.as_ref().and_then(|c| syncml::auth::parse_chal(c).ok());
+        let Some(creds) = self.config.credentials.as_mut() else { return false };
+        let hmac = creds.scheme == AuthScheme::Hmac;
+        match s.code {
+            StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
+                if let Some((_, Some(n))) = chal {
+                    creds.nonce.clone_from(&n);
+                    self.events.push_back(ServerEvent::NonceReceived(n));
+                }
+                if s.code == StatusCode::AUTH_ACCEPTED && !hmac {
+                    self.cred_needed = false;
+                }
+                if !self.server_authenticated {
+                    self.server_authenticated = true;
+                    self.events.push_back(ServerEvent::ServerAuthenticated);
+                }
+                false
+            }
+            StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
+                self.own_auth_attempts += 1;
+                match chal {
+                    Some((scheme, nonce)) if self.own_auth_attempts < self.config.max_auth_attempts => {
+                        creds.scheme = scheme;
+                        if let Some(n) = nonce {
+                            creds.nonce.clone_from(&n);
+                            self.events.push_back(ServerEvent::NonceReceived(n));
+                        }
+                        self.cred_needed = true;
+                        true
+                    }
+                    _ => {
+                        self.end(SessionEnd::AuthFailed);
+                        false
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn client_status(&mut self, s: Status) {
+        let key = (s.msg_ref.clone(), s.cmd_ref.clone());
+        let Some(r) = self.sent.get(&key).cloned() else { return };
+        if s.code == StatusCode::CHUNK_ACCEPTED {
+            return;
+        }
+        if r.partial {
+            // The device refused a large object midway: drop the chunks not yet sent.
+            self.outbox.retain(|o| o.tag != Some(r.handle));
+        }
+        self.events.push_back(ServerEvent::Status {
+            handle: r.handle,
+            path: r.path,
+            code: s.code,
+            status: s,
+        });
+    }
+
+    fn client_results(&mut self, msg_id: &str, r: Results) {
+        let (id, name) = (r.cmd_id.clone(), "Results");
+        let (_, offered) = self.assembler.offer(Command::Results(r), self.config.max_obj_size);
+        match offered {
+            Offered::Whole(Command::Results(r)) | Offered::Complete(Command::Results(r)) => {
+                let key = (r.msg_ref.clone().unwrap_or_default(), r.cmd_ref.clone());
+                if let Some(sent) = self.sent.get(&key).cloned() {
+                    self.events.push_back(ServerEvent::Results {
+                        handle: sent.handle,
+                        path: sent.path,
+                        results: r,
+                    });
+                }
+            }
+            Offered::Whole(_) | Offered::Complete(_) => {}
+            Offered::Buffered => {
+                let code = StatusCode::CHUNK_ACCEPTED;
+                self.statuses.push(Command::Status(status(msg_id, &id, name, code)));
+            }
+            Offered::Refused(code) => {
+                self.statuses.push(Command::Status(status(msg_id, &id, name, code)));
+            }
+        }
+    }
+}
