@@ -2,6 +2,14 @@
 //! auth-md5 vector, `convert` round trips over every message in `testdata/messages/`, and bad
 //! input (exit status 2, one stderr line naming the byte offset).
 
+// Test code: helpers outside #[test] functions may unwrap and index too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,6 +1,14 @@
 //! Authentication test vectors of the implementer's digest §4.4, read from
 //! `testdata/auth/vectors.txt`, checked against `syncml::auth` (basic, md5, x-syncml-hmac).
 
+// Test code: helpers outside #[test] functions may unwrap and index too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::collections::HashMap;
 
 use syncml::auth::{

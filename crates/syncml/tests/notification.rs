@@ -2,6 +2,14 @@
 //! the encoder and decoded back, for versions 11 and 12; plus WSP push framing of those vectors
 //! (DM-1 over UDP; the X-Oma-GwMO relay header serves GwMO transparent mode, GwMO-HLF-001).
 
+// Test code: helpers outside #[test] functions may unwrap and index too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use syncml::notification::wsp::{self, Header};
 use syncml::notification::{
     self, Initiator, Notification, UiMode, session_id_from_hex, session_id_to_hex,
