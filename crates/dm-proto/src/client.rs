@@ -135,7 +135,12 @@ pub enum ClientEvent {
     /// The server sent management commands (large objects already reassembled). Execute them
     /// (e.g. with `dm_tree::Tree::execute`) and give every Status and Results back with
     /// [`ClientSession::respond`]; the session sends nothing until then.
-    Commands(Vec<Command>),
+    Commands {
+        /// `MsgID` of the server message they came in (the `MsgRef` of the answers).
+        msg_id: String,
+        /// The commands, in order.
+        commands: Vec<Command>,
+    },
     /// The server accepted our credentials.
     Authenticated,
     /// The server authenticated itself to us.
@@ -652,10 +657,10 @@ impl ClientSession {
             self.reply_due = true;
         } else {
             self.awaiting = Some(AwaitingApp {
-                msg_id,
+                msg_id: msg_id.clone(),
                 cmds: batch.iter().map(|c| (c.cmd_id().to_owned(), c.name())).collect(),
             });
-            self.events.push_back(ClientEvent::Commands(batch));
+            self.events.push_back(ClientEvent::Commands { msg_id, commands: batch });
         }
         Ok(())
     }

@@ -24,7 +24,7 @@
 //!     let (body, hmac) = http_post(&t.url, t.content_type, &t.bytes, t.hmac)?;
 //!     s.handle_bytes(now, &body, hmac.as_deref())?;
 //!     while let Some(ev) = s.poll_event() {
-//!         if let ClientEvent::Commands(cmds) = ev { s.respond(execute(cmds))?; }
+//!         if let ClientEvent::Commands { msg_id, commands } = ev { s.respond(execute(&msg_id, commands))?; }
 //!     }
 //! }
 //! ```

@@ -1,0 +1,629 @@
+//! Whole DM sessions: a real ServerSession against a real ClientSession with a dm-tree behind
+//! the client, every message encoded and decoded on every hop (XML and WBXML), simulated time.
+
+mod pair;
+
+use std::time::Duration;
+
+use dm_proto::{
+    AuthScheme, ClientEvent, CommandHandle, GenericAlert, Initiator, ServerEvent, SessionEnd,
+};
+use pair::{Dir, Pair, Setup, creds};
+use syncml::{
+    AlertCode, Command, Container, Data, Encoding, Exec, Item, ItemCmd, Location, Meta,
+    StatusCode,
+};
+
+fn item_target(uri: &str, data: Option<&str>) -> Item {
+    Item {
+        target: Some(Location::uri(uri)),
+        data: data.map(Data::from),
+        ..Item::default()
+    }
+}
+
+fn get(uri: &str) -> Command {
+    Command::Get(ItemCmd { items: vec![item_target(uri, None)], ..ItemCmd::default() })
+}
+
+fn replace(uri: &str, value: Data) -> Command {
+    Command::Replace(ItemCmd {
+        meta: Some(Meta { format: Some("chr".into()), ..Meta::default() }),
+        items: vec![Item { target: Some(Location::uri(uri)), data: Some(value), ..Item::default() }],
+        ..ItemCmd::default()
+    })
+}
+
+fn add(uri: &str, value: &str) -> Command {
+    Command::Add(ItemCmd {
+        meta: Some(Meta { format: Some("chr".into()), ..Meta::default() }),
+        items: vec![item_target(uri, Some(value))],
+        ..ItemCmd::default()
+    })
+}
+
+fn delete(uri: &str) -> Command {
+    Command::Delete(ItemCmd { items: vec![item_target(uri, None)], ..ItemCmd::default() })
+}
+
+fn copy(from: &str, to: &str) -> Command {
+    Command::Copy(ItemCmd {
+        items: vec![Item {
+            target: Some(Location::uri(to)),
+            source: Some(Location::uri(from)),
+            ..Item::default()
+        }],
+        ..ItemCmd::default()
+    })
+}
+
+fn status_of(p: &Pair, h: CommandHandle) -> Vec<(Vec<usize>, StatusCode)> {
+    p.server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Status { handle, path, code, .. } if *handle == h => {
+                Some((path.clone(), *code))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn results_of(p: &Pair, h: CommandHandle) -> Vec<Data> {
+    p.server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Results { handle, results, .. } if *handle == h => Some(results),
+            _ => None,
+        })
+        .flat_map(|r| r.items.iter().filter_map(|i| i.data.clone()))
+        .collect()
+}
+
+fn server_ended(p: &Pair) -> Option<SessionEnd> {
+    p.server_events.iter().find_map(|e| match e {
+        ServerEvent::Ended(how) => Some(*how),
+        _ => None,
+    })
+}
+
+fn client_ended(p: &Pair) -> Option<SessionEnd> {
+    p.client_events.iter().find_map(|e| match e {
+        ClientEvent::Ended(how) => Some(*how),
+        _ => None,
+    })
+}
+
+fn text(d: &Data) -> String {
+    String::from_utf8(d.as_bytes().to_vec()).unwrap()
+}
+
+// ------------------------------------------------------------------------------------------
+
+/// Client-initiated session with every command type; DM-level package flow 1-4 (seed 004:
+/// packages 0-4 of DM-2).
+fn every_command(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    let h_get = p.server.queue(get("./DevInfo/Man"));
+    let h_rep = p.server.queue(replace("./Vendor/Name", Data::from("new")));
+    let h_add = p.server.queue(add("./Vendor/Added", "x"));
+    let h_del = p.server.queue(delete("./Vendor/Other"));
+    let h_copy = p.server.queue(copy("./Vendor/Name", "./Vendor/Copied"));
+    let h_exec = p.server.queue(Command::Exec(Exec {
+        items: vec![item_target("./Vendor/Name", None)],
+        ..Exec::default()
+    }));
+    let h_seq = p.server.queue(Command::Sequence(Container {
+        commands: vec![add("./Vendor/InSeq", "s"), get("./Vendor/InSeq")],
+        ..Container::default()
+    }));
+    p.run();
+
+    // DevInfo arrived in package 1.
+    let devinfo = p.server_events.iter().find_map(|e| match e {
+        ServerEvent::DevInfo(items) => Some(items.clone()),
+        _ => None,
+    });
+    assert_eq!(devinfo.unwrap().len(), 5);
+    // Package 1 carried Alert 1201.
+    let pkg1 = p.messages(Dir::ToServer).next().unwrap();
+    assert!(pkg1.body.commands.iter().any(
+        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::CLIENT_INITIATED)
+    ));
+    assert_eq!(pkg1.hdr.session_id, "1234");
+
+    assert_eq!(status_of(&p, h_get), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(results_of(&p, h_get).iter().map(text).collect::<Vec<_>>(), ["Acme"]);
+    assert_eq!(status_of(&p, h_rep), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(status_of(&p, h_add), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(status_of(&p, h_del), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(status_of(&p, h_copy), vec![(vec![], StatusCode::OK)]);
+    // No Exec handler registered on the node: the tree refuses, the session reports it.
+    let exec = status_of(&p, h_exec);
+    assert_eq!(exec.len(), 1);
+    assert!(!exec[0].1.is_success());
+    let seq = status_of(&p, h_seq);
+    assert!(seq.contains(&(vec![], StatusCode::OK)));
+    assert!(seq.contains(&(vec![0], StatusCode::OK)));
+    assert!(seq.contains(&(vec![1], StatusCode::OK)));
+    assert_eq!(results_of(&p, h_seq).iter().map(text).collect::<Vec<_>>(), ["s"]);
+
+    assert_eq!(p.tree.value_str("./Vendor/Name"), Some("new"));
+    assert_eq!(p.tree.value_str("./Vendor/Added"), Some("x"));
+    assert!(p.tree.get("./Vendor/Other").is_none());
+    assert_eq!(p.tree.value_str("./Vendor/Copied"), Some("new"));
+
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+    // pkg1, pkg3 from the client; pkg2, pkg4 from the server.
+    assert_eq!(p.client_msgs, 2);
+    assert!(p.messages(Dir::ToClient).last().unwrap().body.is_final);
+}
+
+#[test]
+fn every_command_xml() {
+    every_command(Encoding::Xml);
+}
+
+/// Server-initiated session: Alert 1200 and the Package 0 session id as hex (digest §2.2).
+fn server_initiated(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.initiator = Initiator::Server;
+    s.session_id = 0x002A;
+    let mut p = s.build();
+    let h = p.server.queue(get("./DevInfo/Mod"));
+    p.run();
+    let pkg1 = p.messages(Dir::ToServer).next().unwrap();
+    assert_eq!(pkg1.hdr.session_id, "2A");
+    assert!(pkg1.body.commands.iter().any(
+        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::SERVER_INITIATED)
+    ));
+    assert_eq!(p.server.session_id(), Some("2A"));
+    assert_eq!(results_of(&p, h).iter().map(text).collect::<Vec<_>>(), ["Gw-1"]);
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+}
+
+#[test]
+fn server_initiated_xml() {
+    server_initiated(Encoding::Xml);
+}
+
+/// Atomic whose second command fails: 507 for the Atomic, 216 for the rolled-back Add.
+fn atomic_rollback(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    let h = p.server.queue(Command::Atomic(Container {
+        commands: vec![add("./Vendor/A1", "1"), replace("./Vendor/Missing/X", Data::from("v"))],
+        ..Container::default()
+    }));
+    p.run();
+    let st = status_of(&p, h);
+    assert!(st.contains(&(vec![], StatusCode::ATOMIC_FAILED)), "{st:?}");
+    assert!(st.contains(&(vec![0], StatusCode::ATOMIC_ROLLBACK_OK)), "{st:?}");
+    assert!(p.tree.get("./Vendor/A1").is_none());
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+}
+
+#[test]
+fn atomic_rollback_xml() {
+    atomic_rollback(Encoding::Xml);
+}
+
+/// Generic Alert 1226 from the device in Package 1 (GwMO alerts travel this way,
+/// GwMO-DI-005).
+fn generic_alert(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    p.client.queue_generic_alert(&GenericAlert {
+        correlator: Some("corr-7".into()),
+        source: Some("./Gw/Inventory".into()),
+        alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
+        format: "chr".into(),
+        mark: Some("informational".into()),
+        data: Data::from("dev-42"),
+    });
+    p.run();
+    let alert = p
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::Alert(a) => Some(a.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(alert.code, AlertCode::GENERIC_ALERT);
+    assert_eq!(alert.correlator.as_deref(), Some("corr-7"));
+    let item = &alert.items[0];
+    let meta = item.meta.as_ref().unwrap();
+    assert_eq!(meta.r#type.as_deref(), Some("urn:oma:at:oma-gwmo:deviceattached:1.0"));
+    assert_eq!(meta.mark.as_deref(), Some("informational"));
+    assert_eq!(item.source.as_ref().unwrap().loc_uri, "./Gw/Inventory");
+    assert_eq!(text(item.data.as_ref().unwrap()), "dev-42");
+    // The server answered the alert with 200.
+    assert!(p.client_events.iter().any(|e| matches!(e,
+        ClientEvent::Status(s) if s.cmd == "Alert" && s.code == StatusCode::OK)));
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+}
+
+#[test]
+fn generic_alert_xml() {
+    generic_alert(Encoding::Xml);
+}
+
+/// md5: the client sends no Cred at first; 407 + Chal, retry with the nonce, 212 + next nonce.
+fn md5_challenge(encoding: Encoding) {
+    let mut s = Setup::new(encoding).md5_client_auth("secret", "secret", b"");
+    s.client.cred_in_first_message = false;
+    let mut p = s.build();
+    let h = p.server.queue(get("./DevInfo/Man"));
+    p.run();
+    let to_client: Vec<_> = p.messages(Dir::ToClient).collect();
+    let first_hdr_status = to_client[0]
+        .body
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Status(s) if s.cmd_ref == "0" => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(first_hdr_status.code, StatusCode::MISSING_CREDENTIALS);
+    let chal = first_hdr_status.chal.unwrap();
+    assert_eq!(chal.meta.r#type.as_deref(), Some("syncml:auth-md5"));
+    assert!(chal.meta.next_nonce.is_some());
+    // The retry carried Cred.
+    let retry = p.messages(Dir::ToServer).nth(1).unwrap();
+    assert!(retry.hdr.cred.is_some());
+    assert_eq!(retry.hdr.source.loc_name.as_deref(), Some("dev1"));
+    assert!(p.server_events.contains(&ServerEvent::Authenticated));
+    assert!(p.client_events.contains(&ClientEvent::Authenticated));
+    assert_eq!(results_of(&p, h).iter().map(text).collect::<Vec<_>>(), ["Acme"]);
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+
+    // Nonce rotation: the last nonce the server issued is the one the client persisted.
+    let issued: Vec<_> = p
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::NonceIssued(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    let received: Vec<_> = p
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::NonceReceived(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(issued.len() >= 2, "challenge nonce and next-session nonce");
+    assert_eq!(issued.last(), received.last());
+
+    // Next session with the persisted nonce: accepted at once, no challenge.
+    let next = issued.last().unwrap().clone();
+    let mut s2 = Setup::new(encoding).md5_client_auth("secret", "secret", &next);
+    s2.session_id = 0x1235;
+    let mut p2 = s2.build();
+    p2.run();
+    let hdr_status = p2.messages(Dir::ToClient).next().unwrap().body.commands.iter().find_map(
+        |c| match c {
+            Command::Status(s) if s.cmd_ref == "0" => Some(s.code),
+            _ => None,
+        },
+    );
+    assert_eq!(hdr_status, Some(StatusCode::AUTH_ACCEPTED));
+    assert_eq!(p2.client_msgs, 1);
+    assert_eq!(server_ended(&p2), Some(SessionEnd::Completed));
+}
+
+#[test]
+fn md5_challenge_and_nonce_rotation_xml() {
+    md5_challenge(Encoding::Xml);
+}
+
+/// Wrong password: 401 + Chal with a new nonce each time, the session ends after 3 attempts.
+fn wrong_password(encoding: Encoding) {
+    let mut p = Setup::new(encoding).md5_client_auth("wrong", "secret", b"n0").build();
+    let h = p.server.queue(get("./DevInfo/Man"));
+    p.run();
+    assert_eq!(p.client_msgs, 3);
+    for m in p.messages(Dir::ToClient) {
+        let st = m.body.commands.iter().find_map(|c| match c {
+            Command::Status(s) if s.cmd_ref == "0" => Some(s.code),
+            _ => None,
+        });
+        assert_eq!(st, Some(StatusCode::INVALID_CREDENTIALS));
+        // No management command goes to an unauthenticated device.
+        assert!(m.body.commands.iter().all(|c| matches!(c, Command::Status(_))));
+    }
+    assert_eq!(server_ended(&p), Some(SessionEnd::PeerAuthFailed));
+    assert_eq!(client_ended(&p), Some(SessionEnd::AuthFailed));
+    assert!(status_of(&p, h).is_empty());
+    assert!(!p.server.is_authenticated());
+}
+
+#[test]
+fn wrong_password_xml() {
+    wrong_password(Encoding::Xml);
+}
+
+/// The device authenticates the server (SRVCRED); a server with the right credentials gets 212.
+fn server_auth_ok(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.server_credentials = Some(creds(AuthScheme::Md5, "srv1", "srvpw", b"sn"));
+    s.server.credentials = Some(creds(AuthScheme::Md5, "srv1", "srvpw", b"sn"));
+    let mut p = s.build();
+    let h = p.server.queue(replace("./Vendor/Name", Data::from("by-auth-server")));
+    p.run();
+    assert!(p.client_events.contains(&ClientEvent::ServerAuthenticated));
+    assert!(p.server_events.contains(&ServerEvent::ServerAuthenticated));
+    assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(p.tree.value_str("./Vendor/Name"), Some("by-auth-server"));
+    // The nonce the device issued for the server's next session reached the server.
+    let issued = p.client_events.iter().rev().find_map(|e| match e {
+        ClientEvent::NonceIssued(n) => Some(n.clone()),
+        _ => None,
+    });
+    let received = p.server_events.iter().rev().find_map(|e| match e {
+        ServerEvent::NonceReceived(n) => Some(n.clone()),
+        _ => None,
+    });
+    assert!(issued.is_some());
+    assert_eq!(issued, received);
+}
+
+#[test]
+fn server_auth_ok_xml() {
+    server_auth_ok(Encoding::Xml);
+}
+
+/// A server with the wrong credentials gets its commands refused (401 to the header and to
+/// every command), nothing executes, and after the retries the device gives up.
+fn server_auth_wrong(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.server_credentials = Some(creds(AuthScheme::Md5, "srv1", "srvpw", b"sn"));
+    s.server.credentials = Some(creds(AuthScheme::Md5, "srv1", "not-it", b"sn"));
+    let mut p = s.build();
+    let h = p.server.queue(replace("./Vendor/Name", Data::from("evil")));
+    p.run();
+    assert_eq!(p.tree.value_str("./Vendor/Name"), Some("old"));
+    let st = status_of(&p, h);
+    assert!(!st.is_empty());
+    assert!(st.iter().all(|(_, c)| *c == StatusCode::INVALID_CREDENTIALS), "{st:?}");
+    assert_eq!(client_ended(&p), Some(SessionEnd::PeerAuthFailed));
+    assert_eq!(server_ended(&p), Some(SessionEnd::AuthFailed));
+    assert!(!p.client_events.iter().any(|e| matches!(e, ClientEvent::Commands { .. })));
+}
+
+#[test]
+fn server_auth_wrong_xml() {
+    server_auth_wrong(Encoding::Xml);
+}
+
+/// Basic auth and HMAC (x-syncml-hmac on every message) both ways.
+fn hmac_and_basic(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.credentials = Some(creds(AuthScheme::Hmac, "dev1", "pw", b"n1"));
+    s.client_credentials_at_server = Some(creds(AuthScheme::Hmac, "dev1", "pw", b"n1"));
+    s.client.server_credentials = Some(creds(AuthScheme::Basic, "srv1", "spw", b""));
+    s.server.credentials = Some(creds(AuthScheme::Basic, "srv1", "spw", b""));
+    let mut p = s.build();
+    let h = p.server.queue(get("./DevInfo/Lang"));
+    p.run();
+    assert_eq!(results_of(&p, h).iter().map(text).collect::<Vec<_>>(), ["en"]);
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert!(p.messages(Dir::ToServer).all(|m| m.hdr.cred.is_none()));
+}
+
+#[test]
+fn hmac_and_basic_xml() {
+    hmac_and_basic(Encoding::Xml);
+}
+
+fn big_text(n: usize) -> String {
+    (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
+}
+
+/// A Get whose Results exceed the server's MaxMsgSize: the device cuts the item into chunks
+/// across messages (1222 flow), the server reassembles it.
+fn large_results(encoding: Encoding) {
+    let mut tree = pair::device_tree();
+    let value = big_text(9_000);
+    tree.insert("./Vendor/Big", dm_tree::NewNode::leaf(value.as_str()), dm_tree::Timestamp(0))
+        .unwrap();
+    let mut s = Setup::new(encoding);
+    s.server.max_msg_size = 2_000;
+    let mut p = s.build_with_tree(tree);
+    let h = p.server.queue(get("./Vendor/Big"));
+    p.run();
+    let got = results_of(&p, h);
+    assert_eq!(got.len(), 1);
+    assert_eq!(text(&got[0]), value);
+    assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::OK)]);
+    assert!(p.client_msgs >= 6, "chunked over several messages: {}", p.client_msgs);
+    for m in p.messages(Dir::ToServer) {
+        assert!(pair_len(encoding, m) <= 2_000);
+    }
+    // Non-final chunks are acknowledged with 213.
+    assert!(p.messages(Dir::ToClient).any(|m| m.body.commands.iter().any(
+        |c| matches!(c, Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED)
+    )));
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+}
+
+fn pair_len(encoding: Encoding, m: &syncml::SyncMl) -> usize {
+    encoding.encode(m).len()
+}
+
+#[test]
+fn large_results_xml() {
+    large_results(Encoding::Xml);
+}
+
+/// A Replace larger than the device's MaxMsgSize: chunked to the device (MoreData, Size on
+/// the first chunk), 213 per chunk, reassembled, then 200.
+fn large_replace(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.max_msg_size = 2_500;
+    let mut p = s.build();
+    let value = big_text(12_000);
+    let h = p.server.queue(replace("./Vendor/Name", Data::from(value.as_str())));
+    let h2 = p.server.queue(get("./DevInfo/Man"));
+    p.run();
+    assert_eq!(p.tree.value_str("./Vendor/Name"), Some(value.as_str()));
+    assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(results_of(&p, h2).iter().map(text).collect::<Vec<_>>(), ["Acme"]);
+    let chunks213 = p
+        .messages(Dir::ToServer)
+        .flat_map(|m| m.body.commands.iter())
+        .filter(|c| matches!(c, Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED))
+        .count();
+    assert!(chunks213 >= 4, "{chunks213}");
+    let first_chunk = p
+        .messages(Dir::ToClient)
+        .flat_map(|m| m.body.commands.iter())
+        .find_map(|c| match c {
+            Command::Replace(r) if r.items[0].more_data => Some(r.items[0].clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(first_chunk.meta.unwrap().size.as_deref(), Some("12000"));
+    for m in p.messages(Dir::ToClient) {
+        assert!(pair_len(encoding, m) <= 2_500);
+    }
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+}
+
+#[test]
+fn large_replace_xml() {
+    large_replace(Encoding::Xml);
+}
+
+/// The announced Size does not match the reassembled object: 424, nothing stored.
+fn size_mismatch(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.max_msg_size = 2_500;
+    let mut p = s.build();
+    let h = p.server.queue(replace("./Vendor/Name", Data::from(big_text(6_000))));
+    p.tamper_to_client = Some(Box::new(|m: &mut syncml::SyncMl| {
+        for c in &mut m.body.commands {
+            if let Command::Replace(r) = c {
+                for it in &mut r.items {
+                    if let Some(meta) = it.meta.as_mut().filter(|m| m.size.is_some()) {
+                        meta.size = Some("6001".into());
+                    }
+                }
+            }
+        }
+    }));
+    p.run();
+    assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::SIZE_MISMATCH)]);
+    assert_eq!(p.tree.value_str("./Vendor/Name"), Some("old"));
+}
+
+#[test]
+fn size_mismatch_xml() {
+    size_mismatch(Encoding::Xml);
+}
+
+/// An object above the device's MaxObjSize is not sent at all (413 reported).
+fn max_obj_size(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.max_obj_size = 1_000;
+    let mut p = s.build();
+    let h = p.server.queue(replace("./Vendor/Name", Data::from(big_text(1_500))));
+    p.run();
+    assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::REQUEST_ENTITY_TOO_LARGE)]);
+    assert_eq!(p.tree.value_str("./Vendor/Name"), Some("old"));
+}
+
+#[test]
+fn max_obj_size_xml() {
+    max_obj_size(Encoding::Xml);
+}
+
+/// Many commands and a small device MaxMsgSize: package 2 spans several messages, the device
+/// asks for each with Alert 1222, Final only on the last.
+fn multi_message_package(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.max_msg_size = 1_500;
+    let mut p = s.build();
+    let handles: Vec<_> =
+        (0..30).map(|i| p.server.queue(add(&format!("./Vendor/N{i}"), "v"))).collect();
+    p.run();
+    for h in handles {
+        assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::OK)]);
+    }
+    assert!(p.tree.get("./Vendor/N29").is_some());
+    let to_client: Vec<_> = p.messages(Dir::ToClient).collect();
+    assert!(to_client.len() >= 4);
+    assert!(to_client.iter().any(|m| !m.body.is_final));
+    assert!(p.messages(Dir::ToServer).any(|m| m.body.commands.iter().any(
+        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)
+    )));
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+}
+
+#[test]
+fn multi_message_package_xml() {
+    multi_message_package(Encoding::Xml);
+}
+
+/// The device aborts (1223): the server reports Aborted { by_peer: true }.
+fn client_abort(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    p.server.queue(get("./DevInfo/Man"));
+    p.client.abort();
+    p.run();
+    assert_eq!(client_ended(&p), Some(SessionEnd::Aborted { by_peer: false }));
+    assert_eq!(server_ended(&p), Some(SessionEnd::Aborted { by_peer: true }));
+    let m = p.messages(Dir::ToServer).next().unwrap();
+    assert!(m.body.is_final);
+    assert!(m.body.commands.iter().any(
+        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::SESSION_ABORT)
+    ));
+}
+
+#[test]
+fn client_abort_xml() {
+    client_abort(Encoding::Xml);
+}
+
+/// The server aborts: the device ends without replying.
+fn server_abort(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    p.server.queue(get("./DevInfo/Man"));
+    p.server.abort();
+    p.run();
+    assert_eq!(server_ended(&p), Some(SessionEnd::Aborted { by_peer: false }));
+    assert_eq!(client_ended(&p), Some(SessionEnd::Aborted { by_peer: true }));
+    assert_eq!(p.client_msgs, 1);
+}
+
+#[test]
+fn server_abort_xml() {
+    server_abort(Encoding::Xml);
+}
+
+/// No answer within the idle timeout: both sides time out on handle_timeout.
+fn idle_timeout(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    p.server.queue(get("./DevInfo/Man"));
+    p.drop_responses = true;
+    p.run();
+    let deadline = p.client.poll_timeout().unwrap();
+    p.client.handle_timeout(deadline);
+    let early = p.now + Duration::from_secs(10);
+    p.server.handle_timeout(early);
+    assert_eq!(p.server.ended(), None);
+    p.server.handle_timeout(p.server.poll_timeout().unwrap());
+    assert_eq!(p.client.ended(), Some(SessionEnd::TimedOut));
+    assert_eq!(p.server.ended(), Some(SessionEnd::TimedOut));
+    assert!(p.client.poll_timeout().is_none());
+    p.drain_client();
+    assert_eq!(client_ended(&p), Some(SessionEnd::TimedOut));
+}
+
+#[test]
+fn idle_timeout_xml() {
+    idle_timeout(Encoding::Xml);
+}
