@@ -76,6 +76,73 @@ pub enum Error {
         max: usize,
     },
     // --- WBXML codec (owned by wbxml.rs) ---
+    /// The generic WBXML layer rejected the input (framing, header, limits), with its offset.
+    #[error(transparent)]
+    Wbxml(#[from] wbxml::Error),
+    /// A WBXML token that the SyncML DTD does not allow where it was found.
+    #[error("WBXML at byte {offset}: expected {expected}, found {found}")]
+    WbxmlUnexpected {
+        /// Byte offset of the token.
+        offset: usize,
+        /// What the decoder expected.
+        expected: &'static str,
+        /// What it found (element name, `text`, `opaque`, ...).
+        found: String,
+    },
+    /// A required child element is missing.
+    #[error("WBXML: <{parent}> at byte {offset} lacks <{element}>")]
+    WbxmlMissingElement {
+        /// Byte offset of the parent's start tag.
+        offset: usize,
+        /// The parent element.
+        parent: &'static str,
+        /// The missing child.
+        element: &'static str,
+    },
+    /// Character data that is not UTF-8.
+    #[error("WBXML at byte {offset}: text of <{element}> is not UTF-8")]
+    WbxmlInvalidUtf8 {
+        /// Byte offset of the element.
+        offset: usize,
+        /// The element.
+        element: &'static str,
+    },
+    /// A status or alert code is not a number in 0..=65535.
+    #[error("WBXML at byte {offset}: {element} must be a number, found {text:?}")]
+    WbxmlInvalidNumber {
+        /// Byte offset of the element.
+        offset: usize,
+        /// The element, e.g. `Status/Data`.
+        element: &'static str,
+        /// The text found.
+        text: String,
+    },
+    /// A command this codec does not model (`Sync`, `Put`, `Map`, `Search`, ...).
+    #[error("WBXML at byte {offset}: unknown command <{name}>")]
+    WbxmlUnknownCommand {
+        /// Byte offset of the command's start tag.
+        offset: usize,
+        /// Element name (from the SyncML code page, or `page:token` in hex).
+        name: String,
+        /// Its `CmdID`, if it had one.
+        cmd_id: Option<String>,
+    },
+    /// The document's public identifier is not SyncML 1.1 / 1.2 (nor unknown with a SyncML root).
+    #[error("WBXML: unsupported public identifier {public_id}")]
+    WbxmlUnsupportedPublicId {
+        /// The numeric id (hex) or the text found.
+        public_id: String,
+    },
+    /// A [`crate::Limits`] bound was exceeded (element count; size and depth come as [`Error::Wbxml`]).
+    #[error("WBXML at byte {offset}: {limit} limit of {max} exceeded")]
+    WbxmlLimit {
+        /// Byte offset where the limit was hit.
+        offset: usize,
+        /// Which limit.
+        limit: &'static str,
+        /// The bound in force.
+        max: usize,
+    },
     // --- auth (owned by auth.rs) ---
     /// A Base64 field (credential, nonce, MAC) is not valid Base64.
     #[error("{what}: invalid Base64 at byte {offset}")]
