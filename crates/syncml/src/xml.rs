@@ -32,9 +32,11 @@
 //! source text between `<Data>` and `</Data>`, with leading and trailing whitespace trimmed.
 //!
 //! Limits: `max_size` is checked against the input length first; `max_depth` bounds element
-//! nesting (capped at [`HARD_MAX_DEPTH`] whatever the limits say, because containers are decoded
-//! recursively); `max_elements` bounds the number of start or empty tags. Every failure is a
-//! typed [`Error`] with a byte offset; no input makes the decoder panic.
+//! nesting; `max_elements` bounds the number of start or empty tags. Whatever the limits say,
+//! `Atomic` / `Sequence` nest at most [`HARD_MAX_NESTING`] levels, because containers are decoded
+//! recursively (everything else, skipped content and `Data` included, is read iteratively). Every
+//! failure is a typed [`Error`] with a byte offset; no input makes the decoder panic or exhaust
+//! the stack.
 //!
 //! # Encoding
 //! [`encode`] writes compact XML with no declaration and no indentation (use
@@ -57,7 +59,7 @@ mod decode;
 mod encode;
 mod tag;
 
-pub use decode::{HARD_MAX_DEPTH, decode};
+pub use decode::{HARD_MAX_NESTING, decode};
 pub use encode::{encode, encode_into, encode_pretty};
 
 #[cfg(doc)]

@@ -11,9 +11,11 @@ use crate::{
     Location, Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl, Version,
 };
 
-/// Element nesting the decoder accepts at most, whatever [`Limits::max_depth`] says: containers
-/// (`Atomic`, `Sequence`) are decoded recursively, and this bound keeps the stack small.
-pub const HARD_MAX_DEPTH: usize = 256;
+/// `Atomic` / `Sequence` nesting the decoder accepts at most, whatever [`Limits::max_depth`]
+/// says: containers are decoded recursively, and this bound keeps the stack small (DM 1.2 forbids
+/// nested `Atomic`; real messages nest two levels at most). Exceeding it is an
+/// [`Error::XmlLimit`] named `container_nesting`.
+pub const HARD_MAX_NESTING: usize = 32;
 
 /// Decodes one XML-encoded SyncML DM message.
 ///
@@ -21,7 +23,8 @@ pub const HARD_MAX_DEPTH: usize = 256;
 ///
 /// # Errors
 /// - [`Error::XmlLimit`] when the input is longer than `limits.max_size`, nests deeper than
-///   `limits.max_depth` (or [`HARD_MAX_DEPTH`]) or holds more than `limits.max_elements` elements;
+///   `limits.max_depth`, holds more than `limits.max_elements` elements, or nests containers
+///   deeper than [`HARD_MAX_NESTING`];
 /// - [`Error::XmlMalformed`] for input that is not well-formed UTF-8 XML;
 /// - [`Error::XmlUnexpected`] for a wrong root, text among elements, elements inside text
 ///   elements, truncated input;
@@ -64,6 +67,8 @@ struct Parser<'a> {
     max_elements: usize,
     depth: usize,
     elements: usize,
+    /// Current `Atomic` / `Sequence` nesting.
+    nesting: usize,
 }
 
 fn to_usize(v: u64) -> usize {
@@ -124,10 +129,11 @@ impl<'a> Parser<'a> {
         Parser {
             input,
             reader,
-            max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
+            max_depth: limits.max_depth,
             max_elements: limits.max_elements,
             depth: 0,
             elements: 0,
+            nesting: 0,
         }
     }
 
@@ -530,11 +536,12 @@ impl<'a> Parser<'a> {
 
     fn meta(&mut self, c: &Child<'a>) -> Result<Meta, Error> {
         let mut meta = Meta::default();
-        self.meta_into(c, &mut meta)?;
+        self.meta_into(c, &mut meta, true)?;
         Ok(meta)
     }
 
-    fn meta_into(&mut self, c: &Child<'a>, m: &mut Meta) -> Result<(), Error> {
+    /// Reads MetInf elements into `m`; one level of `MetInf` wrapper is looked through.
+    fn meta_into(&mut self, c: &Child<'a>, m: &mut Meta, wrapper: bool) -> Result<(), Error> {
         while let Some(ch) = self.child(c)? {
             match ch.tag {
                 Tag::FieldLevel => {
@@ -550,7 +557,7 @@ impl<'a> Parser<'a> {
                 Tag::MaxMsgSize => m.max_msg_size = Some(self.text(&ch)?),
                 Tag::MaxObjSize => m.max_obj_size = Some(self.text(&ch)?),
                 Tag::Emi => m.emi.push(self.text(&ch)?),
-                Tag::MetInf => self.meta_into(&ch, m)?,
+                Tag::MetInf if wrapper => self.meta_into(&ch, m, false)?,
                 _ => self.skip(&ch)?,
             }
         }
@@ -696,6 +703,14 @@ impl<'a> Parser<'a> {
     }
 
     fn container(&mut self, c: &Child<'a>, parent: &'static str) -> Result<Container, Error> {
+        if self.nesting >= HARD_MAX_NESTING {
+            return Err(Error::XmlLimit {
+                offset: c.offset,
+                limit: "container_nesting",
+                max: HARD_MAX_NESTING,
+            });
+        }
+        self.nesting += 1;
         let mut cmd_id = None;
         let mut container = Container::default();
         while let Some(ch) = self.child(c)? {
@@ -710,6 +725,7 @@ impl<'a> Parser<'a> {
             }
         }
         container.cmd_id = cmd_id.ok_or_else(|| missing(c, parent, "CmdID"))?;
+        self.nesting -= 1;
         Ok(container)
     }
 
