@@ -185,6 +185,7 @@ pub struct ClientSession {
     outbox: VecDeque<Outgoing<()>>,
     snapshot: Vec<Command>,
     hdr_status: Option<Command>,
+    statuses: Vec<Command>,
     reply_due: bool,
     want_more: bool,
     may_close: bool,
@@ -248,6 +249,7 @@ impl ClientSession {
             outbox: VecDeque::new(),
             snapshot: Vec::new(),
             hdr_status: None,
+            statuses: Vec::new(),
             reply_due: true,
             want_more: false,
             may_close: true,
@@ -393,6 +395,9 @@ impl ClientSession {
                 return None;
             }
         };
+        for s in std::mem::take(&mut self.statuses).into_iter().rev() {
+            self.outbox.push_front(Outgoing::new(s, ()));
+        }
         if let Some(s) = self.hdr_status.take() {
             self.outbox.push_front(Outgoing::new(s, ()));
         }
@@ -590,7 +595,7 @@ impl ClientSession {
             // Refuse every command: nothing is executed for an unauthenticated server.
             self.hdr_status = Some(header_status(&msg.hdr, code, chal));
             for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
-                self.push(Command::Status(status(&msg.hdr.msg_id, cmd.cmd_id(), cmd.name(), code)));
+                self.statuses.push(Command::Status(status(&msg.hdr.msg_id, cmd.cmd_id(), cmd.name(), code)));
             }
             if self.server_auth_attempts >= self.config.max_auth_attempts {
                 // Send the refusal (with Final), then stop.
@@ -628,19 +633,19 @@ impl ClientSession {
             }
             if let Command::Alert(a) = &cmd {
                 if a.code == AlertCode::NEXT_MESSAGE || a.code == AlertCode::NO_END_OF_DATA {
-                    self.push(Command::Status(status(&msg_id, &a.cmd_id, "Alert", StatusCode::OK)));
+                    self.statuses.push(Command::Status(status(&msg_id, &a.cmd_id, "Alert", StatusCode::OK)));
                     continue;
                 }
             }
             let (id, name) = (cmd.cmd_id().to_owned(), cmd.name());
             let (interrupted, offered) = self.assembler.offer(cmd, self.config.max_obj_size);
             if let Some(i) = interrupted {
-                self.push(no_end_of_data(i.target, i.source));
+                self.statuses.push(no_end_of_data(i.target, i.source));
             }
             match offered {
                 Offered::Whole(c) | Offered::Complete(c) => batch.push(c),
                 Offered::Buffered => {
-                    self.push(Command::Status(status(
+                    self.statuses.push(Command::Status(status(
                         &msg_id,
                         &id,
                         name,
@@ -648,7 +653,7 @@ impl ClientSession {
                     )));
                 }
                 Offered::Refused(code) => {
-                    self.push(Command::Status(status(&msg_id, &id, name, code)));
+                    self.statuses.push(Command::Status(status(&msg_id, &id, name, code)));
                 }
             }
         }

@@ -500,6 +500,9 @@ impl ServerSession {
         let mut next_requested = false;
         let mut aborted = false;
         for cmd in msg.body.commands {
+            if self.ended.is_some() {
+                break;
+            }
             match cmd {
                 Command::Status(s) if s.cmd_ref == "0" => challenged |= self.our_header_verdict(&s),
                 Command::Status(s) => self.client_status(s),

@@ -98,6 +98,22 @@ fn text(d: &Data) -> String {
     String::from_utf8(d.as_bytes().to_vec()).unwrap()
 }
 
+/// One test per encoding: `NAME_xml` and `NAME_wbxml`.
+macro_rules! both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[test]
+            fn xml() {
+                super::$scenario(syncml::Encoding::Xml);
+            }
+            #[test]
+            fn wbxml() {
+                super::$scenario(syncml::Encoding::Wbxml);
+            }
+        }
+    };
+}
+
 // ------------------------------------------------------------------------------------------
 
 /// Client-initiated session with every command type; DM-level package flow 1-4 (seed 004:
@@ -160,10 +176,7 @@ fn every_command(encoding: Encoding) {
     assert!(p.messages(Dir::ToClient).last().unwrap().body.is_final);
 }
 
-#[test]
-fn every_command_xml() {
-    every_command(Encoding::Xml);
-}
+both!(every_command, every_command);
 
 /// Server-initiated session: Alert 1200 and the Package 0 session id as hex (digest §2.2).
 fn server_initiated(encoding: Encoding) {
@@ -183,10 +196,7 @@ fn server_initiated(encoding: Encoding) {
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
-#[test]
-fn server_initiated_xml() {
-    server_initiated(Encoding::Xml);
-}
+both!(server_initiated, server_initiated);
 
 /// Atomic whose second command fails: 507 for the Atomic, 216 for the rolled-back Add.
 fn atomic_rollback(encoding: Encoding) {
@@ -203,10 +213,7 @@ fn atomic_rollback(encoding: Encoding) {
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
-#[test]
-fn atomic_rollback_xml() {
-    atomic_rollback(Encoding::Xml);
-}
+both!(atomic_rollback, atomic_rollback);
 
 /// Generic Alert 1226 from the device in Package 1 (GwMO alerts travel this way,
 /// GwMO-DI-005).
@@ -243,10 +250,7 @@ fn generic_alert(encoding: Encoding) {
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
-#[test]
-fn generic_alert_xml() {
-    generic_alert(Encoding::Xml);
-}
+both!(generic_alert, generic_alert);
 
 /// md5: the client sends no Cred at first; 407 + Chal, retry with the nonce, 212 + next nonce.
 fn md5_challenge(encoding: Encoding) {
@@ -315,10 +319,7 @@ fn md5_challenge(encoding: Encoding) {
     assert_eq!(server_ended(&p2), Some(SessionEnd::Completed));
 }
 
-#[test]
-fn md5_challenge_and_nonce_rotation_xml() {
-    md5_challenge(Encoding::Xml);
-}
+both!(md5_challenge_and_nonce_rotation, md5_challenge);
 
 /// Wrong password: 401 + Chal with a new nonce each time, the session ends after 3 attempts.
 fn wrong_password(encoding: Encoding) {
@@ -341,10 +342,7 @@ fn wrong_password(encoding: Encoding) {
     assert!(!p.server.is_authenticated());
 }
 
-#[test]
-fn wrong_password_xml() {
-    wrong_password(Encoding::Xml);
-}
+both!(wrong_password, wrong_password);
 
 /// The device authenticates the server (SRVCRED); a server with the right credentials gets 212.
 fn server_auth_ok(encoding: Encoding) {
@@ -371,10 +369,7 @@ fn server_auth_ok(encoding: Encoding) {
     assert_eq!(issued, received);
 }
 
-#[test]
-fn server_auth_ok_xml() {
-    server_auth_ok(Encoding::Xml);
-}
+both!(server_auth_ok, server_auth_ok);
 
 /// A server with the wrong credentials gets its commands refused (401 to the header and to
 /// every command), nothing executes, and after the retries the device gives up.
@@ -394,10 +389,7 @@ fn server_auth_wrong(encoding: Encoding) {
     assert!(!p.client_events.iter().any(|e| matches!(e, ClientEvent::Commands { .. })));
 }
 
-#[test]
-fn server_auth_wrong_xml() {
-    server_auth_wrong(Encoding::Xml);
-}
+both!(server_auth_wrong, server_auth_wrong);
 
 /// Basic auth and HMAC (x-syncml-hmac on every message) both ways.
 fn hmac_and_basic(encoding: Encoding) {
@@ -414,10 +406,7 @@ fn hmac_and_basic(encoding: Encoding) {
     assert!(p.messages(Dir::ToServer).all(|m| m.hdr.cred.is_none()));
 }
 
-#[test]
-fn hmac_and_basic_xml() {
-    hmac_and_basic(Encoding::Xml);
-}
+both!(hmac_and_basic, hmac_and_basic);
 
 fn big_text(n: usize) -> String {
     (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
@@ -454,10 +443,7 @@ fn pair_len(encoding: Encoding, m: &syncml::SyncMl) -> usize {
     encoding.encode(m).len()
 }
 
-#[test]
-fn large_results_xml() {
-    large_results(Encoding::Xml);
-}
+both!(large_results, large_results);
 
 /// A Replace larger than the device's MaxMsgSize: chunked to the device (MoreData, Size on
 /// the first chunk), 213 per chunk, reassembled, then 200.
@@ -493,10 +479,7 @@ fn large_replace(encoding: Encoding) {
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
-#[test]
-fn large_replace_xml() {
-    large_replace(Encoding::Xml);
-}
+both!(large_replace, large_replace);
 
 /// The announced Size does not match the reassembled object: 424, nothing stored.
 fn size_mismatch(encoding: Encoding) {
@@ -520,10 +503,7 @@ fn size_mismatch(encoding: Encoding) {
     assert_eq!(p.tree.value_str("./Vendor/Name"), Some("old"));
 }
 
-#[test]
-fn size_mismatch_xml() {
-    size_mismatch(Encoding::Xml);
-}
+both!(size_mismatch, size_mismatch);
 
 /// An object above the device's MaxObjSize is not sent at all (413 reported).
 fn max_obj_size(encoding: Encoding) {
@@ -536,16 +516,14 @@ fn max_obj_size(encoding: Encoding) {
     assert_eq!(p.tree.value_str("./Vendor/Name"), Some("old"));
 }
 
-#[test]
-fn max_obj_size_xml() {
-    max_obj_size(Encoding::Xml);
-}
+both!(max_obj_size, max_obj_size);
 
 /// Many commands and a small device MaxMsgSize: package 2 spans several messages, the device
 /// asks for each with Alert 1222, Final only on the last.
 fn multi_message_package(encoding: Encoding) {
     let mut s = Setup::new(encoding);
-    s.client.max_msg_size = 1_500;
+    // WBXML is about three times denser than XML.
+    s.client.max_msg_size = if encoding == Encoding::Xml { 1_500 } else { 600 };
     let mut p = s.build();
     let handles: Vec<_> =
         (0..30).map(|i| p.server.queue(add(&format!("./Vendor/N{i}"), "v"))).collect();
@@ -563,10 +541,7 @@ fn multi_message_package(encoding: Encoding) {
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
-#[test]
-fn multi_message_package_xml() {
-    multi_message_package(Encoding::Xml);
-}
+both!(multi_message_package, multi_message_package);
 
 /// The device aborts (1223): the server reports Aborted { by_peer: true }.
 fn client_abort(encoding: Encoding) {
@@ -583,10 +558,7 @@ fn client_abort(encoding: Encoding) {
     ));
 }
 
-#[test]
-fn client_abort_xml() {
-    client_abort(Encoding::Xml);
-}
+both!(client_abort, client_abort);
 
 /// The server aborts: the device ends without replying.
 fn server_abort(encoding: Encoding) {
@@ -599,10 +571,7 @@ fn server_abort(encoding: Encoding) {
     assert_eq!(p.client_msgs, 1);
 }
 
-#[test]
-fn server_abort_xml() {
-    server_abort(Encoding::Xml);
-}
+both!(server_abort, server_abort);
 
 /// No answer within the idle timeout: both sides time out on handle_timeout.
 fn idle_timeout(encoding: Encoding) {
@@ -623,7 +592,4 @@ fn idle_timeout(encoding: Encoding) {
     assert_eq!(client_ended(&p), Some(SessionEnd::TimedOut));
 }
 
-#[test]
-fn idle_timeout_xml() {
-    idle_timeout(Encoding::Xml);
-}
+both!(idle_timeout, idle_timeout);
