@@ -1,0 +1,112 @@
+//! PostgreSQL DDL, one script per schema version. Text keys use `COLLATE "C"` so that range
+//! scans (id and path prefixes) and ordering are byte-wise, as in SQLite.
+
+/// Version 1.
+const V1: &str = r#"
+CREATE TABLE devices (
+    device_id        TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    auth_name        TEXT NOT NULL UNIQUE,
+    client_auth      TEXT NOT NULL,
+    client_verifier  TEXT NOT NULL,
+    server_auth      TEXT NOT NULL,
+    server_auth_name TEXT,
+    server_secret    TEXT NOT NULL,
+    client_nonce     BYTEA NOT NULL,
+    server_nonce     BYTEA NOT NULL,
+    notify_addrs     TEXT NOT NULL,
+    gateway_id       TEXT,
+    gateway_mode     TEXT,
+    enabled          BOOLEAN NOT NULL,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+
+CREATE TABLE registry (
+    device_id    TEXT COLLATE "C" NOT NULL PRIMARY KEY
+                 REFERENCES devices (device_id) ON DELETE CASCADE,
+    devinfo      TEXT,
+    man          TEXT,
+    model        TEXT,
+    last_contact BIGINT,
+    last_addr    TEXT,
+    last_session TEXT
+);
+CREATE INDEX registry_man ON registry (man);
+CREATE INDEX registry_model ON registry (model);
+CREATE INDEX registry_last_contact ON registry (last_contact);
+
+CREATE TABLE tree_values (
+    device_id  TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    path       TEXT COLLATE "C" NOT NULL,
+    format     TEXT,
+    mime_type  TEXT,
+    value      BYTEA NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (device_id, path)
+);
+
+CREATE TABLE jobs (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    device_id    TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    state        TEXT NOT NULL,
+    commands     TEXT NOT NULL,
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    sent_at      BIGINT,
+    sent_session TEXT,
+    sent_msg_id  BIGINT,
+    sent_cmd_ids TEXT,
+    completed_at BIGINT
+);
+CREATE INDEX jobs_device_state ON jobs (device_id, state, id);
+CREATE INDEX jobs_state_sent ON jobs (state, sent_at);
+CREATE INDEX jobs_sent_session ON jobs (sent_session) WHERE state = 'sent';
+
+CREATE TABLE job_results (
+    job_id       BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    cmd_index    BIGINT NOT NULL,
+    cmd_id       BIGINT,
+    status       BIGINT NOT NULL,
+    items        TEXT NOT NULL,
+    completed_at BIGINT NOT NULL,
+    PRIMARY KEY (job_id, cmd_index)
+);
+
+CREATE TABLE events (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    device_id  TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    at         BIGINT NOT NULL,
+    alert_code BIGINT NOT NULL,
+    alert_type TEXT,
+    format     TEXT,
+    mark       TEXT,
+    source_uri TEXT,
+    correlator TEXT,
+    data       TEXT
+);
+CREATE INDEX events_device ON events (device_id, id);
+CREATE INDEX events_at ON events (at);
+
+CREATE TABLE server_kv (
+    name       TEXT NOT NULL PRIMARY KEY,
+    value      BYTEA NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#;
+
+/// All scripts, oldest first.
+pub(crate) static MIGRATIONS: [&str; 1] = [V1];
+
+/// Takes queued jobs of a device; `SKIP LOCKED` keeps concurrent sessions (or server nodes)
+/// from taking the same job or waiting on each other.
+pub(crate) const TAKE_QUEUED: &str = concat!(
+    "UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = $3, sent_at = $3, \
+     sent_session = $2, sent_msg_id = NULL, sent_cmd_ids = NULL \
+     WHERE id IN (SELECT id FROM jobs WHERE device_id = $1 AND state = 'queued' \
+     ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING ",
+    job_cols!()
+);
+
+/// Key of the advisory lock that serialises concurrent migrations.
+pub(crate) const MIGRATION_LOCK: i64 = 0x646d_5f73_746f_7265; // "dm_store"

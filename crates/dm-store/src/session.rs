@@ -1,0 +1,36 @@
+//! Everything one DM session writes, stored in one transaction by
+//! [`crate::Store::record_session`].
+
+use crate::{JobResults, NewEvent, NonceUpdate, RegistryUpdate, TreeValue};
+
+/// The writes of one session for one device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The device (must have an account).
+    pub device_id: String,
+    /// Session time: stamps job state changes.
+    pub at: crate::UnixMillis,
+    /// Registry changes (DevInfo, last contact, address, session id).
+    pub registry: RegistryUpdate,
+    /// Nonces to keep for the next session.
+    pub nonces: NonceUpdate,
+    /// Tree values from `Results` (upserted by path; a later duplicate path wins).
+    pub tree_values: Vec<TreeValue>,
+    /// Job results and completions.
+    pub job_results: Vec<JobResults>,
+    /// Alerts to keep as events (their `device_id` is set to this record's device).
+    pub events: Vec<NewEvent>,
+}
+
+/// Keeps the last value of each path (so a batch upsert never touches a row twice), in the
+/// order of those last occurrences.
+pub(crate) fn dedup_tree_values(values: &[TreeValue]) -> Vec<&TreeValue> {
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    let mut out: Vec<&TreeValue> = values
+        .iter()
+        .rev()
+        .filter(|v| seen.insert(v.path.as_str()))
+        .collect();
+    out.reverse();
+    out
+}

@@ -1,0 +1,165 @@
+//! SQLite backend: one writer connection (SQLite has one writer at a time; funnelling all
+//! writes through one connection avoids `SQLITE_BUSY` and lock upgrades), a small pool of
+//! read-only connections, WAL journal, `synchronous = NORMAL` (a commit is durable against a
+//! process crash; a power loss may lose the last transactions, never corrupt the file).
+
+mod schema;
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Pool, Row as _};
+
+use crate::migrate::pending;
+use crate::{Error, Result};
+
+/// Tuning of the SQLite backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Read-only connections (reads run in parallel with the writer under WAL). Default 4.
+    pub readers: u32,
+    /// How long a connection waits on a lock held by another process. Default 5 s.
+    pub busy_timeout: Duration,
+    /// Page cache per connection in KiB. Default 16 MiB for the writer; readers get a quarter.
+    pub cache_kib: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            cache_kib: 16 * 1024,
+        }
+    }
+}
+
+/// The SQLite store. `Clone` shares the pools.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file if missing) and migrates `sqlite:PATH` or `sqlite::memory:`,
+    /// with default [`SqliteOptions`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`], [`Error::Backend`], [`Error::Migration`].
+    pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, &SqliteOptions::default()).await
+    }
+
+    /// Opens with explicit options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the driver rejects the URL, [`Error::Backend`] when the file
+    /// cannot be opened, [`Error::Migration`] when the schema cannot be applied.
+    pub async fn open_with(url: &str, opts: &SqliteOptions) -> Result<Self> {
+        if !url.starts_with("sqlite:") {
+            return Err(Error::InvalidUrl("expected sqlite:PATH".into()));
+        }
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::InvalidUrl(e.to_string()))?
+            .busy_timeout(opts.busy_timeout)
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let cache = |kib: u32| format!("-{kib}");
+        if in_memory {
+            // One connection that lives as long as the pool: the database lives in it.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(base.pragma("cache_size", cache(opts.cache_kib)))
+                .await?;
+            migrate(&pool).await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma("cache_size", cache(opts.cache_kib))
+                    .pragma("temp_store", "memory"),
+            )
+            .await?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.readers.max(1))
+            .min_connections(0)
+            .idle_timeout(Some(Duration::from_secs(60)))
+            .connect_with(
+                base.read_only(true)
+                    .pragma("cache_size", cache((opts.cache_kib / 4).max(1024))),
+            )
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    fn w(&self) -> &Pool<sqlx::Sqlite> {
+        &self.writer
+    }
+
+    fn r(&self) -> &Pool<sqlx::Sqlite> {
+        &self.reader
+    }
+
+    async fn close_pools(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Applies the pending schema scripts in one transaction.
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS dm_schema (version INTEGER NOT NULL)")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::Migration(e.to_string()))?;
+    let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM dm_schema")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("v")?;
+    for (version, script) in pending(current, &schema::MIGRATIONS)? {
+        sqlx::raw_sql(script)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::Migration(format!("version {version}: {e}")))?;
+        sqlx::query("INSERT INTO dm_schema (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The shared [`crate::Store`] implementation, expanded for this backend.
+mod ops {
+    use super::SqliteStore;
+    use super::schema as sql;
+
+    impl_store!(
+        SqliteStore,
+        sqlx::Sqlite,
+        sqlx::SqliteConnection,
+        sqlx::sqlite::SqliteRow,
+        sql
+    );
+}

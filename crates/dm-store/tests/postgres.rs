@@ -1,0 +1,114 @@
+//! The shared store suite on PostgreSQL. Needs `DMSTORE_PG_URL` (scripts/test starts a
+//! throwaway cluster and sets it); each test creates its own database with a random suffix and
+//! drops it afterwards. Without the variable the tests are skipped, unless `REQUIRE_ORACLES=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod suite;
+
+use std::hash::{BuildHasher as _, RandomState};
+
+use dm_store::{AnyStore, Store};
+use sqlx::Connection as _;
+
+struct Harness {
+    store: AnyStore,
+    admin_url: String,
+    db: String,
+}
+
+impl Harness {
+    async fn finish(self) {
+        self.store.close().await;
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|j| start + j))
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{db}", &base[..authority_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+async fn open(name: &str) -> Option<Harness> {
+    let Some(admin_url) = std::env::var("DMSTORE_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        if std::env::var("REQUIRE_ORACLES").as_deref() == Ok("1") {
+            panic!(
+                "DMSTORE_PG_URL is not set but REQUIRE_ORACLES=1: run ./scripts/test, which \
+                 starts a PostgreSQL cluster and sets it"
+            );
+        }
+        println!("SKIPPED: DMSTORE_PG_URL not set");
+        return None;
+    };
+    let suffix = RandomState::new().hash_one((name, std::process::id()));
+    let db = format!("dmstore_test_{suffix:016x}");
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let store = AnyStore::open(&with_database(&admin_url, &db))
+        .await
+        .unwrap();
+    assert_eq!(store.backend_name(), "postgres");
+    Some(Harness {
+        store,
+        admin_url,
+        db,
+    })
+}
+
+all_suite_tests!(open);
+
+#[test]
+fn database_name_is_replaced_in_urls() {
+    assert_eq!(
+        with_database("postgres://dm@127.0.0.1:5432/postgres", "x"),
+        "postgres://dm@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://dm@h:1/postgres?sslmode=disable", "x"),
+        "postgres://dm@h:1/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}
+
+/// Opening twice migrates once (the second open sees version 1 and does nothing).
+#[tokio::test]
+async fn reopen_does_not_remigrate() {
+    let Some(h) = open("reopen_does_not_remigrate").await else {
+        return;
+    };
+    h.store
+        .create_device(&suite::account("IMEI:1", "a1"))
+        .await
+        .unwrap();
+    let again = AnyStore::open(&with_database(&h.admin_url, &h.db))
+        .await
+        .unwrap();
+    assert!(again.get_device("IMEI:1").await.unwrap().is_some());
+    again.close().await;
+    h.finish().await;
+}

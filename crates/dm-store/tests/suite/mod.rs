@@ -1,0 +1,971 @@
+//! The store test-suite, written once and run against every backend (tests/sqlite.rs,
+//! tests/postgres.rs). Each function gets a fresh, empty, migrated store.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::{BTreeMap, HashSet};
+
+use dm_store::{
+    AnyStore, AuthType, CommandKind, CommandResult, DeviceAccount, DeviceFilter, Error,
+    EventFilter, GatewayRoute, JobCommand, JobFilter, JobItem, JobResults, JobState, NewEvent,
+    NewJob, NonceUpdate, RegistryUpdate, RequeueScope, ResultItem, SessionRecord, Store, TreeValue,
+    md5_verifier,
+};
+
+/// Generates one `#[tokio::test]` per suite function; `$open` yields `Option<Harness>`.
+#[macro_export]
+macro_rules! suite_tests {
+    ($open:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(h) = $open(stringify!($name)).await else { return };
+                suite::$name(&h.store).await;
+                h.finish().await;
+            }
+        )*
+    };
+}
+
+/// Expands the list of every suite function for `suite_tests!`.
+#[macro_export]
+macro_rules! all_suite_tests {
+    ($open:path) => {
+        $crate::suite_tests!($open;
+            device_crud_and_conflicts,
+            device_list_filters_and_pages,
+            registry_updates,
+            tree_values_by_prefix,
+            job_life_cycle,
+            job_take_is_exclusive_under_concurrency,
+            requeue_by_session_and_time,
+            record_session_writes_everything,
+            record_session_is_all_or_nothing,
+            events_filters_and_pages,
+            kv_and_counts,
+            delete_device_cascades,
+        );
+    };
+}
+
+pub const T0: i64 = 1_700_000_000_000;
+
+pub fn account(id: &str, auth: &str) -> DeviceAccount {
+    let mut a = DeviceAccount::new(id, auth, AuthType::Md5, "secret-pw", T0);
+    a.server_auth = AuthType::Hmac;
+    a.server_auth_name = Some("dm-server".into());
+    a.server_secret = dm_store::Secret::new("srv-pw");
+    a.client_nonce = vec![1, 2, 3, 0xff];
+    a.server_nonce = vec![9, 8];
+    a.notify_addrs = vec![
+        "udp:127.0.0.1:2948".into(),
+        "http://127.0.0.1:8081/n".into(),
+    ];
+    a
+}
+
+fn devinfo(man: &str, model: &str) -> BTreeMap<String, String> {
+    [
+        ("Man", man),
+        ("Mod", model),
+        ("DmV", "1.2"),
+        ("Lang", "en-US"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn get_cmd(paths: &[&str]) -> JobCommand {
+    JobCommand::on_paths(CommandKind::Get, paths.iter().copied())
+}
+
+fn new_job(device: &str, at: i64) -> NewJob {
+    NewJob {
+        device_id: device.into(),
+        commands: vec![
+            get_cmd(&["./DevDetail/SwV"]),
+            JobCommand {
+                kind: CommandKind::Replace,
+                items: vec![JobItem {
+                    path: "./Vendor/X".into(),
+                    value: Some("42".into()),
+                    format: Some("int".into()),
+                    ..JobItem::default()
+                }],
+                children: vec![],
+            },
+        ],
+        created_at: at,
+    }
+}
+
+fn tv(path: &str, value: &[u8], at: i64) -> TreeValue {
+    TreeValue {
+        path: path.into(),
+        format: Some("chr".into()),
+        mime_type: Some("text/plain".into()),
+        value: value.to_vec(),
+        updated_at: at,
+    }
+}
+
+pub async fn device_crud_and_conflicts(s: &AnyStore) {
+    let a = account("IMEI:111", "dev111");
+    s.create_device(&a).await.unwrap();
+    let got = s.get_device("IMEI:111").await.unwrap().unwrap();
+    assert_eq!(got, a);
+    assert_eq!(got.client_verifier, md5_verifier("dev111", "secret-pw"));
+    assert!(got.check_basic("dev111", "secret-pw"));
+    // Secrets never show in Debug output.
+    let dbg = format!("{got:?}");
+    assert!(!dbg.contains("srv-pw") && !dbg.contains(got.client_verifier.expose()));
+
+    assert_eq!(
+        s.get_device_by_auth_name("dev111").await.unwrap().unwrap(),
+        a
+    );
+    assert!(s.get_device("IMEI:nope").await.unwrap().is_none());
+    assert!(s.get_device_by_auth_name("nope").await.unwrap().is_none());
+
+    // Same device id, or same auth name: conflict.
+    let e = s
+        .create_device(&account("IMEI:111", "other"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    let e = s
+        .create_device(&account("IMEI:222", "dev111"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    let e = s.create_device(&account("", "x")).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+
+    // Update every mutable field.
+    s.create_device(&account("IMEI:222", "dev222"))
+        .await
+        .unwrap();
+    let mut b = got.clone();
+    b.auth_name = "dev111-new".into();
+    b.client_auth = AuthType::Basic;
+    b.client_verifier = md5_verifier("dev111-new", "pw2");
+    b.server_auth = AuthType::None;
+    b.server_auth_name = None;
+    b.notify_addrs = vec!["http://127.0.0.1:9/x".into()];
+    b.gateway = Some(GatewayRoute {
+        gateway_id: "GW:1".into(),
+        mode: "proxy".into(),
+    });
+    b.enabled = false;
+    b.updated_at = T0 + 5;
+    s.update_device(&b).await.unwrap();
+    assert_eq!(s.get_device("IMEI:111").await.unwrap().unwrap(), b);
+    assert!(s.get_device_by_auth_name("dev111").await.unwrap().is_none());
+
+    let mut c = b.clone();
+    c.auth_name = "dev222".into();
+    let e = s.update_device(&c).await.unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    let e = s
+        .update_device(&account("IMEI:none", "zz"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+
+    // Nonces alone.
+    s.set_nonces(
+        "IMEI:222",
+        &NonceUpdate {
+            client: Some(b"next-client".to_vec()),
+            server: None,
+        },
+    )
+    .await
+    .unwrap();
+    let d = s.get_device("IMEI:222").await.unwrap().unwrap();
+    assert_eq!(d.client_nonce, b"next-client");
+    assert_eq!(d.server_nonce, vec![9, 8]);
+    assert_eq!(d.updated_at, T0);
+    let e = s
+        .set_nonces(
+            "IMEI:none",
+            &NonceUpdate {
+                client: Some(vec![1]),
+                server: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+
+    s.delete_device("IMEI:222").await.unwrap();
+    assert!(s.get_device("IMEI:222").await.unwrap().is_none());
+    let e = s.delete_device("IMEI:222").await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+}
+
+pub async fn device_list_filters_and_pages(s: &AnyStore) {
+    // 30 devices: ids IMEI:00..29 plus 5 MAC: ones; maker A for even, B for odd.
+    for i in 0..30 {
+        let id = format!("IMEI:{i:02}");
+        s.create_device(&account(&id, &format!("a{i}")))
+            .await
+            .unwrap();
+        if i < 25 {
+            let (man, model) = if i % 2 == 0 { ("A", "m1") } else { ("B", "m2") };
+            s.update_registry(
+                &id,
+                &RegistryUpdate {
+                    devinfo: Some(devinfo(man, model)),
+                    last_contact: Some(T0 + i64::from(i) * 1000),
+                    last_addr: Some("127.0.0.1:5000".into()),
+                    last_session_id: Some("1".into()),
+                },
+            )
+            .await
+            .unwrap();
+        }
+    }
+    for i in 0..5 {
+        s.create_device(&account(&format!("MAC:{i}"), &format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    // A sibling whose id shares the "IMEI" letters but not the "IMEI:" prefix.
+    s.create_device(&account("IMEIX", "x")).await.unwrap();
+
+    let all = DeviceFilter {
+        limit: 1000,
+        ..DeviceFilter::default()
+    };
+    assert_eq!(s.list_devices(&all).await.unwrap().len(), 36);
+    assert_eq!(s.count_devices(&all).await.unwrap(), 36);
+
+    let imei = DeviceFilter {
+        id_prefix: Some("IMEI:".into()),
+        limit: 1000,
+        ..DeviceFilter::default()
+    };
+    let got = s.list_devices(&imei).await.unwrap();
+    assert_eq!(got.len(), 30);
+    assert!(got.iter().all(|v| v.account.device_id.starts_with("IMEI:")));
+    assert!(
+        got.windows(2)
+            .all(|w| w[0].account.device_id < w[1].account.device_id)
+    );
+    assert_eq!(got[29].registry, None);
+    let reg = got[3].registry.as_ref().unwrap();
+    assert_eq!(reg.devinfo.get("Man").map(String::as_str), Some("B"));
+
+    let a = DeviceFilter {
+        manufacturer: Some("A".into()),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(s.count_devices(&a).await.unwrap(), 13);
+    let m2 = DeviceFilter {
+        model: Some("m2".into()),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(s.count_devices(&m2).await.unwrap(), 12);
+    let recent = DeviceFilter {
+        seen_since: Some(T0 + 20_000),
+        ..DeviceFilter::default()
+    };
+    let ids: Vec<String> = s
+        .list_devices(&recent)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.account.device_id)
+        .collect();
+    assert_eq!(ids, ["IMEI:20", "IMEI:21", "IMEI:22", "IMEI:23", "IMEI:24"]);
+
+    // Keyset pages of 7 over the IMEI: devices cover all 30, without overlap.
+    let mut seen = Vec::new();
+    let mut page = DeviceFilter {
+        id_prefix: Some("IMEI:".into()),
+        limit: 7,
+        ..DeviceFilter::default()
+    };
+    loop {
+        let got = s.list_devices(&page).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        assert!(got.len() <= 7);
+        page.after = got.last().map(|v| v.account.device_id.clone());
+        seen.extend(got.into_iter().map(|v| v.account.device_id));
+    }
+    assert_eq!(seen.len(), 30);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 30);
+}
+
+pub async fn registry_updates(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    assert!(s.get_registry("IMEI:1").await.unwrap().is_none());
+    s.update_registry(
+        "IMEI:1",
+        &RegistryUpdate {
+            devinfo: Some(devinfo("Acme", "Rocket")),
+            last_contact: Some(T0),
+            last_addr: Some("127.0.0.1:1000".into()),
+            last_session_id: Some("A1".into()),
+        },
+    )
+    .await
+    .unwrap();
+    // `None` fields keep what is stored.
+    s.update_registry(
+        "IMEI:1",
+        &RegistryUpdate {
+            last_contact: Some(T0 + 1),
+            ..RegistryUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    let r = s.get_registry("IMEI:1").await.unwrap().unwrap();
+    assert_eq!(r.devinfo, devinfo("Acme", "Rocket"));
+    assert_eq!(r.last_contact, Some(T0 + 1));
+    assert_eq!(r.last_addr.as_deref(), Some("127.0.0.1:1000"));
+    assert_eq!(r.last_session_id.as_deref(), Some("A1"));
+    // A new DevInfo replaces the old one, and the manufacturer filter follows it.
+    let mut di = devinfo("Other", "Rocket");
+    di.insert("DevId".into(), "IMEI:1".into());
+    s.update_registry(
+        "IMEI:1",
+        &RegistryUpdate {
+            devinfo: Some(di.clone()),
+            ..RegistryUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get_registry("IMEI:1").await.unwrap().unwrap().devinfo, di);
+    let acme = DeviceFilter {
+        manufacturer: Some("Acme".into()),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(s.count_devices(&acme).await.unwrap(), 0);
+    // No account: not found.
+    let e = s
+        .update_registry("IMEI:none", &RegistryUpdate::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { what: "device", .. }), "{e:?}");
+}
+
+pub async fn tree_values_by_prefix(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    s.create_device(&account("IMEI:2", "a2")).await.unwrap();
+    let vals = vec![
+        tv("./DevInfo/Man", b"Acme", T0),
+        tv("./DevInfo/Mod", b"R1", T0),
+        tv("./DevInfoX/Y", b"sibling", T0),
+        tv("./DevInfo", b"", T0),
+        tv("./DevDetail/SwV", &[0, 0xff, 0x10], T0),
+        // Duplicate path in one batch: the later value wins.
+        tv("./DevInfo/Man", b"Acme2", T0 + 1),
+    ];
+    s.put_tree_values("IMEI:1", &vals).await.unwrap();
+    s.put_tree_values("IMEI:2", &[tv("./DevInfo/Man", b"Other", T0)])
+        .await
+        .unwrap();
+
+    let man = s
+        .get_tree_value("IMEI:1", "./DevInfo/Man")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(man.value, b"Acme2");
+    assert_eq!(man.updated_at, T0 + 1);
+    let bin = s
+        .get_tree_value("IMEI:1", "./DevDetail/SwV")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bin.value, vec![0, 0xff, 0x10]);
+    assert!(
+        s.get_tree_value("IMEI:1", "./Nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let paths = |v: Vec<TreeValue>| v.into_iter().map(|t| t.path).collect::<Vec<_>>();
+    assert_eq!(
+        paths(s.list_tree_values("IMEI:1", "./DevInfo").await.unwrap()),
+        ["./DevInfo", "./DevInfo/Man", "./DevInfo/Mod"]
+    );
+    assert_eq!(
+        paths(s.list_tree_values("IMEI:1", "./DevInfo/").await.unwrap()),
+        ["./DevInfo", "./DevInfo/Man", "./DevInfo/Mod"]
+    );
+    assert_eq!(s.list_tree_values("IMEI:1", ".").await.unwrap().len(), 5);
+    assert_eq!(s.list_tree_values("IMEI:1", "").await.unwrap().len(), 5);
+
+    // Upsert replaces format/type/value.
+    let mut upd = tv("./DevInfo/Mod", b"R2", T0 + 9);
+    upd.format = Some("b64".into());
+    upd.mime_type = None;
+    s.put_tree_values("IMEI:1", std::slice::from_ref(&upd))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_tree_value("IMEI:1", "./DevInfo/Mod")
+            .await
+            .unwrap()
+            .unwrap(),
+        upd
+    );
+
+    assert_eq!(
+        s.delete_tree_values("IMEI:1", "./DevInfo").await.unwrap(),
+        3
+    );
+    assert_eq!(
+        paths(s.list_tree_values("IMEI:1", "").await.unwrap()),
+        ["./DevDetail/SwV", "./DevInfoX/Y"]
+    );
+    // The other device is untouched.
+    assert_eq!(s.list_tree_values("IMEI:2", ".").await.unwrap().len(), 1);
+    let e = s
+        .put_tree_values("IMEI:none", &[tv("./A", b"1", T0)])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+}
+
+pub async fn job_life_cycle(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    s.create_device(&account("IMEI:2", "a2")).await.unwrap();
+
+    // Rejected inputs.
+    let e = s
+        .create_job(&NewJob {
+            device_id: "IMEI:1".into(),
+            commands: vec![],
+            created_at: T0,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    let e = s.create_job(&new_job("IMEI:none", T0)).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { what: "device", .. }), "{e:?}");
+
+    let j1 = s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    let j2 = s.create_job(&new_job("IMEI:1", T0 + 1)).await.unwrap();
+    let j3 = s.create_job(&new_job("IMEI:2", T0 + 2)).await.unwrap();
+    assert!(j1.id < j2.id && j2.id < j3.id);
+    assert_eq!(j1.state, JobState::Queued);
+    assert_eq!(j1.attempts, 0);
+    assert_eq!(j1.sent, None);
+    assert_eq!(j1.commands, new_job("IMEI:1", T0).commands);
+    assert_eq!(s.get_job(j1.id).await.unwrap().unwrap(), j1);
+    assert!(s.get_job(j3.id + 100).await.unwrap().is_none());
+
+    let by_dev = JobFilter {
+        device_id: Some("IMEI:1".into()),
+        ..JobFilter::default()
+    };
+    assert_eq!(s.list_jobs(&by_dev).await.unwrap().len(), 2);
+
+    // Take one, then the rest.
+    let taken = s
+        .take_queued_jobs("IMEI:1", "S1", 1, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, j1.id);
+    assert_eq!(taken[0].state, JobState::Sent);
+    assert_eq!(taken[0].attempts, 1);
+    let sent = taken[0].sent.clone().unwrap();
+    assert_eq!((sent.session_id.as_str(), sent.at), ("S1", T0 + 10));
+    let taken = s
+        .take_queued_jobs("IMEI:1", "S1", 10, T0 + 11)
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [j2.id]);
+    assert!(
+        s.take_queued_jobs("IMEI:1", "S1", 10, T0 + 12)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.take_queued_jobs("IMEI:1", "S1", 0, T0).await.is_err());
+
+    s.set_sent_ids(j1.id, 2, &[3, 4]).await.unwrap();
+    let got = s.get_job(j1.id).await.unwrap().unwrap();
+    let sent = got.sent.unwrap();
+    assert_eq!((sent.msg_id, sent.cmd_ids), (Some(2), vec![3, 4]));
+    assert!(matches!(
+        s.set_sent_ids(j3.id + 100, 1, &[]).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+
+    let sent_filter = JobFilter {
+        state: Some(JobState::Sent),
+        ..JobFilter::default()
+    };
+    assert_eq!(s.list_jobs(&sent_filter).await.unwrap().len(), 2);
+
+    // Results, then completion.
+    let r0 = CommandResult {
+        index: 0,
+        cmd_id: Some(3),
+        status: 200,
+        items: vec![ResultItem {
+            path: "./DevDetail/SwV".into(),
+            format: Some("chr".into()),
+            mime_type: None,
+            data: b"1.0.3".to_vec(),
+        }],
+        completed_at: T0 + 20,
+    };
+    s.record_job_results(
+        &JobResults {
+            job_id: j1.id,
+            results: vec![r0.clone()],
+            complete: None,
+        },
+        T0 + 20,
+    )
+    .await
+    .unwrap();
+    let r1 = CommandResult {
+        index: 1,
+        cmd_id: Some(4),
+        status: 405,
+        items: vec![],
+        completed_at: T0 + 21,
+    };
+    s.record_job_results(
+        &JobResults {
+            job_id: j1.id,
+            results: vec![r1.clone()],
+            complete: Some(JobState::Done),
+        },
+        T0 + 21,
+    )
+    .await
+    .unwrap();
+    let done = s.get_job(j1.id).await.unwrap().unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.completed_at, Some(T0 + 21));
+    assert_eq!(done.results, vec![r0, r1]);
+    let e = s.cancel_job(j1.id, T0 + 30).await.unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidState { ref state, .. } if state == "done"),
+        "{e:?}"
+    );
+    let e = s
+        .complete_job(j1.id, JobState::Failed, T0 + 30)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidState { .. }), "{e:?}");
+    let e = s
+        .record_job_results(
+            &JobResults {
+                job_id: j3.id + 100,
+                results: vec![],
+                complete: Some(JobState::Done),
+            },
+            T0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { what: "job", .. }), "{e:?}");
+    let e = s
+        .record_job_results(
+            &JobResults {
+                job_id: j3.id + 100,
+                results: vec![CommandResult::default()],
+                complete: None,
+            },
+            T0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { what: "job", .. }), "{e:?}");
+
+    // Complete as failed; cancel a queued one.
+    let failed = s
+        .complete_job(j2.id, JobState::Failed, T0 + 40)
+        .await
+        .unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    let e = s.complete_job(j3.id, JobState::Sent, T0).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    let c = s.cancel_job(j3.id, T0 + 50).await.unwrap();
+    assert_eq!(
+        (c.state, c.completed_at),
+        (JobState::Cancelled, Some(T0 + 50))
+    );
+    assert!(
+        s.take_queued_jobs("IMEI:2", "S2", 10, T0 + 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = s.cancel_job(j3.id + 100, T0).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+
+    let counts = s.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.jobs_done,
+            counts.jobs_failed,
+            counts.jobs_cancelled,
+            counts.jobs_queued
+        ),
+        (1, 1, 1, 0)
+    );
+}
+
+pub async fn job_take_is_exclusive_under_concurrency(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    let mut ids = HashSet::new();
+    for i in 0..40 {
+        ids.insert(s.create_job(&new_job("IMEI:1", T0 + i)).await.unwrap().id);
+    }
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = s
+                    .take_queued_jobs("IMEI:1", &format!("S{t}"), 3, T0 + 100)
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    assert_eq!(all.len(), 40, "every job taken exactly once");
+    assert_eq!(all.into_iter().collect::<HashSet<_>>(), ids);
+}
+
+pub async fn requeue_by_session_and_time(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    s.create_device(&account("IMEI:2", "a2")).await.unwrap();
+    let a = s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    let b = s.create_job(&new_job("IMEI:2", T0)).await.unwrap();
+    s.take_queued_jobs("IMEI:1", "SA", 10, T0 + 10)
+        .await
+        .unwrap();
+    s.take_queued_jobs("IMEI:2", "SB", 10, T0 + 20)
+        .await
+        .unwrap();
+
+    let back = s
+        .requeue_unanswered(&RequeueScope::Session("SA".into()), T0 + 30)
+        .await
+        .unwrap();
+    assert_eq!(back.iter().map(|j| j.id).collect::<Vec<_>>(), [a.id]);
+    assert_eq!(back[0].state, JobState::Queued);
+    assert_eq!(back[0].attempts, 1);
+    // Sent before T0+15: only b is sent now and it went out at T0+20.
+    assert!(
+        s.requeue_unanswered(&RequeueScope::SentBefore(T0 + 15), T0 + 31)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let back = s
+        .requeue_unanswered(&RequeueScope::SentBefore(T0 + 20), T0 + 32)
+        .await
+        .unwrap();
+    assert_eq!(back.iter().map(|j| j.id).collect::<Vec<_>>(), [b.id]);
+    // Taken again: a second attempt.
+    let again = s
+        .take_queued_jobs("IMEI:1", "SC", 10, T0 + 40)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].sent.as_ref().unwrap().session_id, "SC");
+}
+
+fn session_record(device: &str, job_id: i64) -> SessionRecord {
+    SessionRecord {
+        device_id: device.into(),
+        at: T0 + 100,
+        registry: RegistryUpdate {
+            devinfo: Some(devinfo("Acme", "R1")),
+            last_contact: Some(T0 + 100),
+            last_addr: Some("127.0.0.1:4000".into()),
+            last_session_id: Some("S9".into()),
+        },
+        nonces: NonceUpdate {
+            client: Some(b"cn2".to_vec()),
+            server: Some(b"sn2".to_vec()),
+        },
+        tree_values: vec![
+            tv("./DevDetail/SwV", b"2.0", T0 + 100),
+            tv("./DevDetail/HwV", b"B", T0 + 100),
+        ],
+        job_results: vec![JobResults {
+            job_id,
+            results: vec![CommandResult {
+                index: 0,
+                cmd_id: Some(2),
+                status: 200,
+                items: vec![ResultItem {
+                    path: "./DevDetail/SwV".into(),
+                    data: b"2.0".to_vec(),
+                    ..ResultItem::default()
+                }],
+                completed_at: T0 + 100,
+            }],
+            complete: Some(JobState::Done),
+        }],
+        events: vec![NewEvent {
+            device_id: device.into(),
+            at: T0 + 100,
+            alert_code: 1226,
+            alert_type: Some("urn:oma:at:gwmo:1.0:deviceattached".into()),
+            format: Some("chr".into()),
+            mark: Some("informational".into()),
+            source_uri: Some("./GwMO/Inventory/1".into()),
+            correlator: Some("c1".into()),
+            data: Some("ok".into()),
+        }],
+    }
+}
+
+pub async fn record_session_writes_everything(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    let job = s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    s.take_queued_jobs("IMEI:1", "S9", 10, T0 + 50)
+        .await
+        .unwrap();
+    let rec = session_record("IMEI:1", job.id);
+    s.record_session(&rec).await.unwrap();
+
+    let reg = s.get_registry("IMEI:1").await.unwrap().unwrap();
+    assert_eq!(reg.devinfo, devinfo("Acme", "R1"));
+    assert_eq!(reg.last_session_id.as_deref(), Some("S9"));
+    let dev = s.get_device("IMEI:1").await.unwrap().unwrap();
+    assert_eq!(
+        (dev.client_nonce.as_slice(), dev.server_nonce.as_slice()),
+        (&b"cn2"[..], &b"sn2"[..])
+    );
+    assert_eq!(
+        s.list_tree_values("IMEI:1", "./DevDetail")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let j = s.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(j.state, JobState::Done);
+    assert_eq!(j.completed_at, Some(T0 + 100));
+    assert_eq!(j.results, rec.job_results[0].results);
+    let ev = s.list_events(&EventFilter::default()).await.unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].event, rec.events[0]);
+
+    // A session on a job that is already done keeps its state but stores the results.
+    let mut again = session_record("IMEI:1", job.id);
+    again.job_results[0].complete = Some(JobState::Failed);
+    again.job_results[0].results[0].status = 500;
+    s.record_session(&again).await.unwrap();
+    let j = s.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(j.state, JobState::Done);
+    assert_eq!(j.results[0].status, 500);
+}
+
+pub async fn record_session_is_all_or_nothing(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    // The job does not exist: nothing of the session may be stored.
+    let rec = session_record("IMEI:1", 987_654);
+    let e = s.record_session(&rec).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { what: "job", .. }), "{e:?}");
+    assert!(s.get_registry("IMEI:1").await.unwrap().is_none());
+    assert!(s.list_tree_values("IMEI:1", "").await.unwrap().is_empty());
+    assert!(
+        s.list_events(&EventFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dev = s.get_device("IMEI:1").await.unwrap().unwrap();
+    assert_eq!(dev.client_nonce, vec![1, 2, 3, 0xff]);
+
+    // Unknown device: not found.
+    let job = s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    let e = s
+        .record_session(&session_record("IMEI:none", job.id))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { what: "device", .. }), "{e:?}");
+    // Bad completion state: rejected before writing.
+    let mut bad = session_record("IMEI:1", job.id);
+    bad.job_results[0].complete = Some(JobState::Queued);
+    assert!(matches!(
+        s.record_session(&bad).await.unwrap_err(),
+        Error::InvalidArgument(_)
+    ));
+    assert_eq!(
+        s.get_job(job.id).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
+}
+
+pub async fn events_filters_and_pages(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    s.create_device(&account("IMEI:2", "a2")).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..12_i64 {
+        let dev = if i % 3 == 0 { "IMEI:2" } else { "IMEI:1" };
+        let code = if i % 2 == 0 { 1226 } else { 1224 };
+        ids.push(
+            s.append_event(&NewEvent {
+                device_id: dev.into(),
+                at: T0 + i,
+                alert_code: code,
+                alert_type: (code == 1226).then(|| format!("type{}", i % 4)),
+                data: Some(format!("d{i}")),
+                ..NewEvent::default()
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let e = s
+        .append_event(&NewEvent {
+            device_id: "IMEI:none".into(),
+            alert_code: 1226,
+            ..NewEvent::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+
+    let f = |f: EventFilter| async move { s.list_events(&f).await.unwrap() };
+    assert_eq!(
+        f(EventFilter {
+            device_id: Some("IMEI:2".into()),
+            ..EventFilter::default()
+        })
+        .await
+        .len(),
+        4
+    );
+    assert_eq!(
+        f(EventFilter {
+            alert_code: Some(1226),
+            ..EventFilter::default()
+        })
+        .await
+        .len(),
+        6
+    );
+    assert_eq!(
+        f(EventFilter {
+            alert_type: Some("type0".into()),
+            ..EventFilter::default()
+        })
+        .await
+        .len(),
+        3
+    );
+    let since = f(EventFilter {
+        since: Some(T0 + 10),
+        ..EventFilter::default()
+    })
+    .await;
+    assert_eq!(
+        since
+            .iter()
+            .map(|e| e.event.data.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["d10", "d11"]
+    );
+    let page = f(EventFilter {
+        after_id: Some(ids[4]),
+        limit: 3,
+        ..EventFilter::default()
+    })
+    .await;
+    assert_eq!(
+        page.iter().map(|e| e.id).collect::<Vec<_>>(),
+        ids[5..8].to_vec()
+    );
+}
+
+pub async fn kv_and_counts(s: &AnyStore) {
+    assert!(s.get_kv("nonce-seed").await.unwrap().is_none());
+    s.put_kv("nonce-seed", &[1, 2, 3], T0).await.unwrap();
+    s.put_kv("nonce-seed", &[4, 5], T0 + 1).await.unwrap();
+    assert_eq!(s.get_kv("nonce-seed").await.unwrap().unwrap(), vec![4, 5]);
+
+    assert_eq!(s.counts().await.unwrap(), dm_store::Counts::default());
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    let mut off = account("IMEI:2", "a2");
+    off.enabled = false;
+    s.create_device(&off).await.unwrap();
+    s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    s.take_queued_jobs("IMEI:1", "S", 1, T0).await.unwrap();
+    s.append_event(&NewEvent {
+        device_id: "IMEI:1".into(),
+        alert_code: 1226,
+        ..NewEvent::default()
+    })
+    .await
+    .unwrap();
+    let c = s.counts().await.unwrap();
+    assert_eq!(
+        c,
+        dm_store::Counts {
+            devices: 2,
+            enabled_devices: 1,
+            jobs_queued: 1,
+            jobs_sent: 1,
+            events: 1,
+            ..dm_store::Counts::default()
+        }
+    );
+}
+
+pub async fn delete_device_cascades(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    let job = s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    s.take_queued_jobs("IMEI:1", "S9", 10, T0 + 50)
+        .await
+        .unwrap();
+    s.record_session(&session_record("IMEI:1", job.id))
+        .await
+        .unwrap();
+    s.delete_device("IMEI:1").await.unwrap();
+    assert!(s.get_registry("IMEI:1").await.unwrap().is_none());
+    assert!(s.get_job(job.id).await.unwrap().is_none());
+    assert!(s.list_tree_values("IMEI:1", "").await.unwrap().is_empty());
+    assert!(
+        s.list_events(&EventFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.counts().await.unwrap(), dm_store::Counts::default());
+    // The auth name is free again.
+    s.create_device(&account("IMEI:9", "a1")).await.unwrap();
+}
