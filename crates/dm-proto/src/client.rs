@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use syncml::auth::AuthScheme;
 use syncml::{
-    Alert, Chal, AlertCode, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, Status,
+    Alert, AlertCode, Chal, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, Status,
     StatusCode, SyncHdr, SyncMl, Version,
 };
 
@@ -131,6 +131,7 @@ impl GenericAlert {
 /// What a [`ClientSession`] reports to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // events are short-lived; boxing would only add noise
 pub enum ClientEvent {
     /// The server sent management commands (large objects already reassembled). Execute them
     /// (e.g. with `dm_tree::Tree::execute`) and give every Status and Results back with
@@ -313,8 +314,19 @@ impl ClientSession {
         bytes: &[u8],
         hmac: Option<&str>,
     ) -> Result<(), Error> {
-        let msg = self.config.encoding.decode(bytes, &self.config.limits).map_err(Error::Decode)?;
-        self.handle(now, msg, Some(MacInput { body: bytes, header: hmac }))
+        let msg = self
+            .config
+            .encoding
+            .decode(bytes, &self.config.limits)
+            .map_err(Error::Decode)?;
+        self.handle(
+            now,
+            msg,
+            Some(MacInput {
+                body: bytes,
+                header: hmac,
+            }),
+        )
     }
 
     /// Processes a decoded server message. Call it with every response to a message from
@@ -338,7 +350,9 @@ impl ClientSession {
     /// [`Error::Unexpected`] when no commands await answers.
     pub fn respond(&mut self, responses: Vec<Command>) -> Result<(), Error> {
         let Some(awaiting) = self.awaiting.take() else {
-            return Err(Error::Unexpected { reason: "no commands await responses" });
+            return Err(Error::Unexpected {
+                reason: "no commands await responses",
+            });
         };
         let mut answered: Vec<String> = Vec::new();
         for mut r in responses {
@@ -349,10 +363,8 @@ impl ClientSession {
                     }
                     answered.push(s.cmd_ref.clone());
                 }
-                Command::Results(res) => {
-                    if res.msg_ref.as_deref().is_none_or(str::is_empty) {
-                        res.msg_ref = Some(awaiting.msg_id.clone());
-                    }
+                Command::Results(res) if res.msg_ref.as_deref().is_none_or(str::is_empty) => {
+                    res.msg_ref = Some(awaiting.msg_id.clone());
                 }
                 _ => {}
             }
@@ -409,15 +421,25 @@ impl ClientSession {
             Vec::new()
         };
         let encoding = self.config.encoding;
-        let mut composed =
-            compose(encoding, self.server_max_msg, hdr, &mut self.outbox, trailer, self.may_close);
+        let mut composed = compose(
+            encoding,
+            self.server_max_msg,
+            hdr,
+            &mut self.outbox,
+            trailer,
+            self.may_close,
+        );
         if let Some(how) = self.end_after_send.take() {
             composed.msg.body.is_final = true;
             self.outbox.clear();
             self.end(how);
         }
         let bytes = encoding.encode(&composed.msg);
-        let hmac = self.config.credentials.as_ref().and_then(|c| c.hmac_header(&bytes));
+        let hmac = self
+            .config
+            .credentials
+            .as_ref()
+            .and_then(|c| c.hmac_header(&bytes));
         Some(Transmit {
             bytes,
             content_type: encoding.content_type(),
@@ -437,7 +459,9 @@ impl ClientSession {
     /// or `None` once the session has ended.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.ended.is_none().then(|| self.last_activity + self.config.idle_timeout)
+        self.ended
+            .is_none()
+            .then(|| self.last_activity + self.config.idle_timeout)
     }
 
     /// Tells the session the time; call it when the deadline of
@@ -487,7 +511,10 @@ impl ClientSession {
         }
         self.push(session_alert);
         if !self.devinfo.is_empty() {
-            self.push(Command::Replace(ItemCmd { items: self.devinfo.clone(), ..ItemCmd::default() }));
+            self.push(Command::Replace(ItemCmd {
+                items: self.devinfo.clone(),
+                ..ItemCmd::default()
+            }));
         }
         self.take_alerts();
     }
@@ -511,7 +538,10 @@ impl ClientSession {
             resp_uri: None,
             no_resp: false,
             cred,
-            meta: Some(limits_meta(self.config.max_msg_size, self.config.max_obj_size)),
+            meta: Some(limits_meta(
+                self.config.max_msg_size,
+                self.config.max_obj_size,
+            )),
         })
     }
 
@@ -531,7 +561,9 @@ impl ClientSession {
             });
         }
         if self.awaiting.is_some() {
-            return Err(Error::Unexpected { reason: "server message while commands await responses" });
+            return Err(Error::Unexpected {
+                reason: "server message while commands await responses",
+            });
         }
         self.last_activity = now;
         if let Some(uri) = msg.hdr.resp_uri.as_ref().filter(|u| !u.is_empty()) {
@@ -545,8 +577,7 @@ impl ClientSession {
             self.server_max_obj = max_obj;
         }
         let has_commands = msg.body.commands.iter().any(|c| {
-            answerable(c)
-                && !matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)
+            answerable(c) && !matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)
         });
 
         // 1. Is the server who it claims to be?
@@ -595,7 +626,12 @@ impl ClientSession {
             // Refuse every command: nothing is executed for an unauthenticated server.
             self.hdr_status = Some(header_status(&msg.hdr, code, chal));
             for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
-                self.statuses.push(Command::Status(status(&msg.hdr.msg_id, cmd.cmd_id(), cmd.name(), code)));
+                self.statuses.push(Command::Status(status(
+                    &msg.hdr.msg_id,
+                    cmd.cmd_id(),
+                    cmd.name(),
+                    code,
+                )));
             }
             if self.server_auth_attempts >= self.config.max_auth_attempts {
                 // Send the refusal (with Final), then stop.
@@ -631,11 +667,16 @@ impl ClientSession {
             if !answerable(&cmd) {
                 continue;
             }
-            if let Command::Alert(a) = &cmd {
-                if a.code == AlertCode::NEXT_MESSAGE || a.code == AlertCode::NO_END_OF_DATA {
-                    self.statuses.push(Command::Status(status(&msg_id, &a.cmd_id, "Alert", StatusCode::OK)));
-                    continue;
-                }
+            if let Command::Alert(a) = &cmd
+                && (a.code == AlertCode::NEXT_MESSAGE || a.code == AlertCode::NO_END_OF_DATA)
+            {
+                self.statuses.push(Command::Status(status(
+                    &msg_id,
+                    &a.cmd_id,
+                    "Alert",
+                    StatusCode::OK,
+                )));
+                continue;
             }
             let (id, name) = (cmd.cmd_id().to_owned(), cmd.name());
             let (interrupted, offered) = self.assembler.offer(cmd, self.config.max_obj_size);
@@ -653,7 +694,8 @@ impl ClientSession {
                     )));
                 }
                 Offered::Refused(code) => {
-                    self.statuses.push(Command::Status(status(&msg_id, &id, name, code)));
+                    self.statuses
+                        .push(Command::Status(status(&msg_id, &id, name, code)));
                 }
             }
         }
@@ -663,9 +705,15 @@ impl ClientSession {
         } else {
             self.awaiting = Some(AwaitingApp {
                 msg_id: msg_id.clone(),
-                cmds: batch.iter().map(|c| (c.cmd_id().to_owned(), c.name())).collect(),
+                cmds: batch
+                    .iter()
+                    .map(|c| (c.cmd_id().to_owned(), c.name()))
+                    .collect(),
             });
-            self.events.push_back(ClientEvent::Commands { msg_id, commands: batch });
+            self.events.push_back(ClientEvent::Commands {
+                msg_id,
+                commands: batch,
+            });
         }
         Ok(())
     }
@@ -692,8 +740,16 @@ impl ClientSession {
                 self.events.push_back(ClientEvent::ServerAuthenticated);
             }
             let next = self.issue_server_nonce();
-            let code = if per_message { StatusCode::OK } else { StatusCode::AUTH_ACCEPTED };
-            let chal = self.config.server_credentials.as_ref().map(|c| c.chal(Some(&next)));
+            let code = if per_message {
+                StatusCode::OK
+            } else {
+                StatusCode::AUTH_ACCEPTED
+            };
+            let chal = self
+                .config
+                .server_credentials
+                .as_ref()
+                .map(|c| c.chal(Some(&next)));
             self.next_hdr_answer = Some((code, chal));
             return None;
         }
@@ -711,7 +767,11 @@ impl ClientSession {
         } else {
             current
         };
-        let chal = self.config.server_credentials.as_ref().map(|c| c.chal(Some(&nonce)));
+        let chal = self
+            .config
+            .server_credentials
+            .as_ref()
+            .map(|c| c.chal(Some(&nonce)));
         Some((verdict.refusal(), chal))
     }
 
@@ -726,21 +786,31 @@ impl ClientSession {
 
     /// Our Status for the server's header: 200, or what server authentication decided.
     fn header_status_for(&mut self, hdr: &SyncHdr) -> Command {
-        let (code, chal) = self.next_hdr_answer.take().unwrap_or((StatusCode::OK, None));
+        let (code, chal) = self
+            .next_hdr_answer
+            .take()
+            .unwrap_or((StatusCode::OK, None));
         header_status(hdr, code, chal)
     }
 
     /// Processes the server's Status for our header. Returns true when the server challenged
     /// and the package must be sent again with new credentials.
     fn header_verdict(&mut self, s: &Status) -> Result<bool, Error> {
-        let chal = s.chal.as_ref().and_then(|c| syncml::auth::parse_chal(c).ok());
+        let chal = s
+            .chal
+            .as_ref()
+            .and_then(|c| syncml::auth::parse_chal(c).ok());
         match s.code {
             StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
                 if self.config.credentials.is_some() && !self.authenticated {
                     self.authenticated = true;
                     self.events.push_back(ClientEvent::Authenticated);
                 }
-                let hmac = self.config.credentials.as_ref().is_some_and(|c| c.scheme == AuthScheme::Hmac);
+                let hmac = self
+                    .config
+                    .credentials
+                    .as_ref()
+                    .is_some_and(|c| c.scheme == AuthScheme::Hmac);
                 if s.code == StatusCode::AUTH_ACCEPTED && !hmac {
                     self.cred_needed = false;
                 }

@@ -63,9 +63,14 @@ impl Credentials {
         if self.scheme == AuthScheme::Hmac {
             return Ok(None);
         }
-        auth::build_cred(self.scheme, &self.name, self.secret.as_secret(), &self.nonce)
-            .map(Some)
-            .map_err(Error::Credentials)
+        auth::build_cred(
+            self.scheme,
+            &self.name,
+            self.secret.as_secret(),
+            &self.nonce,
+        )
+        .map(Some)
+        .map_err(Error::Credentials)
     }
 
     /// The `x-syncml-hmac` header value for `body`, when the scheme is MAC.
@@ -79,14 +84,22 @@ impl Credentials {
     /// Checks what a peer sent in its header (or `x-syncml-hmac`) against these credentials.
     pub(crate) fn check(&self, cred: Option<&Cred>, mac: Option<&MacInput<'_>>) -> Verdict {
         if self.scheme == AuthScheme::Hmac {
-            let Some(mac) = mac else { return Verdict::Missing };
-            let Some(value) = mac.header else { return Verdict::Missing };
-            let Ok(header) = auth::HmacHeader::parse(value) else { return Verdict::Wrong };
+            let Some(mac) = mac else {
+                return Verdict::Missing;
+            };
+            let Some(value) = mac.header else {
+                return Verdict::Missing;
+            };
+            let Ok(header) = auth::HmacHeader::parse(value) else {
+                return Verdict::Wrong;
+            };
             let ok = header.username == self.name
                 && header.verify(self.secret.as_secret(), &self.nonce, mac.body);
             return if ok { Verdict::Ok } else { Verdict::Wrong };
         }
-        let Some(cred) = cred else { return Verdict::Missing };
+        let Some(cred) = cred else {
+            return Verdict::Missing;
+        };
         match auth::verify_cred(cred, &self.name, self.secret.as_secret(), &self.nonce) {
             Ok(true) => Verdict::Ok,
             Ok(false) | Err(_) => Verdict::Wrong,
@@ -95,7 +108,11 @@ impl Credentials {
 
     /// A challenge for this scheme carrying `nonce` (basic carries none).
     pub(crate) fn chal(&self, nonce: Option<&[u8]>) -> Chal {
-        let nonce = if self.scheme == AuthScheme::Basic { None } else { nonce };
+        let nonce = if self.scheme == AuthScheme::Basic {
+            None
+        } else {
+            nonce
+        };
         auth::build_chal(self.scheme, nonce)
     }
 }

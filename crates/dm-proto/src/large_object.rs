@@ -77,7 +77,10 @@ impl Assembler {
 
     /// Drops an incomplete object (session end), returning what it was.
     pub(crate) fn interrupt(&mut self) -> Option<Interrupted> {
-        self.pending.take().map(|p| Interrupted { target: p.target, source: p.source })
+        self.pending.take().map(|p| Interrupted {
+            target: p.target,
+            source: p.source,
+        })
     }
 
     /// Takes one received command. `max_obj_size` is this side's `MaxObjSize`.
@@ -104,18 +107,32 @@ impl Assembler {
         }
         let interrupted = self.interrupt();
         if items.iter().rev().skip(1).any(|i| i.more_data) {
-            return (interrupted, Offered::Refused(StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED));
+            return (
+                interrupted,
+                Offered::Refused(StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED),
+            );
         }
-        if items.iter().any(|i| i.data.as_ref().is_some_and(|d| d.len() > max_obj_size)) {
-            return (interrupted, Offered::Refused(StatusCode::REQUEST_ENTITY_TOO_LARGE));
+        if items
+            .iter()
+            .any(|i| i.data.as_ref().is_some_and(|d| d.len() > max_obj_size))
+        {
+            return (
+                interrupted,
+                Offered::Refused(StatusCode::REQUEST_ENTITY_TOO_LARGE),
+            );
         }
-        let [item] = items.as_slice() else { return (interrupted, Offered::Whole(cmd)) };
+        let [item] = items.as_slice() else {
+            return (interrupted, Offered::Whole(cmd));
+        };
         if !item.more_data {
             return (interrupted, Offered::Whole(cmd));
         }
         let declared = declared_size(&cmd, item);
         if declared.is_some_and(|d| d > max_obj_size) {
-            return (interrupted, Offered::Refused(StatusCode::REQUEST_ENTITY_TOO_LARGE));
+            return (
+                interrupted,
+                Offered::Refused(StatusCode::REQUEST_ENTITY_TOO_LARGE),
+            );
         }
         let data = item.data.as_ref();
         self.pending = Some(Pending {
@@ -132,7 +149,9 @@ impl Assembler {
     }
 
     fn append(&mut self, cmd: Command, max_obj_size: usize) -> Offered {
-        let Some(mut p) = self.pending.take() else { return Offered::Whole(cmd) };
+        let Some(mut p) = self.pending.take() else {
+            return Offered::Whole(cmd);
+        };
         let Some(item) = data_items(&cmd).and_then(|i| i.first()) else {
             return Offered::Whole(cmd);
         };

@@ -25,7 +25,11 @@ pub(crate) struct Outgoing<T> {
 
 impl<T> Outgoing<T> {
     pub(crate) fn new(cmd: Command, tag: T) -> Self {
-        Outgoing { cmd, tag, continued: false }
+        Outgoing {
+            cmd,
+            tag,
+            continued: false,
+        }
     }
 }
 
@@ -63,7 +67,10 @@ pub(crate) fn compose<T: Clone>(
     let mut probe = SyncMl {
         version: Version::V1_2,
         hdr,
-        body: SyncBody { commands: Vec::new(), is_final: true },
+        body: SyncBody {
+            commands: Vec::new(),
+            is_final: true,
+        },
     };
     let probe_len = encoding.encode(&probe).len();
     let mut used = probe_len;
@@ -81,41 +88,71 @@ pub(crate) fn compose<T: Clone>(
         let n = measure(encoding, &mut probe, probe_len, out.cmd.clone());
         if used + n <= budget {
             used += n;
-            placed.push(Placed { tag: out.tag.clone(), ids, partial: false });
+            placed.push(Placed {
+                tag: out.tag.clone(),
+                ids,
+                partial: false,
+            });
             body.push(out.cmd);
             continue;
         }
         let room = budget.saturating_sub(used);
         // Several items: send those that fit now, the rest as another command.
-        if item_count(&out.cmd) > 1 {
-            if let Some((head, tail)) = split_items(encoding, &mut probe, probe_len, &out.cmd, room)
+        if item_count(&out.cmd) > 1
+            && let Some((head, tail)) = split_items(encoding, &mut probe, probe_len, &out.cmd, room)
+        {
             {
                 let mut head = head;
                 next_id = first_id;
                 let ids = number(&mut head, &mut next_id);
-                placed.push(Placed { tag: out.tag.clone(), ids, partial: false });
+                placed.push(Placed {
+                    tag: out.tag.clone(),
+                    ids,
+                    partial: false,
+                });
                 body.push(head);
-                outbox.push_front(Outgoing { cmd: tail, tag: out.tag, continued: false });
+                outbox.push_front(Outgoing {
+                    cmd: tail,
+                    tag: out.tag,
+                    continued: false,
+                });
                 break;
             }
         }
         // One large item: cut a chunk that fills the rest of this message.
-        if let Some((chunk, rest)) =
-            cut_chunk(encoding, &mut probe, probe_len, &out.cmd, room, !out.continued)
-        {
+        if let Some((chunk, rest)) = cut_chunk(
+            encoding,
+            &mut probe,
+            probe_len,
+            &out.cmd,
+            room,
+            !out.continued,
+        ) {
             let mut chunk = chunk;
             next_id = first_id;
             let ids = number(&mut chunk, &mut next_id);
-            placed.push(Placed { tag: out.tag.clone(), ids, partial: true });
+            placed.push(Placed {
+                tag: out.tag.clone(),
+                ids,
+                partial: true,
+            });
             body.push(chunk);
-            outbox.push_front(Outgoing { cmd: rest, tag: out.tag, continued: true });
+            outbox.push_front(Outgoing {
+                cmd: rest,
+                tag: out.tag,
+                continued: true,
+            });
             break;
         }
         if body.is_empty() {
             // Nothing smaller is possible: send it whole and let the peer judge.
             used += n;
             let partial = false;
-            placed.push(Placed { tag: out.tag.clone(), ids, partial });
+            placed.push(Placed {
+                tag: out.tag.clone(),
+                ids,
+                partial,
+            });
             body.push(out.cmd);
             continue;
         }
@@ -139,7 +176,10 @@ pub(crate) fn compose<T: Clone>(
     loop {
         msg.body.is_final = outbox.is_empty() && may_close;
         let mut check = msg.clone();
-        check.body.commands.extend(numbered_trailer(trailer.clone(), tail_ids));
+        check
+            .body
+            .commands
+            .extend(numbered_trailer(trailer.clone(), tail_ids));
         let too_big = encoding.encode(&check).len() > max_size;
         let last_partial = placed.last().is_some_and(|p| p.partial);
         if !too_big || msg.body.commands.len() < 2 || last_partial {
@@ -147,8 +187,16 @@ pub(crate) fn compose<T: Clone>(
             break;
         }
         if let (Some(cmd), Some(p)) = (msg.body.commands.pop(), placed.pop()) {
-            tail_ids = p.ids.first().and_then(|(id, _)| id.parse().ok()).unwrap_or(tail_ids);
-            outbox.push_front(Outgoing { cmd, tag: p.tag, continued: false });
+            tail_ids = p
+                .ids
+                .first()
+                .and_then(|(id, _)| id.parse().ok())
+                .unwrap_or(tail_ids);
+            outbox.push_front(Outgoing {
+                cmd,
+                tag: p.tag,
+                continued: false,
+            });
         }
     }
     Composed { msg, placed }
@@ -250,7 +298,9 @@ fn cut_chunk(
     first: bool,
 ) -> Option<(Command, Command)> {
     let items = data_items(cmd)?;
-    let [item] = items.as_slice() else { return None };
+    let [item] = items.as_slice() else {
+        return None;
+    };
     let data = item.data.as_ref()?;
     let total = data.len();
     let build = |piece: Data, more: bool, size: Option<usize>| {
@@ -265,7 +315,12 @@ fn cut_chunk(
         c
     };
     let size = first.then_some(total);
-    let overhead = measure(encoding, probe, probe_len, build(Data::Text(String::new()), true, size));
+    let overhead = measure(
+        encoding,
+        probe,
+        probe_len,
+        build(Data::Text(String::new()), true, size),
+    );
     let mut take = room.saturating_sub(overhead);
     for _ in 0..12 {
         if take < MIN_CHUNK || take >= total {

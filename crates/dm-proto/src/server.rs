@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use syncml::auth::AuthScheme;
 use syncml::{
-    Alert, AlertCode, Chal, Command, Encoding, Item, Limits, Location, Results, Status,
-    StatusCode, SyncHdr, SyncMl, Version,
+    Alert, AlertCode, Chal, Command, Encoding, Item, Limits, Location, Results, Status, StatusCode,
+    SyncHdr, SyncMl, Version,
 };
 
 use crate::credentials::{Credentials, MacInput, NonceSource, Verdict, fresh_nonce};
@@ -73,6 +73,7 @@ pub struct CommandHandle(pub u64);
 /// What a [`ServerSession`] reports to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // events are short-lived; boxing would only add noise
 pub enum ServerEvent {
     /// The device proved its credentials.
     Authenticated,
@@ -112,6 +113,12 @@ pub enum ServerEvent {
 }
 
 type Tag = Option<CommandHandle>;
+
+/// The verdict on a device message's credentials: the header status and challenge.
+enum AuthAnswer {
+    Accept(StatusCode, Option<Chal>),
+    Refuse(StatusCode, Option<Chal>),
+}
 
 #[derive(Debug, Clone)]
 struct SentRef {
@@ -282,8 +289,17 @@ impl ServerSession {
         hmac: Option<&str>,
     ) -> Result<(), Error> {
         let encoding = *self.encoding.get_or_insert_with(|| Encoding::detect(bytes));
-        let msg = encoding.decode(bytes, &self.config.limits).map_err(Error::Decode)?;
-        self.handle(now, msg, Some(MacInput { body: bytes, header: hmac }))
+        let msg = encoding
+            .decode(bytes, &self.config.limits)
+            .map_err(Error::Decode)?;
+        self.handle(
+            now,
+            msg,
+            Some(MacInput {
+                body: bytes,
+                header: hmac,
+            }),
+        )
     }
 
     /// Processes a decoded device message (XML unless [`handle_bytes`](Self::handle_bytes)
@@ -333,12 +349,22 @@ impl ServerSession {
             Vec::new()
         };
         let encoding = self.encoding.unwrap_or(Encoding::Xml);
-        let mut composed =
-            compose(encoding, self.client_max_msg, hdr, &mut self.outbox, trailer, self.may_close);
+        let mut composed = compose(
+            encoding,
+            self.client_max_msg,
+            hdr,
+            &mut self.outbox,
+            trailer,
+            self.may_close,
+        );
         for p in &composed.placed {
             if let Some(handle) = p.tag {
                 for (id, path) in &p.ids {
-                    let r = SentRef { handle, path: path.clone(), partial: p.partial };
+                    let r = SentRef {
+                        handle,
+                        path: path.clone(),
+                        partial: p.partial,
+                    };
                     self.sent.insert((msg_id.clone(), id.clone()), r);
                 }
             }
@@ -349,8 +375,17 @@ impl ServerSession {
             self.end(how);
         }
         let bytes = encoding.encode(&composed.msg);
-        let hmac = self.config.credentials.as_ref().and_then(|c| c.hmac_header(&bytes));
-        Some(Transmit { bytes, content_type: encoding.content_type(), url: None, hmac })
+        let hmac = self
+            .config
+            .credentials
+            .as_ref()
+            .and_then(|c| c.hmac_header(&bytes));
+        Some(Transmit {
+            bytes,
+            content_type: encoding.content_type(),
+            url: None,
+            hmac,
+        })
     }
 
     /// The next event for the application, if any.
@@ -363,7 +398,9 @@ impl ServerSession {
     /// ended.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.ended.is_none().then(|| self.last_activity + self.config.idle_timeout)
+        self.ended
+            .is_none()
+            .then(|| self.last_activity + self.config.idle_timeout)
     }
 
     /// Tells the session the time; ends it with `SessionEnd::TimedOut` when the device stayed
@@ -402,7 +439,10 @@ impl ServerSession {
             resp_uri: self.config.resp_uri.clone(),
             no_resp: false,
             cred,
-            meta: Some(limits_meta(self.config.max_msg_size, self.config.max_obj_size)),
+            meta: Some(limits_meta(
+                self.config.max_msg_size,
+                self.config.max_obj_size,
+            )),
         })
     }
 
@@ -414,7 +454,9 @@ impl ServerSession {
         while let Some(out) = self.queue.pop_front() {
             let too_large = self.client_max_obj.is_some_and(|max| {
                 data_items(&out.cmd).is_some_and(|items| {
-                    items.iter().any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
+                    items
+                        .iter()
+                        .any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
                 })
             });
             if too_large && !matches!(out.cmd, Command::Results(_)) {
@@ -476,8 +518,8 @@ impl ServerSession {
 
         // 1. Is the device who it claims to be?
         let (hdr_code, chal) = match self.check_client(&msg, mac.as_ref()) {
-            Ok(answer) => answer,
-            Err((code, chal)) => {
+            AuthAnswer::Accept(code, chal) => (code, chal),
+            AuthAnswer::Refuse(code, chal) => {
                 self.hdr_status = Some(header_status(&msg.hdr, code, chal));
                 for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
                     self.statuses.push(Command::Status(status(
@@ -526,7 +568,8 @@ impl ServerSession {
                         && r.items.iter().all(|i| {
                             let uri = i.source.as_ref().or(i.target.as_ref());
                             uri.is_some_and(|l| {
-                                l.loc_uri.starts_with("./DevInfo") || l.loc_uri.starts_with("DevInfo")
+                                l.loc_uri.starts_with("./DevInfo")
+                                    || l.loc_uri.starts_with("DevInfo")
                             })
                         });
                     let code = if devinfo {
@@ -534,7 +577,8 @@ impl ServerSession {
                     } else {
                         StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED
                     };
-                    self.statuses.push(Command::Status(status(&msg_id, &r.cmd_id, "Replace", code)));
+                    self.statuses
+                        .push(Command::Status(status(&msg_id, &r.cmd_id, "Replace", code)));
                     if devinfo {
                         self.events.push_back(ServerEvent::DevInfo(r.items));
                     }
@@ -582,20 +626,15 @@ impl ServerSession {
         Ok(())
     }
 
-    /// Checks the device's credentials: `Ok` with the header status and challenge to send,
-    /// `Err` with the refusal (401/407) every command of the message gets.
-    #[allow(clippy::type_complexity)]
-    fn check_client(
-        &mut self,
-        msg: &SyncMl,
-        mac: Option<&MacInput<'_>>,
-    ) -> Result<(StatusCode, Option<Chal>), (StatusCode, Option<Chal>)> {
+    /// Checks the device's credentials: accepted with the header status and challenge to
+    /// send, or refused with the status (401/407) every command of the message gets.
+    fn check_client(&mut self, msg: &SyncMl, mac: Option<&MacInput<'_>>) -> AuthAnswer {
         let Some(expect) = self.client_credentials.as_ref() else {
-            return Ok((StatusCode::OK, None));
+            return AuthAnswer::Accept(StatusCode::OK, None);
         };
         let per_message = expect.scheme == AuthScheme::Hmac;
         if self.authenticated && !per_message {
-            return Ok((StatusCode::OK, None));
+            return AuthAnswer::Accept(StatusCode::OK, None);
         }
         let verdict = expect.check(msg.hdr.cred.as_ref(), mac);
         if verdict == Verdict::Ok {
@@ -604,14 +643,21 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::Authenticated);
             }
             let next = self.issue_client_nonce();
-            let chal = self.client_credentials.as_ref().map(|c| c.chal(Some(&next)));
-            let code = if per_message { StatusCode::OK } else { StatusCode::AUTH_ACCEPTED };
-            return Ok((code, chal));
+            let chal = self
+                .client_credentials
+                .as_ref()
+                .map(|c| c.chal(Some(&next)));
+            let code = if per_message {
+                StatusCode::OK
+            } else {
+                StatusCode::AUTH_ACCEPTED
+            };
+            return AuthAnswer::Accept(code, chal);
         }
         self.auth_failures += 1;
         if self.auth_failures >= self.config.max_auth_attempts {
             self.end_after_send = Some(SessionEnd::PeerAuthFailed);
-            return Err((verdict.refusal(), None));
+            return AuthAnswer::Refuse(verdict.refusal(), None);
         }
         let current = expect.nonce.clone();
         let nonce = if verdict == Verdict::Wrong || current.is_empty() {
@@ -619,8 +665,11 @@ impl ServerSession {
         } else {
             current
         };
-        let chal = self.client_credentials.as_ref().map(|c| c.chal(Some(&nonce)));
-        Err((verdict.refusal(), chal))
+        let chal = self
+            .client_credentials
+            .as_ref()
+            .map(|c| c.chal(Some(&nonce)));
+        AuthAnswer::Refuse(verdict.refusal(), chal)
     }
 
     fn issue_client_nonce(&mut self) -> Vec<u8> {
@@ -634,8 +683,13 @@ impl ServerSession {
 
     /// The device's status for our header. True when it challenged us and we resend.
     fn our_header_verdict(&mut self, s: &Status) -> bool {
-        let chal = s.chal.as_ref().and_then(|c| syncml::auth::parse_chal(c).ok());
-        let Some(creds) = self.config.credentials.as_mut() else { return false };
+        let chal = s
+            .chal
+            .as_ref()
+            .and_then(|c| syncml::auth::parse_chal(c).ok());
+        let Some(creds) = self.config.credentials.as_mut() else {
+            return false;
+        };
         let hmac = creds.scheme == AuthScheme::Hmac;
         match s.code {
             StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
@@ -655,7 +709,9 @@ impl ServerSession {
             StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
                 self.own_auth_attempts += 1;
                 match chal {
-                    Some((scheme, nonce)) if self.own_auth_attempts < self.config.max_auth_attempts => {
+                    Some((scheme, nonce))
+                        if self.own_auth_attempts < self.config.max_auth_attempts =>
+                    {
                         creds.scheme = scheme;
                         if let Some(n) = nonce {
                             creds.nonce.clone_from(&n);
@@ -676,7 +732,9 @@ impl ServerSession {
 
     fn client_status(&mut self, s: Status) {
         let key = (s.msg_ref.clone(), s.cmd_ref.clone());
-        let Some(r) = self.sent.get(&key).cloned() else { return };
+        let Some(r) = self.sent.get(&key).cloned() else {
+            return;
+        };
         if s.code == StatusCode::CHUNK_ACCEPTED {
             return;
         }
@@ -694,7 +752,9 @@ impl ServerSession {
 
     fn client_results(&mut self, msg_id: &str, r: Results) {
         let (id, name) = (r.cmd_id.clone(), "Results");
-        let (_, offered) = self.assembler.offer(Command::Results(r), self.config.max_obj_size);
+        let (_, offered) = self
+            .assembler
+            .offer(Command::Results(r), self.config.max_obj_size);
         match offered {
             Offered::Whole(Command::Results(r)) | Offered::Complete(Command::Results(r)) => {
                 let key = (r.msg_ref.clone().unwrap_or_default(), r.cmd_ref.clone());
@@ -709,10 +769,12 @@ impl ServerSession {
             Offered::Whole(_) | Offered::Complete(_) => {}
             Offered::Buffered => {
                 let code = StatusCode::CHUNK_ACCEPTED;
-                self.statuses.push(Command::Status(status(msg_id, &id, name, code)));
+                self.statuses
+                    .push(Command::Status(status(msg_id, &id, name, code)));
             }
             Offered::Refused(code) => {
-                self.statuses.push(Command::Status(status(msg_id, &id, name, code)));
+                self.statuses
+                    .push(Command::Status(status(msg_id, &id, name, code)));
             }
         }
     }

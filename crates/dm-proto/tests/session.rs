@@ -1,6 +1,13 @@
 //! Whole DM sessions: a real ServerSession against a real ClientSession with a dm-tree behind
 //! the client, every message encoded and decoded on every hop (XML and WBXML), simulated time.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod pair;
 
 use std::time::Duration;
@@ -10,8 +17,7 @@ use dm_proto::{
 };
 use pair::{Dir, Pair, Setup, creds};
 use syncml::{
-    AlertCode, Command, Container, Data, Encoding, Exec, Item, ItemCmd, Location, Meta,
-    StatusCode,
+    AlertCode, Command, Container, Data, Encoding, Exec, Item, ItemCmd, Location, Meta, StatusCode,
 };
 
 fn item_target(uri: &str, data: Option<&str>) -> Item {
@@ -23,27 +29,43 @@ fn item_target(uri: &str, data: Option<&str>) -> Item {
 }
 
 fn get(uri: &str) -> Command {
-    Command::Get(ItemCmd { items: vec![item_target(uri, None)], ..ItemCmd::default() })
+    Command::Get(ItemCmd {
+        items: vec![item_target(uri, None)],
+        ..ItemCmd::default()
+    })
 }
 
 fn replace(uri: &str, value: Data) -> Command {
     Command::Replace(ItemCmd {
-        meta: Some(Meta { format: Some("chr".into()), ..Meta::default() }),
-        items: vec![Item { target: Some(Location::uri(uri)), data: Some(value), ..Item::default() }],
+        meta: Some(Meta {
+            format: Some("chr".into()),
+            ..Meta::default()
+        }),
+        items: vec![Item {
+            target: Some(Location::uri(uri)),
+            data: Some(value),
+            ..Item::default()
+        }],
         ..ItemCmd::default()
     })
 }
 
 fn add(uri: &str, value: &str) -> Command {
     Command::Add(ItemCmd {
-        meta: Some(Meta { format: Some("chr".into()), ..Meta::default() }),
+        meta: Some(Meta {
+            format: Some("chr".into()),
+            ..Meta::default()
+        }),
         items: vec![item_target(uri, Some(value))],
         ..ItemCmd::default()
     })
 }
 
 fn delete(uri: &str) -> Command {
-    Command::Delete(ItemCmd { items: vec![item_target(uri, None)], ..ItemCmd::default() })
+    Command::Delete(ItemCmd {
+        items: vec![item_target(uri, None)],
+        ..ItemCmd::default()
+    })
 }
 
 fn copy(from: &str, to: &str) -> Command {
@@ -61,9 +83,9 @@ fn status_of(p: &Pair, h: CommandHandle) -> Vec<(Vec<usize>, StatusCode)> {
     p.server_events
         .iter()
         .filter_map(|e| match e {
-            ServerEvent::Status { handle, path, code, .. } if *handle == h => {
-                Some((path.clone(), *code))
-            }
+            ServerEvent::Status {
+                handle, path, code, ..
+            } if *handle == h => Some((path.clone(), *code)),
             _ => None,
         })
         .collect()
@@ -73,7 +95,9 @@ fn results_of(p: &Pair, h: CommandHandle) -> Vec<Data> {
     p.server_events
         .iter()
         .filter_map(|e| match e {
-            ServerEvent::Results { handle, results, .. } if *handle == h => Some(results),
+            ServerEvent::Results {
+                handle, results, ..
+            } if *handle == h => Some(results),
             _ => None,
         })
         .flat_map(|r| r.items.iter().filter_map(|i| i.data.clone()))
@@ -143,13 +167,19 @@ fn every_command(encoding: Encoding) {
     assert_eq!(devinfo.unwrap().len(), 5);
     // Package 1 carried Alert 1201.
     let pkg1 = p.messages(Dir::ToServer).next().unwrap();
-    assert!(pkg1.body.commands.iter().any(
-        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::CLIENT_INITIATED)
-    ));
+    assert!(
+        pkg1.body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::CLIENT_INITIATED))
+    );
     assert_eq!(pkg1.hdr.session_id, "1234");
 
     assert_eq!(status_of(&p, h_get), vec![(vec![], StatusCode::OK)]);
-    assert_eq!(results_of(&p, h_get).iter().map(text).collect::<Vec<_>>(), ["Acme"]);
+    assert_eq!(
+        results_of(&p, h_get).iter().map(text).collect::<Vec<_>>(),
+        ["Acme"]
+    );
     assert_eq!(status_of(&p, h_rep), vec![(vec![], StatusCode::OK)]);
     assert_eq!(status_of(&p, h_add), vec![(vec![], StatusCode::OK)]);
     assert_eq!(status_of(&p, h_del), vec![(vec![], StatusCode::OK)]);
@@ -162,7 +192,10 @@ fn every_command(encoding: Encoding) {
     assert!(seq.contains(&(vec![], StatusCode::OK)));
     assert!(seq.contains(&(vec![0], StatusCode::OK)));
     assert!(seq.contains(&(vec![1], StatusCode::OK)));
-    assert_eq!(results_of(&p, h_seq).iter().map(text).collect::<Vec<_>>(), ["s"]);
+    assert_eq!(
+        results_of(&p, h_seq).iter().map(text).collect::<Vec<_>>(),
+        ["s"]
+    );
 
     assert_eq!(p.tree.value_str("./Vendor/Name"), Some("new"));
     assert_eq!(p.tree.value_str("./Vendor/Added"), Some("x"));
@@ -188,11 +221,17 @@ fn server_initiated(encoding: Encoding) {
     p.run();
     let pkg1 = p.messages(Dir::ToServer).next().unwrap();
     assert_eq!(pkg1.hdr.session_id, "2A");
-    assert!(pkg1.body.commands.iter().any(
-        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::SERVER_INITIATED)
-    ));
+    assert!(
+        pkg1.body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::SERVER_INITIATED))
+    );
     assert_eq!(p.server.session_id(), Some("2A"));
-    assert_eq!(results_of(&p, h).iter().map(text).collect::<Vec<_>>(), ["Gw-1"]);
+    assert_eq!(
+        results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
+        ["Gw-1"]
+    );
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
@@ -202,13 +241,19 @@ both!(server_initiated, server_initiated);
 fn atomic_rollback(encoding: Encoding) {
     let mut p = Setup::new(encoding).build();
     let h = p.server.queue(Command::Atomic(Container {
-        commands: vec![add("./Vendor/A1", "1"), replace("./Vendor/Missing/X", Data::from("v"))],
+        commands: vec![
+            add("./Vendor/A1", "1"),
+            replace("./Vendor/Missing/X", Data::from("v")),
+        ],
         ..Container::default()
     }));
     p.run();
     let st = status_of(&p, h);
     assert!(st.contains(&(vec![], StatusCode::ATOMIC_FAILED)), "{st:?}");
-    assert!(st.contains(&(vec![0], StatusCode::ATOMIC_ROLLBACK_OK)), "{st:?}");
+    assert!(
+        st.contains(&(vec![0], StatusCode::ATOMIC_ROLLBACK_OK)),
+        "{st:?}"
+    );
     assert!(p.tree.get("./Vendor/A1").is_none());
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
@@ -240,7 +285,10 @@ fn generic_alert(encoding: Encoding) {
     assert_eq!(alert.correlator.as_deref(), Some("corr-7"));
     let item = &alert.items[0];
     let meta = item.meta.as_ref().unwrap();
-    assert_eq!(meta.r#type.as_deref(), Some("urn:oma:at:oma-gwmo:deviceattached:1.0"));
+    assert_eq!(
+        meta.r#type.as_deref(),
+        Some("urn:oma:at:oma-gwmo:deviceattached:1.0")
+    );
     assert_eq!(meta.mark.as_deref(), Some("informational"));
     assert_eq!(item.source.as_ref().unwrap().loc_uri, "./Gw/Inventory");
     assert_eq!(text(item.data.as_ref().unwrap()), "dev-42");
@@ -279,7 +327,10 @@ fn md5_challenge(encoding: Encoding) {
     assert_eq!(retry.hdr.source.loc_name.as_deref(), Some("dev1"));
     assert!(p.server_events.contains(&ServerEvent::Authenticated));
     assert!(p.client_events.contains(&ClientEvent::Authenticated));
-    assert_eq!(results_of(&p, h).iter().map(text).collect::<Vec<_>>(), ["Acme"]);
+    assert_eq!(
+        results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
+        ["Acme"]
+    );
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 
     // Nonce rotation: the last nonce the server issued is the one the client persisted.
@@ -308,12 +359,17 @@ fn md5_challenge(encoding: Encoding) {
     s2.session_id = 0x1235;
     let mut p2 = s2.build();
     p2.run();
-    let hdr_status = p2.messages(Dir::ToClient).next().unwrap().body.commands.iter().find_map(
-        |c| match c {
+    let hdr_status = p2
+        .messages(Dir::ToClient)
+        .next()
+        .unwrap()
+        .body
+        .commands
+        .iter()
+        .find_map(|c| match c {
             Command::Status(s) if s.cmd_ref == "0" => Some(s.code),
             _ => None,
-        },
-    );
+        });
     assert_eq!(hdr_status, Some(StatusCode::AUTH_ACCEPTED));
     assert_eq!(p2.client_msgs, 1);
     assert_eq!(server_ended(&p2), Some(SessionEnd::Completed));
@@ -323,7 +379,9 @@ both!(md5_challenge_and_nonce_rotation, md5_challenge);
 
 /// Wrong password: 401 + Chal with a new nonce each time, the session ends after 3 attempts.
 fn wrong_password(encoding: Encoding) {
-    let mut p = Setup::new(encoding).md5_client_auth("wrong", "secret", b"n0").build();
+    let mut p = Setup::new(encoding)
+        .md5_client_auth("wrong", "secret", b"n0")
+        .build();
     let h = p.server.queue(get("./DevInfo/Man"));
     p.run();
     assert_eq!(p.client_msgs, 3);
@@ -334,7 +392,12 @@ fn wrong_password(encoding: Encoding) {
         });
         assert_eq!(st, Some(StatusCode::INVALID_CREDENTIALS));
         // No management command goes to an unauthenticated device.
-        assert!(m.body.commands.iter().all(|c| matches!(c, Command::Status(_))));
+        assert!(
+            m.body
+                .commands
+                .iter()
+                .all(|c| matches!(c, Command::Status(_)))
+        );
     }
     assert_eq!(server_ended(&p), Some(SessionEnd::PeerAuthFailed));
     assert_eq!(client_ended(&p), Some(SessionEnd::AuthFailed));
@@ -350,7 +413,9 @@ fn server_auth_ok(encoding: Encoding) {
     s.client.server_credentials = Some(creds(AuthScheme::Md5, "srv1", "srvpw", b"sn"));
     s.server.credentials = Some(creds(AuthScheme::Md5, "srv1", "srvpw", b"sn"));
     let mut p = s.build();
-    let h = p.server.queue(replace("./Vendor/Name", Data::from("by-auth-server")));
+    let h = p
+        .server
+        .queue(replace("./Vendor/Name", Data::from("by-auth-server")));
     p.run();
     assert!(p.client_events.contains(&ClientEvent::ServerAuthenticated));
     assert!(p.server_events.contains(&ServerEvent::ServerAuthenticated));
@@ -383,10 +448,18 @@ fn server_auth_wrong(encoding: Encoding) {
     assert_eq!(p.tree.value_str("./Vendor/Name"), Some("old"));
     let st = status_of(&p, h);
     assert!(!st.is_empty());
-    assert!(st.iter().all(|(_, c)| *c == StatusCode::INVALID_CREDENTIALS), "{st:?}");
+    assert!(
+        st.iter()
+            .all(|(_, c)| *c == StatusCode::INVALID_CREDENTIALS),
+        "{st:?}"
+    );
     assert_eq!(client_ended(&p), Some(SessionEnd::PeerAuthFailed));
     assert_eq!(server_ended(&p), Some(SessionEnd::AuthFailed));
-    assert!(!p.client_events.iter().any(|e| matches!(e, ClientEvent::Commands { .. })));
+    assert!(
+        !p.client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Commands { .. }))
+    );
 }
 
 both!(server_auth_wrong, server_auth_wrong);
@@ -401,7 +474,10 @@ fn hmac_and_basic(encoding: Encoding) {
     let mut p = s.build();
     let h = p.server.queue(get("./DevInfo/Lang"));
     p.run();
-    assert_eq!(results_of(&p, h).iter().map(text).collect::<Vec<_>>(), ["en"]);
+    assert_eq!(
+        results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
+        ["en"]
+    );
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
     assert!(p.messages(Dir::ToServer).all(|m| m.hdr.cred.is_none()));
 }
@@ -417,8 +493,12 @@ fn big_text(n: usize) -> String {
 fn large_results(encoding: Encoding) {
     let mut tree = pair::device_tree();
     let value = big_text(9_000);
-    tree.insert("./Vendor/Big", dm_tree::NewNode::leaf(value.as_str()), dm_tree::Timestamp(0))
-        .unwrap();
+    tree.insert(
+        "./Vendor/Big",
+        dm_tree::NewNode::leaf(value.as_str()),
+        dm_tree::Timestamp(0),
+    )
+    .unwrap();
     let mut s = Setup::new(encoding);
     s.server.max_msg_size = 2_000;
     let mut p = s.build_with_tree(tree);
@@ -428,14 +508,21 @@ fn large_results(encoding: Encoding) {
     assert_eq!(got.len(), 1);
     assert_eq!(text(&got[0]), value);
     assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::OK)]);
-    assert!(p.client_msgs >= 6, "chunked over several messages: {}", p.client_msgs);
+    assert!(
+        p.client_msgs >= 6,
+        "chunked over several messages: {}",
+        p.client_msgs
+    );
     for m in p.messages(Dir::ToServer) {
         assert!(pair_len(encoding, m) <= 2_000);
     }
     // Non-final chunks are acknowledged with 213.
-    assert!(p.messages(Dir::ToClient).any(|m| m.body.commands.iter().any(
-        |c| matches!(c, Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED)
-    )));
+    assert!(p.messages(Dir::ToClient).any(|m| {
+        m.body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED))
+    }));
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
@@ -452,12 +539,17 @@ fn large_replace(encoding: Encoding) {
     s.client.max_msg_size = 2_500;
     let mut p = s.build();
     let value = big_text(12_000);
-    let h = p.server.queue(replace("./Vendor/Name", Data::from(value.as_str())));
+    let h = p
+        .server
+        .queue(replace("./Vendor/Name", Data::from(value.as_str())));
     let h2 = p.server.queue(get("./DevInfo/Man"));
     p.run();
     assert_eq!(p.tree.value_str("./Vendor/Name"), Some(value.as_str()));
     assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::OK)]);
-    assert_eq!(results_of(&p, h2).iter().map(text).collect::<Vec<_>>(), ["Acme"]);
+    assert_eq!(
+        results_of(&p, h2).iter().map(text).collect::<Vec<_>>(),
+        ["Acme"]
+    );
     let chunks213 = p
         .messages(Dir::ToServer)
         .flat_map(|m| m.body.commands.iter())
@@ -486,7 +578,9 @@ fn size_mismatch(encoding: Encoding) {
     let mut s = Setup::new(encoding);
     s.client.max_msg_size = 2_500;
     let mut p = s.build();
-    let h = p.server.queue(replace("./Vendor/Name", Data::from(big_text(6_000))));
+    let h = p
+        .server
+        .queue(replace("./Vendor/Name", Data::from(big_text(6_000))));
     p.tamper_to_client = Some(Box::new(|m: &mut syncml::SyncMl| {
         for c in &mut m.body.commands {
             if let Command::Replace(r) = c {
@@ -510,9 +604,14 @@ fn max_obj_size(encoding: Encoding) {
     let mut s = Setup::new(encoding);
     s.client.max_obj_size = 1_000;
     let mut p = s.build();
-    let h = p.server.queue(replace("./Vendor/Name", Data::from(big_text(1_500))));
+    let h = p
+        .server
+        .queue(replace("./Vendor/Name", Data::from(big_text(1_500))));
     p.run();
-    assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::REQUEST_ENTITY_TOO_LARGE)]);
+    assert_eq!(
+        status_of(&p, h),
+        vec![(vec![], StatusCode::REQUEST_ENTITY_TOO_LARGE)]
+    );
     assert_eq!(p.tree.value_str("./Vendor/Name"), Some("old"));
 }
 
@@ -523,10 +622,15 @@ both!(max_obj_size, max_obj_size);
 fn multi_message_package(encoding: Encoding) {
     let mut s = Setup::new(encoding);
     // WBXML is about three times denser than XML.
-    s.client.max_msg_size = if encoding == Encoding::Xml { 1_500 } else { 600 };
+    s.client.max_msg_size = if encoding == Encoding::Xml {
+        1_500
+    } else {
+        600
+    };
     let mut p = s.build();
-    let handles: Vec<_> =
-        (0..30).map(|i| p.server.queue(add(&format!("./Vendor/N{i}"), "v"))).collect();
+    let handles: Vec<_> = (0..30)
+        .map(|i| p.server.queue(add(&format!("./Vendor/N{i}"), "v")))
+        .collect();
     p.run();
     for h in handles {
         assert_eq!(status_of(&p, h), vec![(vec![], StatusCode::OK)]);
@@ -535,9 +639,12 @@ fn multi_message_package(encoding: Encoding) {
     let to_client: Vec<_> = p.messages(Dir::ToClient).collect();
     assert!(to_client.len() >= 4);
     assert!(to_client.iter().any(|m| !m.body.is_final));
-    assert!(p.messages(Dir::ToServer).any(|m| m.body.commands.iter().any(
-        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)
-    )));
+    assert!(p.messages(Dir::ToServer).any(|m| {
+        m.body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE))
+    }));
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
 }
 
@@ -549,13 +656,22 @@ fn client_abort(encoding: Encoding) {
     p.server.queue(get("./DevInfo/Man"));
     p.client.abort();
     p.run();
-    assert_eq!(client_ended(&p), Some(SessionEnd::Aborted { by_peer: false }));
-    assert_eq!(server_ended(&p), Some(SessionEnd::Aborted { by_peer: true }));
+    assert_eq!(
+        client_ended(&p),
+        Some(SessionEnd::Aborted { by_peer: false })
+    );
+    assert_eq!(
+        server_ended(&p),
+        Some(SessionEnd::Aborted { by_peer: true })
+    );
     let m = p.messages(Dir::ToServer).next().unwrap();
     assert!(m.body.is_final);
-    assert!(m.body.commands.iter().any(
-        |c| matches!(c, Command::Alert(a) if a.code == AlertCode::SESSION_ABORT)
-    ));
+    assert!(
+        m.body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::SESSION_ABORT))
+    );
 }
 
 both!(client_abort, client_abort);
@@ -566,8 +682,14 @@ fn server_abort(encoding: Encoding) {
     p.server.queue(get("./DevInfo/Man"));
     p.server.abort();
     p.run();
-    assert_eq!(server_ended(&p), Some(SessionEnd::Aborted { by_peer: false }));
-    assert_eq!(client_ended(&p), Some(SessionEnd::Aborted { by_peer: true }));
+    assert_eq!(
+        server_ended(&p),
+        Some(SessionEnd::Aborted { by_peer: false })
+    );
+    assert_eq!(
+        client_ended(&p),
+        Some(SessionEnd::Aborted { by_peer: true })
+    );
     assert_eq!(p.client_msgs, 1);
 }
 

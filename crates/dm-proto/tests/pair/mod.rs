@@ -2,16 +2,16 @@
 //! `dm_tree::Tree` behind the client. Every message is encoded and decoded on every hop; time
 //! is simulated.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
+use dm_proto::AuthScheme;
 use dm_proto::{
     ClientConfig, ClientEvent, ClientSession, Credentials, Initiator, ServerConfig, ServerEvent,
     ServerSession, StoredSecret, Timestamp,
 };
 use dm_tree::{Acl, ExecContext, NewNode, Tree};
-use dm_proto::AuthScheme;
 use syncml::{Encoding, Item, Limits, Location, SyncMl};
 
 pub const SERVER_URI: &str = "https://dm.example.org/dm";
@@ -40,17 +40,25 @@ pub fn creds(scheme: AuthScheme, name: &str, password: &str, nonce: &[u8]) -> Cr
 
 /// The device's tree: DevInfo, a vendor subtree with a few leaves.
 pub fn device_tree() -> Tree {
-    let mut tree = Tree::with_root_acl(Acl::parse("Add=*&Delete=*&Exec=*&Get=*&Replace=*").unwrap());
+    let mut tree =
+        Tree::with_root_acl(Acl::parse("Add=*&Delete=*&Exec=*&Get=*&Replace=*").unwrap());
     let t = dm_tree::Timestamp(0);
     tree.insert("./DevInfo", NewNode::interior(), t).unwrap();
-    tree.insert("./DevInfo/DevId", NewNode::leaf(DEVICE_ID), t).unwrap();
-    tree.insert("./DevInfo/Man", NewNode::leaf("Acme"), t).unwrap();
-    tree.insert("./DevInfo/Mod", NewNode::leaf("Gw-1"), t).unwrap();
-    tree.insert("./DevInfo/DmV", NewNode::leaf("1.2"), t).unwrap();
-    tree.insert("./DevInfo/Lang", NewNode::leaf("en"), t).unwrap();
+    tree.insert("./DevInfo/DevId", NewNode::leaf(DEVICE_ID), t)
+        .unwrap();
+    tree.insert("./DevInfo/Man", NewNode::leaf("Acme"), t)
+        .unwrap();
+    tree.insert("./DevInfo/Mod", NewNode::leaf("Gw-1"), t)
+        .unwrap();
+    tree.insert("./DevInfo/DmV", NewNode::leaf("1.2"), t)
+        .unwrap();
+    tree.insert("./DevInfo/Lang", NewNode::leaf("en"), t)
+        .unwrap();
     tree.insert("./Vendor", NewNode::interior(), t).unwrap();
-    tree.insert("./Vendor/Name", NewNode::leaf("old"), t).unwrap();
-    tree.insert("./Vendor/Other", NewNode::leaf("other"), t).unwrap();
+    tree.insert("./Vendor/Name", NewNode::leaf("old"), t)
+        .unwrap();
+    tree.insert("./Vendor/Other", NewNode::leaf("other"), t)
+        .unwrap();
     tree
 }
 
@@ -143,8 +151,12 @@ impl Setup {
             nonces(100),
             now,
         );
-        let server =
-            ServerSession::new(self.server, self.client_credentials_at_server, nonces(1), now);
+        let server = ServerSession::new(
+            self.server,
+            self.client_credentials_at_server,
+            nonces(1),
+            now,
+        );
         Pair {
             encoding: self.encoding,
             now,
@@ -168,7 +180,9 @@ impl Pair {
     }
 
     fn decode(&self, bytes: &[u8]) -> SyncMl {
-        self.encoding.decode(bytes, &Limits::default()).expect("every hop decodes")
+        self.encoding
+            .decode(bytes, &Limits::default())
+            .expect("every hop decodes")
     }
 
     /// Runs message exchanges until neither side has anything to send.
@@ -181,7 +195,9 @@ impl Pair {
     fn exchange(&mut self) {
         for _ in 0..500 {
             self.tick();
-            let Some(t) = self.client.poll_transmit(self.now) else { return };
+            let Some(t) = self.client.poll_transmit(self.now) else {
+                return;
+            };
             assert_eq!(t.content_type, self.encoding.content_type());
             assert!(t.url.is_some());
             let msg = self.decode(&t.bytes);
@@ -191,7 +207,9 @@ impl Pair {
             if self.server.ended().is_some() {
                 return;
             }
-            self.server.handle_bytes(self.now, &t.bytes, t.hmac.as_deref()).expect("server takes it");
+            self.server
+                .handle_bytes(self.now, &t.bytes, t.hmac.as_deref())
+                .expect("server takes it");
             let mut new_events = Vec::new();
             while let Some(ev) = self.server.poll_event() {
                 new_events.push(ev);
@@ -220,7 +238,9 @@ impl Pair {
             if self.client.ended().is_some() {
                 return;
             }
-            self.client.handle_bytes(self.now, &bytes, resp.hmac.as_deref()).expect("client takes it");
+            self.client
+                .handle_bytes(self.now, &bytes, resp.hmac.as_deref())
+                .expect("client takes it");
             self.drain_client();
         }
         panic!("session did not settle");
@@ -252,6 +272,9 @@ impl Pair {
     }
 
     pub fn messages(&self, dir: Dir) -> impl Iterator<Item = &SyncMl> {
-        self.log.iter().filter(move |(d, _)| *d == dir).map(|(_, m)| m)
+        self.log
+            .iter()
+            .filter(move |(d, _)| *d == dir)
+            .map(|(_, m)| m)
     }
 }
