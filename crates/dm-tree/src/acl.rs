@@ -30,8 +30,13 @@ pub enum AclCommand {
 
 impl AclCommand {
     /// All commands in canonical order.
-    pub const ALL: [AclCommand; 5] =
-        [AclCommand::Add, AclCommand::Delete, AclCommand::Exec, AclCommand::Get, AclCommand::Replace];
+    pub const ALL: [AclCommand; 5] = [
+        AclCommand::Add,
+        AclCommand::Delete,
+        AclCommand::Exec,
+        AclCommand::Get,
+        AclCommand::Replace,
+    ];
 
     /// The ACL spelling of this command.
     #[must_use]
@@ -82,20 +87,28 @@ impl Acl {
     /// # Errors
     /// [`Error::Acl`] for an unknown command, a missing `=`, an empty or malformed server id.
     pub fn parse(input: &str) -> Result<Acl, Error> {
-        let err = |kind| Error::Acl { acl: input.to_owned(), kind };
+        let err = |kind| Error::Acl {
+            acl: input.to_owned(),
+            kind,
+        };
         let mut acl = Acl::default();
         if input.is_empty() {
             return Ok(acl);
         }
         for entry in input.split('&') {
-            let (cmd, ids) = entry.split_once('=').ok_or_else(|| err(AclErrorKind::MissingEquals))?;
+            let (cmd, ids) = entry
+                .split_once('=')
+                .ok_or_else(|| err(AclErrorKind::MissingEquals))?;
             let cmd = AclCommand::from_name(cmd)
                 .ok_or_else(|| err(AclErrorKind::UnknownCommand(cmd.to_owned())))?;
             for id in ids.split('+') {
                 if id.is_empty() {
                     return Err(err(AclErrorKind::EmptyServerId));
                 }
-                if id.chars().any(|c| c.is_whitespace() || c == '=' || c.is_control()) {
+                if id
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '=' || c.is_control())
+                {
                     return Err(err(AclErrorKind::BadServerId(id.to_owned())));
                 }
                 acl.grant(cmd, id);
@@ -113,10 +126,10 @@ impl Acl {
     /// Grants `cmd` to `server_id` (`*` for every server). Ids containing `&`, `+`, `=` or
     /// whitespace would not re-parse; callers pass DM server ids, which never hold them.
     pub fn grant(&mut self, cmd: AclCommand, server_id: &str) {
-        if let Some(list) = self.entries.get_mut(cmd.index()) {
-            if !list.iter().any(|s| s == server_id) {
-                list.push(server_id.to_owned());
-            }
+        if let Some(list) = self.entries.get_mut(cmd.index())
+            && !list.iter().any(|s| s == server_id)
+        {
+            list.push(server_id.to_owned());
         }
     }
 
@@ -136,7 +149,9 @@ impl Acl {
     /// True if this ACL (taken as the effective ACL) lets `server_id` issue `cmd`.
     #[must_use]
     pub fn permits(&self, cmd: AclCommand, server_id: &str) -> bool {
-        self.servers(cmd).iter().any(|s| s == ANY_SERVER || s == server_id)
+        self.servers(cmd)
+            .iter()
+            .any(|s| s == ANY_SERVER || s == server_id)
     }
 }
 
@@ -199,7 +214,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["Get", "Copy=*", "get=*", "Get=", "Get=a++b", "Get=a b", " Get=a", "Get=a&"] {
+        for bad in [
+            "Get", "Copy=*", "get=*", "Get=", "Get=a++b", "Get=a b", " Get=a", "Get=a&",
+        ] {
             assert!(Acl::parse(bad).is_err(), "{bad}");
         }
     }

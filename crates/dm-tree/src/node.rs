@@ -20,7 +20,12 @@ impl Timestamp {
         let days = secs / 86_400;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
-        format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+        format!(
+            "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )
     }
 }
 
@@ -309,7 +314,11 @@ impl NewNode {
     /// A dynamic `chr` leaf with empty ACL and [`AccessType::DYNAMIC`].
     #[must_use]
     pub fn leaf(value: impl Into<Data>) -> NewNode {
-        NewNode { value: Some(value.into()), format: Format::Chr, ..NewNode::interior() }
+        NewNode {
+            value: Some(value.into()),
+            format: Format::Chr,
+            ..NewNode::interior()
+        }
     }
 
     /// Sets the format.
@@ -362,8 +371,14 @@ mod tests {
     #[test]
     fn tstamp_format() {
         assert_eq!(Timestamp(0).to_iso8601_basic(), "19700101T000000Z");
-        assert_eq!(Timestamp(994_869_497).to_iso8601_basic(), "20010711T163817Z");
-        assert_eq!(Timestamp(951_782_400).to_iso8601_basic(), "20000229T000000Z");
+        assert_eq!(
+            Timestamp(994_869_497).to_iso8601_basic(),
+            "20010711T163817Z"
+        );
+        assert_eq!(
+            Timestamp(951_782_400).to_iso8601_basic(),
+            "20000229T000000Z"
+        );
     }
 
     #[test]

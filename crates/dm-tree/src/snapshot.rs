@@ -114,12 +114,21 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, kind: K) -> Error {
-        Error::Snapshot { offset: self.pos, kind }
+        Error::Snapshot {
+            offset: self.pos,
+            kind,
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        let end = self.pos.checked_add(n).ok_or_else(|| self.err(K::Truncated))?;
-        let s = self.input.get(self.pos..end).ok_or_else(|| self.err(K::Truncated))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| self.err(K::Truncated))?;
+        let s = self
+            .input
+            .get(self.pos..end)
+            .ok_or_else(|| self.err(K::Truncated))?;
         self.pos = end;
         Ok(s)
     }
@@ -153,7 +162,10 @@ impl<'a> Reader<'a> {
         let b = self.bytes()?;
         std::str::from_utf8(b)
             .map(str::to_owned)
-            .map_err(|_| Error::Snapshot { offset: start, kind: K::BadUtf8 })
+            .map_err(|_| Error::Snapshot {
+                offset: start,
+                kind: K::BadUtf8,
+            })
     }
 
     /// Reads one node; returns it and its child count.
@@ -161,7 +173,10 @@ impl<'a> Reader<'a> {
         let name_at = self.pos;
         let name = self.string()?;
         if !is_root && !is_valid_name(&name) {
-            return Err(Error::Snapshot { offset: name_at, kind: K::BadName });
+            return Err(Error::Snapshot {
+                offset: name_at,
+                kind: K::BadName,
+            });
         }
         let flags = self.u8()?;
         if flags & !31 != 0 {
@@ -172,14 +187,30 @@ impl<'a> Reader<'a> {
             return Err(self.err(K::BadTag(access)));
         }
         let acl_at = self.pos;
-        let acl = Acl::parse(&self.string()?)
-            .map_err(|_| Error::Snapshot { offset: acl_at, kind: K::BadAcl })?;
+        let acl = Acl::parse(&self.string()?).map_err(|_| Error::Snapshot {
+            offset: acl_at,
+            kind: K::BadAcl,
+        })?;
         let fmt = self.u8()?;
-        let format =
-            Format::ALL.get(usize::from(fmt)).copied().ok_or_else(|| self.err(K::BadTag(fmt)))?;
-        let mime = if flags & 4 != 0 { Some(self.string()?) } else { None };
-        let title = if flags & 8 != 0 { Some(self.string()?) } else { None };
-        let tstamp = if flags & 16 != 0 { Some(Timestamp(self.u64()?)) } else { None };
+        let format = Format::ALL
+            .get(usize::from(fmt))
+            .copied()
+            .ok_or_else(|| self.err(K::BadTag(fmt)))?;
+        let mime = if flags & 4 != 0 {
+            Some(self.string()?)
+        } else {
+            None
+        };
+        let title = if flags & 8 != 0 {
+            Some(self.string()?)
+        } else {
+            None
+        };
+        let tstamp = if flags & 16 != 0 {
+            Some(Timestamp(self.u64()?))
+        } else {
+            None
+        };
         let verno = self.u16()?;
         let (kind, count) = if flags & 1 != 0 {
             let tag = self.u8()?;
@@ -188,7 +219,10 @@ impl<'a> Reader<'a> {
             let text = || {
                 std::str::from_utf8(b)
                     .map(str::to_owned)
-                    .map_err(|_| Error::Snapshot { offset: at, kind: K::BadUtf8 })
+                    .map_err(|_| Error::Snapshot {
+                        offset: at,
+                        kind: K::BadUtf8,
+                    })
             };
             let d = match tag {
                 0 => Data::Text(text()?),
@@ -227,15 +261,25 @@ impl<'a> Reader<'a> {
 /// [`Error::Snapshot`] for anything malformed (wrong magic or version, truncation, bad tags,
 /// invalid names, duplicate children, unparsable ACLs, excessive depth, trailing bytes).
 pub fn decode(bytes: &[u8]) -> Result<Tree, Error> {
-    let mut r = Reader { input: bytes, pos: 0 };
+    let mut r = Reader {
+        input: bytes,
+        pos: 0,
+    };
     if r.take(MAGIC.len()).map_err(|_| r.err(K::BadMagic))? != MAGIC {
-        return Err(Error::Snapshot { offset: 0, kind: K::BadMagic });
+        return Err(Error::Snapshot {
+            offset: 0,
+            kind: K::BadMagic,
+        });
     }
     let v = r.u8()?;
     if v != VERSION {
         return Err(r.err(K::UnsupportedVersion(v)));
     }
-    let limits = UriLimits { max_depth: r.u16()?, max_tot_len: r.u16()?, max_seg_len: r.u16()? };
+    let limits = UriLimits {
+        max_depth: r.u16()?,
+        max_tot_len: r.u16()?,
+        max_seg_len: r.u16()?,
+    };
     let (root, count) = r.node(true)?;
     let mut tree = Tree::from_parts(root, limits);
     // (node, children still to read)
@@ -253,7 +297,10 @@ pub fn decode(bytes: &[u8]) -> Result<Tree, Error> {
         let at = r.pos;
         let (node, count) = r.node(false)?;
         if tree.child(parent, &node.name).is_some() {
-            return Err(Error::Snapshot { offset: at, kind: K::DuplicateChild });
+            return Err(Error::Snapshot {
+                offset: at,
+                kind: K::DuplicateChild,
+            });
         }
         let id = tree.attach(parent, node);
         if count > 0 {

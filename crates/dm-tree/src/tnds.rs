@@ -90,31 +90,31 @@ fn write_node(
     if f.name {
         elem(&mut props, "Name", &node.name);
     }
-    if f.size {
-        if let Some(sz) = node.size() {
-            elem(&mut props, "Size", &sz.to_string());
-        }
+    if f.size
+        && let Some(sz) = node.size()
+    {
+        elem(&mut props, "Size", &sz.to_string());
     }
-    if f.title {
-        if let Some(t) = &node.title {
-            elem(&mut props, "Title", t);
-        }
+    if f.title
+        && let Some(t) = &node.title
+    {
+        elem(&mut props, "Title", t);
     }
-    if f.tstamp {
-        if let Some(ts) = node.tstamp {
-            elem(&mut props, "TStamp", &ts.to_iso8601_basic());
-        }
+    if f.tstamp
+        && let Some(ts) = node.tstamp
+    {
+        elem(&mut props, "TStamp", &ts.to_iso8601_basic());
     }
-    if f.r#type {
-        if let Some(m) = &node.mime {
-            props.push_str("<Type>");
-            if node.is_leaf() {
-                elem(&mut props, "MIME", m);
-            } else {
-                elem(&mut props, "DDFName", m);
-            }
-            props.push_str("</Type>");
+    if f.r#type
+        && let Some(m) = &node.mime
+    {
+        props.push_str("<Type>");
+        if node.is_leaf() {
+            elem(&mut props, "MIME", m);
+        } else {
+            elem(&mut props, "DDFName", m);
         }
+        props.push_str("</Type>");
     }
     if f.verno {
         elem(&mut props, "VerNo", &node.verno.to_string());
@@ -126,10 +126,11 @@ fn write_node(
     }
     match &node.kind {
         NodeKind::Leaf(v) => {
-            if f.value && node.access.contains(AccessType::GET) {
-                if let Some(s) = v.as_str() {
-                    elem(out, "Value", s);
-                }
+            if f.value
+                && node.access.contains(AccessType::GET)
+                && let Some(s) = v.as_str()
+            {
+                elem(out, "Value", s);
             }
         }
         NodeKind::Interior(_) => {
@@ -150,26 +151,38 @@ struct Element {
 }
 
 fn parse_xml(xml: &str) -> Result<Element, Error> {
-    let bad = |m: String| Error::Tnds { kind: TndsErrorKind::Xml(m) };
+    let bad = |m: String| Error::Tnds {
+        kind: TndsErrorKind::Xml(m),
+    };
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Element> = vec![Element::default()];
     loop {
         match reader.read_event().map_err(|e| bad(e.to_string()))? {
             Event::Start(e) => {
                 if stack.len() > MAX_DEPTH {
-                    return Err(Error::Tnds { kind: TndsErrorKind::TooDeep });
+                    return Err(Error::Tnds {
+                        kind: TndsErrorKind::TooDeep,
+                    });
                 }
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                stack.push(Element { name, ..Element::default() });
+                stack.push(Element {
+                    name,
+                    ..Element::default()
+                });
             }
             Event::Empty(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 if let Some(top) = stack.last_mut() {
-                    top.children.push(Element { name, ..Element::default() });
+                    top.children.push(Element {
+                        name,
+                        ..Element::default()
+                    });
                 }
             }
             Event::End(_) => {
-                let done = stack.pop().ok_or_else(|| bad("unbalanced end tag".into()))?;
+                let done = stack
+                    .pop()
+                    .ok_or_else(|| bad("unbalanced end tag".into()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(done),
                     None => return Err(bad("unbalanced end tag".into())),
@@ -196,10 +209,9 @@ fn parse_xml(xml: &str) -> Result<Element, Error> {
         return Err(bad("unclosed element".into()));
     }
     let doc = stack.pop().unwrap_or_default();
-    doc.children
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Tnds { kind: TndsErrorKind::NotMgmtTree })
+    doc.children.into_iter().next().ok_or(Error::Tnds {
+        kind: TndsErrorKind::NotMgmtTree,
+    })
 }
 
 /// One node read from a TNDS document.
@@ -225,9 +237,15 @@ impl TndsNode {
 pub(crate) fn parse(xml: &str) -> Result<Vec<TndsNode>, Error> {
     let root = parse_xml(xml)?;
     if root.name != "MgmtTree" {
-        return Err(Error::Tnds { kind: TndsErrorKind::NotMgmtTree });
+        return Err(Error::Tnds {
+            kind: TndsErrorKind::NotMgmtTree,
+        });
     }
-    root.children.iter().filter(|c| c.name == "Node").map(|n| convert(n, true)).collect()
+    root.children
+        .iter()
+        .filter(|c| c.name == "Node")
+        .map(|n| convert(n, true))
+        .collect()
 }
 
 fn child<'a>(e: &'a Element, name: &str) -> Option<&'a Element> {

@@ -47,13 +47,19 @@ impl ExecOutcome {
     /// 200, no data.
     #[must_use]
     pub fn ok() -> ExecOutcome {
-        ExecOutcome { code: StatusCode::OK, data: None }
+        ExecOutcome {
+            code: StatusCode::OK,
+            data: None,
+        }
     }
 
     /// 202 (accepted for asynchronous processing), no data.
     #[must_use]
     pub fn accepted() -> ExecOutcome {
-        ExecOutcome { code: StatusCode::ACCEPTED, data: None }
+        ExecOutcome {
+            code: StatusCode::ACCEPTED,
+            data: None,
+        }
     }
 
     /// Any code, no data.
@@ -105,7 +111,11 @@ pub const DEFAULT_ROOT_ACL: &str = "Add=*&Get=*&Replace=*";
 
 impl Store {
     fn new(root: Node) -> Store {
-        Store { nodes: vec![Some(root)], free: Vec::new(), count: 1 }
+        Store {
+            nodes: vec![Some(root)],
+            free: Vec::new(),
+            count: 1,
+        }
     }
 
     pub(crate) fn get(&self, id: NodeId) -> Option<&Node> {
@@ -118,22 +128,22 @@ impl Store {
 
     fn alloc(&mut self, node: Node) -> NodeId {
         self.count += 1;
-        if let Some(i) = self.free.pop() {
-            if let Some(slot) = self.nodes.get_mut(i) {
-                *slot = Some(node);
-                return NodeId(i);
-            }
+        if let Some(i) = self.free.pop()
+            && let Some(slot) = self.nodes.get_mut(i)
+        {
+            *slot = Some(node);
+            return NodeId(i);
         }
         self.nodes.push(Some(node));
         NodeId(self.nodes.len() - 1)
     }
 
     fn release(&mut self, id: NodeId) {
-        if let Some(slot) = self.nodes.get_mut(id.0) {
-            if slot.take().is_some() {
-                self.count -= 1;
-                self.free.push(id.0);
-            }
+        if let Some(slot) = self.nodes.get_mut(id.0)
+            && slot.take().is_some()
+        {
+            self.count -= 1;
+            self.free.push(id.0);
         }
     }
 }
@@ -244,7 +254,8 @@ impl Tree {
     /// The node at `uri`, if it exists.
     #[must_use]
     pub fn node_at(&self, uri: &Uri) -> Option<&Node> {
-        self.resolve(uri.segments()).and_then(|id| self.store.get(id))
+        self.resolve(uri.segments())
+            .and_then(|id| self.store.get(id))
     }
 
     /// The value of the leaf at `path`.
@@ -288,7 +299,11 @@ impl Tree {
         let node = self.store.get_mut(id).ok_or_else(|| not_found(path))?;
         match &mut node.kind {
             NodeKind::Leaf(v) => *v = value,
-            NodeKind::Interior(_) => return Err(Error::NotLeaf { path: path.to_owned() }),
+            NodeKind::Interior(_) => {
+                return Err(Error::NotLeaf {
+                    path: path.to_owned(),
+                });
+            }
         }
         node.touch(now);
         Ok(())
@@ -348,7 +363,9 @@ impl Tree {
     pub fn remove(&mut self, path: &str, now: Timestamp) -> Result<(), Error> {
         let id = self.require(path)?;
         if id == ROOT {
-            return Err(Error::Permanent { path: path.to_owned() });
+            return Err(Error::Permanent {
+                path: path.to_owned(),
+            });
         }
         self.remove_subtree(id, now);
         Ok(())
@@ -369,8 +386,9 @@ impl Tree {
 
     /// Registers the handler for Exec on `pattern`: a URI whose segments may be `*` to match
     /// any one segment (e.g. `./Fanout/*/Start`). An exact match wins over patterns; among
-    /// patterns, the one with fewest `*` wins. If the node exists now, Exec is added to its
-    /// AccessType.
+    /// patterns, the one with fewest `*` wins. A node matched by a handler supports Exec
+    /// whatever its AccessType says (the handler is the capability); the ACL still applies.
+    /// Registering again for the same pattern replaces the handler.
     ///
     /// # Errors
     /// [`Error::Uri`] if `pattern` is not a valid URI.
@@ -379,12 +397,11 @@ impl Tree {
         let segs = uri.segments().to_vec();
         let wildcards = segs.iter().filter(|s| *s == "*").count();
         self.exec.retain(|e| e.pattern != segs);
-        if let Some(id) = self.resolve(&segs) {
-            if let Some(n) = self.store.get_mut(id) {
-                n.access = n.access | AccessType::EXEC;
-            }
-        }
-        self.exec.push(ExecEntry { pattern: segs, wildcards, handler });
+        self.exec.push(ExecEntry {
+            pattern: segs,
+            wildcards,
+            handler,
+        });
         Ok(())
     }
 
@@ -465,8 +482,7 @@ impl Tree {
 
     pub(crate) fn effective_acl_of(&self, id: NodeId) -> &Acl {
         let mut cur = id;
-        loop {
-            let Some(node) = self.store.get(cur) else { break };
+        while let Some(node) = self.store.get(cur) {
             if !node.acl.is_empty() {
                 return &node.acl;
             }
@@ -540,7 +556,9 @@ impl Tree {
     ) -> Result<NodeId, Error> {
         let segs = uri.segments();
         if segs.is_empty() {
-            return Err(Error::AlreadyExists { path: uri.path_string() });
+            return Err(Error::AlreadyExists {
+                path: uri.path_string(),
+            });
         }
         if segs.len() > MAX_TREE_DEPTH {
             return Err(Error::Uri {
@@ -553,10 +571,14 @@ impl Tree {
         }
         let (mut id, depth) = self.nearest_existing(segs);
         if depth == segs.len() {
-            return Err(Error::AlreadyExists { path: uri.path_string() });
+            return Err(Error::AlreadyExists {
+                path: uri.path_string(),
+            });
         }
         if self.store.get(id).is_some_and(Node::is_leaf) {
-            return Err(Error::NotInterior { path: self.uri_of(id).path_string() });
+            return Err(Error::NotInterior {
+                path: self.uri_of(id).path_string(),
+            });
         }
         self.would_overflow(segs.len() - depth)?;
         let mut top_acl = top_acl;
@@ -569,10 +591,10 @@ impl Tree {
             } else {
                 NewNode::interior()
             };
-            if let Some(acl) = top_acl.take() {
-                if spec.acl.is_empty() {
-                    spec.acl = acl;
-                }
+            if let Some(acl) = top_acl.take()
+                && spec.acl.is_empty()
+            {
+                spec.acl = acl;
             }
             id = self.create_child(id, name, spec, now);
         }
@@ -580,7 +602,13 @@ impl Tree {
     }
 
     /// Adds a child to an interior node (the caller checked that `name` is absent).
-    fn create_child(&mut self, parent: NodeId, name: &str, spec: NewNode, now: Timestamp) -> NodeId {
+    fn create_child(
+        &mut self,
+        parent: NodeId,
+        name: &str,
+        spec: NewNode,
+        now: Timestamp,
+    ) -> NodeId {
         let (kind, format) = match spec.value {
             Some(v) => (NodeKind::Leaf(v), spec.format),
             None => (NodeKind::Interior(BTreeMap::new()), Format::Node),
@@ -616,19 +644,21 @@ impl Tree {
         for n in ids {
             self.store.release(n);
         }
-        if let (Some(p), Some(name)) = (parent, name) {
-            if let Some(pn) = self.store.get_mut(p) {
-                if let NodeKind::Interior(c) = &mut pn.kind {
-                    c.remove(&name);
-                }
-                pn.touch(now);
+        if let (Some(p), Some(name)) = (parent, name)
+            && let Some(pn) = self.store.get_mut(p)
+        {
+            if let NodeKind::Interior(c) = &mut pn.kind {
+                c.remove(&name);
             }
+            pn.touch(now);
         }
     }
 
     /// Renames a node (the caller checked that `new_name` is valid, absent and `id` not root).
     pub(crate) fn rename(&mut self, id: NodeId, new_name: &str, now: Timestamp) {
-        let Some(node) = self.store.get_mut(id) else { return };
+        let Some(node) = self.store.get_mut(id) else {
+            return;
+        };
         let old = std::mem::replace(&mut node.name, new_name.to_owned());
         node.touch(now);
         let parent = node.parent;
@@ -662,7 +692,9 @@ impl Tree {
 }
 
 fn not_found(path: &str) -> Error {
-    Error::NotFound { path: path.to_owned() }
+    Error::NotFound {
+        path: path.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -681,7 +713,10 @@ mod tests {
         assert_eq!(t.value_str("./A/B/C"), Some("v"));
         assert_eq!(t.value_str("A/B/C"), Some("v"));
         assert!(!t.get("./A/B").unwrap().is_leaf());
-        assert_eq!(t.get("./A").unwrap().child_names().collect::<Vec<_>>(), ["B"]);
+        assert_eq!(
+            t.get("./A").unwrap().child_names().collect::<Vec<_>>(),
+            ["B"]
+        );
         assert!(matches!(
             t.insert("./A/B/C", NewNode::leaf("w"), t0()),
             Err(Error::AlreadyExists { .. })
@@ -695,12 +730,21 @@ mod tests {
     #[test]
     fn acl_inheritance() {
         let mut t = Tree::new();
-        t.insert("./A", NewNode::interior().acl(Acl::parse("Get=s1").unwrap()), t0()).unwrap();
+        t.insert(
+            "./A",
+            NewNode::interior().acl(Acl::parse("Get=s1").unwrap()),
+            t0(),
+        )
+        .unwrap();
         t.insert("./A/B", NewNode::leaf("x"), t0()).unwrap();
         t.insert("./C", NewNode::leaf("y"), t0()).unwrap();
         assert_eq!(t.effective_acl("./A/B").unwrap().to_string(), "Get=s1");
-        assert_eq!(t.effective_acl("./C").unwrap().to_string(), DEFAULT_ROOT_ACL);
-        t.set_acl("./A/B", Acl::parse("Get=s2").unwrap(), t0()).unwrap();
+        assert_eq!(
+            t.effective_acl("./C").unwrap().to_string(),
+            DEFAULT_ROOT_ACL
+        );
+        t.set_acl("./A/B", Acl::parse("Get=s2").unwrap(), t0())
+            .unwrap();
         assert_eq!(t.effective_acl("./A/B").unwrap().to_string(), "Get=s2");
     }
 
@@ -719,10 +763,15 @@ mod tests {
     #[test]
     fn find_by_type_finds_mo_roots() {
         let mut t = Tree::new();
-        t.insert("./X/Acc1", NewNode::interior().mime_type("urn:x"), t0()).unwrap();
-        t.insert("./Y/Acc2", NewNode::interior().mime_type("urn:x"), t0()).unwrap();
-        let found: Vec<String> =
-            t.find_by_type("urn:x").iter().map(Uri::to_absolute_string).collect();
+        t.insert("./X/Acc1", NewNode::interior().mime_type("urn:x"), t0())
+            .unwrap();
+        t.insert("./Y/Acc2", NewNode::interior().mime_type("urn:x"), t0())
+            .unwrap();
+        let found: Vec<String> = t
+            .find_by_type("urn:x")
+            .iter()
+            .map(Uri::to_absolute_string)
+            .collect();
         assert_eq!(found, ["./X/Acc1", "./Y/Acc2"]);
     }
 
@@ -730,7 +779,12 @@ mod tests {
     fn thousands_of_nodes() {
         let mut t = Tree::new();
         for i in 0..5000 {
-            t.insert(&format!("./Inv/D{i}/Name"), NewNode::leaf(format!("n{i}")), t0()).unwrap();
+            t.insert(
+                &format!("./Inv/D{i}/Name"),
+                NewNode::leaf(format!("n{i}")),
+                t0(),
+            )
+            .unwrap();
         }
         assert_eq!(t.len(), 1 + 1 + 5000 * 2);
         assert_eq!(t.value_str("./Inv/D4321/Name"), Some("n4321"));

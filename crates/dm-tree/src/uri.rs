@@ -192,10 +192,12 @@ enum QueryRepr {
 }
 
 fn tnds_bits(f: TndsFields) -> u16 {
-    [f.value, f.acl, f.format, f.name, f.size, f.title, f.tstamp, f.r#type, f.verno]
-        .iter()
-        .enumerate()
-        .fold(0u16, |acc, (i, b)| if *b { acc | (1 << i) } else { acc })
+    [
+        f.value, f.acl, f.format, f.name, f.size, f.title, f.tstamp, f.r#type, f.verno,
+    ]
+    .iter()
+    .enumerate()
+    .fold(0u16, |acc, (i, b)| if *b { acc | (1 << i) } else { acc })
 }
 
 fn tnds_from_bits(bits: u16) -> TndsFields {
@@ -217,7 +219,11 @@ impl Uri {
     /// The root `.`.
     #[must_use]
     pub fn root() -> Uri {
-        Uri { segments: Vec::new(), absolute: true, query: None }
+        Uri {
+            segments: Vec::new(),
+            absolute: true,
+            query: None,
+        }
     }
 
     /// An absolute URI from already-decoded segments (the caller guarantees each is a valid
@@ -233,10 +239,17 @@ impl Uri {
         let segments: Vec<String> = segments.into_iter().map(Into::into).collect();
         for s in &segments {
             if !is_valid_name(s) {
-                return Err(Error::Uri { uri: s.clone(), kind: UriErrorKind::BadSegment });
+                return Err(Error::Uri {
+                    uri: s.clone(),
+                    kind: UriErrorKind::BadSegment,
+                });
             }
         }
-        Ok(Uri { segments, absolute: true, query: None })
+        Ok(Uri {
+            segments,
+            absolute: true,
+            query: None,
+        })
     }
 
     /// Parses and validates `input` against `limits`.
@@ -245,7 +258,10 @@ impl Uri {
     /// [`Error::Uri`] with the reason; [`Error::status`] maps limit violations to 414, unknown
     /// properties/listings to 406 and malformed URIs to 400.
     pub fn parse(input: &str, limits: &UriLimits) -> Result<Uri, Error> {
-        let err = |kind| Error::Uri { uri: input.to_owned(), kind };
+        let err = |kind| Error::Uri {
+            uri: input.to_owned(),
+            kind,
+        };
         let (path, query) = match input.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (input, None),
@@ -267,7 +283,10 @@ impl Uri {
             return Err(err(UriErrorKind::TrailingSlash));
         }
         if limits.max_tot_len != 0 && rest.len() > usize::from(limits.max_tot_len) {
-            return Err(err(UriErrorKind::TooLong { len: rest.len(), max: limits.max_tot_len }));
+            return Err(err(UriErrorKind::TooLong {
+                len: rest.len(),
+                max: limits.max_tot_len,
+            }));
         }
         let mut segments = Vec::new();
         if !rest.is_empty() {
@@ -301,7 +320,11 @@ impl Uri {
             None => None,
             Some(q) => Some(QueryKey(parse_query(q).map_err(err)?)),
         };
-        Ok(Uri { segments, absolute, query })
+        Ok(Uri {
+            segments,
+            absolute,
+            query,
+        })
     }
 
     /// The decoded segments below the root (empty for `.`).
@@ -342,7 +365,11 @@ impl Uri {
     /// The same URI without its query.
     #[must_use]
     pub fn without_query(&self) -> Uri {
-        Uri { segments: self.segments.clone(), absolute: self.absolute, query: None }
+        Uri {
+            segments: self.segments.clone(),
+            absolute: self.absolute,
+            query: None,
+        }
     }
 
     /// The last segment (the node name), `None` for the root.
@@ -355,7 +382,11 @@ impl Uri {
     #[must_use]
     pub fn parent(&self) -> Option<Uri> {
         let (_, init) = self.segments.split_last()?;
-        Some(Uri { segments: init.to_vec(), absolute: self.absolute, query: None })
+        Some(Uri {
+            segments: init.to_vec(),
+            absolute: self.absolute,
+            query: None,
+        })
     }
 
     /// This URI with one more segment (no query). `name` must be a valid node name.
@@ -363,7 +394,11 @@ impl Uri {
     pub fn join(&self, name: &str) -> Uri {
         let mut segments = self.segments.clone();
         segments.push(name.to_owned());
-        Uri { segments, absolute: self.absolute, query: None }
+        Uri {
+            segments,
+            absolute: self.absolute,
+            query: None,
+        }
     }
 
     /// True if `self` is `other` or lies below it (queries ignored).
@@ -582,11 +617,24 @@ mod tests {
 
     #[test]
     fn limits_give_414() {
-        let l = UriLimits { max_depth: 2, max_tot_len: 10, max_seg_len: 4 };
+        let l = UriLimits {
+            max_depth: 2,
+            max_tot_len: 10,
+            max_seg_len: 4,
+        };
         assert!(Uri::parse("./A/B", &l).is_ok());
-        assert!(matches!(kind("./A/B/C", &l), UriErrorKind::TooDeep { depth: 3, max: 2 }));
-        assert!(matches!(kind("./ABCDE", &l), UriErrorKind::SegmentTooLong { len: 5, max: 4 }));
-        assert!(matches!(kind("ABCD/EFGH/I", &l), UriErrorKind::TooLong { len: 11, max: 10 }));
+        assert!(matches!(
+            kind("./A/B/C", &l),
+            UriErrorKind::TooDeep { depth: 3, max: 2 }
+        ));
+        assert!(matches!(
+            kind("./ABCDE", &l),
+            UriErrorKind::SegmentTooLong { len: 5, max: 4 }
+        ));
+        assert!(matches!(
+            kind("ABCD/EFGH/I", &l),
+            UriErrorKind::TooLong { len: 11, max: 10 }
+        ));
         for bad in ["./A/B/C", "./ABCDE", "ABCD/EFGH/I"] {
             assert_eq!(Uri::parse(bad, &l).unwrap_err().status().0, 414);
         }

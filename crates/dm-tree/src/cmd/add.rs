@@ -21,7 +21,9 @@ use crate::tree::Tree;
 use crate::uri::Uri;
 
 pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &ItemCmd) -> Vec<Command> {
-    per_item(ctx, "Add", c, |item| add_item(tree, ctx, c.meta.as_ref(), item).into())
+    per_item(ctx, "Add", c, |item| {
+        add_item(tree, ctx, c.meta.as_ref(), item).into()
+    })
 }
 
 /// Checks that `server` may create a node at `uri`; returns the ACL for the topmost new node.
@@ -64,7 +66,9 @@ fn add_item(
     cmd_meta: Option<&Meta>,
     item: &Item,
 ) -> StatusCode {
-    let Some(target) = target_of(item) else { return StatusCode::INCOMPLETE_COMMAND };
+    let Some(target) = target_of(item) else {
+        return StatusCode::INCOMPLETE_COMMAND;
+    };
     let uri = match tree.parse_uri(target) {
         Ok(u) => u,
         Err(e) => return e.status(),
@@ -92,8 +96,12 @@ fn add_item(
     let mut spec = if format == Format::Node {
         NewNode::interior()
     } else {
-        NewNode::leaf(item.data.clone().unwrap_or_else(|| Data::Text(String::new())))
-            .format(format)
+        NewNode::leaf(
+            item.data
+                .clone()
+                .unwrap_or_else(|| Data::Text(String::new())),
+        )
+        .format(format)
     };
     spec.mime_type = mime.map(str::to_owned);
     match tree.insert_at(&uri, spec, ctx.now, top_acl) {
@@ -102,7 +110,12 @@ fn add_item(
     }
 }
 
-fn add_tnds(tree: &mut Tree, ctx: &ExecContext<'_>, target: &Uri, data: Option<&Data>) -> StatusCode {
+fn add_tnds(
+    tree: &mut Tree,
+    ctx: &ExecContext<'_>,
+    target: &Uri,
+    data: Option<&Data>,
+) -> StatusCode {
     let Some(text) = data.and_then(Data::as_str) else {
         return StatusCode::UNSUPPORTED_MEDIA_TYPE;
     };
@@ -130,7 +143,11 @@ fn add_tnds(tree: &mut Tree, ctx: &ExecContext<'_>, target: &Uri, data: Option<&
                 }
             },
         };
-        let uri = if n.name.is_empty() { base } else { base.join(&n.name) };
+        let uri = if n.name.is_empty() {
+            base
+        } else {
+            base.join(&n.name)
+        };
         if let Err(c) = create_tnds_node(tree, ctx, &uri, n, true) {
             code = c;
             break;
@@ -152,7 +169,11 @@ fn create_tnds_node(
     if uri.is_root() {
         return Err(StatusCode::ALREADY_EXISTS);
     }
-    let top_acl = if check { check_create(tree, ctx, uri)? } else { None };
+    let top_acl = if check {
+        check_create(tree, ctx, uri)?
+    } else {
+        None
+    };
     let mut spec = if n.is_interior() {
         NewNode::interior()
     } else {
@@ -162,7 +183,8 @@ fn create_tnds_node(
     spec.mime_type = n.mime.clone();
     spec.acl = n.acl.clone();
     spec.title = n.title.clone();
-    tree.insert_at(uri, spec, ctx.now, top_acl).map_err(|e| e.status())?;
+    tree.insert_at(uri, spec, ctx.now, top_acl)
+        .map_err(|e| e.status())?;
     for c in &n.children {
         // Children of a node this server just created: no further checks.
         create_tnds_node(tree, ctx, &uri.join(&c.name), c, false)?;

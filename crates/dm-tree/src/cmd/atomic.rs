@@ -28,7 +28,14 @@ fn allowed(cmd: &Command) -> bool {
 }
 
 pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &Container) -> Vec<Command> {
-    let mut out = vec![Command::Status(status(ctx, "Atomic", &c.cmd_id, StatusCode::OK, None, None))];
+    let mut out = vec![Command::Status(status(
+        ctx,
+        "Atomic",
+        &c.cmd_id,
+        StatusCode::OK,
+        None,
+        None,
+    ))];
     if !c.commands.iter().all(allowed) {
         set_code(&mut out, StatusCode::COMMAND_FAILED);
         for cmd in &c.commands {
@@ -55,17 +62,17 @@ pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &Container) -> 
             }
             // Successes in a failing command (multi-item, nested Sequence) were rolled back too.
             for r in &mut res {
-                if let Command::Status(s) = r {
-                    if s.code.is_success() {
-                        s.code = StatusCode::ATOMIC_ROLLBACK_OK;
-                    }
+                if let Command::Status(s) = r
+                    && s.code.is_success()
+                {
+                    s.code = StatusCode::ATOMIC_ROLLBACK_OK;
                 }
             }
             for r in out.iter_mut().skip(1) {
-                if let Command::Status(s) = r {
-                    if s.code.is_success() {
-                        s.code = StatusCode::ATOMIC_ROLLBACK_OK;
-                    }
+                if let Command::Status(s) = r
+                    && s.code.is_success()
+                {
+                    s.code = StatusCode::ATOMIC_ROLLBACK_OK;
                 }
             }
         }

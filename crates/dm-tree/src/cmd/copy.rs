@@ -9,8 +9,8 @@
 
 use syncml::{Command, Item, ItemCmd, StatusCode};
 
-use super::{ExecContext, per_item, source_of, target_of};
 use super::add::check_create;
+use super::{ExecContext, per_item, source_of, target_of};
 use crate::acl::AclCommand;
 use crate::node::{AccessType, NewNode, NodeKind};
 use crate::tree::Tree;
@@ -34,8 +34,12 @@ fn copy_item(tree: &mut Tree, ctx: &ExecContext<'_>, item: &Item) -> StatusCode 
     if src.query().is_some() || dst.query().is_some() {
         return StatusCode::COMMAND_NOT_ALLOWED;
     }
-    let Some(sid) = tree.resolve(src.segments()) else { return StatusCode::NOT_FOUND };
-    let Some(snode) = tree.node(sid) else { return StatusCode::NOT_FOUND };
+    let Some(sid) = tree.resolve(src.segments()) else {
+        return StatusCode::NOT_FOUND;
+    };
+    let Some(snode) = tree.node(sid) else {
+        return StatusCode::NOT_FOUND;
+    };
     let NodeKind::Leaf(value) = &snode.kind else {
         return StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED;
     };

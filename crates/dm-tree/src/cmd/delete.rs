@@ -13,7 +13,9 @@ use crate::tree::Tree;
 
 pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &ItemCmd) -> Vec<Command> {
     per_item(ctx, "Delete", c, |item| {
-        let Some(target) = target_of(item) else { return StatusCode::INCOMPLETE_COMMAND.into() };
+        let Some(target) = target_of(item) else {
+            return StatusCode::INCOMPLETE_COMMAND.into();
+        };
         delete(tree, ctx, target).into()
     })
 }
@@ -26,11 +28,16 @@ fn delete(tree: &mut Tree, ctx: &ExecContext<'_>, target: &str) -> StatusCode {
     if uri.query().is_some() {
         return StatusCode::COMMAND_NOT_ALLOWED;
     }
-    let Some(id) = tree.resolve(uri.segments()) else { return StatusCode::NOT_FOUND };
+    let Some(id) = tree.resolve(uri.segments()) else {
+        return StatusCode::NOT_FOUND;
+    };
     if uri.is_root() || tree.subtree_has_permanent(id) {
         return StatusCode::COMMAND_NOT_ALLOWED;
     }
-    if tree.node(id).is_some_and(|n| !n.access().contains(AccessType::DELETE)) {
+    if tree
+        .node(id)
+        .is_some_and(|n| !n.access().contains(AccessType::DELETE))
+    {
         return StatusCode::COMMAND_NOT_ALLOWED;
     }
     if !tree.permits(id, AclCommand::Delete, ctx.server_id) {

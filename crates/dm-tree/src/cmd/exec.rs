@@ -1,7 +1,8 @@
 //! `Exec`: run the handler registered for the node ([`Tree::register_exec`]).
 //!
-//! Node missing: 404. A query in the URI: 405. AccessType without Exec: 405. ACL without
-//! Exec: 425. Exec allowed but no handler registered: 406. Otherwise the handler's code; its
+//! Node missing: 404. A query in the URI: 405. No handler and AccessType without Exec: 405
+//! (a registered handler makes the node executable). ACL without Exec: 425. AccessType with
+//! Exec but no handler registered: 406. Otherwise the handler's code; its
 //! data (if any) comes back as an `Item` of the Status (Source = the node).
 //! DM 1.2 Exec carries one item; extra items are executed too, one Status each.
 
@@ -25,7 +26,9 @@ pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, e: &Exec) -> Vec<C
 }
 
 fn exec_item(tree: &mut Tree, ctx: &ExecContext<'_>, e: &Exec, item: &Item) -> ItemOutcome {
-    let Some(target) = target_of(item) else { return StatusCode::INCOMPLETE_COMMAND.into() };
+    let Some(target) = target_of(item) else {
+        return StatusCode::INCOMPLETE_COMMAND.into();
+    };
     let uri = match tree.parse_uri(target) {
         Ok(u) => u,
         Err(err) => return err.status().into(),
@@ -33,8 +36,15 @@ fn exec_item(tree: &mut Tree, ctx: &ExecContext<'_>, e: &Exec, item: &Item) -> I
     if uri.query().is_some() {
         return StatusCode::COMMAND_NOT_ALLOWED.into();
     }
-    let Some(id) = tree.resolve(uri.segments()) else { return StatusCode::NOT_FOUND.into() };
-    if tree.node(id).is_some_and(|n| !n.access().contains(AccessType::EXEC)) {
+    let Some(id) = tree.resolve(uri.segments()) else {
+        return StatusCode::NOT_FOUND.into();
+    };
+    let has_handler = tree.exec_handler(uri.segments()).is_some();
+    if !has_handler
+        && tree
+            .node(id)
+            .is_some_and(|n| !n.access().contains(AccessType::EXEC))
+    {
         return StatusCode::COMMAND_NOT_ALLOWED.into();
     }
     if !tree.permits(id, AclCommand::Exec, ctx.server_id) {
@@ -55,8 +65,16 @@ fn exec_item(tree: &mut Tree, ctx: &ExecContext<'_>, e: &Exec, item: &Item) -> I
     let status_items = out
         .data
         .map(|d| {
-            vec![Item { source: Some(Location::uri(target)), data: Some(d), ..Item::default() }]
+            vec![Item {
+                source: Some(Location::uri(target)),
+                data: Some(d),
+                ..Item::default()
+            }]
         })
         .unwrap_or_default();
-    ItemOutcome { code: out.code, status_items, results: None }
+    ItemOutcome {
+        code: out.code,
+        status_items,
+        results: None,
+    }
 }

@@ -24,9 +24,15 @@ use crate::uri::{ListKind, Property, Query, Uri};
 
 pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &ItemCmd) -> Vec<Command> {
     per_item(ctx, "Get", c, |item| {
-        let Some(target) = target_of(item) else { return StatusCode::INCOMPLETE_COMMAND.into() };
+        let Some(target) = target_of(item) else {
+            return StatusCode::INCOMPLETE_COMMAND.into();
+        };
         match get(tree, ctx, target) {
-            Ok(items) => ItemOutcome { code: StatusCode::OK, status_items: Vec::new(), results: Some(items) },
+            Ok(items) => ItemOutcome {
+                code: StatusCode::OK,
+                status_items: Vec::new(),
+                results: Some(items),
+            },
             Err(code) => code.into(),
         }
     })
@@ -105,7 +111,10 @@ fn property(node: &Node, p: Property) -> Result<String, StatusCode> {
             None => return Err(StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED),
         },
         Property::Title => node.title().unwrap_or_default().to_owned(),
-        Property::TStamp => node.tstamp().map(|t| t.to_iso8601_basic()).unwrap_or_default(),
+        Property::TStamp => node
+            .tstamp()
+            .map(|t| t.to_iso8601_basic())
+            .unwrap_or_default(),
         Property::Type => node.mime_type().unwrap_or_default().to_owned(),
         Property::VerNo => node.verno().to_string(),
     })

@@ -48,7 +48,11 @@ pub(crate) struct ItemOutcome {
 
 impl From<StatusCode> for ItemOutcome {
     fn from(code: StatusCode) -> ItemOutcome {
-        ItemOutcome { code, status_items: Vec::new(), results: None }
+        ItemOutcome {
+            code,
+            status_items: Vec::new(),
+            results: None,
+        }
     }
 }
 
@@ -88,7 +92,11 @@ pub(crate) fn meta_of<'a>(
     item: &'a Item,
 ) -> (Option<&'a str>, Option<&'a str>) {
     let pick = |f: fn(&Meta) -> Option<&String>| {
-        item.meta.as_ref().and_then(f).or_else(|| cmd_meta.and_then(f)).map(String::as_str)
+        item.meta
+            .as_ref()
+            .and_then(f)
+            .or_else(|| cmd_meta.and_then(f))
+            .map(String::as_str)
     };
     (pick(|m| m.format.as_ref()), pick(|m| m.r#type.as_ref()))
 }
@@ -114,7 +122,11 @@ pub(crate) fn per_item(
     let mut results = Vec::new();
     for item in &c.items {
         let out = f(item);
-        let source = if name == "Copy" { source_of(item) } else { None };
+        let source = if name == "Copy" {
+            source_of(item)
+        } else {
+            None
+        };
         let mut st = status(ctx, name, &c.cmd_id, out.code, target_of(item), source);
         st.items = out.status_items;
         statuses.push(Command::Status(st));
@@ -148,10 +160,21 @@ pub(crate) fn mark(ctx: &ExecContext<'_>, cmd: &Command, code: StatusCode, out: 
         | Command::Get(c)
         | Command::Replace(c) => {
             if c.items.is_empty() {
-                out.push(Command::Status(status(ctx, cmd.name(), &c.cmd_id, code, None, None)));
+                out.push(Command::Status(status(
+                    ctx,
+                    cmd.name(),
+                    &c.cmd_id,
+                    code,
+                    None,
+                    None,
+                )));
             }
             for item in &c.items {
-                let source = if matches!(cmd, Command::Copy(_)) { source_of(item) } else { None };
+                let source = if matches!(cmd, Command::Copy(_)) {
+                    source_of(item)
+                } else {
+                    None
+                };
                 out.push(Command::Status(status(
                     ctx,
                     cmd.name(),
@@ -164,13 +187,24 @@ pub(crate) fn mark(ctx: &ExecContext<'_>, cmd: &Command, code: StatusCode, out: 
         }
         Command::Exec(e) => {
             let target = e.items.first().and_then(target_of);
-            out.push(Command::Status(status(ctx, "Exec", &e.cmd_id, code, target, None)));
+            out.push(Command::Status(status(
+                ctx, "Exec", &e.cmd_id, code, target, None,
+            )));
         }
         Command::Alert(a) => {
-            out.push(Command::Status(status(ctx, "Alert", &a.cmd_id, code, None, None)));
+            out.push(Command::Status(status(
+                ctx, "Alert", &a.cmd_id, code, None, None,
+            )));
         }
         Command::Atomic(c) | Command::Sequence(c) => {
-            out.push(Command::Status(status(ctx, cmd.name(), &c.cmd_id, code, None, None)));
+            out.push(Command::Status(status(
+                ctx,
+                cmd.name(),
+                &c.cmd_id,
+                code,
+                None,
+                None,
+            )));
             for inner in &c.commands {
                 not_executed(ctx, inner, out);
             }

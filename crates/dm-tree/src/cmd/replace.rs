@@ -19,7 +19,9 @@ use crate::tree::Tree;
 use crate::uri::{Property, Query, is_valid_name};
 
 pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &ItemCmd) -> Vec<Command> {
-    per_item(ctx, "Replace", c, |item| replace_item(tree, ctx, c.meta.as_ref(), item).into())
+    per_item(ctx, "Replace", c, |item| {
+        replace_item(tree, ctx, c.meta.as_ref(), item).into()
+    })
 }
 
 fn data_text(item: &Item) -> Option<&str> {
@@ -35,12 +37,16 @@ fn replace_item(
     cmd_meta: Option<&Meta>,
     item: &Item,
 ) -> StatusCode {
-    let Some(target) = target_of(item) else { return StatusCode::INCOMPLETE_COMMAND };
+    let Some(target) = target_of(item) else {
+        return StatusCode::INCOMPLETE_COMMAND;
+    };
     let uri = match tree.parse_uri(target) {
         Ok(u) => u,
         Err(e) => return e.status(),
     };
-    let Some(id) = tree.resolve(uri.segments()) else { return StatusCode::NOT_FOUND };
+    let Some(id) = tree.resolve(uri.segments()) else {
+        return StatusCode::NOT_FOUND;
+    };
     match uri.query() {
         None => replace_value(tree, ctx, id, cmd_meta, item),
         Some(Query::Prop(p)) => replace_prop(tree, ctx, id, p, item),
@@ -78,9 +84,14 @@ fn replace_value(
         Ok(f) => f,
         Err(e) => return e.status(),
     };
-    let Some(node) = tree.node_mut(id) else { return StatusCode::NOT_FOUND };
+    let Some(node) = tree.node_mut(id) else {
+        return StatusCode::NOT_FOUND;
+    };
     if let NodeKind::Leaf(v) = &mut node.kind {
-        *v = item.data.clone().unwrap_or_else(|| Data::Text(String::new()));
+        *v = item
+            .data
+            .clone()
+            .unwrap_or_else(|| Data::Text(String::new()));
     }
     if let Some(f) = format {
         node.format = f;
@@ -99,7 +110,9 @@ fn replace_prop(
     prop: Property,
     item: &Item,
 ) -> StatusCode {
-    let Some(text) = data_text(item) else { return StatusCode::BAD_REQUEST };
+    let Some(text) = data_text(item) else {
+        return StatusCode::BAD_REQUEST;
+    };
     match prop {
         Property::Acl => {
             let governing = tree.node(id).and_then(|n| n.parent).unwrap_or(id);
@@ -117,7 +130,9 @@ fn replace_prop(
             StatusCode::OK
         }
         Property::Name => {
-            let Some(node) = tree.node(id) else { return StatusCode::NOT_FOUND };
+            let Some(node) = tree.node(id) else {
+                return StatusCode::NOT_FOUND;
+            };
             if node.permanent || node.parent.is_none() {
                 return StatusCode::COMMAND_NOT_ALLOWED;
             }
@@ -146,10 +161,8 @@ fn replace_prop(
             }
             StatusCode::OK
         }
-        Property::Format
-        | Property::Size
-        | Property::TStamp
-        | Property::Type
-        | Property::VerNo => StatusCode::COMMAND_NOT_ALLOWED,
+        Property::Format | Property::Size | Property::TStamp | Property::Type | Property::VerNo => {
+            StatusCode::COMMAND_NOT_ALLOWED
+        }
     }
 }

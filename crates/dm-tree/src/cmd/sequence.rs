@@ -10,8 +10,14 @@ use super::{ExecContext, not_executed, status};
 use crate::tree::Tree;
 
 pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &Container) -> Vec<Command> {
-    let mut out =
-        vec![Command::Status(status(ctx, "Sequence", &c.cmd_id, StatusCode::OK, None, None))];
+    let mut out = vec![Command::Status(status(
+        ctx,
+        "Sequence",
+        &c.cmd_id,
+        StatusCode::OK,
+        None,
+        None,
+    ))];
     let mut stopped = false;
     for cmd in &c.commands {
         if stopped {
@@ -19,10 +25,10 @@ pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &Container) -> 
             continue;
         }
         let res = tree.execute(ctx, cmd);
-        if let (Command::Alert(_), Some(Command::Status(s))) = (cmd, res.first()) {
-            if s.code == StatusCode::NOT_MODIFIED || s.code == StatusCode::OPERATION_CANCELLED {
-                stopped = true;
-            }
+        if let (Command::Alert(_), Some(Command::Status(s))) = (cmd, res.first())
+            && (s.code == StatusCode::NOT_MODIFIED || s.code == StatusCode::OPERATION_CANCELLED)
+        {
+            stopped = true;
         }
         out.extend(res);
     }

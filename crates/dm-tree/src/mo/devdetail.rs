@@ -52,9 +52,11 @@ pub fn install(tree: &mut Tree, d: &DevDetail, now: Timestamp) -> Result<(), Err
     let interior = || NewNode::interior().access(AccessType::GET).permanent();
     ensure_interior(tree, &format!("{ROOT_URI}/URI"), interior(), now)?;
     let l = d.uri_limits;
-    for (name, v) in
-        [("MaxDepth", l.max_depth), ("MaxTotLen", l.max_tot_len), ("MaxSegLen", l.max_seg_len)]
-    {
+    for (name, v) in [
+        ("MaxDepth", l.max_depth),
+        ("MaxTotLen", l.max_tot_len),
+        ("MaxSegLen", l.max_seg_len),
+    ] {
         let path = format!("{ROOT_URI}/URI/{name}");
         let spec = get_only_leaf().format(Format::Int);
         upsert_leaf(tree, &path, Data::Text(v.to_string()), spec, now)?;
@@ -70,7 +72,13 @@ pub fn install(tree: &mut Tree, d: &DevDetail, now: Timestamp) -> Result<(), Err
         upsert_leaf(tree, &path, Data::Text(value.clone()), get_only_leaf(), now)?;
     }
     let lrg = Data::Text(if d.lrg_obj { "true" } else { "false" }.to_owned());
-    upsert_leaf(tree, &format!("{ROOT_URI}/LrgObj"), lrg, get_only_leaf().format(Format::Bool), now)?;
+    upsert_leaf(
+        tree,
+        &format!("{ROOT_URI}/LrgObj"),
+        lrg,
+        get_only_leaf().format(Format::Bool),
+        now,
+    )?;
     ensure_interior(tree, &format!("{ROOT_URI}/Ext"), interior(), now)?;
     tree.set_uri_limits(l);
     Ok(())
@@ -99,7 +107,11 @@ mod tests {
     #[test]
     fn install_sets_limits() {
         let mut t = Tree::new();
-        let limits = UriLimits { max_depth: 6, max_tot_len: 127, max_seg_len: 32 };
+        let limits = UriLimits {
+            max_depth: 6,
+            max_tot_len: 127,
+            max_seg_len: 32,
+        };
         let d = DevDetail {
             dev_typ: "gateway".into(),
             lrg_obj: true,
@@ -110,7 +122,10 @@ mod tests {
         assert_eq!(t.uri_limits(), limits);
         assert_eq!(uri_limits(&t), limits);
         assert_eq!(t.value_str("./DevDetail/LrgObj"), Some("true"));
-        assert_eq!(t.get("./DevDetail/URI/MaxDepth").unwrap().format(), Format::Int);
+        assert_eq!(
+            t.get("./DevDetail/URI/MaxDepth").unwrap().format(),
+            Format::Int
+        );
         assert_eq!(t.get(ROOT_URI).unwrap().mime_type(), Some(MO_ID));
     }
 }

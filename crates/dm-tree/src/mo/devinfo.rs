@@ -40,7 +40,15 @@ pub(crate) fn upsert_leaf(
     if tree.get(path).is_some() {
         tree.set_value(path, value, now)
     } else {
-        tree.insert(path, NewNode { value: Some(value), ..spec }, now).map(|_| ())
+        tree.insert(
+            path,
+            NewNode {
+                value: Some(value),
+                ..spec
+            },
+            now,
+        )
+        .map(|_| ())
     }
 }
 
@@ -59,7 +67,10 @@ pub(crate) fn ensure_interior(
 
 /// The read-only shape used for standard MO nodes: permanent, Get only.
 pub(crate) fn get_only_leaf() -> NewNode {
-    NewNode::leaf("").format(Format::Chr).access(AccessType::GET).permanent()
+    NewNode::leaf("")
+        .format(Format::Chr)
+        .access(AccessType::GET)
+        .permanent()
 }
 
 /// Installs (or updates the values of) `./DevInfo` with `DevId`, `Man`, `Mod`, `DmV`, `Lang`
@@ -93,7 +104,9 @@ pub fn install(tree: &mut Tree, info: &DevInfo, now: Timestamp) -> Result<(), Er
 /// client sends in Package 1 (digest §3.2). Empty if `./DevInfo` is missing.
 #[must_use]
 pub fn items(tree: &Tree) -> Vec<Item> {
-    let Some(id) = tree.child(ROOT, "DevInfo") else { return Vec::new() };
+    let Some(id) = tree.child(ROOT, "DevInfo") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     tree.walk(id, &mut |t, n| {
         let Some(node) = t.node(n) else { return };
@@ -130,16 +143,35 @@ mod tests {
         install(&mut t, &info, Timestamp(5)).unwrap();
         assert_eq!(t.get(ROOT_URI).unwrap().mime_type(), Some(MO_ID));
         let items = items(&t);
-        let uris: Vec<_> =
-            items.iter().map(|i| i.source.as_ref().unwrap().loc_uri.as_str()).collect();
+        let uris: Vec<_> = items
+            .iter()
+            .map(|i| i.source.as_ref().unwrap().loc_uri.as_str())
+            .collect();
         assert_eq!(
             uris,
-            ["./DevInfo/DevId", "./DevInfo/DmV", "./DevInfo/Lang", "./DevInfo/Man", "./DevInfo/Mod"]
+            [
+                "./DevInfo/DevId",
+                "./DevInfo/DmV",
+                "./DevInfo/Lang",
+                "./DevInfo/Man",
+                "./DevInfo/Mod"
+            ]
         );
         assert_eq!(items[0].data, Some(Data::Text("IMEI:1".into())));
-        assert_eq!(items[0].meta.as_ref().unwrap().format.as_deref(), Some("chr"));
+        assert_eq!(
+            items[0].meta.as_ref().unwrap().format.as_deref(),
+            Some("chr")
+        );
         // Re-install updates values in place.
-        install(&mut t, &DevInfo { lang: "fr".into(), ..info }, Timestamp(6)).unwrap();
+        install(
+            &mut t,
+            &DevInfo {
+                lang: "fr".into(),
+                ..info
+            },
+            Timestamp(6),
+        )
+        .unwrap();
         assert_eq!(t.value_str("./DevInfo/Lang"), Some("fr"));
     }
 }

@@ -197,11 +197,18 @@ fn write_account(
 ) -> Result<(), Error> {
     let get_only = || NewNode::leaf("").access(AccessType::GET | AccessType::COPY);
     let rw = || NewNode::leaf("").access(AccessType::DYNAMIC);
-    let secret = || {
-        NewNode::leaf("").access(AccessType::ADD | AccessType::DELETE | AccessType::REPLACE)
-    };
+    let secret =
+        || NewNode::leaf("").access(AccessType::ADD | AccessType::DELETE | AccessType::REPLACE);
     let leaf = |tree: &mut Tree, rel: &str, v: Data, spec: NewNode| {
-        tree.insert(&format!("{base}/{rel}"), NewNode { value: Some(v), ..spec }, now).map(|_| ())
+        tree.insert(
+            &format!("{base}/{rel}"),
+            NewNode {
+                value: Some(v),
+                ..spec
+            },
+            now,
+        )
+        .map(|_| ())
     };
     tree.insert(base, NewNode::interior().mime_type(MO_ID).acl(acl), now)?;
     leaf(tree, "AppID", text("w7"), get_only())?;
@@ -213,15 +220,23 @@ fn write_account(
         leaf(tree, "AAuthPref", text(p), rw())?;
     }
     leaf(tree, "AppAddr/1/Addr", text(&a.addr), rw())?;
-    let addr_type = if a.addr_type.is_empty() { "URI" } else { a.addr_type.as_str() };
+    let addr_type = if a.addr_type.is_empty() {
+        "URI"
+    } else {
+        a.addr_type.as_str()
+    };
     leaf(tree, "AppAddr/1/AddrType", text(addr_type), rw())?;
     if let Some(port) = a.port {
-        leaf(tree, "AppAddr/1/Port/1/PortNbr", text(&port.to_string()), rw())?;
+        leaf(
+            tree,
+            "AppAddr/1/Port/1/PortNbr",
+            text(&port.to_string()),
+            rw(),
+        )?;
     }
     for (i, auth) in a.auths.iter().enumerate() {
         let level = auth.level.as_str();
-        let x = if is_valid_name(level) && !a.auths.iter().take(i).any(|o| o.level == auth.level)
-        {
+        let x = if is_valid_name(level) && !a.auths.iter().take(i).any(|o| o.level == auth.level) {
             level.to_owned()
         } else {
             format!("{}", i + 1)
@@ -230,9 +245,22 @@ fn write_account(
         leaf(tree, &format!("{p}/AAuthLevel"), text(level), rw())?;
         leaf(tree, &format!("{p}/AAuthType"), text(&auth.auth_type), rw())?;
         leaf(tree, &format!("{p}/AAuthName"), text(&auth.name), rw())?;
-        leaf(tree, &format!("{p}/AAuthSecret"), text(&auth.secret), secret())?;
-        let data = NewNode { format: Format::Bin, ..secret() };
-        leaf(tree, &format!("{p}/AAuthData"), Data::Opaque(auth.data.clone()), data)?;
+        leaf(
+            tree,
+            &format!("{p}/AAuthSecret"),
+            text(&auth.secret),
+            secret(),
+        )?;
+        let data = NewNode {
+            format: Format::Bin,
+            ..secret()
+        };
+        leaf(
+            tree,
+            &format!("{p}/AAuthData"),
+            Data::Opaque(auth.data.clone()),
+            data,
+        )?;
     }
     Ok(())
 }
@@ -242,7 +270,10 @@ fn read_str(tree: &Tree, base: &Uri, rel: &[&str]) -> Option<String> {
     for s in rel {
         u = u.join(s);
     }
-    tree.node_at(&u).and_then(|n| n.value()).and_then(Data::as_str).map(str::to_owned)
+    tree.node_at(&u)
+        .and_then(|n| n.value())
+        .and_then(Data::as_str)
+        .map(str::to_owned)
 }
 
 fn child_uris(tree: &Tree, base: &Uri, rel: &str) -> Vec<Uri> {
@@ -289,14 +320,19 @@ fn read_account(tree: &Tree, uri: &Uri) -> DmAccount {
 pub fn accounts(tree: &Tree) -> Vec<StoredAccount> {
     tree.find_by_type(MO_ID)
         .into_iter()
-        .map(|uri| StoredAccount { account: read_account(tree, &uri), uri })
+        .map(|uri| StoredAccount {
+            account: read_account(tree, &uri),
+            uri,
+        })
         .collect()
 }
 
 /// The account whose `ServerID` is `server_id`.
 #[must_use]
 pub fn find_by_server_id(tree: &Tree, server_id: &str) -> Option<StoredAccount> {
-    accounts(tree).into_iter().find(|a| a.account.server_id == server_id)
+    accounts(tree)
+        .into_iter()
+        .find(|a| a.account.server_id == server_id)
 }
 
 /// Stores a new nonce in `AAuthData` of the `level` entry of `server_id`'s account (creating
@@ -332,7 +368,8 @@ pub fn set_nonce(
 /// deciding which server owns an account).
 #[must_use]
 pub fn server_owns(tree: &Tree, account: &StoredAccount, server_id: &str) -> bool {
-    tree.node_at(&account.uri).is_some_and(|n| n.acl().permits(AclCommand::Replace, server_id))
+    tree.node_at(&account.uri)
+        .is_some_and(|n| n.acl().permits(AclCommand::Replace, server_id))
 }
 
 #[cfg(test)]
@@ -379,7 +416,14 @@ mod tests {
         assert!(server_owns(&t, &all[0], "srv1"));
         assert!(!server_owns(&t, &all[0], "other"));
 
-        set_nonce(&mut t, "srv1", &AuthLevel::SrvCred, &[0, 1, 2], Timestamp(2)).unwrap();
+        set_nonce(
+            &mut t,
+            "srv1",
+            &AuthLevel::SrvCred,
+            &[0, 1, 2],
+            Timestamp(2),
+        )
+        .unwrap();
         let acc = find_by_server_id(&t, "srv1").unwrap().account;
         assert_eq!(acc.server_cred().unwrap().data, vec![0, 1, 2]);
         assert_eq!(acc.client_cred().unwrap().data, b"cn".to_vec());
@@ -395,7 +439,10 @@ mod tests {
             install(&mut t, DEFAULT_PARENT, "A", &sample(), Timestamp(1)),
             Err(Error::AlreadyExists { .. })
         ));
-        let bad = DmAccount { server_id: "a b".into(), ..sample() };
+        let bad = DmAccount {
+            server_id: "a b".into(),
+            ..sample()
+        };
         assert!(install(&mut t, DEFAULT_PARENT, "B", &bad, Timestamp(1)).is_err());
         assert!(t.get("./DMAcc/B").is_none());
     }
