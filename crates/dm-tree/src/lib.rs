@@ -26,6 +26,29 @@
 //! - `TStamp`/`VerNo` change on a node's own value/property change and, for an interior
 //!   node, when a child is added, removed or renamed.
 
+//!
+//! ```
+//! use dm_tree::{ExecContext, Timestamp, Tree};
+//! use syncml::{Command, Data, Item, ItemCmd, Location, StatusCode};
+//!
+//! let mut tree = Tree::new();
+//! let ctx = ExecContext { server_id: "srv1", msg_id: "2", now: Timestamp(1_700_000_000) };
+//! let add = Command::Add(ItemCmd {
+//!     cmd_id: "4".into(),
+//!     items: vec![Item {
+//!         target: Some(Location::uri("./App/Setting")),
+//!         data: Some(Data::Text("on".into())),
+//!         ..Item::default()
+//!     }],
+//!     ..ItemCmd::default()
+//! });
+//! let replies = tree.execute(&ctx, &add);
+//! let Some(Command::Status(status)) = replies.first() else { unreachable!() };
+//! assert_eq!(status.code, StatusCode::OK);
+//! assert_eq!((status.msg_ref.as_str(), status.cmd_ref.as_str()), ("2", "4"));
+//! assert_eq!(tree.value_str("./App/Setting"), Some("on"));
+//! ```
+
 pub mod acl;
 pub mod cmd;
 mod error;

@@ -1171,3 +1171,9 @@ proptest! {
         prop_assert!(!codes(&out).is_empty());
     }
 }
+
+#[test]
+fn tree_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Tree>();
+}
