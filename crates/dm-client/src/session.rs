@@ -1,0 +1,187 @@
+//! Drives one `dm_proto::ClientSession` over HTTP.
+//!
+//! In: a started `ClientSession`, a shared `reqwest::Client`, and an executor for the server's
+//! commands. Out: a [`SessionReport`] (how the session ended, what the server answered, the
+//! nonces to persist). The loop is the one `dm-proto` documents: `poll_transmit` -> POST ->
+//! `handle_bytes` -> drain `poll_event` -> `respond` -> `poll_transmit` ... until the session
+//! has ended.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use dm_proto::{ClientEvent, ClientSession, SessionEnd, Timestamp};
+use syncml::{Command, Status};
+
+use crate::Error;
+
+/// Most messages one session may exchange before the driver gives up (a loop guard: a large
+/// object of 4 MiB in 16 KiB messages needs about 260).
+pub const MAX_MESSAGES: usize = 2_000;
+
+/// The name of the HMAC header (`syncml:auth-MAC`).
+pub const HMAC_HEADER: &str = "x-syncml-hmac";
+
+/// What happened in one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionReport {
+    /// The `SessionID`.
+    pub session_id: String,
+    /// How the session ended.
+    pub end: SessionEnd,
+    /// Messages sent to the server.
+    pub messages: usize,
+    /// Server commands executed (top-level; an Atomic counts once).
+    pub commands: usize,
+    /// True when the server authenticated itself (or server authentication is off).
+    pub server_authenticated: bool,
+    /// The server's statuses for our own commands (Alert, DevInfo Replace, Generic Alerts).
+    pub statuses: Vec<Status>,
+    /// Last nonce the server gave us for our next credentials, if any arrived.
+    pub client_nonce: Option<Vec<u8>>,
+    /// Last nonce we gave the server for its next credentials, if any was issued.
+    pub server_nonce: Option<Vec<u8>>,
+}
+
+impl SessionReport {
+    /// True when the server closed the session normally.
+    #[must_use]
+    pub fn completed(&self) -> bool {
+        self.end == SessionEnd::Completed
+    }
+}
+
+/// Executes the commands of one server message and returns their Status / Results.
+pub trait Executor {
+    /// Executes `cmds`, which came in the server message `msg_id` (the payload of
+    /// `ClientEvent::Commands`).
+    fn execute(
+        &mut self,
+        msg_id: String,
+        cmds: Vec<Command>,
+    ) -> impl Future<Output = Result<Vec<Command>, Error>>;
+}
+
+/// Runs `session` to its end, POSTing with `http` (which carries the timeouts).
+///
+/// # Errors
+/// [`Error::Transport`] when an HTTP exchange fails or the server answers with a non-200 status,
+/// [`Error::Session`] when the server's message is malformed or out of place,
+/// [`Error::TooManyMessages`] past [`MAX_MESSAGES`], and what the executor returns.
+pub async fn drive<E: Executor>(
+    http: &reqwest::Client,
+    session: &mut ClientSession,
+    executor: &mut E,
+    idle_timeout: Duration,
+) -> Result<SessionReport, Error> {
+    let epoch = Instant::now();
+    let now = || Timestamp::from_duration(epoch.elapsed());
+    let mut report = SessionReport {
+        session_id: session.session_id().to_owned(),
+        end: SessionEnd::TimedOut,
+        messages: 0,
+        commands: 0,
+        server_authenticated: true,
+        statuses: Vec::new(),
+        client_nonce: None,
+        server_nonce: None,
+    };
+    let mut server_checked = false;
+    let mut fallback_url: Option<String> = None;
+    // A nonce issued to the server travels in the Chal of our next message; when the session
+    // ends without one (the server's last package had no commands) the server never sees it,
+    // so it must not replace the stored one.
+    let mut issued: Option<Vec<u8>> = None;
+    loop {
+        while let Some(event) = session.poll_event() {
+            match event {
+                ClientEvent::Commands { msg_id, commands } => {
+                    report.commands += commands.len();
+                    let responses = executor.execute(msg_id, commands).await?;
+                    session.respond(responses)?;
+                }
+                ClientEvent::ServerAuthenticated => server_checked = true,
+                ClientEvent::NonceReceived(n) => report.client_nonce = Some(n),
+                // Only a nonce that reached the server counts (see below).
+                ClientEvent::NonceIssued(n) => issued = Some(n),
+                ClientEvent::Status(s) => report.statuses.push(s),
+                ClientEvent::Ended(end) => report.end = end,
+                _ => {}
+            }
+        }
+        let Some(tx) = session.poll_transmit(now()) else {
+            if let Some(end) = session.ended() {
+                report.end = end;
+                break;
+            }
+            // Nothing to send and not ended: the state machine waits for input that never comes.
+            session.handle_timeout(now() + idle_timeout);
+            continue;
+        };
+        report.messages += 1;
+        if report.messages > MAX_MESSAGES {
+            return Err(Error::TooManyMessages {
+                messages: MAX_MESSAGES,
+            });
+        }
+        let url = match tx.url.clone().or_else(|| fallback_url.clone()) {
+            Some(u) => u,
+            None => {
+                return Err(Error::Transport {
+                    url: String::new(),
+                    reason: "no URL".into(),
+                });
+            }
+        };
+        fallback_url = Some(url.clone());
+        let mut req = http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, tx.content_type)
+            .header(reqwest::header::ACCEPT, tx.content_type)
+            .header(reqwest::header::CACHE_CONTROL, "no-store, private")
+            .body(tx.bytes);
+        if let Some(h) = &tx.hmac {
+            req = req.header(HMAC_HEADER, h);
+        }
+        let transport = |reason: String| Error::Transport {
+            url: url.clone(),
+            reason,
+        };
+        let in_flight = issued.take();
+        let resp = req.send().await.map_err(|e| transport(error_chain(&e)))?;
+        if in_flight.is_some() {
+            report.server_nonce = in_flight;
+        }
+        let status = resp.status();
+        let hmac = resp
+            .headers()
+            .get(HMAC_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.bytes().await.map_err(|e| transport(error_chain(&e)))?;
+        if let Some(end) = session.ended() {
+            // That was the last message (abort, refusal of an unauthenticated server).
+            report.end = end;
+            break;
+        }
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(body.get(..body.len().min(200)).unwrap_or(&[]))
+                .into_owned();
+            return Err(transport(format!("HTTP {status}: {text}")));
+        }
+        session.handle_bytes(now(), &body, hmac.as_deref())?;
+    }
+    report.server_authenticated = server_checked;
+    Ok(report)
+}
+
+/// An error with its sources, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
