@@ -1,0 +1,265 @@
+//! `/api/v1/devices...`: accounts, registry, tree values, notifications.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use dm_store::{DeviceAccount, DeviceFilter, DeviceView, Registry, Secret, Store as _};
+use serde::Deserialize;
+use syncml::notification::{Notification, UiMode, wsp};
+
+use super::model::{self, AuthType, Device, DeviceList, NewDevice, NotifyRequest, NotifyResponse};
+use super::{Failure, JsonBody, QueryArgs};
+use crate::notifier::NotifyAddress;
+use crate::state::{AppState, now_ms};
+
+impl From<AuthType> for dm_store::AuthType {
+    fn from(t: AuthType) -> Self {
+        match t {
+            AuthType::Basic => dm_store::AuthType::Basic,
+            AuthType::Md5 => dm_store::AuthType::Md5,
+            AuthType::Hmac => dm_store::AuthType::Hmac,
+            AuthType::None => dm_store::AuthType::None,
+        }
+    }
+}
+
+impl From<dm_store::AuthType> for AuthType {
+    fn from(t: dm_store::AuthType) -> Self {
+        match t {
+            dm_store::AuthType::Basic => AuthType::Basic,
+            dm_store::AuthType::Md5 => AuthType::Md5,
+            dm_store::AuthType::Hmac => AuthType::Hmac,
+            dm_store::AuthType::None => AuthType::None,
+        }
+    }
+}
+
+fn device_json(account: &DeviceAccount, registry: Option<Registry>) -> Device {
+    let registry = registry.unwrap_or_default();
+    Device {
+        device_id: account.device_id.clone(),
+        auth_type: account.client_auth.into(),
+        auth_name: account.auth_name.clone(),
+        server_auth_type: account.server_auth.into(),
+        notify: account.notify_addrs.clone(),
+        created_at: account.created_at,
+        last_contact_at: registry.last_contact,
+        last_address: registry.last_addr,
+        devinfo: registry.devinfo,
+    }
+}
+
+async fn account(state: &AppState, id: &str) -> Result<DeviceAccount, Failure> {
+    state
+        .store
+        .get_device(id)
+        .await?
+        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("device not found: {id}")))
+}
+
+/// `POST /api/v1/devices`.
+pub(crate) async fn create(
+    State(state): State<Arc<AppState>>,
+    JsonBody(req): JsonBody<NewDevice>,
+) -> Result<(StatusCode, Json<Device>), Failure> {
+    if req.device_id.is_empty() {
+        return Err(Failure::bad_request("device_id must not be empty"));
+    }
+    if req.auth_type == AuthType::None {
+        return Err(Failure::bad_request(
+            "auth_type none is not allowed for devices",
+        ));
+    }
+    if req.auth_secret.is_empty() {
+        return Err(Failure::bad_request("auth_secret must not be empty"));
+    }
+    let mut notify_addrs = Vec::new();
+    if let Some(addr) = req.notify {
+        NotifyAddress::parse(&addr, state.config.notification_udp_port)
+            .map_err(|e| Failure::bad_request(e.to_string()))?;
+        notify_addrs.push(addr);
+    }
+    let now = now_ms();
+    let auth_name = req.auth_name.unwrap_or_else(|| req.device_id.clone());
+    let mut account = DeviceAccount::new(
+        req.device_id,
+        auth_name,
+        req.auth_type.into(),
+        &req.auth_secret,
+        now,
+    );
+    account.server_auth = req.server_auth_type.into();
+    let server_secret = req
+        .server_secret
+        .or_else(|| state.config.server_password.clone())
+        .unwrap_or(req.auth_secret);
+    account.server_secret = Secret::new(server_secret);
+    account.notify_addrs = notify_addrs;
+    state.store.create_device(&account).await?;
+    tracing::info!(device = %account.device_id, "device account created");
+    Ok((StatusCode::CREATED, Json(device_json(&account, None))))
+}
+
+/// Query of `GET /api/v1/devices`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    prefix: Option<String>,
+    manufacturer: Option<String>,
+    model: Option<String>,
+    seen_since: Option<i64>,
+    after: Option<String>,
+    #[serde(default)]
+    limit: u32,
+}
+
+/// `GET /api/v1/devices`.
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    QueryArgs(q): QueryArgs<ListQuery>,
+) -> Result<Json<DeviceList>, Failure> {
+    let filter = DeviceFilter {
+        id_prefix: q.prefix,
+        manufacturer: q.manufacturer,
+        model: q.model,
+        seen_since: q.seen_since,
+        after: q.after,
+        limit: q.limit,
+    };
+    let page = effective_limit(q.limit);
+    let views: Vec<DeviceView> = state.store.list_devices(&filter).await?;
+    let next_after = (views.len() == page)
+        .then(|| views.last().map(|v| v.account.device_id.clone()))
+        .flatten();
+    let devices = views
+        .into_iter()
+        .map(|v| device_json(&v.account, v.registry))
+        .collect();
+    Ok(Json(DeviceList {
+        devices,
+        next_after,
+    }))
+}
+
+/// The page size the store uses for `limit`.
+pub(crate) fn effective_limit(limit: u32) -> usize {
+    let l = if limit == 0 {
+        dm_store::DEFAULT_PAGE
+    } else {
+        limit.min(dm_store::MAX_PAGE)
+    };
+    usize::try_from(l).unwrap_or(usize::MAX)
+}
+
+/// `GET /api/v1/devices/{id}`.
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Device>, Failure> {
+    let account = account(&state, &id).await?;
+    let registry = state.store.get_registry(&id).await?;
+    Ok(Json(device_json(&account, registry)))
+}
+
+/// `DELETE /api/v1/devices/{id}`.
+pub(crate) async fn remove(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Failure> {
+    state.store.delete_device(&id).await?;
+    tracing::info!(device = %id, "device account deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /api/v1/devices/{id}/tree`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TreeQuery {
+    #[serde(default)]
+    prefix: String,
+}
+
+/// `GET /api/v1/devices/{id}/tree`.
+pub(crate) async fn tree(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    QueryArgs(q): QueryArgs<TreeQuery>,
+) -> Result<Json<model::TreeValues>, Failure> {
+    account(&state, &id).await?;
+    let values = state.store.list_tree_values(&id, &q.prefix).await?;
+    let values = values
+        .into_iter()
+        .map(|v| model::TreeValue {
+            value: dm_store::ResultItem {
+                path: v.path,
+                format: v.format,
+                mime_type: v.mime_type,
+                data: v.value,
+            },
+            updated_at: v.updated_at,
+        })
+        .collect();
+    Ok(Json(model::TreeValues { values }))
+}
+
+/// `POST /api/v1/devices/{id}/notify`: Package 0 to the device's first notification address.
+pub(crate) async fn notify(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<NotifyResponse>), Failure> {
+    let req: NotifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        NotifyRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Failure::bad_request(e.to_string()))?
+    };
+    let ui_mode = match req.ui_mode.as_deref() {
+        None => UiMode::Background,
+        Some(text) => UiMode::parse(text)
+            .ok_or_else(|| Failure::bad_request(format!("unknown ui_mode {text:?}")))?,
+    };
+    let account = account(&state, &id).await?;
+    let Some(address) = account.notify_addrs.first().cloned() else {
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            "the device has no notification address",
+        ));
+    };
+    let to = NotifyAddress::parse(&address, state.config.notification_udp_port)
+        .map_err(|e| Failure::new(StatusCode::CONFLICT, e.to_string()))?;
+    let session_id = state.next_notify_session_id();
+    let server_id = account
+        .server_auth_name
+        .clone()
+        .unwrap_or_else(|| state.config.server_id.clone());
+    let mut pkg0 = Notification::new(server_id, session_id);
+    pkg0.ui_mode = ui_mode;
+    let package0 = pkg0
+        .encode(account.server_secret.expose(), &account.server_nonce)
+        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let tid = u8::try_from(session_id & 0xff).unwrap_or(0);
+    let push = wsp::encode_push(tid, &package0, &[])
+        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    state
+        .notifier
+        .send(&to, &push, &package0)
+        .await
+        .map_err(|e| {
+            tracing::warn!(device = %id, %address, error = %e, "notification failed");
+            Failure::new(StatusCode::BAD_GATEWAY, e.to_string())
+        })?;
+    if let Ok(mut map) = state.notified.lock() {
+        map.insert(id.clone(), session_id);
+    }
+    let session_id = pkg0.session_id_hex();
+    tracing::info!(device = %id, %address, %session_id, "Package 0 sent");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(NotifyResponse {
+            session_id,
+            address,
+        }),
+    ))
+}

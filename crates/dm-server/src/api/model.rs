@@ -1,0 +1,263 @@
+//! The JSON shapes of the REST API (the contract `dmctl` relies on; documented in docs/api.md).
+//!
+//! Times are Unix milliseconds (UTC). Secrets go in, never come out.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How a peer authenticates (`auth_type`, `server_auth_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    /// `syncml:auth-basic`.
+    Basic,
+    /// `syncml:auth-md5` (the default).
+    Md5,
+    /// `syncml:auth-MAC` (the `x-syncml-hmac` header).
+    Hmac,
+    /// No authentication (only valid for `server_auth_type`).
+    None,
+}
+
+/// `POST /api/v1/devices`: a new device account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    /// The device's `DevId` (`SyncHdr/Source/LocURI`), e.g. `IMEI:493005100592800`.
+    pub device_id: String,
+    /// How the device authenticates to the server (default `md5`).
+    #[serde(default = "default_auth")]
+    pub auth_type: AuthType,
+    /// The name the device authenticates with (`LocName`); defaults to `device_id`.
+    #[serde(default)]
+    pub auth_name: Option<String>,
+    /// The device's password.
+    pub auth_secret: String,
+    /// How the server authenticates to the device (default `md5`).
+    #[serde(default = "default_auth")]
+    pub server_auth_type: AuthType,
+    /// The server's password toward this device; defaults to the configured server password,
+    /// else to `auth_secret`.
+    #[serde(default)]
+    pub server_secret: Option<String>,
+    /// Notification address: `udp:HOST[:PORT]` or `http(s)://...`.
+    #[serde(default)]
+    pub notify: Option<String>,
+}
+
+fn default_auth() -> AuthType {
+    AuthType::Md5
+}
+
+/// A device as the API shows it (`GET /api/v1/devices/{id}` and list items).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device's `DevId`.
+    pub device_id: String,
+    /// How the device authenticates.
+    pub auth_type: AuthType,
+    /// The name it authenticates with.
+    pub auth_name: String,
+    /// How the server authenticates to it.
+    pub server_auth_type: AuthType,
+    /// Notification addresses, tried in order.
+    pub notify: Vec<String>,
+    /// When the account was created.
+    pub created_at: i64,
+    /// Last DM session contact, if any.
+    pub last_contact_at: Option<i64>,
+    /// Peer address (`IP:PORT`) of the last contact.
+    pub last_address: Option<String>,
+    /// The DevInfo leaves the device sent in its last package 1 (URI -> value).
+    pub devinfo: BTreeMap<String, String>,
+}
+
+/// `GET /api/v1/devices`: one page of devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    /// The devices of this page, ordered by `device_id`.
+    pub devices: Vec<Device>,
+    /// Pass as `after` to get the next page; `null` on the last page.
+    pub next_after: Option<String>,
+}
+
+/// One last known tree value (`GET /api/v1/devices/{id}/tree`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeValue {
+    /// `path`, `format`, `type` and `data` (a string when UTF-8, else `{"b64": "..."}`).
+    #[serde(flatten)]
+    pub value: dm_store::ResultItem,
+    /// When the value was received.
+    pub updated_at: i64,
+}
+
+/// `GET /api/v1/devices/{id}/tree`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeValues {
+    /// The values, ordered by path.
+    pub values: Vec<TreeValue>,
+}
+
+/// `POST /api/v1/jobs`: queue commands for a device's next session.
+///
+/// Commands use the store's JSON shape ([`dm_store::JobCommand`]):
+/// `{"kind":"get","items":[{"path":"./DevInfo/Mod"}]}`,
+/// `{"kind":"replace","items":[{"path":"./X","value":"1","format":"int","type":"text/plain"}]}`,
+/// `{"kind":"copy","items":[{"path":"./Src","target":"./Dst"}]}`,
+/// `{"kind":"atomic","children":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    /// The target device.
+    pub device_id: String,
+    /// The commands, in order (at least one).
+    pub commands: Vec<dm_store::JobCommand>,
+}
+
+/// Life cycle of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for the device's next session.
+    Queued,
+    /// Sent in a session; no answer yet (re-sent in the next session if that one dies).
+    Sent,
+    /// Every command has a status (some may be 4xx/5xx: see `results`).
+    Done,
+    /// The session failed in a way that ends the job.
+    Failed,
+    /// Cancelled by an operator before it was answered.
+    Cancelled,
+}
+
+impl From<dm_store::JobState> for JobState {
+    fn from(s: dm_store::JobState) -> Self {
+        match s {
+            dm_store::JobState::Queued => JobState::Queued,
+            dm_store::JobState::Sent => JobState::Sent,
+            dm_store::JobState::Done => JobState::Done,
+            dm_store::JobState::Failed => JobState::Failed,
+            dm_store::JobState::Cancelled => JobState::Cancelled,
+        }
+    }
+}
+
+impl From<JobState> for dm_store::JobState {
+    fn from(s: JobState) -> Self {
+        match s {
+            JobState::Queued => dm_store::JobState::Queued,
+            JobState::Sent => dm_store::JobState::Sent,
+            JobState::Done => dm_store::JobState::Done,
+            JobState::Failed => dm_store::JobState::Failed,
+            JobState::Cancelled => dm_store::JobState::Cancelled,
+        }
+    }
+}
+
+/// The outcome of one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    /// Position of the command in the job, containers and their children counted in pre-order
+    /// (the first top-level command is 0).
+    pub index: u32,
+    /// The `CmdID` it was sent with, if known.
+    pub cmd_id: Option<u32>,
+    /// The device's status code (e.g. 200, 404, 216).
+    pub status: u16,
+    /// The `Results` items (Get only). `data` is a string when UTF-8, else `{"b64": "..."}`.
+    pub items: Vec<dm_store::ResultItem>,
+    /// When the answer was recorded.
+    pub completed_at: i64,
+}
+
+/// A job (`GET /api/v1/jobs/{id}`, list items, `POST` answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Job id.
+    pub id: i64,
+    /// The target device.
+    pub device_id: String,
+    /// State.
+    pub state: JobState,
+    /// The commands as queued.
+    pub commands: Vec<dm_store::JobCommand>,
+    /// How many times it was sent.
+    pub attempts: u32,
+    /// Per-command outcomes recorded so far, by index.
+    pub results: Vec<CommandOutcome>,
+    /// When it was queued.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// When it reached done, failed or cancelled.
+    pub completed_at: Option<i64>,
+}
+
+/// `GET /api/v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobList {
+    /// The jobs, in id order.
+    pub jobs: Vec<Job>,
+    /// Pass as `after` to get the next page; `null` on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// A stored event: a Generic Alert (1226) or another client alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Event id (increasing).
+    pub id: i64,
+    /// The device.
+    pub device_id: String,
+    /// When it was received.
+    pub at: i64,
+    /// The alert code (1226 for a Generic Alert).
+    pub alert_code: u16,
+    /// `Meta/Type` (the alert type, e.g. `urn:oma:at:gwmo:1.0:deviceattached`).
+    pub alert_type: Option<String>,
+    /// `Meta/Format`.
+    pub format: Option<String>,
+    /// `Meta/Mark` (severity).
+    pub mark: Option<String>,
+    /// `Source/LocURI`.
+    pub source: Option<String>,
+    /// `Correlator`.
+    pub correlator: Option<String>,
+    /// The data as text.
+    pub data: Option<String>,
+}
+
+/// `GET /api/v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventList {
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+    /// Pass as `after` to get the next page; `null` on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// `POST /api/v1/devices/{id}/notify` request body (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRequest {
+    /// `background` (default), `informative`, `user-interaction` or `not-specified`.
+    #[serde(default)]
+    pub ui_mode: Option<String>,
+}
+
+/// `POST /api/v1/devices/{id}/notify` answer (202).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyResponse {
+    /// The SessionID the device will use (uppercase hex, no leading zeros).
+    pub session_id: String,
+    /// Where it was sent.
+    pub address: String,
+}
+
+/// Every error answer: `{"error": "..."}` with a 4xx/5xx HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: String,
+}

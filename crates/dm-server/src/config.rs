@@ -1,0 +1,190 @@
+//! Server configuration: a TOML file, overridden by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Everything `dm-server` needs to run. Every field has a default except the API token.
+///
+/// TOML example:
+///
+/// ```toml
+/// listen = "0.0.0.0:8443"
+/// db = "sqlite:/var/lib/dm-server/dm.db"
+/// api_token = "operator-secret"
+/// server_id = "dm.example.org"
+/// tls_cert = "/etc/dm-server/cert.pem"
+/// tls_key = "/etc/dm-server/key.pem"
+/// session_timeout_secs = 300
+/// max_body_bytes = 1048576
+/// max_msg_size = 65536
+/// notification_udp_port = 2948
+///
+/// [enrolment]
+/// policy = "secret"
+/// secret = "factory-enrolment-secret"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP(S) listener binds (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Store URL: `sqlite:PATH` (default `sqlite:dm-server.db`) or `postgres://...`.
+    pub db: String,
+    /// Bearer token of the REST API. An empty token refuses every API request.
+    pub api_token: String,
+    /// The server identifier (`SyncHdr/Source/LocURI` of server messages, Package 0 server id).
+    pub server_id: String,
+    /// Password the server authenticates itself with toward devices. `None`: each device's
+    /// account carries its own server password.
+    pub server_password: Option<String>,
+    /// PEM certificate chain; together with `tls_key` the listener speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// Seconds of inactivity after which a DM session is forgotten.
+    pub session_timeout_secs: u64,
+    /// Largest accepted HTTP request body in bytes (larger: HTTP 413).
+    pub max_body_bytes: usize,
+    /// `MaxMsgSize` the server announces and honours.
+    pub max_msg_size: usize,
+    /// Default UDP port of device notification addresses given without a port.
+    pub notification_udp_port: u16,
+    /// What to do with devices that have no account.
+    pub enrolment: EnrolmentPolicy,
+    /// Base URL devices use to reach this server (for `RespURI`), e.g. `https://dm.example.org`.
+    /// `None`: derived from the request's `Host` header and the listener's scheme.
+    pub public_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            db: "sqlite:dm-server.db".to_owned(),
+            api_token: String::new(),
+            server_id: "dm-server".to_owned(),
+            server_password: None,
+            tls_cert: None,
+            tls_key: None,
+            session_timeout_secs: 300,
+            max_body_bytes: 1024 * 1024,
+            max_msg_size: 64 * 1024,
+            notification_udp_port: 2948,
+            enrolment: EnrolmentPolicy::Reject,
+            public_url: None,
+        }
+    }
+}
+
+/// Policy for devices that present credentials for an account the store does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "policy", rename_all = "lowercase", deny_unknown_fields)]
+pub enum EnrolmentPolicy {
+    /// Unknown devices are refused (HTTP 200 with SyncML 401, and a log line).
+    #[default]
+    Reject,
+    /// Unknown devices whose credentials verify with this shared secret (as their password)
+    /// are enrolled: an account is created with the auth name they used.
+    Secret {
+        /// The enrolment secret.
+        secret: String,
+    },
+}
+
+impl Config {
+    /// Reads a TOML configuration file.
+    ///
+    /// # Errors
+    /// [`Error::ConfigRead`] when the file cannot be read, [`Error::ConfigParse`] when it is not
+    /// valid TOML for [`Config`].
+    pub fn from_file(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text)
+    }
+
+    /// Parses a TOML configuration.
+    ///
+    /// # Errors
+    /// [`Error::ConfigParse`] when the text is not valid TOML for [`Config`].
+    pub fn from_toml(text: &str) -> Result<Config, Error> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The session idle timeout.
+    #[must_use]
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_secs(self.session_timeout_secs)
+    }
+
+    /// Checks the combination of settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when only one of `tls_cert`/`tls_key` is given, or the db URL has an
+    /// unknown scheme.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::InvalidConfig(
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        if !(self.db.starts_with("sqlite:")
+            || self.db.starts_with("postgres://")
+            || self.db.starts_with("postgresql://"))
+        {
+            return Err(Error::InvalidConfig(format!(
+                "db must be sqlite:PATH or postgres://..., got {:?}",
+                self.db
+            )));
+        }
+        if let EnrolmentPolicy::Secret { secret } = &self.enrolment
+            && secret.is_empty()
+        {
+            return Err(Error::InvalidConfig(
+                "enrolment secret must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_defaults() {
+        let c = Config::from_toml(
+            "api_token = \"t\"\nlisten = \"127.0.0.1:0\"\n[enrolment]\npolicy = \"secret\"\nsecret = \"s\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.api_token, "t");
+        assert_eq!(c.db, "sqlite:dm-server.db");
+        assert_eq!(c.notification_udp_port, 2948);
+        assert_eq!(c.enrolment, EnrolmentPolicy::Secret { secret: "s".into() });
+        let again = Config::from_toml(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_half_tls() {
+        assert!(Config::from_toml("nope = 1").is_err());
+        let c = Config {
+            tls_cert: Some("c.pem".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        let c = Config {
+            db: "mysql://x".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}
