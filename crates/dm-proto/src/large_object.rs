@@ -205,3 +205,94 @@ fn set_item(items: &mut [Item], data: Data) {
         it.meta = without_size(it.meta.take());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncml::{ItemCmd, Location, Meta};
+
+    fn chunk(data: &str, more: bool, size: Option<&str>, target: &str) -> Command {
+        Command::Replace(ItemCmd {
+            cmd_id: "7".into(),
+            items: vec![Item {
+                target: Some(Location::uri(target)),
+                meta: size.map(|s| Meta {
+                    size: Some(s.into()),
+                    ..Meta::default()
+                }),
+                data: Some(Data::from(data)),
+                more_data: more,
+                ..Item::default()
+            }],
+            ..ItemCmd::default()
+        })
+    }
+
+    #[test]
+    fn chunks_reassemble_under_last_cmd_id() {
+        let mut a = Assembler::default();
+        assert_eq!(
+            a.offer(chunk("abc", true, Some("6"), "./X"), 100).1,
+            Offered::Buffered
+        );
+        let mut last = chunk("def", false, None, "./X");
+        last.set_cmd_id("9");
+        let (none, done) = a.offer(last, 100);
+        assert!(none.is_none());
+        let Offered::Complete(Command::Replace(r)) = done else {
+            panic!("{done:?}")
+        };
+        assert_eq!(r.cmd_id, "9");
+        assert_eq!(r.items[0].data, Some(Data::from("abcdef")));
+        assert!(!r.items[0].more_data);
+        assert!(
+            r.items[0].meta.is_none(),
+            "Size is dropped after reassembly"
+        );
+        assert!(!a.is_pending());
+    }
+
+    #[test]
+    fn size_mismatch_is_424() {
+        let mut a = Assembler::default();
+        a.offer(chunk("abc", true, Some("7"), "./X"), 100);
+        assert_eq!(
+            a.offer(chunk("def", false, None, "./X"), 100).1,
+            Offered::Refused(StatusCode::SIZE_MISMATCH)
+        );
+    }
+
+    #[test]
+    fn announced_or_grown_size_above_max_obj_size_is_413() {
+        let mut a = Assembler::default();
+        assert_eq!(
+            a.offer(chunk("abc", true, Some("1000"), "./X"), 100).1,
+            Offered::Refused(StatusCode::REQUEST_ENTITY_TOO_LARGE)
+        );
+        a.offer(chunk("abc", true, None, "./X"), 5);
+        assert_eq!(
+            a.offer(chunk("def", true, None, "./X"), 5).1,
+            Offered::Refused(StatusCode::REQUEST_ENTITY_TOO_LARGE)
+        );
+        assert_eq!(
+            a.offer(chunk("abcdef", false, None, "./Y"), 5).1,
+            Offered::Refused(StatusCode::REQUEST_ENTITY_TOO_LARGE)
+        );
+    }
+
+    #[test]
+    fn another_command_interrupts_the_object_1225() {
+        let mut a = Assembler::default();
+        a.offer(chunk("abc", true, Some("6"), "./X"), 100);
+        let (interrupted, offered) = a.offer(chunk("zz", false, None, "./Other"), 100);
+        assert_eq!(
+            interrupted,
+            Some(Interrupted {
+                target: Some("./X".into()),
+                source: None
+            })
+        );
+        assert!(matches!(offered, Offered::Whole(_)));
+        assert!(!a.is_pending());
+    }
+}

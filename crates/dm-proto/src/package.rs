@@ -301,7 +301,7 @@ fn cut_chunk(
     let [item] = items.as_slice() else {
         return None;
     };
-    let data = item.data.as_ref()?;
+    let data = &xml_form(encoding, item.data.as_ref()?);
     let total = data.len();
     let build = |piece: Data, more: bool, size: Option<usize>| {
         let mut c = cmd.clone();
@@ -323,7 +323,9 @@ fn cut_chunk(
     );
     let mut take = room.saturating_sub(overhead);
     for _ in 0..12 {
-        if take < MIN_CHUNK || take >= total {
+        // The whole rest did not fit (that is why we cut), so a chunk is always shorter.
+        take = take.min(total.saturating_sub(1));
+        if take < MIN_CHUNK {
             return None;
         }
         let (head, rest) = split_data(data, take);
@@ -336,10 +338,28 @@ fn cut_chunk(
             let rest = build(rest, item.more_data, None);
             return Some((chunk, rest));
         }
-        let excess = n - room;
-        take = take.saturating_sub(excess + excess / 2 + 1);
+        // Scale by how much the data grew in encoding (escapes, Base64), a little under.
+        let data_room = room.saturating_sub(overhead);
+        let data_len = n.saturating_sub(overhead).max(1);
+        let scaled = take.saturating_mul(data_room) / data_len;
+        take = scaled
+            .saturating_sub(scaled / 50 + 1)
+            .min(take.saturating_sub(1));
     }
     None
+}
+
+/// The form data takes on the wire. XML carries opaque bytes as CDATA when they are UTF-8 and
+/// as Base64 text otherwise; chunks must be cut from that form, or the pieces would not
+/// concatenate to what a single message would have carried.
+fn xml_form(encoding: Encoding, data: &Data) -> Data {
+    match (encoding, data) {
+        (Encoding::Xml, Data::Opaque(bytes)) => match std::str::from_utf8(bytes) {
+            Ok(s) => Data::CData(s.to_owned()),
+            Err(_) => Data::Text(syncml::auth::b64_encode(bytes)),
+        },
+        _ => data.clone(),
+    }
 }
 
 /// Splits data after (at most) `at` bytes; text is cut on a character boundary. Embedded XML
@@ -378,4 +398,113 @@ pub(crate) fn without_size(meta: Option<Meta>) -> Option<Meta> {
         m.size = None;
         (!m.is_empty()).then_some(m)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncml::{ItemCmd, Location, Results};
+
+    fn hdr() -> SyncHdr {
+        SyncHdr {
+            ver_dtd: "1.2".into(),
+            ver_proto: "DM/1.2".into(),
+            session_id: "1".into(),
+            msg_id: "1".into(),
+            target: Location::uri("http://s/dm"),
+            source: Location::uri("IMEI:1"),
+            ..SyncHdr::default()
+        }
+    }
+
+    fn results(data: Data) -> Command {
+        Command::Results(Results {
+            cmd_ref: "3".into(),
+            msg_ref: Some("1".into()),
+            items: vec![Item {
+                source: Some(Location::uri("./Big")),
+                data: Some(data),
+                ..Item::default()
+            }],
+            ..Results::default()
+        })
+    }
+
+    /// Cuts one object into messages and glues the chunks back together.
+    fn roundtrip(encoding: Encoding, data: Data, max: usize) -> (Vec<u8>, usize) {
+        let mut outbox = VecDeque::from([Outgoing::new(results(data), ())]);
+        let mut glued = Vec::new();
+        let mut messages = 0;
+        while !outbox.is_empty() {
+            let c = compose(encoding, max, hdr(), &mut outbox, Vec::new(), true);
+            let bytes = encoding.encode(&c.msg);
+            assert!(
+                bytes.len() <= max,
+                "{} > {max} ({encoding:?}, message {messages}, left {})",
+                bytes.len(),
+                outbox.len()
+            );
+            let back = encoding.decode(&bytes, &syncml::Limits::default()).unwrap();
+            let Some(Command::Results(r)) = back.body.commands.first() else {
+                panic!()
+            };
+            let item = &r.items[0];
+            if messages == 0 {
+                assert!(item.meta.as_ref().and_then(|m| m.size.as_ref()).is_some());
+            } else {
+                assert!(item.meta.as_ref().and_then(|m| m.size.as_ref()).is_none());
+            }
+            assert_eq!(item.more_data, !outbox.is_empty());
+            assert_eq!(back.body.is_final, outbox.is_empty());
+            glued.extend_from_slice(item.data.as_ref().unwrap().as_bytes());
+            messages += 1;
+        }
+        (glued, messages)
+    }
+
+    #[test]
+    fn large_text_and_binary_items_are_chunked_within_max_msg_size() {
+        let text: String = "é<&>abc".repeat(800);
+        let bin: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+        for encoding in [Encoding::Xml, Encoding::Wbxml] {
+            let (glued, n) = roundtrip(encoding, Data::from(text.as_str()), 1200);
+            assert_eq!(glued, text.as_bytes());
+            assert!(n > 3);
+            let (glued, n) = roundtrip(encoding, Data::Opaque(bin.clone()), 1200);
+            // XML carries non-UTF-8 bytes as Base64 text, chunked or not.
+            let expected = match encoding {
+                Encoding::Xml => syncml::auth::b64_encode(&bin).into_bytes(),
+                Encoding::Wbxml => bin.clone(),
+            };
+            assert_eq!(glued, expected);
+            assert!(n > 3);
+        }
+    }
+
+    #[test]
+    fn commands_that_do_not_fit_wait_for_the_next_message() {
+        let add = |i: usize| {
+            Command::Add(ItemCmd {
+                items: vec![Item {
+                    target: Some(Location::uri(format!("./N{i}"))),
+                    data: Some(Data::from("value")),
+                    ..Item::default()
+                }],
+                ..ItemCmd::default()
+            })
+        };
+        let mut outbox: VecDeque<_> = (0..40).map(|i| Outgoing::new(add(i), i)).collect();
+        let mut seen = Vec::new();
+        let mut messages = 0;
+        while !outbox.is_empty() {
+            let c = compose(Encoding::Xml, 1000, hdr(), &mut outbox, Vec::new(), true);
+            assert!(Encoding::Xml.encode(&c.msg).len() <= 1000);
+            // CmdIDs restart at 1 in every message.
+            assert_eq!(c.msg.body.commands[0].cmd_id(), "1");
+            seen.extend(c.placed.iter().map(|p| p.tag));
+            messages += 1;
+        }
+        assert_eq!(seen, (0..40).collect::<Vec<_>>());
+        assert!(messages > 2);
+    }
 }
