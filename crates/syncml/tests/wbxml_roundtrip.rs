@@ -2,6 +2,14 @@
 //! mappings (`CData` -> `Opaque`; `Xml` re-serialised compactly), and `decode` never panics on
 //! arbitrary or mutated input.
 
+// Test code: helpers outside #[test] functions may unwrap and index too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod strategy;
 
 use proptest::prelude::*;
@@ -35,14 +43,21 @@ fn canonical_xml(s: &str) -> String {
                 if let Some(h) = pending.take() {
                     out.push_str(&format!("<{h}/>"));
                 } else {
-                    out.push_str(&format!("</{}>", String::from_utf8(e.name().as_ref().to_vec()).unwrap()));
+                    out.push_str(&format!(
+                        "</{}>",
+                        String::from_utf8(e.name().as_ref().to_vec()).unwrap()
+                    ));
                 }
             }
             Event::Text(t) => {
                 let u = t.unescape().unwrap();
                 if !u.trim().is_empty() {
                     flush(&mut out, &mut pending);
-                    out.push_str(&u.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"));
+                    out.push_str(
+                        &u.replace('&', "&amp;")
+                            .replace('<', "&lt;")
+                            .replace('>', "&gt;"),
+                    );
                 }
             }
             Event::Eof => break,
@@ -129,10 +144,28 @@ proptest! {
 fn limits_are_enforced() {
     let msg = SyncMl::default();
     let bytes = wbxml::encode(&msg);
-    let small = Limits { max_size: 4, ..Limits::default() };
-    assert!(matches!(wbxml::decode(&bytes, &small), Err(syncml::Error::Wbxml(_))));
-    let few = Limits { max_elements: 3, ..Limits::default() };
-    assert!(matches!(wbxml::decode(&bytes, &few), Err(syncml::Error::WbxmlLimit { .. })));
-    let shallow = Limits { max_depth: 2, ..Limits::default() };
-    assert!(matches!(wbxml::decode(&bytes, &shallow), Err(syncml::Error::Wbxml(_))));
+    let small = Limits {
+        max_size: 4,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        wbxml::decode(&bytes, &small),
+        Err(syncml::Error::Wbxml(_))
+    ));
+    let few = Limits {
+        max_elements: 3,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        wbxml::decode(&bytes, &few),
+        Err(syncml::Error::WbxmlLimit { .. })
+    ));
+    let shallow = Limits {
+        max_depth: 2,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        wbxml::decode(&bytes, &shallow),
+        Err(syncml::Error::Wbxml(_))
+    ));
 }

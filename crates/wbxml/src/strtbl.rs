@@ -42,6 +42,7 @@ type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 #[derive(Debug, Default, Clone)]
 pub struct StringTableBuilder<'s> {
     counts: FnvMap<&'s [u8], u32>,
+    required: Vec<&'s [u8]>,
 }
 
 impl std::fmt::Debug for Fnv {
@@ -65,6 +66,13 @@ impl<'s> StringTableBuilder<'s> {
             return;
         }
         *self.counts.entry(s).or_insert(0) += 1;
+    }
+
+    /// Records a string that must be in the table whatever it saves (a literal tag name).
+    pub fn require(&mut self, s: &'s [u8]) {
+        if !self.required.contains(&s) {
+            self.required.push(s);
+        }
     }
 
     /// Builds the table. Strings not worth an entry are absent from it (write them inline).
@@ -105,9 +113,24 @@ impl<'s> StringTableBuilder<'s> {
         // The header's table-length field grows with the table: keep it only if still ahead.
         let header_cost = mb_u_int32_len(u32::try_from(bytes.len()).unwrap_or(u32::MAX)) as i64 - 1;
         if gain_total <= header_cost {
-            return StringTable::default();
+            bytes.clear();
+            offsets.clear();
         }
-        StringTable { bytes, offsets }
+        for s in self.required {
+            if !offsets.contains_key(s) && !s.contains(&0) {
+                let off = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                bytes.extend_from_slice(s);
+                bytes.push(0);
+                offsets.insert(s, off);
+            }
+        }
+        let mut t = StringTable {
+            bytes,
+            offsets,
+            ..StringTable::default()
+        };
+        t.index_prefixes();
+        t
     }
 }
 
@@ -116,6 +139,10 @@ impl<'s> StringTableBuilder<'s> {
 pub struct StringTable<'s> {
     bytes: Vec<u8>,
     offsets: FnvMap<&'s [u8], u32>,
+    /// Entries worth using as a prefix of a longer string, longest first.
+    prefixes: Vec<(&'s [u8], u32)>,
+    /// Bitmap of the first bytes of `prefixes`.
+    first_bytes: [u64; 4],
 }
 
 impl<'s> StringTable<'s> {
@@ -135,6 +162,58 @@ impl<'s> StringTable<'s> {
         self.offsets.get(s).copied()
     }
 
+    /// The leftmost occurrence of a table entry inside `s` (longest entry at that position)
+    /// whose reference saves bytes over writing those bytes inline, as `(position, length,
+    /// offset)`. libwbxml likewise splits strings around table entries (e.g. a server URL
+    /// inside `RespURI`, or a word at the end of an alert type).
+    #[must_use]
+    pub fn find_in(&self, s: &[u8]) -> Option<(usize, usize, u32)> {
+        if self.prefixes.is_empty() {
+            return None;
+        }
+        for (i, &b) in s.iter().enumerate() {
+            let word = self
+                .first_bytes
+                .get(usize::from(b >> 6))
+                .copied()
+                .unwrap_or(0);
+            if word & (1u64 << (b & 63)) == 0 {
+                continue;
+            }
+            let rest = s.get(i..).unwrap_or_default();
+            for (e, off) in &self.prefixes {
+                if rest.len() < e.len() || !rest.starts_with(e) {
+                    continue;
+                }
+                // Bytes saved: the entry inline minus its reference, minus the STR_I + NUL of
+                // each extra inline piece the split creates.
+                let pre = usize::from(i > 0);
+                let post = usize::from(rest.len() > e.len());
+                let saved =
+                    e.len() as i64 + 1 - mb_u_int32_len(*off) as i64 - 2 * (pre + post) as i64;
+                if saved > 0 {
+                    return Some((i, e.len(), *off));
+                }
+            }
+        }
+        None
+    }
+
+    fn index_prefixes(&mut self) {
+        let mut v: Vec<(&'s [u8], u32)> = self.offsets.iter().map(|(k, o)| (*k, *o)).collect();
+        v.sort_unstable_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(b.0)));
+        let mut bits = [0u64; 4];
+        for (e, _) in &v {
+            if let Some(&b) = e.first()
+                && let Some(w) = bits.get_mut(usize::from(b >> 6))
+            {
+                *w |= 1u64 << (b & 63);
+            }
+        }
+        self.prefixes = v;
+        self.first_bytes = bits;
+    }
+
     /// True when the table is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -151,6 +230,7 @@ impl<'s> StringTable<'s> {
         self.bytes.extend_from_slice(s);
         self.bytes.push(0);
         self.offsets.insert(s, off);
+        self.index_prefixes();
         off
     }
 }
@@ -177,6 +257,21 @@ mod tests {
             "two uses of a 1-byte string save nothing"
         );
         assert_eq!(t.bytes(), b"IMEI:359123456789012\0");
+    }
+
+    #[test]
+    fn prefixes_of_longer_strings() {
+        let mut b = StringTableBuilder::new();
+        b.add(b"https://dm.example.net/dm");
+        b.add(b"https://dm.example.net/dm");
+        let t = b.build();
+        assert_eq!(
+            t.find_in(b"https://dm.example.net/dm?s=1"),
+            Some((0, 25, 0))
+        );
+        assert_eq!(t.find_in(b"x https://dm.example.net/dm"), Some((2, 25, 0)));
+        assert_eq!(t.find_in(b"http://other"), None);
+        assert_eq!(t.find_in(b""), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The writer.
 
-use crate::{Header, PublicId, mbuint::write_mb_u_int32, token};
+use crate::{Header, PublicId, StringTable, mbuint::write_mb_u_int32, token};
 
 /// Writes one WBXML document into a growing buffer.
 ///
@@ -90,6 +90,23 @@ impl Writer {
             self.out.extend_from_slice(s);
             self.out.push(0);
         }
+    }
+
+    /// Writes character data using `table`: a whole-string reference when `s` is an entry,
+    /// else inline pieces around the entries found inside it (see [`StringTable::find_in`]).
+    #[inline]
+    pub fn text_with_table(&mut self, table: &StringTable<'_>, s: &[u8]) {
+        if let Some(o) = table.offset(s) {
+            self.str_t(o);
+            return;
+        }
+        let mut rest = s;
+        while let Some((pos, len, off)) = table.find_in(rest) {
+            self.text(rest.get(..pos).unwrap_or_default());
+            self.str_t(off);
+            rest = rest.get(pos + len..).unwrap_or_default();
+        }
+        self.text(rest);
     }
 
     /// Writes a string-table reference (`STR_T`) to the string at `offset`.

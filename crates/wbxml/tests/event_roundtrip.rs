@@ -1,6 +1,14 @@
 //! Property test: any well-formed event stream written by `Writer` (with a string table chosen
 //! by `StringTableBuilder`) reads back as the same stream.
 
+// Test code: helpers outside #[test] functions may unwrap and index too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use proptest::prelude::*;
 use wbxml::{
     Event, Header, Limits, PublicId, Reader, StringTableBuilder, Tag, TagId, Version, Writer,

@@ -7,11 +7,9 @@
 use std::borrow::Cow;
 
 use quick_xml::events::Event as XmlEvent;
-use wbxml::{
-    Event, Header, PublicId, Reader, StringTableBuilder, Tag, TagId, Version, Writer,
-};
+use wbxml::{Event, Header, PublicId, Reader, StringTableBuilder, Tag, TagId, Version, Writer};
 
-use super::tokens::{DDF_PAGE, FPI_DDF_1_2, NS_DDF, PAGE_DDF, SYNCML_CODE_SPACE, d};
+use super::tokens::{DDF_PAGE, FPI_DDF_1_2, NS_DDF, PAGE_DDF, PAGE_SYNCML, SYNCML_CODE_SPACE, d};
 use crate::{Error, Limits};
 
 /// Appends `text` to `out` with `&`, `<`, `>` escaped.
@@ -40,7 +38,10 @@ pub(crate) fn escape_text(b: &[u8]) -> String {
 
 /// Decodes `bytes` as a nested DM DDF 1.2 WBXML document into XML text, if it is one.
 pub(crate) fn nested_to_xml(bytes: &[u8], limits: &Limits) -> Option<String> {
-    let wl = wbxml::Limits { max_size: limits.max_size, max_depth: limits.max_depth };
+    let wl = wbxml::Limits {
+        max_size: limits.max_size,
+        max_depth: limits.max_depth,
+    };
     let mut r = Reader::new(bytes, wl).ok()?;
     let by_id = match r.header().public_id {
         PublicId::StringTable(_) => r.header().public_id_text()? == FPI_DDF_1_2.as_bytes(),
@@ -51,7 +52,11 @@ pub(crate) fn nested_to_xml(bytes: &[u8], limits: &Limits) -> Option<String> {
     let mut first = true;
     while let Some(ev) = r.next_event().ok()? {
         match ev {
-            Event::Start(Tag { id: TagId::Token(t), has_content, .. }) => {
+            Event::Start(Tag {
+                id: TagId::Token(t),
+                has_content,
+                ..
+            }) => {
                 let name = DDF_PAGE.name(t)?;
                 if first {
                     if t != d::MGMT_TREE && !by_id {
@@ -80,7 +85,9 @@ pub(crate) fn nested_to_xml(bytes: &[u8], limits: &Limits) -> Option<String> {
                 out.push_str(name);
                 out.push('>');
             }
-            Event::Str(b) | Event::Opaque(b) => push_escaped(&mut out, std::str::from_utf8(b).ok()?),
+            Event::Str(b) | Event::Opaque(b) => {
+                push_escaped(&mut out, std::str::from_utf8(b).ok()?)
+            }
             Event::Entity(cp) => {
                 let mut buf = [0u8; 4];
                 push_escaped(&mut out, char::from_u32(cp)?.encode_utf8(&mut buf));
@@ -108,7 +115,10 @@ pub(crate) fn inline_elements_to_xml(
             Some(ev) => ev,
             None => {
                 let eat = r.offset();
-                r.next_event()?.ok_or(wbxml::Error::UnexpectedEof { offset: eat, context: "Data" })?
+                r.next_event()?.ok_or(wbxml::Error::UnexpectedEof {
+                    offset: eat,
+                    context: "Data",
+                })?
             }
         };
         match ev {
@@ -116,6 +126,8 @@ pub(crate) fn inline_elements_to_xml(
                 let parent_ns = stack.last().map_or("", |(_, ns)| *ns);
                 let (name, ns) = match tag.id {
                     TagId::Token(t) => match SYNCML_CODE_SPACE.tag(tag.page, t) {
+                        // SyncML-page names inherit the document's default namespace.
+                        Some((n, _)) if tag.page == PAGE_SYNCML => (n.to_owned(), parent_ns),
                         Some((n, ns)) => (n.to_owned(), ns),
                         None => {
                             return Err(Error::WbxmlUnexpected {
@@ -171,7 +183,9 @@ enum DdfEv<'x> {
 /// True when `xml`'s root element is a DDF/TNDS `MgmtTree` (namespace `syncml:dmddf1.2`).
 pub(crate) fn is_mgmt_tree(xml: &str) -> bool {
     let t = xml.trim_start();
-    t.starts_with("<MgmtTree") && t.get(..t.find('>').unwrap_or(0)).is_some_and(|h| h.contains(NS_DDF))
+    t.starts_with("<MgmtTree")
+        && t.get(..t.find('>').unwrap_or(0))
+            .is_some_and(|h| h.contains(NS_DDF))
 }
 
 /// Encodes a TNDS `MgmtTree` XML text as a nested DM DDF 1.2 WBXML document, libwbxml style.
@@ -243,7 +257,9 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
                 if depth == 0 {
                     return None;
                 }
-                let s = std::str::from_utf8(c.into_inner().as_ref()).ok()?.to_owned();
+                let s = std::str::from_utf8(c.into_inner().as_ref())
+                    .ok()?
+                    .to_owned();
                 if !s.is_empty() {
                     evs.push(DdfEv::Text(Cow::Owned(s)));
                 }
@@ -274,11 +290,82 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
         match e {
             DdfEv::Start(t, c) => w.start(PAGE_DDF, *t, *c),
             DdfEv::End => w.end(),
-            DdfEv::Text(t) => match table.offset(t.as_bytes()) {
-                Some(o) => w.str_t(o),
-                None => w.text(t.as_bytes()),
-            },
+            DdfEv::Text(t) => {
+                w.text_with_table(&table, t.as_bytes());
+            }
         }
     }
     Some(w.finish())
+}
+
+/// One event of non-DDF XML in `Data`, written as WBXML elements the way libwbxml does:
+/// names on the SyncML page as tokens, any other name as a `LITERAL` tag.
+pub(crate) enum InlineEv<'x> {
+    /// A start tag: the SyncML-page token if the name has one, else the literal name.
+    Start(Result<u8, &'x str>, bool),
+    End,
+    Text(Cow<'x, str>),
+}
+
+/// Parses XML for the inline form, if that is lossless: elements without attributes or
+/// namespace declarations (libwbxml would drop them), no prefixes, no PIs. `None` otherwise
+/// (the caller then writes the text as `OPAQUE`).
+pub(crate) fn parse_inline(xml: &str) -> Option<Vec<InlineEv<'_>>> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut evs: Vec<InlineEv<'_>> = Vec::with_capacity(32);
+    let mut depth = 0usize;
+    let name_of = |e: &quick_xml::events::BytesStart<'_>| -> Option<&str> {
+        if e.attributes().next().is_some() {
+            return None;
+        }
+        // The name borrows from `xml` (the reader reads from a `&str`).
+        let raw = e.name();
+        let n = std::str::from_utf8(raw.as_ref()).ok()?;
+        if n.contains(':') {
+            return None;
+        }
+        let start = (n.as_ptr() as usize).checked_sub(xml.as_ptr() as usize)?;
+        xml.get(start..start + n.len())
+    };
+    loop {
+        match reader.read_event().ok()? {
+            XmlEvent::Start(e) => {
+                let n = name_of(&e)?;
+                depth += 1;
+                evs.push(InlineEv::Start(
+                    super::tokens::SYNCML_PAGE.token(n).ok_or(n),
+                    true,
+                ));
+            }
+            XmlEvent::Empty(e) => {
+                let n = name_of(&e)?;
+                evs.push(InlineEv::Start(
+                    super::tokens::SYNCML_PAGE.token(n).ok_or(n),
+                    false,
+                ));
+            }
+            XmlEvent::End(_) => {
+                depth = depth.checked_sub(1)?;
+                if let Some(InlineEv::Start(_, c)) = evs.last_mut()
+                    && *c
+                {
+                    *c = false;
+                } else {
+                    evs.push(InlineEv::End);
+                }
+            }
+            XmlEvent::Text(t) => {
+                let s = t.unescape().ok()?;
+                if !s.trim().is_empty() {
+                    evs.push(InlineEv::Text(s));
+                }
+            }
+            XmlEvent::CData(_) | XmlEvent::PI(_) | XmlEvent::DocType(_) | XmlEvent::Decl(_) => {
+                return None;
+            }
+            XmlEvent::Comment(_) => {}
+            XmlEvent::Eof => break,
+        }
+    }
+    (depth == 0 && evs.iter().any(|e| matches!(e, InlineEv::Start(..)))).then_some(evs)
 }

@@ -8,20 +8,25 @@ use super::tokens::{
     PUBLIC_ID_SYNCML_1_2, m, s, tag_name,
 };
 use crate::{
-    Alert, AlertCode, Cred, Chal, Command, Container, Data, Error, Exec, Item, ItemCmd, Limits,
+    Alert, AlertCode, Chal, Command, Container, Cred, Data, Error, Exec, Item, ItemCmd, Limits,
     Location, Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl, Version,
 };
 
 /// Decodes one SyncML DM message from WBXML.
 pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
-    let wl = wbxml::Limits { max_size: limits.max_size, max_depth: limits.max_depth };
+    let wl = wbxml::Limits {
+        max_size: limits.max_size,
+        max_depth: limits.max_depth,
+    };
     let reader = Reader::new(input, wl)?;
     let header_version = match reader.header().public_id {
         PublicId::Known(PUBLIC_ID_SYNCML_1_2) => Some(Version::V1_2),
         PublicId::Known(PUBLIC_ID_SYNCML_1_1) => Some(Version::V1_1),
         PublicId::Known(wbxml::PUBLIC_ID_UNKNOWN) => None,
         PublicId::Known(other) => {
-            return Err(Error::WbxmlUnsupportedPublicId { public_id: format!("{other:#06x}") });
+            return Err(Error::WbxmlUnsupportedPublicId {
+                public_id: format!("{other:#06x}"),
+            });
         }
         PublicId::StringTable(_) => match reader.header().public_id_text() {
             Some(t) if t == FPI_SYNCML_1_2.as_bytes() => Some(Version::V1_2),
@@ -33,7 +38,12 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
             }
         },
     };
-    let mut d = Decoder { r: reader, elements: 0, max_elements: limits.max_elements, limits: *limits };
+    let mut d = Decoder {
+        r: reader,
+        elements: 0,
+        max_elements: limits.max_elements,
+        limits: *limits,
+    };
     let (at, root) = d.start("SyncML")?;
     if root.page != PAGE_SYNCML || root.id != TagId::Token(s::SYNC_ML) || !root.has_content {
         return Err(d.unexpected_tag(at, &root, "<SyncML>"));
@@ -54,9 +64,21 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
             found: format!("{ev:?}"),
         });
     }
-    let hdr = hdr.ok_or(Error::WbxmlMissingElement { offset: at, parent: "SyncML", element: "SyncHdr" })?;
-    let body = body.ok_or(Error::WbxmlMissingElement { offset: at, parent: "SyncML", element: "SyncBody" })?;
-    let version = header_version.unwrap_or(if hdr.ver_dtd == "1.1" { Version::V1_1 } else { Version::V1_2 });
+    let hdr = hdr.ok_or(Error::WbxmlMissingElement {
+        offset: at,
+        parent: "SyncML",
+        element: "SyncHdr",
+    })?;
+    let body = body.ok_or(Error::WbxmlMissingElement {
+        offset: at,
+        parent: "SyncML",
+        element: "SyncBody",
+    })?;
+    let version = header_version.unwrap_or(if hdr.ver_dtd == "1.1" {
+        Version::V1_1
+    } else {
+        Version::V1_2
+    });
     Ok(SyncMl { version, hdr, body })
 }
 
@@ -117,13 +139,21 @@ struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     fn unexpected_tag(&self, at: usize, tag: &Tag<'_>, expected: &'static str) -> Error {
-        Error::WbxmlUnexpected { offset: at, expected, found: describe(tag) }
+        Error::WbxmlUnexpected {
+            offset: at,
+            expected,
+            found: describe(tag),
+        }
     }
 
     fn count(&mut self, at: usize) -> Result<(), Error> {
         self.elements += 1;
         if self.elements > self.max_elements {
-            return Err(Error::WbxmlLimit { offset: at, limit: "max_elements", max: self.max_elements });
+            return Err(Error::WbxmlLimit {
+                offset: at,
+                limit: "max_elements",
+                max: self.max_elements,
+            });
         }
         Ok(())
     }
@@ -136,7 +166,11 @@ impl<'a> Decoder<'a> {
                 self.count(at)?;
                 Ok((at, tag))
             }
-            other => Err(Error::WbxmlUnexpected { offset: at, expected, found: format!("{other:?}") }),
+            other => Err(Error::WbxmlUnexpected {
+                offset: at,
+                expected,
+                found: format!("{other:?}"),
+            }),
         }
     }
 
@@ -167,7 +201,11 @@ impl<'a> Decoder<'a> {
     /// Children of an element that has content (none if it has not).
     #[inline]
     fn children(&mut self, tag: &Tag<'_>) -> Result<Option<(usize, Tag<'a>)>, Error> {
-        if tag.has_content { self.child() } else { Ok(None) }
+        if tag.has_content {
+            self.child()
+        } else {
+            Ok(None)
+        }
     }
 
     /// Skips an element and everything inside it.
@@ -187,7 +225,13 @@ impl<'a> Decoder<'a> {
                 }
                 Some(Event::End) => depth -= 1,
                 Some(_) => {}
-                None => return Err(wbxml::Error::UnexpectedEof { offset: at, context: "element" }.into()),
+                None => {
+                    return Err(wbxml::Error::UnexpectedEof {
+                        offset: at,
+                        context: "element",
+                    }
+                    .into());
+                }
             }
         }
         Ok(())
@@ -237,13 +281,18 @@ impl<'a> Decoder<'a> {
             Text::One(b) => b.to_vec(),
             Text::Many(v) => v,
         };
-        String::from_utf8(owned).map_err(|_| Error::WbxmlInvalidUtf8 { offset: at, element })
+        String::from_utf8(owned).map_err(|_| Error::WbxmlInvalidUtf8 {
+            offset: at,
+            element,
+        })
     }
 
     fn number(&mut self, tag: &Tag<'_>, at: usize, element: &'static str) -> Result<u16, Error> {
         let t = self.text_bytes(tag)?;
         let b = t.bytes();
-        let parsed = std::str::from_utf8(b).ok().and_then(|s| s.trim().parse::<u16>().ok());
+        let parsed = std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok());
         parsed.ok_or_else(|| Error::WbxmlInvalidNumber {
             offset: at,
             element,
@@ -258,7 +307,8 @@ impl<'a> Decoder<'a> {
 
     fn sync_hdr(&mut self, tag: &Tag<'_>, at: usize) -> Result<SyncHdr, Error> {
         let mut h = SyncHdr::default();
-        let (mut dtd, mut proto, mut sid, mut mid, mut tgt, mut src) = (false, false, false, false, false, false);
+        let (mut dtd, mut proto, mut sid, mut mid, mut tgt, mut src) =
+            (false, false, false, false, false, false);
         while let Some((cat, c)) = self.children(tag)? {
             match tag_tok(&c) {
                 Some((PAGE_SYNCML, s::VER_DTD)) => {
@@ -285,7 +335,9 @@ impl<'a> Decoder<'a> {
                     h.source = self.location(&c, cat, "Source")?;
                     src = true;
                 }
-                Some((PAGE_SYNCML, s::RESP_URI)) => h.resp_uri = Some(self.string(&c, cat, "RespURI")?),
+                Some((PAGE_SYNCML, s::RESP_URI)) => {
+                    h.resp_uri = Some(self.string(&c, cat, "RespURI")?)
+                }
                 Some((PAGE_SYNCML, s::NO_RESP)) => h.no_resp = self.flag(&c)?,
                 Some((PAGE_SYNCML, s::CRED)) => h.cred = Some(self.cred(&c, cat)?),
                 Some((PAGE_SYNCML, s::META)) => h.meta = Some(self.meta(&c, cat)?),
@@ -301,13 +353,22 @@ impl<'a> Decoder<'a> {
             (src, "Source"),
         ] {
             if !present {
-                return Err(Error::WbxmlMissingElement { offset: at, parent: "SyncHdr", element });
+                return Err(Error::WbxmlMissingElement {
+                    offset: at,
+                    parent: "SyncHdr",
+                    element,
+                });
             }
         }
         Ok(h)
     }
 
-    fn location(&mut self, tag: &Tag<'_>, at: usize, parent: &'static str) -> Result<Location, Error> {
+    fn location(
+        &mut self,
+        tag: &Tag<'_>,
+        at: usize,
+        parent: &'static str,
+    ) -> Result<Location, Error> {
         let mut uri = None;
         let mut name = None;
         while let Some((cat, c)) = self.children(tag)? {
@@ -317,8 +378,15 @@ impl<'a> Decoder<'a> {
                 _ => self.skip(&c)?,
             }
         }
-        let loc_uri = uri.ok_or(Error::WbxmlMissingElement { offset: at, parent, element: "LocURI" })?;
-        Ok(Location { loc_uri, loc_name: name })
+        let loc_uri = uri.ok_or(Error::WbxmlMissingElement {
+            offset: at,
+            parent,
+            element: "LocURI",
+        })?;
+        Ok(Location {
+            loc_uri,
+            loc_name: name,
+        })
     }
 
     fn cred(&mut self, tag: &Tag<'_>, at: usize) -> Result<Cred, Error> {
@@ -335,7 +403,11 @@ impl<'a> Decoder<'a> {
             }
         }
         if !data {
-            return Err(Error::WbxmlMissingElement { offset: at, parent: "Cred", element: "Data" });
+            return Err(Error::WbxmlMissingElement {
+                offset: at,
+                parent: "Cred",
+                element: "Data",
+            });
         }
         Ok(cred)
     }
@@ -345,14 +417,18 @@ impl<'a> Decoder<'a> {
         while let Some((cat, c)) = self.children(tag)? {
             match tag_tok(&c) {
                 Some((PAGE_METINF, m::FIELD_LEVEL)) => meta.field_level = self.flag(&c)?,
-                Some((PAGE_METINF, m::FORMAT)) => meta.format = Some(self.string(&c, cat, "Format")?),
+                Some((PAGE_METINF, m::FORMAT)) => {
+                    meta.format = Some(self.string(&c, cat, "Format")?)
+                }
                 Some((PAGE_METINF, m::TYPE)) => {
                     let t = self.string(&c, cat, "Type")?;
                     meta.r#type = Some(super::type_from_wire(t));
                 }
                 Some((PAGE_METINF, m::MARK)) => meta.mark = Some(self.string(&c, cat, "Mark")?),
                 Some((PAGE_METINF, m::SIZE)) => meta.size = Some(self.string(&c, cat, "Size")?),
-                Some((PAGE_METINF, m::VERSION)) => meta.version = Some(self.string(&c, cat, "Version")?),
+                Some((PAGE_METINF, m::VERSION)) => {
+                    meta.version = Some(self.string(&c, cat, "Version")?)
+                }
                 Some((PAGE_METINF, m::NEXT_NONCE)) => {
                     meta.next_nonce = Some(self.string(&c, cat, "NextNonce")?);
                 }
@@ -373,8 +449,12 @@ impl<'a> Decoder<'a> {
         let mut item = Item::default();
         while let Some((cat, c)) = self.children(tag)? {
             match tag_tok(&c) {
-                Some((PAGE_SYNCML, s::TARGET)) => item.target = Some(self.location(&c, cat, "Target")?),
-                Some((PAGE_SYNCML, s::SOURCE)) => item.source = Some(self.location(&c, cat, "Source")?),
+                Some((PAGE_SYNCML, s::TARGET)) => {
+                    item.target = Some(self.location(&c, cat, "Target")?)
+                }
+                Some((PAGE_SYNCML, s::SOURCE)) => {
+                    item.source = Some(self.location(&c, cat, "Source")?)
+                }
                 Some((PAGE_SYNCML, s::META)) => item.meta = Some(self.meta(&c, cat)?),
                 Some((PAGE_SYNCML, s::DATA)) => item.data = Some(self.data(&c, cat)?),
                 Some((PAGE_SYNCML, s::MORE_DATA)) => item.more_data = self.flag(&c)?,
@@ -427,7 +507,11 @@ impl<'a> Decoder<'a> {
                     });
                 }
                 None => {
-                    return Err(wbxml::Error::UnexpectedEof { offset: eat, context: "Data" }.into());
+                    return Err(wbxml::Error::UnexpectedEof {
+                        offset: eat,
+                        context: "Data",
+                    }
+                    .into());
                 }
             }
         }
@@ -439,7 +523,10 @@ impl<'a> Decoder<'a> {
             };
             return String::from_utf8(v)
                 .map(Data::Text)
-                .map_err(|_| Error::WbxmlInvalidUtf8 { offset: at, element: "Data" });
+                .map_err(|_| Error::WbxmlInvalidUtf8 {
+                    offset: at,
+                    element: "Data",
+                });
         }
         if opaque_pieces == 1
             && str_pieces == 0
@@ -497,7 +584,11 @@ impl<'a> Decoder<'a> {
             }
         }
         if !code {
-            return Err(Error::WbxmlMissingElement { offset: at, parent: "Alert", element: "Data" });
+            return Err(Error::WbxmlMissingElement {
+                offset: at,
+                parent: "Alert",
+                element: "Data",
+            });
         }
         Ok(a)
     }
@@ -542,11 +633,17 @@ impl<'a> Decoder<'a> {
         while let Some((cat, ch)) = self.children(tag)? {
             match tag_tok(&ch) {
                 Some((PAGE_SYNCML, s::CMD_ID)) => r.cmd_id = self.string(&ch, cat, "CmdID")?,
-                Some((PAGE_SYNCML, s::MSG_REF)) => r.msg_ref = Some(self.string(&ch, cat, "MsgRef")?),
+                Some((PAGE_SYNCML, s::MSG_REF)) => {
+                    r.msg_ref = Some(self.string(&ch, cat, "MsgRef")?)
+                }
                 Some((PAGE_SYNCML, s::CMD_REF)) => r.cmd_ref = self.string(&ch, cat, "CmdRef")?,
                 Some((PAGE_SYNCML, s::META)) => r.meta = Some(self.meta(&ch, cat)?),
-                Some((PAGE_SYNCML, s::TARGET_REF)) => r.target_refs.push(self.string(&ch, cat, "TargetRef")?),
-                Some((PAGE_SYNCML, s::SOURCE_REF)) => r.source_refs.push(self.string(&ch, cat, "SourceRef")?),
+                Some((PAGE_SYNCML, s::TARGET_REF)) => {
+                    r.target_refs.push(self.string(&ch, cat, "TargetRef")?)
+                }
+                Some((PAGE_SYNCML, s::SOURCE_REF)) => {
+                    r.source_refs.push(self.string(&ch, cat, "SourceRef")?)
+                }
                 Some((PAGE_SYNCML, s::ITEM)) => r.items.push(self.item(&ch)?),
                 _ => self.skip(&ch)?,
             }
@@ -574,8 +671,12 @@ impl<'a> Decoder<'a> {
                 Some((PAGE_SYNCML, s::MSG_REF)) => st.msg_ref = self.string(&ch, cat, "MsgRef")?,
                 Some((PAGE_SYNCML, s::CMD_REF)) => st.cmd_ref = self.string(&ch, cat, "CmdRef")?,
                 Some((PAGE_SYNCML, s::CMD)) => st.cmd = self.string(&ch, cat, "Cmd")?,
-                Some((PAGE_SYNCML, s::TARGET_REF)) => st.target_refs.push(self.string(&ch, cat, "TargetRef")?),
-                Some((PAGE_SYNCML, s::SOURCE_REF)) => st.source_refs.push(self.string(&ch, cat, "SourceRef")?),
+                Some((PAGE_SYNCML, s::TARGET_REF)) => {
+                    st.target_refs.push(self.string(&ch, cat, "TargetRef")?)
+                }
+                Some((PAGE_SYNCML, s::SOURCE_REF)) => {
+                    st.source_refs.push(self.string(&ch, cat, "SourceRef")?)
+                }
                 Some((PAGE_SYNCML, s::CRED)) => st.cred = Some(self.cred(&ch, cat)?),
                 Some((PAGE_SYNCML, s::CHAL)) => {
                     let mut meta = Meta::default();
@@ -596,7 +697,11 @@ impl<'a> Decoder<'a> {
             }
         }
         if !code {
-            return Err(Error::WbxmlMissingElement { offset: at, parent: "Status", element: "Data" });
+            return Err(Error::WbxmlMissingElement {
+                offset: at,
+                parent: "Status",
+                element: "Data",
+            });
         }
         Ok(st)
     }
@@ -625,7 +730,11 @@ impl<'a> Decoder<'a> {
                         self.skip(&ch)?;
                     }
                 }
-                return Err(Error::WbxmlUnknownCommand { offset: at, name: describe(tag), cmd_id });
+                return Err(Error::WbxmlUnknownCommand {
+                    offset: at,
+                    name: describe(tag),
+                    cmd_id,
+                });
             }
         };
         Ok(Some(cmd))
@@ -643,4 +752,3 @@ impl<'a> Decoder<'a> {
         Ok(body)
     }
 }
-

@@ -3,7 +3,9 @@
 
 use wbxml::{Header, PublicId, StringTable, StringTableBuilder, Version as WbxmlVersion, Writer};
 
-use super::ddf;
+use std::borrow::Cow;
+
+use super::ddf::{self, InlineEv};
 use super::tokens::{PAGE_METINF, PAGE_SYNCML, PUBLIC_ID_SYNCML_1_1, PUBLIC_ID_SYNCML_1_2, m, s};
 use crate::{
     Alert, Command, Container, Cred, Data, Exec, Item, ItemCmd, Location, Meta, Results, Status,
@@ -22,8 +24,12 @@ trait Sink<'m> {
     fn data(&mut self, d: &'m Data);
 }
 
-/// Pass 1: counts strings.
-struct Collect<'m>(StringTableBuilder<'m>);
+/// Pass 1: counts strings; parses non-DDF XML data once for both passes.
+struct Collect<'m> {
+    strings: StringTableBuilder<'m>,
+    /// Inline-encodable XML of each `Data::Xml`, in walk order (`None`: nested DDF or OPAQUE).
+    inline_xml: Vec<Option<Vec<InlineEv<'m>>>>,
+}
 
 impl<'m> Sink<'m> for Collect<'m> {
     #[inline]
@@ -32,21 +38,46 @@ impl<'m> Sink<'m> for Collect<'m> {
     fn end(&mut self) {}
     #[inline]
     fn text(&mut self, s: &'m [u8]) {
-        self.0.add(s);
+        self.strings.add(s);
     }
     #[inline]
     fn inline(&mut self, _: &[u8]) {}
-    #[inline]
-    fn data(&mut self, _: &'m Data) {}
+    fn data(&mut self, d: &'m Data) {
+        if let Data::Xml(x) = d {
+            let evs = if ddf::is_mgmt_tree(x) {
+                None
+            } else {
+                ddf::parse_inline(x)
+            };
+            if let Some(evs) = &evs {
+                for e in evs {
+                    match e {
+                        InlineEv::Start(Err(name), _) => self.strings.require(name.as_bytes()),
+                        InlineEv::Text(Cow::Borrowed(t)) => self.strings.add(t.as_bytes()),
+                        _ => {}
+                    }
+                }
+            }
+            self.inline_xml.push(evs);
+        }
+    }
 }
 
 /// Pass 2: writes.
-struct Write<'t> {
+struct Write<'t, 'm> {
     w: Writer,
     table: StringTable<'t>,
+    inline_xml: std::vec::IntoIter<Option<Vec<InlineEv<'m>>>>,
 }
 
-impl<'m> Sink<'m> for Write<'_> {
+impl Write<'_, '_> {
+    #[inline]
+    fn table_text(&mut self, s: &[u8]) {
+        self.w.text_with_table(&self.table, s);
+    }
+}
+
+impl<'m> Sink<'m> for Write<'_, 'm> {
     #[inline]
     fn start(&mut self, page: u8, token: u8, has_content: bool) {
         self.w.start(page, token, has_content);
@@ -57,10 +88,7 @@ impl<'m> Sink<'m> for Write<'_> {
     }
     #[inline]
     fn text(&mut self, s: &'m [u8]) {
-        match self.table.offset(s) {
-            Some(o) => self.w.str_t(o),
-            None => self.w.text(s),
-        }
+        self.table_text(s);
     }
     fn inline(&mut self, s: &[u8]) {
         self.w.text(s);
@@ -71,10 +99,29 @@ impl<'m> Sink<'m> for Write<'_> {
             Data::CData(t) => self.w.opaque(t.as_bytes()),
             Data::Opaque(b) => self.w.opaque(b),
             Data::Xml(x) => {
-                let nested = if ddf::is_mgmt_tree(x) { ddf::encode_nested(x) } else { None };
+                if let Some(Some(evs)) = self.inline_xml.next() {
+                    // Elements inline, as libwbxml writes them (lossless for this XML).
+                    for e in &evs {
+                        match e {
+                            InlineEv::Start(Ok(tok), c) => self.w.start(PAGE_SYNCML, *tok, *c),
+                            InlineEv::Start(Err(name), c) => {
+                                let idx = self.table.offset(name.as_bytes()).unwrap_or(0);
+                                self.w.start_literal(idx, *c);
+                            }
+                            InlineEv::End => self.w.end(),
+                            InlineEv::Text(t) => self.table_text(t.as_bytes()),
+                        }
+                    }
+                    return;
+                }
+                let nested = if ddf::is_mgmt_tree(x) {
+                    ddf::encode_nested(x)
+                } else {
+                    None
+                };
                 match nested {
                     Some(doc) => self.w.opaque(&doc),
-                    // Non-DDF XML travels as its exact text in OPAQUE (lossless; see module docs).
+                    // Other XML travels as its exact text in OPAQUE (lossless; see module docs).
                     None => self.w.opaque(x.as_bytes()),
                 }
             }
@@ -84,9 +131,12 @@ impl<'m> Sink<'m> for Write<'_> {
 
 /// Encodes one message.
 pub(crate) fn encode(msg: &SyncMl) -> Vec<u8> {
-    let mut c = Collect(StringTableBuilder::new());
+    let mut c = Collect {
+        strings: StringTableBuilder::new(),
+        inline_xml: Vec::new(),
+    };
     walk(msg, &mut c);
-    let table = c.0.build();
+    let table = c.strings.build();
     let public_id = match msg.version {
         Version::V1_1 => PUBLIC_ID_SYNCML_1_1,
         Version::V1_2 => PUBLIC_ID_SYNCML_1_2,
@@ -97,13 +147,18 @@ pub(crate) fn encode(msg: &SyncMl) -> Vec<u8> {
         charset: wbxml::CHARSET_UTF8,
         string_table: table.bytes(),
     };
-    let mut w = Write { w: Writer::with_capacity(&header, 1024), table };
+    let mut w = Write {
+        w: Writer::with_capacity(&header, 1024),
+        table,
+        inline_xml: c.inline_xml.into_iter(),
+    };
     walk(msg, &mut w);
     w.w.finish()
 }
 
 /// Static decimal strings for codes below 2000 (status and alert codes), so they can be
 /// string-table entries without allocating.
+#[allow(clippy::indexing_slicing)] // evaluated at compile time: cannot panic at run time
 static NUMS: [[u8; 4]; 2000] = {
     let mut t = [[0u8; 4]; 2000];
     let mut n = 0;

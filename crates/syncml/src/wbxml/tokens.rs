@@ -28,46 +28,173 @@ pub const NS_DDF: &str = "syncml:dmddf1.2";
 
 /// SyncML 1.2 tags, tokens 0x05..=0x3C.
 const SYNCML_TAGS: [&str; 56] = [
-    "Add", "Alert", "Archive", "Atomic", "Chal", "Cmd", "CmdID", "CmdRef", "Copy", "Cred", "Data",
-    "Delete", "Exec", "Final", "Get", "Item", "Lang", "LocName", "LocURI", "Map", "MapItem",
-    "Meta", "MsgID", "MsgRef", "NoResp", "NoResults", "Put", "Replace", "RespURI", "Results",
-    "Search", "Sequence", "SessionID", "SftDel", "Source", "SourceRef", "Status", "Sync",
-    "SyncBody", "SyncHdr", "SyncML", "Target", "TargetRef", "", "VerDTD", "VerProto",
-    "NumberOfChanges", "MoreData", "Field", "Filter", "Record", "FilterType", "SourceParent",
-    "TargetParent", "Move", "Correlator",
+    "Add",
+    "Alert",
+    "Archive",
+    "Atomic",
+    "Chal",
+    "Cmd",
+    "CmdID",
+    "CmdRef",
+    "Copy",
+    "Cred",
+    "Data",
+    "Delete",
+    "Exec",
+    "Final",
+    "Get",
+    "Item",
+    "Lang",
+    "LocName",
+    "LocURI",
+    "Map",
+    "MapItem",
+    "Meta",
+    "MsgID",
+    "MsgRef",
+    "NoResp",
+    "NoResults",
+    "Put",
+    "Replace",
+    "RespURI",
+    "Results",
+    "Search",
+    "Sequence",
+    "SessionID",
+    "SftDel",
+    "Source",
+    "SourceRef",
+    "Status",
+    "Sync",
+    "SyncBody",
+    "SyncHdr",
+    "SyncML",
+    "Target",
+    "TargetRef",
+    "",
+    "VerDTD",
+    "VerProto",
+    "NumberOfChanges",
+    "MoreData",
+    "Field",
+    "Filter",
+    "Record",
+    "FilterType",
+    "SourceParent",
+    "TargetParent",
+    "Move",
+    "Correlator",
 ];
 
 /// MetInf 1.2 tags, tokens 0x05..=0x16.
 const METINF_TAGS: [&str; 18] = [
-    "Anchor", "EMI", "Format", "FreeID", "FreeMem", "Last", "Mark", "MaxMsgSize", "Mem",
-    "MetInf", "Next", "NextNonce", "SharedMem", "Size", "Type", "Version", "MaxObjSize",
+    "Anchor",
+    "EMI",
+    "Format",
+    "FreeID",
+    "FreeMem",
+    "Last",
+    "Mark",
+    "MaxMsgSize",
+    "Mem",
+    "MetInf",
+    "Next",
+    "NextNonce",
+    "SharedMem",
+    "Size",
+    "Type",
+    "Version",
+    "MaxObjSize",
     "FieldLevel",
 ];
 
 /// DM DDF 1.2 tags, tokens 0x05..=0x3C.
 const DDF_TAGS: [&str; 56] = [
-    "AccessType", "ACL", "Add", "b64", "bin", "bool", "chr", "CaseSense", "CIS", "Copy", "CS",
-    "date", "DDFName", "DefaultValue", "Delete", "Description", "DFFormat", "DFProperties",
-    "DFTitle", "DFType", "Dynamic", "Exec", "float", "Format", "Get", "int", "Man", "MgmtTree",
-    "MIME", "Mod", "Name", "Node", "node", "NodeName", "null", "Occurrence", "One", "OneOrMore",
-    "OneOrN", "Path", "Permanent", "Replace", "RTProperties", "Scope", "Size", "time", "Title",
-    "TStamp", "Type", "Value", "VerDTD", "VerNo", "xml", "ZeroOrMore", "ZeroOrN", "ZeroOrOne",
+    "AccessType",
+    "ACL",
+    "Add",
+    "b64",
+    "bin",
+    "bool",
+    "chr",
+    "CaseSense",
+    "CIS",
+    "Copy",
+    "CS",
+    "date",
+    "DDFName",
+    "DefaultValue",
+    "Delete",
+    "Description",
+    "DFFormat",
+    "DFProperties",
+    "DFTitle",
+    "DFType",
+    "Dynamic",
+    "Exec",
+    "float",
+    "Format",
+    "Get",
+    "int",
+    "Man",
+    "MgmtTree",
+    "MIME",
+    "Mod",
+    "Name",
+    "Node",
+    "node",
+    "NodeName",
+    "null",
+    "Occurrence",
+    "One",
+    "OneOrMore",
+    "OneOrN",
+    "Path",
+    "Permanent",
+    "Replace",
+    "RTProperties",
+    "Scope",
+    "Size",
+    "time",
+    "Title",
+    "TStamp",
+    "Type",
+    "Value",
+    "VerDTD",
+    "VerNo",
+    "xml",
+    "ZeroOrMore",
+    "ZeroOrN",
+    "ZeroOrOne",
 ];
 
 /// The SyncML page for SyncML 1.2 (SyncML 1.1 uses the same tokens; only the namespace differs).
-pub const SYNCML_PAGE: CodePage<'static> =
-    CodePage { number: PAGE_SYNCML, namespace: "SYNCML:SYNCML1.2", first_token: 5, tags: &SYNCML_TAGS };
+pub const SYNCML_PAGE: CodePage<'static> = CodePage {
+    number: PAGE_SYNCML,
+    namespace: "SYNCML:SYNCML1.2",
+    first_token: 5,
+    tags: &SYNCML_TAGS,
+};
 /// The MetInf page.
-pub const METINF_PAGE: CodePage<'static> =
-    CodePage { number: PAGE_METINF, namespace: NS_METINF, first_token: 5, tags: &METINF_TAGS };
+pub const METINF_PAGE: CodePage<'static> = CodePage {
+    number: PAGE_METINF,
+    namespace: NS_METINF,
+    first_token: 5,
+    tags: &METINF_TAGS,
+};
 /// The DM DDF 1.2 page (page 2 inside a SyncML document; page 0 is not used by a nested TNDS
 /// document from libwbxml, which switches to page 2 first).
-pub const DDF_PAGE: CodePage<'static> =
-    CodePage { number: PAGE_DDF, namespace: NS_DDF, first_token: 5, tags: &DDF_TAGS };
+pub const DDF_PAGE: CodePage<'static> = CodePage {
+    number: PAGE_DDF,
+    namespace: NS_DDF,
+    first_token: 5,
+    tags: &DDF_TAGS,
+};
 
 /// All three pages.
-pub const SYNCML_CODE_SPACE: CodeSpace<'static> =
-    CodeSpace { pages: &[SYNCML_PAGE, METINF_PAGE, DDF_PAGE] };
+pub const SYNCML_CODE_SPACE: CodeSpace<'static> = CodeSpace {
+    pages: &[SYNCML_PAGE, METINF_PAGE, DDF_PAGE],
+};
 
 /// SyncML (page 0) tag tokens.
 #[allow(missing_docs)]
