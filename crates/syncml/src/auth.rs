@@ -401,19 +401,15 @@ impl HmacHeader {
     }
 
     /// The header value, exactly `algorithm=MD5, username="user", mac=...` (quotes and
-    /// backslashes in the user name are escaped).
+    /// backslashes in the user name are escaped; an algorithm or MAC that is not plain Base64
+    /// text is quoted too, so that [`HmacHeader::parse`] gives it back unchanged).
     #[must_use]
     pub fn to_header_value(&self) -> String {
-        let mut user = String::with_capacity(self.username.len());
-        for c in self.username.chars() {
-            if c == '"' || c == '\\' {
-                user.push('\\');
-            }
-            user.push(c);
-        }
         format!(
-            "algorithm={}, username=\"{}\", mac={}",
-            self.algorithm, user, self.mac
+            "algorithm={}, username={}, mac={}",
+            token_or_quoted(&self.algorithm),
+            quoted(&self.username),
+            token_or_quoted(&self.mac)
         )
     }
 
@@ -528,6 +524,27 @@ impl HmacHeader {
         let expected = hmac_mac(&self.username, secret, nonce, body);
         ct_eq(self.mac.trim().as_bytes(), expected.as_bytes())
     }
+}
+
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn token_or_quoted(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-'));
+    if plain { text.to_owned() } else { quoted(text) }
 }
 
 impl std::fmt::Display for HmacHeader {
