@@ -167,6 +167,28 @@ struct AwaitingApp {
 }
 
 /// The device side of one DM session, as a sans-IO state machine (see the crate docs).
+///
+/// Protocol behaviour worth knowing:
+/// - **Server authentication** (when [`ClientConfig::server_credentials`] is set): until the
+///   server proves itself, a server message with commands is refused: its `SyncHdr` gets 407
+///   (no `Cred`) or 401 (wrong `Cred`) with a `Chal` (a fresh nonce for 401), and *every*
+///   command of the message gets the same 401/407 status; nothing reaches the application.
+///   After `max_auth_attempts` refusals the last one goes without `Chal` and with `Final`, and
+///   the session ends with [`SessionEnd::PeerAuthFailed`]. An accepted server gets 212 and a
+///   `Chal` with the nonce for its next session ([`ClientEvent::NonceIssued`]); with
+///   `syncml:auth-MAC` every message is checked and answered 200 + `Chal`.
+/// - **Our authentication**: 401/407 with `Chal` makes the session resend its whole current
+///   package (Package 1: Alert, DevInfo, alerts) with new credentials; 212 stops sending `Cred`;
+///   a `NextNonce` in any `Chal` is adopted and reported ([`ClientEvent::NonceReceived`]).
+/// - **Multi-message packages**: when the server's message lacks `Final`, our answer carries
+///   Alert 1222 and no `Final`; when our package does not fit the server's `MaxMsgSize`, it
+///   goes in several messages, `Final` on the last one only.
+/// - **Large objects**: incoming chunks are answered 213 and reassembled before the
+///   application sees the command; a size mismatch gets 424, an object above `MaxObjSize`
+///   413, an object interrupted by another command Alert 1225. Outgoing items (Results) too
+///   large for one message are chunked (`MoreData`, `Meta/Size` on the first chunk).
+/// - A server message with `Final`, no commands and no challenge ends the session
+///   ([`SessionEnd::Completed`]); nothing is sent back.
 pub struct ClientSession {
     config: ClientConfig,
     nonces: Box<dyn NonceSource>,

@@ -128,6 +128,24 @@ struct SentRef {
 }
 
 /// The server side of one DM session, as a sans-IO state machine (see the crate docs).
+///
+/// Protocol behaviour worth knowing:
+/// - **Device authentication** (when client credentials are given): no `Cred` gets 407 with a
+///   `Chal` (the current nonce, or a fresh one if none), a wrong `Cred` 401 with a fresh nonce;
+///   every command of a refused message gets the same code and no management command is sent.
+///   After `max_auth_attempts` failures the last refusal carries no `Chal`, has `Final`, and the
+///   session ends with [`SessionEnd::PeerAuthFailed`]. Success gets 212 + `Chal` with the nonce
+///   for the next session; with `syncml:auth-MAC` every message is checked and answered
+///   200 + `Chal`. Every new nonce is reported as [`ServerEvent::NonceIssued`]: persist it.
+/// - **Our authentication** (when [`ServerConfig::credentials`] is set): `Cred` goes in every
+///   header until the device answers 212; a 401/407 with `Chal` makes the session resend its
+///   current package with new credentials.
+/// - **Packages**: queued commands go out when the device's package is complete, cut into
+///   messages within the device's `MaxMsgSize` (`Final` on the last), large items chunked;
+///   the device asks for each further message with Alert 1222. A device package spread over
+///   several messages is answered with Alert 1222 until its `Final`.
+/// - A package started with nothing queued carries only statuses and `Final` and ends the
+///   session ([`SessionEnd::Completed`]).
 pub struct ServerSession {
     config: ServerConfig,
     nonces: Box<dyn NonceSource>,
