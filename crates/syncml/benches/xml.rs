@@ -137,6 +137,34 @@ fn main() {
     }
     assert!(!msgs.is_empty(), "no messages found");
 
+    // `BENCH_ONLY=raw|decode|encode N`: a fixed loop without timing, for `perf stat` / `perf record`
+    // (instruction counts are steadier than wall time on a busy machine).
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        let rounds: usize = std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        let mut out = Vec::with_capacity(4096);
+        for _ in 0..rounds {
+            for (_, bytes, ast) in &msgs {
+                match only.as_str() {
+                    "raw" => {
+                        black_box(raw_events(black_box(bytes)));
+                    }
+                    "decode" => {
+                        black_box(xml::decode(black_box(bytes), &limits).unwrap());
+                    }
+                    _ => {
+                        out.clear();
+                        xml::encode_into(black_box(ast), &mut out);
+                        black_box(&out);
+                    }
+                }
+            }
+        }
+        return;
+    }
+
     println!(
         "| {:<28} | {:>5} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} | {:>5} |",
         "message",
