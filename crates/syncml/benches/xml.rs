@@ -3,7 +3,9 @@
 //!
 //! Run: `cargo bench -p syncml --bench xml` (set `BENCH_QUICK=1` for a short run). Messages come
 //! from `crates/syncml/benches/data/*.xml` and, when present, `testdata/messages/**/*.xml` up to
-//! 4 KiB. Each figure is the median of 31 samples of ~10 ms each.
+//! 4 KiB. Each figure is the median of 41 samples of ~5 ms
+//! each, the samples of raw / decode / encode / both interleaved so that load from other processes
+//! hits them alike.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -52,60 +54,113 @@ fn raw_events(bytes: &[u8]) -> usize {
     }
 }
 
-/// Median nanoseconds per call of `f`.
-fn median_ns(quick: bool, mut f: impl FnMut()) -> f64 {
-    let target = if quick {
-        Duration::from_millis(2)
-    } else {
-        Duration::from_millis(10)
-    };
-    let samples = if quick { 7 } else { 31 };
-    // Calibrate the iterations per sample.
+/// Iterations of `f` that take about `target`.
+fn calibrate(target: Duration, f: &mut dyn FnMut()) -> u64 {
     let mut iters = 1u64;
     loop {
         let t = Instant::now();
         for _ in 0..iters {
             f();
         }
-        if t.elapsed() >= target / 2 {
-            break;
+        if t.elapsed() >= target || iters >= 1 << 30 {
+            return iters;
         }
         iters *= 2;
     }
-    let mut per_iter: Vec<f64> = (0..samples)
-        .map(|_| {
+}
+
+/// Median nanoseconds per call of each of `fs`. The samples of the functions are interleaved
+/// (one batch of each in turn), so that load from other processes hits them all alike and their
+/// ratios stay meaningful on a busy machine.
+fn measure(quick: bool, fs: &mut [&mut dyn FnMut()]) -> Samples {
+    let target = if quick {
+        Duration::from_millis(1)
+    } else {
+        Duration::from_millis(5)
+    };
+    let samples = if quick { 9 } else { 41 };
+    let iters: Vec<u64> = fs.iter_mut().map(|f| calibrate(target, *f)).collect();
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(samples); fs.len()];
+    for _ in 0..samples {
+        for (i, f) in fs.iter_mut().enumerate() {
             let t = Instant::now();
-            for _ in 0..iters {
+            for _ in 0..iters[i] {
                 f();
             }
-            t.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .collect();
-    per_iter.sort_by(f64::total_cmp);
-    per_iter[per_iter.len() / 2]
+            times[i].push(t.elapsed().as_nanos() as f64 / iters[i] as f64);
+        }
+    }
+    Samples(times)
+}
+
+/// Per-function samples (nanoseconds per call), in the order they were taken.
+struct Samples(Vec<Vec<f64>>);
+
+impl Samples {
+    fn median(&self, i: usize) -> f64 {
+        median(self.0[i].clone())
+    }
+
+    fn min(&self, i: usize) -> f64 {
+        self.0[i].iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    /// Median over samples of `fs[i] / fs[j]` taken side by side.
+    fn paired_ratio(&self, i: usize, j: usize) -> f64 {
+        median(
+            self.0[i]
+                .iter()
+                .zip(&self.0[j])
+                .map(|(a, b)| a / b)
+                .collect(),
+        )
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 struct Row {
     name: String,
     bytes: usize,
-    raw: f64,
-    decode: f64,
-    encode: f64,
-    both: f64,
+    samples: Samples,
+    /// Messages per batch (1, or the corpus size for the mix).
+    per: f64,
+}
+
+fn print_header() {
+    println!(
+        "| {:<30} | {:>5} | {:>7} | {:>7} | {:>7} | {:>7} | {:>9} | {:>9} | {:>9} | {:>5} |",
+        "message",
+        "bytes",
+        "raw µs",
+        "dec µs",
+        "enc µs",
+        "d+e µs",
+        "raw msg/s",
+        "d+e msg/s",
+        "best d+e",
+        "ratio"
+    );
+    println!("|{}|", ["---"; 10].join("|"));
 }
 
 fn print_row(r: &Row) {
+    let us = |i| r.samples.median(i) / r.per / 1000.0;
     println!(
-        "| {:<28} | {:>5} | {:>8.2} | {:>8.2} | {:>8.2} | {:>8.2} | {:>9.0} | {:>9.0} | {:>5.2} |",
+        "| {:<30} | {:>5} | {:>7.2} | {:>7.2} | {:>7.2} | {:>7.2} | {:>9.0} | {:>9.0} | {:>9.0} | {:>5.2} |",
         r.name,
         r.bytes,
-        r.raw / 1000.0,
-        r.decode / 1000.0,
-        r.encode / 1000.0,
-        r.both / 1000.0,
-        1e9 / r.both,
-        1e9 / r.raw,
-        r.both / r.raw,
+        us(0),
+        us(1),
+        us(2),
+        us(3),
+        1e6 / us(0),
+        1e6 / us(3),
+        1e9 * r.per / r.samples.min(3),
+        r.samples.paired_ratio(3, 0),
     );
 }
 
@@ -165,61 +220,83 @@ fn main() {
         return;
     }
 
-    println!(
-        "| {:<28} | {:>5} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} | {:>5} |",
-        "message",
-        "bytes",
-        "raw µs",
-        "dec µs",
-        "enc µs",
-        "d+e µs",
-        "d+e msg/s",
-        "raw msg/s",
-        "ratio"
-    );
-    println!("|{}|", ["---"; 9].join("|"));
-    let mut out = Vec::with_capacity(4096);
+    print_header();
     let mut rows = Vec::new();
     for (name, bytes, ast) in &msgs {
-        let raw = median_ns(quick, || {
-            black_box(raw_events(black_box(bytes)));
-        });
-        let decode = median_ns(quick, || {
-            black_box(xml::decode(black_box(bytes), &limits).unwrap());
-        });
-        let encode = median_ns(quick, || {
-            out.clear();
-            xml::encode_into(black_box(ast), &mut out);
-            black_box(&out);
-        });
-        let both = median_ns(quick, || {
-            let ast = xml::decode(black_box(bytes), &limits).unwrap();
-            out.clear();
-            xml::encode_into(&ast, &mut out);
-            black_box(&out);
-        });
+        let (mut out1, mut out2) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+        let t = measure(
+            quick,
+            &mut [
+                &mut || {
+                    black_box(raw_events(black_box(bytes)));
+                },
+                &mut || {
+                    black_box(xml::decode(black_box(bytes), &limits).unwrap());
+                },
+                &mut || {
+                    out1.clear();
+                    xml::encode_into(black_box(ast), &mut out1);
+                    black_box(&out1);
+                },
+                &mut || {
+                    let ast = xml::decode(black_box(bytes), &limits).unwrap();
+                    out2.clear();
+                    xml::encode_into(&ast, &mut out2);
+                    black_box(&out2);
+                },
+            ],
+        );
         let row = Row {
             name: name.clone(),
             bytes: bytes.len(),
-            raw,
-            decode,
-            encode,
-            both,
+            samples: t,
+            per: 1.0,
         };
         print_row(&row);
         rows.push(row);
     }
-    let n = rows.len() as f64;
-    let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
+    // The whole corpus in one batch: time per message over the mix.
+    let n = msgs.len() as f64;
+    let (mut out1, mut out2) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+    let t = measure(
+        quick,
+        &mut [
+            &mut || {
+                for (_, bytes, _) in &msgs {
+                    black_box(raw_events(black_box(bytes)));
+                }
+            },
+            &mut || {
+                for (_, bytes, _) in &msgs {
+                    black_box(xml::decode(black_box(bytes), &limits).unwrap());
+                }
+            },
+            &mut || {
+                for (_, _, ast) in &msgs {
+                    out1.clear();
+                    xml::encode_into(black_box(ast), &mut out1);
+                    black_box(&out1);
+                }
+            },
+            &mut || {
+                for (_, bytes, _) in &msgs {
+                    let ast = xml::decode(black_box(bytes), &limits).unwrap();
+                    out2.clear();
+                    xml::encode_into(&ast, &mut out2);
+                    black_box(&out2);
+                }
+            },
+        ],
+    );
     print_row(&Row {
-        name: format!("mean of {} messages", rows.len()),
+        name: format!("all {} (mix, per message)", msgs.len()),
         bytes: rows.iter().map(|r| r.bytes).sum::<usize>() / rows.len(),
-        raw: mean(|r| r.raw),
-        decode: mean(|r| r.decode),
-        encode: mean(|r| r.encode),
-        both: mean(|r| r.both),
+        samples: t,
+        per: n,
     });
     println!(
-        "\nmsg/s = 1 / median time per message on one core; ratio = (decode+encode) / raw quick-xml."
+        "\nMedians of {} interleaved samples on one core. msg/s = 1 / median time per message; best = 1 / \
+         fastest sample; ratio = median of (decode+encode) / raw quick-xml over side-by-side samples.",
+        if quick { 9 } else { 41 }
     );
 }
