@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod device;
+
 use dm_server::{Config, Server};
 use tokio::sync::oneshot;
 
