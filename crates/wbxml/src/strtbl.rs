@@ -5,24 +5,40 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::mbuint::mb_u_int32_len;
 
-/// FNV-1a: a fast hasher for the short strings of one document (no DoS concern: the writer
-/// hashes its own output strings).
+/// A fast word-at-a-time multiplicative hasher (FxHash style) for the short strings of one
+/// document (no DoS concern: the writer hashes its own output strings).
 #[derive(Default)]
 struct Fnv(u64);
+
+impl Fnv {
+    #[inline]
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
 
 impl Hasher for Fnv {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
         }
-        self.0 = h;
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            if let Some(dst) = w.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
+            }
+            self.mix(u64::from_le_bytes(w));
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
     }
 
     #[inline]

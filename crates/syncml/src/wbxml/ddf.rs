@@ -210,7 +210,8 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
                         return None;
                     }
                 }
-                let tok = DDF_PAGE.token(std::str::from_utf8(e.local_name().as_ref()).ok()?)?;
+                let tok =
+                    super::tokens::ddf_token(std::str::from_utf8(e.local_name().as_ref()).ok()?)?;
                 if depth == 0 && tok != d::MGMT_TREE {
                     return None;
                 }
@@ -226,7 +227,8 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
                         return None;
                     }
                 }
-                let tok = DDF_PAGE.token(std::str::from_utf8(e.local_name().as_ref()).ok()?)?;
+                let tok =
+                    super::tokens::ddf_token(std::str::from_utf8(e.local_name().as_ref()).ok()?)?;
                 if depth == 0 {
                     return None;
                 }
@@ -333,14 +335,14 @@ pub(crate) fn parse_inline(xml: &str) -> Option<Vec<InlineEv<'_>>> {
                 let n = name_of(&e)?;
                 depth += 1;
                 evs.push(InlineEv::Start(
-                    super::tokens::SYNCML_PAGE.token(n).ok_or(n),
+                    super::tokens::syncml_token(n).ok_or(n),
                     true,
                 ));
             }
             XmlEvent::Empty(e) => {
                 let n = name_of(&e)?;
                 evs.push(InlineEv::Start(
-                    super::tokens::SYNCML_PAGE.token(n).ok_or(n),
+                    super::tokens::syncml_token(n).ok_or(n),
                     false,
                 ));
             }
