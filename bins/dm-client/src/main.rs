@@ -45,7 +45,9 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the agent")?;
     if args.once {
         let report = agent.run_session(dm_client::Trigger::Client).await?;
-        tracing::info!(?report, "session done");
+        if !report.completed() {
+            anyhow::bail!("session {} ended: {:?}", report.session_id, report.end);
+        }
         return Ok(());
     }
     if let Some(a) = agent.udp_addr() {
