@@ -44,7 +44,9 @@ pub(crate) const BATCH_ROWS: usize = 500;
 /// Expands `impl Store for $store` plus its row decoders.
 ///
 /// `$store` must have `fn w(&self) -> &Pool<$db>` (writes) and `fn r(&self) -> &Pool<$db>`
-/// (reads) and `async fn close_pools(&self)`; `$sql` is a module with `TAKE_QUEUED`.
+/// (reads), `async fn close_pools(&self)` and `async fn record_session_impl(&self, &SessionRecord)
+/// -> Result<()>` (which may use the generated `record_one`); `$sql` is a module with
+/// `TAKE_QUEUED`.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $conn:ty, $row:ty, $sql:ident) => {
         use std::collections::{BTreeMap, HashMap};
@@ -468,6 +470,27 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Rejects a record that can never be stored (bad completion state).
+        pub(super) fn check_record(rec: &SessionRecord) -> Result<()> {
+            for jr in &rec.job_results {
+                if let Some(state) = jr.complete {
+                    check_completion(state)?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Writes one session record in the caller's transaction.
+        pub(super) async fn record_one(conn: &mut $conn, rec: &SessionRecord) -> Result<()> {
+            write_registry(&mut *conn, &rec.device_id, &rec.registry).await?;
+            write_nonces(&mut *conn, &rec.device_id, &rec.nonces).await?;
+            write_tree(&mut *conn, &rec.device_id, &rec.tree_values).await?;
+            for jr in &rec.job_results {
+                write_job_results(&mut *conn, jr, rec.at).await?;
+            }
+            write_events(&mut *conn, &rec.device_id, &rec.events).await
+        }
+
         /// `WHERE` clauses of the device filter (the query must join `registry r`).
         fn push_device_filter<'a>(qb: &mut sqlx::QueryBuilder<'a, $db>, f: &'a DeviceFilter) {
             qb.push(" WHERE 1 = 1");
@@ -801,17 +824,31 @@ macro_rules! impl_store {
                 if limit == 0 {
                     return Err(Error::InvalidArgument("limit must be at least 1".into()));
                 }
-                let mut tx = self.w().begin().await?;
+                // Most sessions find nothing queued: check on a reader before using the writer.
+                // (A job queued right after this check goes out in the next session.)
+                let any = sqlx::query(
+                    "SELECT 1 AS one FROM jobs WHERE device_id = $1 AND state = 'queued' LIMIT 1",
+                )
+                .bind(device_id)
+                .fetch_optional(self.r())
+                .await?;
+                if any.is_none() {
+                    return Ok(Vec::new());
+                }
+                // One statement: atomic on its own (no explicit transaction, one writer hop).
                 let rows = sqlx::query($sql::TAKE_QUEUED)
                     .bind(device_id)
                     .bind(session_id)
                     .bind(now)
                     .bind(i64::from(limit))
-                    .fetch_all(&mut *tx)
+                    .fetch_all(self.w())
                     .await?;
-                let jobs = jobs_from_rows(&mut tx, &rows).await?;
-                tx.commit().await?;
-                Ok(jobs)
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Results exist only for requeued jobs; read them on a reader connection.
+                let mut conn = self.r().acquire().await?;
+                jobs_from_rows(&mut conn, &rows).await
             }
 
             async fn set_sent_ids(&self, id: JobId, msg_id: u32, cmd_ids: &[u32]) -> Result<()> {
@@ -943,21 +980,8 @@ macro_rules! impl_store {
             }
 
             async fn record_session(&self, rec: &SessionRecord) -> Result<()> {
-                for jr in &rec.job_results {
-                    if let Some(state) = jr.complete {
-                        check_completion(state)?;
-                    }
-                }
-                let mut tx = self.w().begin().await?;
-                write_registry(&mut tx, &rec.device_id, &rec.registry).await?;
-                write_nonces(&mut tx, &rec.device_id, &rec.nonces).await?;
-                write_tree(&mut tx, &rec.device_id, &rec.tree_values).await?;
-                for jr in &rec.job_results {
-                    write_job_results(&mut tx, jr, rec.at).await?;
-                }
-                write_events(&mut tx, &rec.device_id, &rec.events).await?;
-                tx.commit().await?;
-                Ok(())
+                check_record(rec)?;
+                self.record_session_impl(rec).await
             }
 
             async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -2,7 +2,12 @@
 //! throwaway cluster and sets it); each test creates its own database with a random suffix and
 //! drops it afterwards. Without the variable the tests are skipped, unless `REQUIRE_ORACLES=1`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod suite;
 

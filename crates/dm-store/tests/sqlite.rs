@@ -1,7 +1,12 @@
 //! The shared store suite on SQLite (a temp file per test), plus SQLite-only checks:
 //! restart durability and in-memory stores.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod suite;
 

@@ -57,6 +57,13 @@ impl PgStore {
     async fn close_pools(&self) {
         self.pool.close().await;
     }
+
+    async fn record_session_impl(&self, rec: &crate::SessionRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        ops::record_one(&mut tx, rec).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Applies the pending schema scripts in one transaction, under an advisory lock.

@@ -2,7 +2,9 @@
 //! writes through one connection avoids `SQLITE_BUSY` and lock upgrades), a small pool of
 //! read-only connections, WAL journal, `synchronous = NORMAL` (a commit is durable against a
 //! process crash; a power loss may lose the last transactions, never corrupt the file).
+//! Session records are group-committed (see `group_commit.rs`).
 
+mod group_commit;
 mod schema;
 
 use std::str::FromStr as _;
@@ -42,6 +44,7 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    group: group_commit::GroupCommit,
 }
 
 impl SqliteStore {
@@ -80,6 +83,7 @@ impl SqliteStore {
                 .await?;
             migrate(&pool).await?;
             return Ok(SqliteStore {
+                group: group_commit::GroupCommit::start(pool.clone()),
                 writer: pool.clone(),
                 reader: pool,
             });
@@ -108,7 +112,11 @@ impl SqliteStore {
                     .pragma("cache_size", cache((opts.cache_kib / 4).max(1024))),
             )
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            group: group_commit::GroupCommit::start(writer.clone()),
+            writer,
+            reader,
+        })
     }
 
     fn w(&self) -> &Pool<sqlx::Sqlite> {
@@ -122,6 +130,11 @@ impl SqliteStore {
     async fn close_pools(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    /// Session records go through the group-commit writer task.
+    async fn record_session_impl(&self, rec: &crate::SessionRecord) -> Result<()> {
+        self.group.submit(rec.clone()).await
     }
 }
 

@@ -47,6 +47,7 @@ macro_rules! all_suite_tests {
             requeue_by_session_and_time,
             record_session_writes_everything,
             record_session_is_all_or_nothing,
+            concurrent_sessions_keep_their_own_outcome,
             events_filters_and_pages,
             kv_and_counts,
             delete_device_cascades,
@@ -825,6 +826,88 @@ pub async fn record_session_is_all_or_nothing(s: &AnyStore) {
     assert_eq!(
         s.get_job(job.id).await.unwrap().unwrap().state,
         JobState::Queued
+    );
+}
+
+/// Many sessions at once (on SQLite they share group-committed transactions): each caller gets
+/// its own outcome, a bad record does not spoil the others, and repeated sessions of one device
+/// end as if written in order.
+pub async fn concurrent_sessions_keep_their_own_outcome(s: &AnyStore) {
+    let n = 40;
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        let dev = format!("IMEI:{i:02}");
+        s.create_device(&account(&dev, &format!("a{i}")))
+            .await
+            .unwrap();
+        let j = s.create_job(&new_job(&dev, T0)).await.unwrap();
+        s.take_queued_jobs(&dev, "S", 10, T0 + 1).await.unwrap();
+        jobs.push(j.id);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let st = s.clone();
+        let dev = format!("IMEI:{i:02}");
+        // Every 7th record names a job that does not exist.
+        let job = if i % 7 == 3 { 999_999 } else { jobs[i] };
+        tasks.push(tokio::spawn(async move {
+            let mut rec = session_record(&dev, job);
+            for e in &mut rec.events {
+                e.device_id = dev.clone();
+            }
+            st.record_session(&rec).await
+        }));
+        // A second, later session of device 0 in the same burst: newer nonce, same job.
+        if i == 0 {
+            let st = s.clone();
+            let job = jobs[0];
+            tasks.push(tokio::spawn(async move {
+                let mut rec = session_record("IMEI:00", job);
+                rec.registry.devinfo = None;
+                rec.nonces.client = Some(b"cn3".to_vec());
+                rec.nonces.server = None;
+                rec.events.clear();
+                rec.tree_values.clear();
+                rec.job_results[0].results[0].status = 200;
+                st.record_session(&rec).await
+            }));
+        }
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let failed = outcomes.iter().filter(|o| o.is_err()).count();
+    assert_eq!(failed, (0..n).filter(|i| i % 7 == 3).count());
+    for (i, &job_id) in jobs.iter().enumerate() {
+        let dev = format!("IMEI:{i:02}");
+        let job = s.get_job(job_id).await.unwrap().unwrap();
+        let reg = s.get_registry(&dev).await.unwrap();
+        let trees = s.list_tree_values(&dev, "").await.unwrap();
+        if i % 7 == 3 {
+            assert_eq!(job.state, JobState::Sent, "{dev}");
+            assert!(reg.is_none() && trees.is_empty(), "{dev}");
+        } else {
+            assert_eq!(job.state, JobState::Done, "{dev}");
+            assert_eq!(reg.unwrap().devinfo, devinfo("Acme", "R1"), "{dev}");
+            assert_eq!(trees.len(), 2, "{dev}");
+        }
+    }
+    let d0 = s.get_device("IMEI:00").await.unwrap().unwrap();
+    // Either order of the two device-0 sessions is a valid serialisation; the server nonce
+    // comes only from the first record.
+    assert!(d0.client_nonce == b"cn3" || d0.client_nonce == b"cn2");
+    assert_eq!(d0.server_nonce, b"sn2");
+    let ok_devices = (0..n).filter(|i| i % 7 != 3).count();
+    assert_eq!(
+        s.list_events(&EventFilter {
+            limit: 1000,
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        ok_devices
     );
 }
 

@@ -1,0 +1,325 @@
+//! Group commit of session records on SQLite.
+//!
+//! SQLite has one writer, and with sqlx every statement is a round trip to the connection's
+//! worker thread. A session writes to six tables, so writing sessions one by one costs about
+//! eight round trips each. Here one task owns the write path of [`crate::Store::record_session`]:
+//! it takes every record waiting in its queue (up to [`MAX_BATCH`]) and writes them all in one
+//! transaction with one multi-row statement per table. If that transaction fails (for example
+//! one record names a job that does not exist), it is rolled back and each record is written
+//! again in a transaction of its own, so every caller gets exactly its own outcome: the
+//! all-or-nothing contract per record is kept.
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::ops;
+use crate::backend::BATCH_ROWS;
+use crate::session::dedup_tree_values;
+use crate::{Error, Result, SessionRecord};
+
+/// Most records written in one transaction.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// Records waiting for the writer task before `record_session` callers wait for room.
+const QUEUE: usize = 1024;
+
+struct Pending {
+    rec: SessionRecord,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// Handle to the writer task; the task ends when every handle is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupCommit {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task on the current tokio runtime.
+    pub(crate) fn start(pool: SqlitePool) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(pool, rx));
+        GroupCommit { queue }
+    }
+
+    /// Queues a record and waits until it is committed (or failed).
+    pub(crate) async fn submit(&self, rec: SessionRecord) -> Result<()> {
+        let (reply, done) = oneshot::channel();
+        self.queue
+            .send(Pending { rec, reply })
+            .await
+            .map_err(|_| Error::Backend("store writer stopped".into()))?;
+        done.await
+            .map_err(|_| Error::Backend("store writer stopped".into()))?
+    }
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        write_batch(&pool, &mut batch).await;
+    }
+}
+
+/// Writes and answers every pending record, leaving `batch` empty.
+async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Pending>) {
+    // Records with a job completion but no results need the per-record existence check.
+    let (merged, single): (Vec<Pending>, Vec<Pending>) = batch.drain(..).partition(|p| {
+        p.rec
+            .job_results
+            .iter()
+            .all(|jr| jr.complete.is_none() || !jr.results.is_empty())
+    });
+    let mut single = single;
+    if merged.len() > 1 {
+        let recs: Vec<&SessionRecord> = merged.iter().map(|p| &p.rec).collect();
+        match write_merged(pool, &recs).await {
+            Ok(()) => {
+                for p in merged {
+                    // The caller may have gone away; nothing to do then.
+                    let _ = p.reply.send(Ok(()));
+                }
+            }
+            // The batch failure goes to no one: each record is retried alone below and its
+            // own error, if any, goes to its caller.
+            Err(_) => single.extend(merged),
+        }
+    } else {
+        single.extend(merged);
+    }
+    for p in single {
+        let r = write_single(pool, &p.rec).await;
+        let _ = p.reply.send(r);
+    }
+}
+
+async fn write_single(pool: &SqlitePool, rec: &SessionRecord) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    ops::record_one(&mut tx, rec).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn write_merged(pool: &SqlitePool, recs: &[&SessionRecord]) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    merged_registry(&mut tx, recs).await?;
+    merged_nonces(&mut tx, recs).await?;
+    merged_tree(&mut tx, recs).await?;
+    merged_results(&mut tx, recs).await?;
+    merged_completions(&mut tx, recs).await?;
+    merged_events(&mut tx, recs).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Registry upserts. SQLite applies the rows of one `INSERT` in order, so a device that occurs
+/// twice ends as if its records were written one after the other.
+async fn merged_registry(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+    let mut rows = Vec::with_capacity(recs.len());
+    for r in recs {
+        let devinfo = r
+            .registry
+            .devinfo
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        rows.push((*r, devinfo));
+    }
+    for chunk in rows.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO registry \
+             (device_id, devinfo, man, model, last_contact, last_addr, last_session) ",
+        );
+        qb.push_values(chunk, |mut b, (r, devinfo)| {
+            let u = &r.registry;
+            b.push_bind(r.device_id.as_str())
+                .push_bind(devinfo.as_deref())
+                .push_bind(
+                    u.devinfo
+                        .as_ref()
+                        .and_then(|d| d.get("Man"))
+                        .map(String::as_str),
+                )
+                .push_bind(
+                    u.devinfo
+                        .as_ref()
+                        .and_then(|d| d.get("Mod"))
+                        .map(String::as_str),
+                )
+                .push_bind(u.last_contact)
+                .push_bind(u.last_addr.as_deref())
+                .push_bind(u.last_session_id.as_deref());
+        });
+        qb.push(
+            " ON CONFLICT (device_id) DO UPDATE SET \
+               devinfo = COALESCE(excluded.devinfo, registry.devinfo), \
+               man = CASE WHEN excluded.devinfo IS NULL THEN registry.man ELSE excluded.man END, \
+               model = CASE WHEN excluded.devinfo IS NULL THEN registry.model \
+                       ELSE excluded.model END, \
+               last_contact = COALESCE(excluded.last_contact, registry.last_contact), \
+               last_addr = COALESCE(excluded.last_addr, registry.last_addr), \
+               last_session = COALESCE(excluded.last_session, registry.last_session)",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Client and server nonce of one device, `None` = keep.
+type NoncePair<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Nonce updates, merged per device (a later record's nonce wins).
+async fn merged_nonces(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_dev: HashMap<&str, NoncePair<'_>> = HashMap::new();
+    for r in recs {
+        let (c, s) = (r.nonces.client.as_deref(), r.nonces.server.as_deref());
+        if c.is_none() && s.is_none() {
+            continue;
+        }
+        let e = by_dev.entry(r.device_id.as_str()).or_insert_with(|| {
+            order.push(r.device_id.as_str());
+            (None, None)
+        });
+        e.0 = c.or(e.0);
+        e.1 = s.or(e.1);
+    }
+    for chunk in order.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "UPDATE devices SET client_nonce = COALESCE(v.column2, devices.client_nonce), \
+             server_nonce = COALESCE(v.column3, devices.server_nonce) FROM (",
+        );
+        qb.push_values(chunk, |mut b, dev| {
+            let (c, s) = by_dev.get(dev).copied().unwrap_or((None, None));
+            b.push_bind(*dev).push_bind(c).push_bind(s);
+        });
+        qb.push(") AS v WHERE devices.device_id = v.column1");
+        let done = qb.build().execute(&mut *conn).await?;
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(Error::NotFound {
+                what: "device",
+                id: "(in batch)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn merged_tree(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+    let rows: Vec<(&str, &crate::TreeValue)> = recs
+        .iter()
+        .flat_map(|r| {
+            dedup_tree_values(&r.tree_values)
+                .into_iter()
+                .map(move |v| (r.device_id.as_str(), v))
+        })
+        .collect();
+    for chunk in rows.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO tree_values (device_id, path, format, mime_type, value, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, (dev, v)| {
+            b.push_bind(*dev)
+                .push_bind(v.path.as_str())
+                .push_bind(v.format.as_deref())
+                .push_bind(v.mime_type.as_deref())
+                .push_bind(v.value.as_slice())
+                .push_bind(v.updated_at);
+        });
+        qb.push(
+            " ON CONFLICT (device_id, path) DO UPDATE SET format = excluded.format, \
+             mime_type = excluded.mime_type, value = excluded.value, \
+             updated_at = excluded.updated_at",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn merged_results(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+    let mut rows = Vec::new();
+    for r in recs {
+        for jr in &r.job_results {
+            for res in &jr.results {
+                let items = serde_json::to_string(&res.items)
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                rows.push((jr.job_id, res, items));
+            }
+        }
+    }
+    for chunk in rows.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO job_results (job_id, cmd_index, cmd_id, status, items, completed_at) ",
+        );
+        qb.push_values(chunk, |mut b, (job_id, r, items)| {
+            b.push_bind(*job_id)
+                .push_bind(i64::from(r.index))
+                .push_bind(r.cmd_id.map(i64::from))
+                .push_bind(i64::from(r.status))
+                .push_bind(items.as_str())
+                .push_bind(r.completed_at);
+        });
+        qb.push(
+            " ON CONFLICT (job_id, cmd_index) DO UPDATE SET cmd_id = excluded.cmd_id, \
+             status = excluded.status, items = excluded.items, \
+             completed_at = excluded.completed_at",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Job completions; the first completion of a job wins (later ones find it terminal).
+async fn merged_completions(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let rows: Vec<(i64, &'static str, i64)> = recs
+        .iter()
+        .flat_map(|r| {
+            r.job_results
+                .iter()
+                .filter_map(move |jr| jr.complete.map(|s| (jr.job_id, s.as_str(), r.at)))
+        })
+        .filter(|(id, _, _)| seen.insert(*id))
+        .collect();
+    for chunk in rows.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "UPDATE jobs SET state = v.column2, updated_at = v.column3, \
+             completed_at = v.column3 FROM (",
+        );
+        qb.push_values(chunk, |mut b, (id, state, at)| {
+            b.push_bind(*id).push_bind(*state).push_bind(*at);
+        });
+        qb.push(") AS v WHERE jobs.id = v.column1 AND jobs.state IN ('queued', 'sent')");
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn merged_events(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+    let rows: Vec<(&str, &crate::NewEvent)> = recs
+        .iter()
+        .flat_map(|r| r.events.iter().map(move |e| (r.device_id.as_str(), e)))
+        .collect();
+    for chunk in rows.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (device_id, at, alert_code, alert_type, format, mark, \
+             source_uri, correlator, data) ",
+        );
+        qb.push_values(chunk, |mut b, (dev, e)| {
+            b.push_bind(*dev)
+                .push_bind(e.at)
+                .push_bind(i64::from(e.alert_code))
+                .push_bind(e.alert_type.as_deref())
+                .push_bind(e.format.as_deref())
+                .push_bind(e.mark.as_deref())
+                .push_bind(e.source_uri.as_deref())
+                .push_bind(e.correlator.as_deref())
+                .push_bind(e.data.as_deref());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
