@@ -209,6 +209,9 @@ fn install_device_mos(tree: &mut Tree, facts: &SystemFacts) -> Result<(), Error>
 pub struct Device {
     account: Account,
     tree: Tree,
+    /// Copies of the DMAcc `AAuthData` nonces (CLCRED, SRVCRED): the tree is only written when
+    /// they change, and sessions do not search the tree for them.
+    nonces: (Vec<u8>, Vec<u8>),
     /// Execute server commands on a blocking thread (Exec handlers that run processes).
     blocking_exec: bool,
 }
@@ -253,9 +256,11 @@ impl Device {
         facts.dev_id.clone_from(&account.device_id);
         install_device_mos(&mut tree, &facts)?;
         install_account(&mut tree, &account)?;
+        let nonces = stored_nonces(&tree, &account.server_id);
         Ok(Device {
             account,
             tree,
+            nonces,
             blocking_exec: false,
         })
     }
@@ -292,7 +297,7 @@ impl Device {
     /// The nonce the server's credentials (and Package 0 digests) must currently use.
     #[must_use]
     pub fn server_nonce(&self) -> Vec<u8> {
-        stored_nonces(&self.tree, &self.account.server_id).1
+        self.nonces.1.clone()
     }
 
     /// Runs one session with the server to its end, the `alerts` going out in Package 1, and
@@ -306,7 +311,7 @@ impl Device {
         trigger: Trigger,
         alerts: &[GenericAlert],
     ) -> Result<SessionReport, Error> {
-        let (client_nonce, server_nonce) = stored_nonces(&self.tree, &self.account.server_id);
+        let (client_nonce, server_nonce) = self.nonces.clone();
         let a = &self.account;
         let mut config = ClientConfig::new(a.server_url.clone(), a.device_id.clone());
         config.encoding = a.encoding;
@@ -355,11 +360,25 @@ impl Device {
     fn store_nonces(&mut self, report: &SessionReport) -> Result<(), Error> {
         let now = tree_now();
         let id = self.account.server_id.clone();
-        if let Some(n) = &report.client_nonce {
-            dmacc::set_nonce(&mut self.tree, &id, &dmacc::AuthLevel::ClCred, n, now)?;
+        if report.commands > 0 {
+            // The server's commands may have replaced an AAuthData node.
+            self.nonces = stored_nonces(&self.tree, &id);
         }
-        if let Some(n) = &report.server_nonce {
+        if let Some(n) = report
+            .client_nonce
+            .as_ref()
+            .filter(|n| **n != self.nonces.0)
+        {
+            dmacc::set_nonce(&mut self.tree, &id, &dmacc::AuthLevel::ClCred, n, now)?;
+            self.nonces.0.clone_from(n);
+        }
+        if let Some(n) = report
+            .server_nonce
+            .as_ref()
+            .filter(|n| **n != self.nonces.1)
+        {
             dmacc::set_nonce(&mut self.tree, &id, &dmacc::AuthLevel::SrvCred, n, now)?;
+            self.nonces.1.clone_from(n);
         }
         Ok(())
     }

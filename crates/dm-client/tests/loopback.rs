@@ -5,7 +5,12 @@
 //! wrong password being refused.
 
 // Test code: helpers outside #[test] functions may unwrap and index too.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
