@@ -12,6 +12,9 @@
 //! comes from the namespace of the `SyncML` element (`SYNCML:SYNCML1.1` or `SYNCML:SYNCML1.2`,
 //! compared case-insensitively) or, when there is none, from `VerDTD`.
 //!
+//! Input must be UTF-8 (the encoding every DM peer uses; a declaration naming another encoding is
+//! not transcoded, and non-UTF-8 bytes are an [`Error::XmlMalformed`]).
+//!
 //! Compatibility choices:
 //! - **Unknown elements inside a known element are skipped** (forward compatibility: `Anchor`
 //!   or `Mem` in `Meta`, `SourceParent` in `Item`, `Lang` in `Get`, vendor extensions...). Their

@@ -44,8 +44,72 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
         offset: e.valid_up_to(),
         reason: "invalid UTF-8".to_owned(),
     })?;
+    // quick-xml skips a byte order mark without counting it in its positions: strip it here so
+    // that positions index `text`, and report offsets in the caller's input.
+    let (text, base) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, '\u{feff}'.len_utf8()),
+        None => (text, 0),
+    };
     let mut parser = Parser::new(text, limits);
-    parser.document()
+    parser
+        .document()
+        .map_err(|e| if base == 0 { e } else { shift(e, base) })
+}
+
+/// `e` with its offset moved by `by` bytes.
+fn shift(e: Error, by: usize) -> Error {
+    match e {
+        Error::XmlMalformed { offset, reason } => Error::XmlMalformed {
+            offset: offset.saturating_add(by),
+            reason,
+        },
+        Error::XmlUnexpected {
+            offset,
+            expected,
+            found,
+        } => Error::XmlUnexpected {
+            offset: offset.saturating_add(by),
+            expected,
+            found,
+        },
+        Error::XmlMissingElement {
+            offset,
+            parent,
+            element,
+        } => Error::XmlMissingElement {
+            offset: offset.saturating_add(by),
+            parent,
+            element,
+        },
+        Error::XmlInvalidNumber {
+            offset,
+            element,
+            text,
+        } => Error::XmlInvalidNumber {
+            offset: offset.saturating_add(by),
+            element,
+            text,
+        },
+        Error::XmlUnknownCommand {
+            offset,
+            name,
+            cmd_id,
+        } => Error::XmlUnknownCommand {
+            offset: offset.saturating_add(by),
+            name,
+            cmd_id,
+        },
+        Error::XmlUnsupportedVersion { offset, found } => Error::XmlUnsupportedVersion {
+            offset: offset.saturating_add(by),
+            found,
+        },
+        Error::XmlLimit { offset, limit, max } => Error::XmlLimit {
+            offset: offset.saturating_add(by),
+            limit,
+            max,
+        },
+        other => other,
+    }
 }
 
 /// An element whose start (or empty) tag has just been read.
@@ -244,6 +308,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The text of `len` bytes at `offset` of the (already UTF-8 validated) input, entities
+    /// resolved: cheaper than `BytesText::unescape`, which validates UTF-8 again.
+    fn unescape(&self, offset: usize, len: usize) -> Result<Cow<'a, str>, Error> {
+        let raw = offset
+            .checked_add(len)
+            .and_then(|end| self.input.get(offset..end))
+            .ok_or_else(|| malformed(offset, "text out of bounds"))?;
+        quick_xml::escape::unescape(raw).map_err(|e| malformed(offset, e))
+    }
+
     /// The character data of a text-only element (entities resolved, CDATA taken literally).
     fn text(&mut self, c: &Child<'a>) -> Result<String, Error> {
         if c.empty {
@@ -253,7 +327,7 @@ impl<'a> Parser<'a> {
         loop {
             let (offset, ev) = self.event()?;
             match ev {
-                Event::Text(t) => push(&mut acc, t.unescape().map_err(|e| malformed(offset, e))?),
+                Event::Text(t) => push(&mut acc, self.unescape(offset, t.len())?),
                 Event::CData(t) => push(&mut acc, t.decode().map_err(|e| malformed(offset, e))?),
                 Event::End(_) => {
                     self.close();
@@ -295,7 +369,7 @@ impl<'a> Parser<'a> {
             let (offset, ev) = self.event()?;
             match ev {
                 Event::Text(t) if !has_elements => {
-                    let s = t.unescape().map_err(|e| malformed(offset, e))?;
+                    let s = self.unescape(offset, t.len())?;
                     if !s.bytes().all(is_xml_ws) {
                         text_is_ws = false;
                     }

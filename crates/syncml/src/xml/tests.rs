@@ -201,6 +201,33 @@ fn prolog_doctype_comments_pi_whitespace_and_bom() {
 }
 
 #[test]
+fn byte_order_mark_keeps_offsets_and_data_xml_exact() {
+    let xml = format!(
+        "\u{feff}{}",
+        msg(
+            "<Add><CmdID>1</CmdID><Item><Data><MgmtTree><Node/></MgmtTree></Data></Item></Add><Bogus/>"
+        )
+    );
+    let offset = xml.find("<Bogus/>").unwrap();
+    assert_eq!(
+        dec(&xml),
+        Err(Error::XmlUnknownCommand {
+            offset,
+            name: "Bogus".into(),
+            cmd_id: None
+        })
+    );
+    let xml = xml.replace("<Bogus/>", "");
+    let Command::Add(a) = &dec(&xml).unwrap().body.commands[0] else {
+        panic!()
+    };
+    assert_eq!(
+        a.items[0].data,
+        Some(Data::Xml("<MgmtTree><Node/></MgmtTree>".into()))
+    );
+}
+
+#[test]
 fn entities_predefined_and_numeric() {
     let Command::Replace(r) = one(
         "<Replace><CmdID>1</CmdID><Item><Target><LocURI>./a&amp;b</LocURI></Target>\
