@@ -67,3 +67,6 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
 pub fn encode(msg: &SyncMl) -> Vec<u8> {
     encode::encode(msg)
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,10 @@ use std::borrow::Cow;
 use quick_xml::events::Event as XmlEvent;
 use wbxml::{Event, Header, PublicId, Reader, StringTableBuilder, Tag, TagId, Version, Writer};
 
-use super::tokens::{DDF_PAGE, FPI_DDF_1_2, NS_DDF, PAGE_DDF, PAGE_SYNCML, SYNCML_CODE_SPACE, d};
+use super::tokens::{
+    DDF_PAGE, FPI_DDF_1_2, METINF_PAGE, NS_DDF, NS_METINF, PAGE_DDF, PAGE_METINF, PAGE_SYNCML,
+    SYNCML_CODE_SPACE, d,
+};
 use crate::{Error, Limits};
 
 /// Appends `text` to `out` with `&`, `<`, `>` escaped.
@@ -29,27 +32,148 @@ pub(crate) fn push_escaped(out: &mut String, text: &str) {
     out.push_str(text.get(last..).unwrap_or_default());
 }
 
-/// Escapes character data (lossy for invalid UTF-8).
-pub(crate) fn escape_text(b: &[u8]) -> String {
-    let mut out = String::new();
-    push_escaped(&mut out, &String::from_utf8_lossy(b));
-    out
+/// Builds the XML text of embedded elements in the one canonical form that the encoder maps
+/// back to the same WBXML meaning, so that decode -> encode -> decode gives the same text:
+/// an element without content (or with only whitespace) is written `<X/>`, adjacent text pieces
+/// become one text node, and text nodes made only of whitespace are dropped (the encoder, like
+/// libwbxml, ignores them).
+pub(crate) struct XmlOut<'a> {
+    out: String,
+    /// Text seen since the last tag, not yet written.
+    text: PendingText<'a>,
+    /// A start tag of an element with content is written up to its name; its `>` (or `/>` if
+    /// nothing follows before its end) is still to come.
+    open: bool,
 }
 
-/// Decodes `bytes` as a nested DM DDF 1.2 WBXML document into XML text, if it is one.
+/// Character data between two tags, borrowed while it is one piece.
+enum PendingText<'a> {
+    Empty,
+    One(&'a str),
+    Many(String),
+}
+
+impl<'a> XmlOut<'a> {
+    /// An empty builder with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        XmlOut {
+            out: String::with_capacity(capacity),
+            text: PendingText::Empty,
+            open: false,
+        }
+    }
+
+    /// Appends character data (unescaped).
+    pub(crate) fn text(&mut self, s: &'a str) {
+        if s.is_empty() {
+            return;
+        }
+        self.text = match std::mem::replace(&mut self.text, PendingText::Empty) {
+            PendingText::Empty => PendingText::One(s),
+            PendingText::One(a) => {
+                let mut v = String::with_capacity(a.len() + s.len());
+                v.push_str(a);
+                v.push_str(s);
+                PendingText::Many(v)
+            }
+            PendingText::Many(mut v) => {
+                v.push_str(s);
+                PendingText::Many(v)
+            }
+        };
+    }
+
+    /// Appends owned character data (unescaped).
+    pub(crate) fn text_owned(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.text = match std::mem::replace(&mut self.text, PendingText::Empty) {
+            PendingText::Empty => PendingText::Many(s.to_owned()),
+            PendingText::One(a) => {
+                let mut v = String::with_capacity(a.len() + s.len());
+                v.push_str(a);
+                v.push_str(s);
+                PendingText::Many(v)
+            }
+            PendingText::Many(mut v) => {
+                v.push_str(s);
+                PendingText::Many(v)
+            }
+        };
+    }
+
+    #[inline]
+    fn close_open(&mut self) {
+        if self.open {
+            self.out.push('>');
+            self.open = false;
+        }
+    }
+
+    fn flush_text(&mut self) {
+        let text = std::mem::replace(&mut self.text, PendingText::Empty);
+        let t: &str = match &text {
+            PendingText::Empty => return,
+            PendingText::One(t) => t,
+            PendingText::Many(t) => t,
+        };
+        if !t.trim().is_empty() {
+            self.close_open();
+            push_escaped(&mut self.out, t);
+        }
+    }
+
+    /// A start tag, with an `xmlns` declaration if `xmlns` is given.
+    pub(crate) fn start(&mut self, name: &str, xmlns: Option<&str>, has_content: bool) {
+        self.flush_text();
+        self.close_open();
+        self.out.push('<');
+        self.out.push_str(name);
+        if let Some(ns) = xmlns {
+            self.out.push_str(" xmlns=\"");
+            self.out.push_str(ns);
+            self.out.push('"');
+        }
+        if has_content {
+            self.open = true;
+        } else {
+            self.out.push_str("/>");
+        }
+    }
+
+    /// The end of the innermost element with content, called `name`.
+    pub(crate) fn end(&mut self, name: &str) {
+        self.flush_text();
+        if self.open {
+            self.out.push_str("/>");
+            self.open = false;
+        } else {
+            self.out.push_str("</");
+            self.out.push_str(name);
+            self.out.push('>');
+        }
+    }
+
+    /// The text.
+    pub(crate) fn finish(mut self) -> String {
+        self.flush_text();
+        self.out
+    }
+}
+
+/// Decodes `bytes` as a nested DM DDF 1.2 WBXML document into XML text, if it is one: its root
+/// must be `MgmtTree` (the encoder writes only such a root as a nested document).
 pub(crate) fn nested_to_xml(bytes: &[u8], limits: &Limits) -> Option<String> {
     let wl = wbxml::Limits {
         max_size: limits.max_size,
         max_depth: limits.max_depth,
     };
     let mut r = Reader::new(bytes, wl).ok()?;
-    let by_id = match r.header().public_id {
-        PublicId::StringTable(_) => r.header().public_id_text()? == FPI_DDF_1_2.as_bytes(),
-        PublicId::Known(_) => false,
-    };
-    let mut out = String::with_capacity(bytes.len() * 2);
-    let mut stack: Vec<&'static str> = Vec::new();
+    let mut out = XmlOut::with_capacity(bytes.len() * 2);
+    let mut stack: Vec<&'static str> = Vec::with_capacity(16);
     let mut first = true;
+    let mut buf = [0u8; 4];
     while let Some(ev) = r.next_event().ok()? {
         match ev {
             Event::Start(Tag {
@@ -59,57 +183,55 @@ pub(crate) fn nested_to_xml(bytes: &[u8], limits: &Limits) -> Option<String> {
             }) => {
                 let name = DDF_PAGE.name(t)?;
                 if first {
-                    if t != d::MGMT_TREE && !by_id {
+                    if t != d::MGMT_TREE {
                         return None;
                     }
-                    out.push('<');
-                    out.push_str(name);
-                    out.push_str(" xmlns=\"");
-                    out.push_str(NS_DDF);
-                    out.push('"');
+                    out.start(name, Some(NS_DDF), has_content);
                     first = false;
                 } else {
-                    out.push('<');
-                    out.push_str(name);
+                    out.start(name, None, has_content);
                 }
                 if has_content {
-                    out.push('>');
                     stack.push(name);
-                } else {
-                    out.push_str("/>");
                 }
             }
-            Event::End => {
-                let name = stack.pop()?;
-                out.push_str("</");
-                out.push_str(name);
-                out.push('>');
-            }
-            Event::Str(b) | Event::Opaque(b) => {
-                push_escaped(&mut out, std::str::from_utf8(b).ok()?)
-            }
-            Event::Entity(cp) => {
-                let mut buf = [0u8; 4];
-                push_escaped(&mut out, char::from_u32(cp)?.encode_utf8(&mut buf));
-            }
+            Event::End => out.end(stack.pop()?),
+            Event::Str(b) | Event::Opaque(b) => out.text(std::str::from_utf8(b).ok()?),
+            Event::Entity(cp) => out.text_owned(char::from_u32(cp)?.encode_utf8(&mut buf)),
             _ => return None,
         }
     }
-    if first { None } else { Some(out) }
+    if first { None } else { Some(out.finish()) }
 }
 
-/// Builds XML text from elements written inline in `Data` (DDF tokens, or literal tags as
-/// libwbxml writes unknown XML), consuming events up to and including the END of `Data`.
+/// True when a literal tag name can be written as an XML element name that reads back as the
+/// same single name: not empty, and no ASCII byte other than letters, digits, `.`, `_`, `-`
+/// (no spaces, markup characters or `:` prefixes).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| !b.is_ascii() || b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Builds XML text from elements written inline in `Data` (SyncML, MetInf or DDF tokens, or
+/// literal tags as libwbxml writes unknown XML), after the text `prefix` that preceded them,
+/// consuming events up to and including the END of `Data`. The text is in [`XmlOut`]'s
+/// canonical form; `xmlns` is declared where an element's namespace differs from its parent's
+/// (SyncML-page and literal elements inherit their parent's).
 pub(crate) fn inline_elements_to_xml(
     r: &mut Reader<'_>,
     first: Tag<'_>,
-    prefix: String,
+    prefix: &[u8],
     at: usize,
 ) -> Result<String, Error> {
-    let mut out = prefix;
+    let prefix = String::from_utf8_lossy(prefix);
+    let mut out = XmlOut::with_capacity(256);
+    out.text_owned(&prefix);
     // (name, namespace) of each open element.
-    let mut stack: Vec<(String, &'static str)> = Vec::new();
+    let mut stack: Vec<(Cow<'static, str>, &'static str)> = Vec::new();
     let mut next = Some(Event::Start(first));
+    let mut buf = [0u8; 4];
     loop {
         let ev = match next.take() {
             Some(ev) => ev,
@@ -124,11 +246,11 @@ pub(crate) fn inline_elements_to_xml(
         match ev {
             Event::Start(tag) => {
                 let parent_ns = stack.last().map_or("", |(_, ns)| *ns);
-                let (name, ns) = match tag.id {
+                let (name, ns): (Cow<'static, str>, &'static str) = match tag.id {
                     TagId::Token(t) => match SYNCML_CODE_SPACE.tag(tag.page, t) {
                         // SyncML-page names inherit the document's default namespace.
-                        Some((n, _)) if tag.page == PAGE_SYNCML => (n.to_owned(), parent_ns),
-                        Some((n, ns)) => (n.to_owned(), ns),
+                        Some((n, _)) if tag.page == PAGE_SYNCML => (Cow::Borrowed(n), parent_ns),
+                        Some((n, ns)) => (Cow::Borrowed(n), ns),
                         None => {
                             return Err(Error::WbxmlUnexpected {
                                 offset: at,
@@ -137,36 +259,33 @@ pub(crate) fn inline_elements_to_xml(
                             });
                         }
                     },
-                    TagId::Literal(n) => (String::from_utf8_lossy(n).into_owned(), parent_ns),
+                    TagId::Literal(n) => {
+                        let n = String::from_utf8_lossy(n).into_owned();
+                        if !is_plain_name(&n) {
+                            return Err(Error::WbxmlUnexpected {
+                                offset: at,
+                                expected: "an XML element name in Data",
+                                found: n,
+                            });
+                        }
+                        (Cow::Owned(n), parent_ns)
+                    }
                 };
-                out.push('<');
-                out.push_str(&name);
-                if ns != parent_ns && !ns.is_empty() {
-                    out.push_str(" xmlns=\"");
-                    out.push_str(ns);
-                    out.push('"');
-                }
+                let xmlns = (ns != parent_ns && !ns.is_empty()).then_some(ns);
+                out.start(&name, xmlns, tag.has_content);
                 if tag.has_content {
-                    out.push('>');
                     stack.push((name, ns));
-                } else {
-                    out.push_str("/>");
                 }
             }
             Event::End => match stack.pop() {
-                Some((name, _)) => {
-                    out.push_str("</");
-                    out.push_str(&name);
-                    out.push('>');
-                }
+                Some((name, _)) => out.end(&name),
                 // The END of Data itself.
-                None => return Ok(out),
+                None => return Ok(out.finish()),
             },
-            Event::Str(b) | Event::Opaque(b) => out.push_str(&escape_text(b)),
+            Event::Str(b) | Event::Opaque(b) => out.text_owned(&String::from_utf8_lossy(b)),
             Event::Entity(cp) => {
-                let mut buf = [0u8; 4];
                 let c = char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER);
-                push_escaped(&mut out, c.encode_utf8(&mut buf));
+                out.text_owned(c.encode_utf8(&mut buf));
             }
             Event::Extension { .. } => {}
         }
@@ -230,7 +349,11 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
                 let tok =
                     super::tokens::ddf_token(std::str::from_utf8(e.local_name().as_ref()).ok()?)?;
                 if depth == 0 {
-                    return None;
+                    // An empty root: `<MgmtTree xmlns="syncml:dmddf1.2"/>`.
+                    if tok != d::MGMT_TREE {
+                        return None;
+                    }
+                    seen_root = true;
                 }
                 evs.push(DdfEv::Start(tok, false));
             }
@@ -301,24 +424,60 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
 }
 
 /// One event of non-DDF XML in `Data`, written as WBXML elements the way libwbxml does:
-/// names on the SyncML page as tokens, any other name as a `LITERAL` tag.
+/// names with a token as that token, any other name as a `LITERAL` tag.
 pub(crate) enum InlineEv<'x> {
-    /// A start tag: the SyncML-page token if the name has one, else the literal name.
-    Start(Result<u8, &'x str>, bool),
+    /// A start tag: the `(page, token)` if the name has one, else the literal name.
+    Start(InlineId<'x>, bool),
     End,
     Text(Cow<'x, str>),
 }
 
-/// Parses XML for the inline form, if that is lossless: elements without attributes or
-/// namespace declarations (libwbxml would drop them), no prefixes, no PIs. `None` otherwise
-/// (the caller then writes the text as `OPAQUE`).
+/// An inline element's `(page, token)`, or its literal name.
+pub(crate) type InlineId<'x> = Result<(u8, u8), &'x str>;
+
+/// The namespaces an inline element can be in: the message's own (SyncML), MetInf or DDF.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InlineNs {
+    Default,
+    MetInf,
+    Ddf,
+}
+
+/// The token of `name` in namespace `ns`: on that namespace's page first, else on the SyncML
+/// page (whose elements inherit their parent's namespace).
+fn inline_token(ns: InlineNs, name: &str) -> Option<(u8, u8)> {
+    let own = match ns {
+        InlineNs::Default => None,
+        InlineNs::MetInf => METINF_PAGE.token(name).map(|t| (PAGE_METINF, t)),
+        InlineNs::Ddf => super::tokens::ddf_token(name).map(|t| (PAGE_DDF, t)),
+    };
+    own.or_else(|| super::tokens::syncml_token(name).map(|t| (PAGE_SYNCML, t)))
+}
+
+/// Parses XML for the inline form, if that is lossless: elements without attributes other than
+/// an `xmlns` that puts the element on the MetInf or DDF page (as the decoder writes them), no
+/// prefixes, no CDATA or PIs. `None` otherwise (the caller then writes the text as `OPAQUE`).
+/// Whitespace-only text is dropped and `<X></X>` becomes a tag without content, as libwbxml
+/// does (see [`XmlOut`] for the decoder's matching form).
 pub(crate) fn parse_inline(xml: &str) -> Option<Vec<InlineEv<'_>>> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut evs: Vec<InlineEv<'_>> = Vec::with_capacity(32);
-    let mut depth = 0usize;
-    let name_of = |e: &quick_xml::events::BytesStart<'_>| -> Option<&str> {
-        if e.attributes().next().is_some() {
-            return None;
+    let mut stack: Vec<InlineNs> = Vec::with_capacity(8);
+    // The element's name (borrowed from `xml`) and its `(page, token)` if it has one.
+    let start = |e: &quick_xml::events::BytesStart<'_>,
+                 parent: InlineNs|
+     -> Option<(InlineNs, InlineId<'_>)> {
+        let mut declared = None;
+        for a in e.attributes() {
+            let a = a.ok()?;
+            if a.key.as_ref() != b"xmlns" || declared.is_some() {
+                return None;
+            }
+            declared = Some(match a.value.as_ref() {
+                v if v == NS_METINF.as_bytes() => InlineNs::MetInf,
+                v if v == NS_DDF.as_bytes() => InlineNs::Ddf,
+                _ => return None,
+            });
         }
         // The name borrows from `xml` (the reader reads from a `&str`).
         let raw = e.name();
@@ -326,28 +485,37 @@ pub(crate) fn parse_inline(xml: &str) -> Option<Vec<InlineEv<'_>>> {
         if n.contains(':') {
             return None;
         }
-        let start = (n.as_ptr() as usize).checked_sub(xml.as_ptr() as usize)?;
-        xml.get(start..start + n.len())
+        let at = (n.as_ptr() as usize).checked_sub(xml.as_ptr() as usize)?;
+        let n = xml.get(at..at + n.len())?;
+        match declared {
+            // The decoder declares a namespace only where it changes, and only for an element
+            // of that namespace's page.
+            Some(ns) if ns != parent => {
+                let tok = match ns {
+                    InlineNs::MetInf => (PAGE_METINF, METINF_PAGE.token(n)?),
+                    _ => (PAGE_DDF, super::tokens::ddf_token(n)?),
+                };
+                Some((ns, Ok(tok)))
+            }
+            Some(_) => None,
+            None => Some((parent, inline_token(parent, n).ok_or(n))),
+        }
     };
     loop {
         match reader.read_event().ok()? {
             XmlEvent::Start(e) => {
-                let n = name_of(&e)?;
-                depth += 1;
-                evs.push(InlineEv::Start(
-                    super::tokens::syncml_token(n).ok_or(n),
-                    true,
-                ));
+                let parent = stack.last().copied().unwrap_or(InlineNs::Default);
+                let (ns, id) = start(&e, parent)?;
+                stack.push(ns);
+                evs.push(InlineEv::Start(id, true));
             }
             XmlEvent::Empty(e) => {
-                let n = name_of(&e)?;
-                evs.push(InlineEv::Start(
-                    super::tokens::syncml_token(n).ok_or(n),
-                    false,
-                ));
+                let parent = stack.last().copied().unwrap_or(InlineNs::Default);
+                let (_, id) = start(&e, parent)?;
+                evs.push(InlineEv::Start(id, false));
             }
             XmlEvent::End(_) => {
-                depth = depth.checked_sub(1)?;
+                stack.pop()?;
                 if let Some(InlineEv::Start(_, c)) = evs.last_mut()
                     && *c
                 {
@@ -369,5 +537,5 @@ pub(crate) fn parse_inline(xml: &str) -> Option<Vec<InlineEv<'_>>> {
             XmlEvent::Eof => break,
         }
     }
-    (depth == 0 && evs.iter().any(|e| matches!(e, InlineEv::Start(..)))).then_some(evs)
+    (stack.is_empty() && evs.iter().any(|e| matches!(e, InlineEv::Start(..)))).then_some(evs)
 }

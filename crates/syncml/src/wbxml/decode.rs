@@ -471,12 +471,10 @@ impl<'a> Decoder<'a> {
         }
         let mut text = Text::Empty;
         let mut opaque_pieces = 0usize;
-        let mut str_pieces = 0usize;
         loop {
             let eat = self.r.offset();
             match self.r.next_event()? {
                 Some(Event::Str(b)) => {
-                    str_pieces += 1;
                     text.push(b);
                 }
                 Some(Event::Opaque(b)) => {
@@ -489,14 +487,12 @@ impl<'a> Decoder<'a> {
                     let mut v = text.bytes().to_vec();
                     v.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                     text = Text::Many(v);
-                    str_pieces += 1;
                 }
                 Some(Event::End) => break,
                 Some(Event::Start(t)) => {
                     // Inline elements: DDF tags or literal tags (libwbxml writes unknown XML so).
                     self.count(eat)?;
-                    let prefix = ddf::escape_text(text.bytes());
-                    let xml = ddf::inline_elements_to_xml(&mut self.r, t, prefix, eat)?;
+                    let xml = ddf::inline_elements_to_xml(&mut self.r, t, text.bytes(), eat)?;
                     return Ok(Data::Xml(xml));
                 }
                 Some(other) => {
@@ -515,6 +511,10 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
+        // A character entity for U+0000 gives text that only OPAQUE can carry: opaque data.
+        if opaque_pieces == 0 && text.bytes().contains(&0) {
+            opaque_pieces = 1;
+        }
         if opaque_pieces == 0 {
             let v = match text {
                 Text::Empty => Vec::new(),
@@ -528,11 +528,8 @@ impl<'a> Decoder<'a> {
                     element: "Data",
                 });
         }
-        if opaque_pieces == 1
-            && str_pieces == 0
-            && let Text::One(b) = text
-            && let Some(xml) = ddf::nested_to_xml(b, &self.limits)
-        {
+        // Opaque data holding a TNDS document (however it was split into pieces) is XML.
+        if let Some(xml) = ddf::nested_to_xml(text.bytes(), &self.limits) {
             return Ok(Data::Xml(xml));
         }
         Ok(Data::Opaque(match text {

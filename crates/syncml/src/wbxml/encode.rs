@@ -24,11 +24,21 @@ trait Sink<'m> {
     fn data(&mut self, d: &'m Data);
 }
 
-/// Pass 1: counts strings; parses non-DDF XML data once for both passes.
+/// How one `Data::Xml` is written, decided in pass 1.
+enum XmlPlan<'m> {
+    /// Elements inline, as libwbxml writes them (lossless for this XML).
+    Inline(Vec<InlineEv<'m>>),
+    /// A TNDS `MgmtTree` as a nested DM DDF 1.2 WBXML document in `OPAQUE`.
+    Nested(Vec<u8>),
+    /// Anything else: the exact text in `OPAQUE` (see the module docs).
+    Opaque,
+}
+
+/// Pass 1: counts strings; plans each `Data::Xml` once for both passes.
 struct Collect<'m> {
     strings: StringTableBuilder<'m>,
-    /// Inline-encodable XML of each `Data::Xml`, in walk order (`None`: nested DDF or OPAQUE).
-    inline_xml: Vec<Option<Vec<InlineEv<'m>>>>,
+    /// The plan of each `Data::Xml`, in walk order.
+    xml_plans: Vec<XmlPlan<'m>>,
 }
 
 impl<'m> Sink<'m> for Collect<'m> {
@@ -44,21 +54,30 @@ impl<'m> Sink<'m> for Collect<'m> {
     fn inline(&mut self, _: &[u8]) {}
     fn data(&mut self, d: &'m Data) {
         if let Data::Xml(x) = d {
-            let evs = if ddf::is_mgmt_tree(x) {
-                None
+            let nested = if ddf::is_mgmt_tree(x) {
+                ddf::encode_nested(x)
             } else {
-                ddf::parse_inline(x)
+                None
             };
-            if let Some(evs) = &evs {
-                for e in evs {
-                    match e {
-                        InlineEv::Start(Err(name), _) => self.strings.require(name.as_bytes()),
-                        InlineEv::Text(Cow::Borrowed(t)) => self.strings.add(t.as_bytes()),
-                        _ => {}
+            let plan = match nested {
+                Some(doc) => XmlPlan::Nested(doc),
+                None => match ddf::parse_inline(x) {
+                    Some(evs) => {
+                        for e in &evs {
+                            match e {
+                                InlineEv::Start(Err(name), _) => {
+                                    self.strings.require(name.as_bytes());
+                                }
+                                InlineEv::Text(Cow::Borrowed(t)) => self.strings.add(t.as_bytes()),
+                                _ => {}
+                            }
+                        }
+                        XmlPlan::Inline(evs)
                     }
-                }
-            }
-            self.inline_xml.push(evs);
+                    None => XmlPlan::Opaque,
+                },
+            };
+            self.xml_plans.push(plan);
         }
     }
 }
@@ -67,7 +86,7 @@ impl<'m> Sink<'m> for Collect<'m> {
 struct Write<'t, 'm> {
     w: Writer,
     table: StringTable<'t>,
-    inline_xml: std::vec::IntoIter<Option<Vec<InlineEv<'m>>>>,
+    xml_plans: std::vec::IntoIter<XmlPlan<'m>>,
 }
 
 impl Write<'_, '_> {
@@ -98,12 +117,11 @@ impl<'m> Sink<'m> for Write<'_, 'm> {
             Data::Text(t) => self.w.text(t.as_bytes()),
             Data::CData(t) => self.w.opaque(t.as_bytes()),
             Data::Opaque(b) => self.w.opaque(b),
-            Data::Xml(x) => {
-                if let Some(Some(evs)) = self.inline_xml.next() {
-                    // Elements inline, as libwbxml writes them (lossless for this XML).
+            Data::Xml(x) => match self.xml_plans.next() {
+                Some(XmlPlan::Inline(evs)) => {
                     for e in &evs {
                         match e {
-                            InlineEv::Start(Ok(tok), c) => self.w.start(PAGE_SYNCML, *tok, *c),
+                            InlineEv::Start(Ok((page, tok)), c) => self.w.start(*page, *tok, *c),
                             InlineEv::Start(Err(name), c) => {
                                 let idx = self.table.offset(name.as_bytes()).unwrap_or(0);
                                 self.w.start_literal(idx, *c);
@@ -112,19 +130,10 @@ impl<'m> Sink<'m> for Write<'_, 'm> {
                             InlineEv::Text(t) => self.table_text(t.as_bytes()),
                         }
                     }
-                    return;
                 }
-                let nested = if ddf::is_mgmt_tree(x) {
-                    ddf::encode_nested(x)
-                } else {
-                    None
-                };
-                match nested {
-                    Some(doc) => self.w.opaque(&doc),
-                    // Other XML travels as its exact text in OPAQUE (lossless; see module docs).
-                    None => self.w.opaque(x.as_bytes()),
-                }
-            }
+                Some(XmlPlan::Nested(doc)) => self.w.opaque(&doc),
+                Some(XmlPlan::Opaque) | None => self.w.opaque(x.as_bytes()),
+            },
         }
     }
 }
@@ -133,7 +142,7 @@ impl<'m> Sink<'m> for Write<'_, 'm> {
 pub(crate) fn encode(msg: &SyncMl) -> Vec<u8> {
     let mut c = Collect {
         strings: StringTableBuilder::new(),
-        inline_xml: Vec::new(),
+        xml_plans: Vec::new(),
     };
     walk(msg, &mut c);
     let table = c.strings.build();
@@ -150,7 +159,7 @@ pub(crate) fn encode(msg: &SyncMl) -> Vec<u8> {
     let mut w = Write {
         w: Writer::with_capacity(&header, 1024),
         table,
-        inline_xml: c.inline_xml.into_iter(),
+        xml_plans: c.xml_plans.into_iter(),
     };
     walk(msg, &mut w);
     w.w.finish()
