@@ -3,16 +3,19 @@
 //! `dmctl get|replace|add|delete|exec|copy DEVICE ...` create a job of one command and print
 //! its id; with `--wait` they then notify the device (Package 0 through the server), poll the
 //! job with backoff (a spinner on a terminal) until it is `done`, `failed` or `cancelled`, and
-//! print each command's SyncML status and result items. `dmctl job`, `dmctl jobs` and
-//! `dmctl cancel` read and cancel jobs.
+//! print each command's SyncML status and result items. `dmctl submit DEVICE FILE` queues any
+//! command list given as API JSON (Atomic, Sequence, several commands). `dmctl job`,
+//! `dmctl jobs` and `dmctl cancel` read and cancel jobs.
 
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde_json::{Map, Value, json};
 
 use crate::api::{Client, Error};
-use crate::{device, output};
+use crate::{device, input, output};
 
 /// The `Meta/Format` values of OMA DM 1.2.
 const FORMATS: [&str; 11] = [
@@ -217,9 +220,46 @@ impl Command {
 /// [`Error`] from the API, [`Error::Timeout`], [`Error::JobEnded`].
 pub fn run(client: &Client, cmd: &Command, json: bool) -> Result<(), Error> {
     let (device_id, command, wait) = cmd.to_api();
+    submit(client, device_id, vec![command], wait, json)
+}
+
+/// Arguments of `dmctl submit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubmitArgs {
+    /// Device id.
+    pub device_id: String,
+    /// JSON file with the commands: an array of API commands (or one command), e.g.
+    /// [{"kind":"atomic","children":[...]}] (`-` or absent: standard input).
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// `dmctl submit`: a job of any commands (Atomic, Sequence, several commands) from JSON.
+///
+/// # Errors
+/// Unreadable or non-JSON input (exit status 2); otherwise as [`run`].
+pub fn run_submit(client: &Client, args: &SubmitArgs, json: bool) -> anyhow::Result<()> {
+    let bytes = input::read(args.file.as_deref())?;
+    let value: Value = serde_json::from_slice(&bytes).context("the commands are not JSON")?;
+    let commands = match value {
+        Value::Array(a) => a,
+        one @ Value::Object(_) => vec![one],
+        _ => anyhow::bail!("the commands must be a JSON array of command objects"),
+    };
+    Ok(submit(client, &args.device_id, commands, &args.wait, json)?)
+}
+
+fn submit(
+    client: &Client,
+    device_id: &str,
+    commands: Vec<Value>,
+    wait: &WaitArgs,
+    json: bool,
+) -> Result<(), Error> {
     let job: Value = client.post(
         &["jobs"],
-        &json!({"device_id": device_id, "commands": [command]}),
+        &json!({"device_id": device_id, "commands": commands}),
     )?;
     let id = job_id(&job)?;
     if !wait.wait {
@@ -280,6 +320,7 @@ pub fn wait_for(client: &Client, id: i64, timeout: Duration) -> Result<Value, Er
     let deadline = started + timeout;
     let spinner = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("job {id}: waiting for the device"));
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     });

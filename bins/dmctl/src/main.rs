@@ -11,8 +11,8 @@
 //! Operator commands (the REST API of `dm-server`, see `docs/api.md`; global flags `--server`
 //! / `DMCTL_SERVER`, `--token` / `DMCTL_TOKEN`, `--json`):
 //! - `dmctl devices`, `dmctl device add|remove|list|show` ([`device`]);
-//! - `dmctl get|replace|add|delete|exec|copy DEVICE ... [--wait]`, `dmctl job|jobs|cancel`
-//!   ([`job`]);
+//! - `dmctl get|replace|add|delete|exec|copy DEVICE ... [--wait]`, `dmctl submit DEVICE FILE`,
+//!   `dmctl job|jobs|cancel` ([`job`]);
 //! - `dmctl notify DEVICE`, `dmctl tree DEVICE` ([`device`]), `dmctl events` ([`event`]).
 //!
 //! Each subcommand lives in its own module with an `Args` type and a `run` function.
@@ -65,6 +65,8 @@ enum Command {
     /// Queue management commands for a device (one job each; --wait for the answer).
     #[command(flatten)]
     Job(job::Command),
+    /// Queue a job of commands given as API JSON (Atomic, Sequence, several commands).
+    Submit(job::SubmitArgs),
     /// Show a job: state and, per command, the device's status and results.
     #[command(name = "job")]
     ShowJob(job::ShowArgs),
@@ -123,6 +125,7 @@ fn run_operator(connection: &api::Connection, command: &Command) -> anyhow::Resu
         Command::Devices(args) => device::list(&client, args, json)?,
         Command::Device(cmd) => device::run(&client, cmd, json)?,
         Command::Job(cmd) => job::run(&client, cmd, json)?,
+        Command::Submit(args) => job::run_submit(&client, args, json)?,
         Command::ShowJob(args) => job::show(&client, args, json)?,
         Command::Jobs(args) => job::list(&client, args, json)?,
         Command::Cancel { id } => job::cancel(&client, *id, json)?,

@@ -579,6 +579,36 @@ fn wait_get_replace_exec_answered_by_a_real_device() {
         .unwrap();
     assert!((400..600).contains(&code), "{text}");
 
+    // submit: a Sequence from a JSON file, results by pre-order index.
+    let file = h.dir.path().join("sequence.json");
+    std::fs::write(
+        &file,
+        r#"[{"kind":"sequence","children":[
+             {"kind":"get","items":[{"path":"./DevInfo/Man"}]},
+             {"kind":"get","items":[{"path":"./DevInfo/Nope"}]}]}]"#,
+    )
+    .unwrap();
+    let out = h.ok(&[
+        "submit",
+        "IMEI:4001",
+        file.to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("#0 sequence: 2"), "{out}");
+    assert_eq!(lines[1], "#1 get ./DevInfo/Man: 200 OK", "{out}");
+    assert_eq!(lines[2], "  ./DevInfo/Man (chr): Acme", "{out}");
+    assert_eq!(lines[3], "#2 get ./DevInfo/Nope: 404 Not found", "{out}");
+    std::fs::write(&file, "not json").unwrap();
+    failed(
+        &h.dmctl(&["submit", "IMEI:4001", file.to_str().unwrap()]),
+        2,
+        &["not JSON"],
+    );
+
     // `dmctl job ID` shows the same finished job.
     let id = job["id"].as_i64().unwrap().to_string();
     let shown = h.ok(&["job", &id]);
