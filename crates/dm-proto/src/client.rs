@@ -151,6 +151,12 @@ pub enum ClientEvent {
     NonceReceived(Vec<u8>),
     /// We gave the server a new nonce for its next credentials: persist it (DMAcc `SRVCRED`
     /// `AAuthData`).
+    ///
+    /// Reported only for a nonce that goes out: when the call that made the answer ready
+    /// (`handle_*`, `respond` or `abort`) returns, the message carrying the `Chal` is the one the
+    /// next [`ClientSession::poll_transmit`] hands out. A nonce that no message will carry (the
+    /// server's last package had no commands, the session ended) is dropped unreported and
+    /// the stored one stays in force.
     NonceIssued(Vec<u8>),
     /// The server's status for one of our commands (Alert, Replace of DevInfo, Results).
     Status(Status),
@@ -205,6 +211,8 @@ pub struct ClientSession {
     auth_attempts: u32,
     server_authenticated: bool,
     server_auth_attempts: u32,
+    /// A nonce issued to the server whose `Chal` has not been committed to a message yet.
+    issued_pending: Option<Vec<u8>>,
     outbox: VecDeque<Outgoing<()>>,
     snapshot: Vec<Command>,
     hdr_status: Option<Command>,
@@ -269,6 +277,7 @@ impl ClientSession {
             auth_attempts: 0,
             server_authenticated: false,
             server_auth_attempts: 0,
+            issued_pending: None,
             outbox: VecDeque::new(),
             snapshot: Vec::new(),
             hdr_status: None,
@@ -321,6 +330,7 @@ impl ClientSession {
             self.end_after_send = Some(SessionEnd::Aborted { by_peer: false });
             self.awaiting = None;
             self.reply_due = true;
+            self.settle_issued_nonce();
         }
     }
 
@@ -404,6 +414,7 @@ impl ClientSession {
         }
         self.take_alerts();
         self.reply_due = true;
+        self.settle_issued_nonce();
         Ok(())
     }
 
@@ -419,6 +430,7 @@ impl ClientSession {
         if !self.started {
             self.start_package1();
         }
+        self.settle_issued_nonce();
         self.reply_due = false;
         self.last_activity = now;
         self.msg_id += 1;
@@ -499,6 +511,8 @@ impl ClientSession {
 
     fn end(&mut self, how: SessionEnd) {
         if self.ended.is_none() {
+            // A nonce no message carried never takes effect.
+            self.issued_pending = None;
             self.ended = Some(how);
             self.events.push_back(ClientEvent::Ended(how));
         }
@@ -568,6 +582,17 @@ impl ClientSession {
     }
 
     fn handle(
+        &mut self,
+        now: Timestamp,
+        msg: SyncMl,
+        mac: Option<MacInput<'_>>,
+    ) -> Result<(), Error> {
+        let r = self.handle_inner(now, msg, mac);
+        self.settle_issued_nonce();
+        r
+    }
+
+    fn handle_inner(
         &mut self,
         now: Timestamp,
         msg: SyncMl,
@@ -797,13 +822,36 @@ impl ClientSession {
         Some((verdict.refusal(), chal))
     }
 
+    /// A fresh nonce for the server's next credentials. It takes effect (and is reported) only
+    /// once the message whose header Status carries it is ready to go: see
+    /// [`settle_issued_nonce`](Self::settle_issued_nonce).
     fn issue_server_nonce(&mut self) -> Vec<u8> {
         let n = fresh_nonce(self.nonces.as_mut());
-        if let Some(c) = self.config.server_credentials.as_mut() {
-            c.nonce.clone_from(&n);
-        }
-        self.events.push_back(ClientEvent::NonceIssued(n.clone()));
+        self.issued_pending = Some(n.clone());
         n
+    }
+
+    /// Commits the pending issued nonce when the next `poll_transmit` hands out the message
+    /// carrying it: an answer is due, the application owes nothing, and the header Status (the
+    /// `Chal`, always placed first in the message) is waiting. Then server credentials are
+    /// checked against it and [`ClientEvent::NonceIssued`] reports it.
+    ///
+    /// It is called at the end of every call that can make an answer ready, so that a driver
+    /// draining events before `poll_transmit` learns the nonce before the message leaves.
+    fn settle_issued_nonce(&mut self) {
+        let ready = self.ended.is_none()
+            && self.reply_due
+            && self.awaiting.is_none()
+            && self.hdr_status.is_some();
+        if !ready {
+            return;
+        }
+        if let Some(n) = self.issued_pending.take() {
+            if let Some(c) = self.config.server_credentials.as_mut() {
+                c.nonce.clone_from(&n);
+            }
+            self.events.push_back(ClientEvent::NonceIssued(n));
+        }
     }
 
     /// Our Status for the server's header: 200, or what server authentication decided.

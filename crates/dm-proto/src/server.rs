@@ -80,6 +80,10 @@ pub enum ServerEvent {
     /// The device accepted our credentials.
     ServerAuthenticated,
     /// We gave the device a new nonce for its next credentials: persist it in the account.
+    ///
+    /// Reported by the [`ServerSession::poll_transmit`] that hands out the response carrying
+    /// the `Chal` (drain events after it too); a nonce no response carries (the session ended
+    /// while handling the device's message) is dropped unreported.
     NonceIssued(Vec<u8>),
     /// The device gave us a new nonce for our next credentials: persist it.
     NonceReceived(Vec<u8>),
@@ -158,6 +162,8 @@ pub struct ServerSession {
     client_max_obj: Option<usize>,
     authenticated: bool,
     auth_failures: u32,
+    /// A nonce issued to the device, not yet handed out in a response.
+    issued_pending: Option<Vec<u8>>,
     cred_needed: bool,
     own_auth_attempts: u32,
     server_authenticated: bool,
@@ -219,6 +225,7 @@ impl ServerSession {
             client_max_obj: None,
             authenticated: false,
             auth_failures: 0,
+            issued_pending: None,
             cred_needed,
             own_auth_attempts: 0,
             server_authenticated: false,
@@ -387,6 +394,13 @@ impl ServerSession {
                 }
             }
         }
+        // The header Status (first in the message) carries the Chal: the nonce is out now.
+        if let Some(n) = self.issued_pending.take() {
+            if let Some(c) = self.client_credentials.as_mut() {
+                c.nonce.clone_from(&n);
+            }
+            self.events.push_back(ServerEvent::NonceIssued(n));
+        }
         if let Some(how) = self.end_after_send.take() {
             composed.msg.body.is_final = true;
             self.outbox.clear();
@@ -433,6 +447,8 @@ impl ServerSession {
 
     fn end(&mut self, how: SessionEnd) {
         if self.ended.is_none() {
+            // A nonce no response carried never takes effect.
+            self.issued_pending = None;
             self.ended = Some(how);
             self.events.push_back(ServerEvent::Ended(how));
         }
@@ -690,12 +706,11 @@ impl ServerSession {
         AuthAnswer::Refuse(verdict.refusal(), chal)
     }
 
+    /// A fresh nonce for the device's next credentials; it takes effect (and is reported) when
+    /// `poll_transmit` hands out the response carrying it.
     fn issue_client_nonce(&mut self) -> Vec<u8> {
         let n = fresh_nonce(self.nonces.as_mut());
-        if let Some(c) = self.client_credentials.as_mut() {
-            c.nonce.clone_from(&n);
-        }
-        self.events.push_back(ServerEvent::NonceIssued(n.clone()));
+        self.issued_pending = Some(n.clone());
         n
     }
 

@@ -114,6 +114,10 @@ pub struct Setup {
     pub client_credentials_at_server: Option<Credentials>,
     pub initiator: Initiator,
     pub session_id: u16,
+    /// First byte of the client's nonce source (vary it between consecutive sessions).
+    pub client_nonce_seed: u8,
+    /// First byte of the server's nonce source.
+    pub server_nonce_seed: u8,
 }
 
 impl Setup {
@@ -127,6 +131,8 @@ impl Setup {
             client_credentials_at_server: None,
             initiator: Initiator::Client,
             session_id: 0x1234,
+            client_nonce_seed: 100,
+            server_nonce_seed: 1,
         }
     }
 
@@ -148,13 +154,13 @@ impl Setup {
             self.initiator,
             self.session_id,
             devinfo(&tree),
-            nonces(100),
+            nonces(self.client_nonce_seed),
             now,
         );
         let server = ServerSession::new(
             self.server,
             self.client_credentials_at_server,
-            nonces(1),
+            nonces(self.server_nonce_seed),
             now,
         );
         Pair {
@@ -276,5 +282,100 @@ impl Pair {
             .iter()
             .filter(move |(d, _)| *d == dir)
             .map(|(_, m)| m)
+    }
+}
+
+/// The nonces both sides keep between sessions, updated the way a driver persists them: every
+/// `NonceIssued` / `NonceReceived` event replaces the stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nonces {
+    /// Device, DMAcc CLCRED AAuthData: the nonce of its own credentials.
+    pub device_clcred: Vec<u8>,
+    /// Device, DMAcc SRVCRED AAuthData: the nonce the server's credentials must use.
+    pub device_srvcred: Vec<u8>,
+    /// Server: the nonce the device's credentials must use.
+    pub server_client: Vec<u8>,
+    /// Server: the nonce of its own credentials.
+    pub server_own: Vec<u8>,
+}
+
+impl Nonces {
+    /// Both sides agree on both nonces.
+    pub fn in_sync(n: &[u8], s: &[u8]) -> Self {
+        Nonces {
+            device_clcred: n.to_vec(),
+            device_srvcred: s.to_vec(),
+            server_client: n.to_vec(),
+            server_own: s.to_vec(),
+        }
+    }
+
+    /// What the drivers store after session `p`.
+    pub fn after(&self, p: &Pair) -> Self {
+        let mut n = self.clone();
+        for e in &p.client_events {
+            match e {
+                ClientEvent::NonceReceived(x) => n.device_clcred.clone_from(x),
+                ClientEvent::NonceIssued(x) => n.device_srvcred.clone_from(x),
+                _ => {}
+            }
+        }
+        for e in &p.server_events {
+            match e {
+                ServerEvent::NonceIssued(x) => n.server_client.clone_from(x),
+                ServerEvent::NonceReceived(x) => n.server_own.clone_from(x),
+                _ => {}
+            }
+        }
+        n
+    }
+
+    /// A session set up with md5 both ways from these stored nonces.
+    pub fn md5_setup(&self, encoding: Encoding, session_id: u16) -> Setup {
+        let mut s = Setup::new(encoding);
+        s.session_id = session_id;
+        // Fresh nonce sources per session, as real random sources would be.
+        s.client_nonce_seed = (session_id as u8).wrapping_mul(37);
+        s.server_nonce_seed = (session_id as u8).wrapping_mul(53).wrapping_add(7);
+        s.client.credentials = Some(creds(AuthScheme::Md5, "dev1", "devpw", &self.device_clcred));
+        s.client.server_credentials = Some(creds(
+            AuthScheme::Md5,
+            SERVER_ID,
+            "srvpw",
+            &self.device_srvcred,
+        ));
+        s.client_credentials_at_server =
+            Some(creds(AuthScheme::Md5, "dev1", "devpw", &self.server_client));
+        s.server.credentials = Some(creds(AuthScheme::Md5, SERVER_ID, "srvpw", &self.server_own));
+        s
+    }
+}
+
+impl Pair {
+    /// The codes of the Status for the peer's `SyncHdr` in every message of `dir`.
+    pub fn header_codes(&self, dir: Dir) -> Vec<syncml::StatusCode> {
+        self.messages(dir)
+            .flat_map(|m| m.body.commands.iter())
+            .filter_map(|c| match c {
+                syncml::Command::Status(s) if s.cmd_ref == "0" => Some(s.code),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How the client's session ended, from its events.
+    pub fn client_end(&self) -> Option<dm_proto::SessionEnd> {
+        self.client_events.iter().find_map(|e| match e {
+            ClientEvent::Ended(how) => Some(*how),
+            _ => None,
+        })
+    }
+
+    /// How the server's session ended, from its events.
+    pub fn server_end(&self) -> Option<dm_proto::SessionEnd> {
+        self.server_events.iter().find_map(|e| match e {
+            ServerEvent::Ended(how) => Some(*how),
+            _ => None,
+        })
     }
 }
