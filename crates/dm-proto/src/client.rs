@@ -375,7 +375,9 @@ impl ClientSession {
 
     /// Hands over the application's answers to the commands of the last
     /// [`ClientEvent::Commands`]: the Status (and Results) commands returned by executing them,
-    /// CmdIDs left empty. A command left without a Status gets 500. Afterwards call
+    /// CmdIDs left empty. A command left without a Status gets 500. Results carrying an object
+    /// larger than the server's `MaxObjSize` are not sent: the Get they answer gets Status 413
+    /// instead (digest §3.1, a received `MaxObjSize` must be honoured). Afterwards call
     /// [`poll_transmit`](Self::poll_transmit).
     ///
     /// # Errors
@@ -387,11 +389,26 @@ impl ClientSession {
             });
         };
         let mut answered: Vec<String> = Vec::new();
+        // Gets whose Results the server could not take.
+        let too_large: Vec<String> = responses
+            .iter()
+            .filter_map(|r| match r {
+                Command::Results(res) if self.above_server_max_obj(&res.items) => {
+                    Some(res.cmd_ref.clone())
+                }
+                _ => None,
+            })
+            .collect();
         for mut r in responses {
             match &mut r {
+                Command::Results(res) if too_large.contains(&res.cmd_ref) => continue,
                 Command::Status(s) => {
                     if s.msg_ref.is_empty() {
                         s.msg_ref.clone_from(&awaiting.msg_id);
+                    }
+                    if too_large.contains(&s.cmd_ref) {
+                        s.code = StatusCode::REQUEST_ENTITY_TOO_LARGE;
+                        s.items.clear();
                     }
                     answered.push(s.cmd_ref.clone());
                 }
@@ -404,12 +421,12 @@ impl ClientSession {
         }
         for (id, name) in &awaiting.cmds {
             if !answered.contains(id) {
-                self.push(Command::Status(status(
-                    &awaiting.msg_id,
-                    id,
-                    name,
-                    StatusCode::COMMAND_FAILED,
-                )));
+                let code = if too_large.contains(id) {
+                    StatusCode::REQUEST_ENTITY_TOO_LARGE
+                } else {
+                    StatusCode::COMMAND_FAILED
+                };
+                self.push(Command::Status(status(&awaiting.msg_id, id, name, code)));
             }
         }
         self.take_alerts();
@@ -825,6 +842,15 @@ impl ClientSession {
     /// A fresh nonce for the server's next credentials. It takes effect (and is reported) only
     /// once the message whose header Status carries it is ready to go: see
     /// [`settle_issued_nonce`](Self::settle_issued_nonce).
+    /// True when an item's data is larger than the `MaxObjSize` the server announced.
+    fn above_server_max_obj(&self, items: &[Item]) -> bool {
+        self.server_max_obj.is_some_and(|max| {
+            items
+                .iter()
+                .any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
+        })
+    }
+
     fn issue_server_nonce(&mut self) -> Vec<u8> {
         let n = fresh_nonce(self.nonces.as_mut());
         self.issued_pending = Some(n.clone());

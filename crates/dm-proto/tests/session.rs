@@ -715,3 +715,48 @@ fn idle_timeout(encoding: Encoding) {
 }
 
 both!(idle_timeout, idle_timeout);
+
+/// Results larger than the server's MaxObjSize are not sent: the device answers the Get with
+/// 413 (digest §3.1: a received MaxObjSize must be honoured), other Results go as usual.
+fn results_above_server_max_obj_size(encoding: Encoding) {
+    let mut tree = pair::device_tree();
+    tree.insert(
+        "./Vendor/Big",
+        dm_tree::NewNode::leaf(big_text(1_500).as_str()),
+        dm_tree::Timestamp(0),
+    )
+    .unwrap();
+    let mut s = Setup::new(encoding);
+    s.server.max_obj_size = 1_000;
+    let mut p = s.build_with_tree(tree);
+    let h_big = p.server.queue(get("./Vendor/Big"));
+    let h_man = p.server.queue(get("./DevInfo/Man"));
+    p.run();
+    assert_eq!(p.client.server_max_obj_size(), Some(1_000));
+    assert_eq!(
+        status_of(&p, h_big),
+        vec![(vec![], StatusCode::REQUEST_ENTITY_TOO_LARGE)]
+    );
+    assert!(results_of(&p, h_big).is_empty());
+    assert_eq!(status_of(&p, h_man), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(
+        results_of(&p, h_man).iter().map(text).collect::<Vec<_>>(),
+        ["Acme"]
+    );
+    // Nothing of the object went on the wire.
+    let results_sent: Vec<_> = p
+        .messages(Dir::ToServer)
+        .flat_map(|m| m.body.commands.iter())
+        .filter_map(|c| match c {
+            Command::Results(r) => Some(r.items[0].source.as_ref().unwrap().loc_uri.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results_sent, ["./DevInfo/Man"]);
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+}
+
+both!(
+    results_above_server_max_obj_size,
+    results_above_server_max_obj_size
+);
