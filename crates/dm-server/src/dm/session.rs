@@ -695,7 +695,7 @@ async fn finish(state: &Arc<AppState>, mut live: Box<Live>) {
     if !empty && let Err(e) = state.store.record_session(&live.record).await {
         tracing::error!(error = %e, device = %live.device_id, "store failure recording a session");
     }
-    if incomplete || live.jobs_taken {
+    if incomplete {
         match state
             .store
             .requeue_unanswered(&RequeueScope::Session(live.token.clone()), now)
