@@ -35,7 +35,13 @@ struct Harness {
 
 impl Harness {
     fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
+        Harness::start_with(tempfile::tempdir().unwrap(), |c| c)
+    }
+
+    fn start_with(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(dm_server::Config) -> dm_server::Config,
+    ) -> Harness {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -48,7 +54,9 @@ impl Harness {
             server_id: SERVER_ID.into(),
             ..dm_server::Config::default()
         };
-        let server = rt.block_on(dm_server::Server::bind(config)).unwrap();
+        let server = rt
+            .block_on(dm_server::Server::bind(adjust(config)))
+            .unwrap();
         let url = server.url();
         let (tx, rx) = oneshot::channel::<()>();
         rt.spawn(server.serve(async move {
@@ -391,6 +399,36 @@ fn usage_and_transport_errors() {
         .port();
     let out = h.dmctl(&["--server", &format!("http://127.0.0.1:{port}"), "devices"]);
     failed(&out, 1, &["cannot reach"]);
+}
+
+#[test]
+fn https_server_with_an_extra_ca_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let (c, k) = (cert_path.clone(), key_path);
+    let h = Harness::start_with(dir, move |config| dm_server::Config {
+        tls_cert: Some(c),
+        tls_key: Some(k),
+        ..config
+    });
+    assert!(h.url.starts_with("https://127.0.0.1:"), "{}", h.url);
+    // Unknown issuer: refused by dmctl's TLS client.
+    failed(&h.dmctl(&["devices"]), 1, &["cannot reach", "certificate"]);
+    // Trusted with --ca-cert (or DMCTL_CA_CERT).
+    h.add_device("IMEI:5001", &["--ca-cert", cert_path.to_str().unwrap()]);
+    let list = h.json(&["devices", "--ca-cert", cert_path.to_str().unwrap()]);
+    assert_eq!(list[0]["device_id"], "IMEI:5001");
+    // A CA file that is not PEM is a usage error.
+    let bogus = h.dir.path().join("bogus.pem");
+    std::fs::write(&bogus, "nothing here").unwrap();
+    let out = h.dmctl(&["devices", "--ca-cert", bogus.to_str().unwrap()]);
+    failed(&out, 2, &["--ca-cert"]);
 }
 
 #[test]
