@@ -19,7 +19,7 @@ use crate::header::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
     answerable, header_status, limits_meta, peer_limits, session_id_text, status,
 };
-use crate::large_object::{Assembler, Offered};
+use crate::large_object::{Assembler, Offered, no_end_of_data};
 use crate::package::{Outgoing, compose};
 use crate::{Error, Timestamp, Transmit};
 
@@ -948,16 +948,4 @@ impl ClientSession {
         }
         self.events.push_back(ClientEvent::NonceReceived(nonce));
     }
-}
-
-fn no_end_of_data(target: Option<String>, source: Option<String>) -> Command {
-    let mut a = alert(AlertCode::NO_END_OF_DATA);
-    if let Command::Alert(al) = &mut a {
-        al.items.push(Item {
-            target: target.map(Location::uri),
-            source: source.map(Location::uri),
-            ..Item::default()
-        });
-    }
-    a
 }

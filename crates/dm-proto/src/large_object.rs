@@ -1,8 +1,9 @@
 //! Incoming large objects: chunks of one item (`MoreData`) collected until the last chunk,
 //! checked against the announced `Meta/Size` and the receiver's `MaxObjSize` (digest §3.4).
 
-use syncml::{Command, Data, Item, StatusCode};
+use syncml::{AlertCode, Command, Data, Item, Location, StatusCode};
 
+use crate::header::alert;
 use crate::package::{data_items, without_size};
 
 /// What became of one received command.
@@ -25,6 +26,8 @@ pub(crate) enum Offered {
 pub(crate) struct Interrupted {
     pub(crate) target: Option<String>,
     pub(crate) source: Option<String>,
+    /// For Results: the `MsgRef` and `CmdRef` of the Get they answer.
+    pub(crate) answers: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,9 +80,18 @@ impl Assembler {
 
     /// Drops an incomplete object (session end), returning what it was.
     pub(crate) fn interrupt(&mut self) -> Option<Interrupted> {
-        self.pending.take().map(|p| Interrupted {
-            target: p.target,
-            source: p.source,
+        self.pending.take().map(|p| {
+            let answers = match &p.template {
+                Command::Results(r) => {
+                    Some((r.msg_ref.clone().unwrap_or_default(), r.cmd_ref.clone()))
+                }
+                _ => None,
+            };
+            Interrupted {
+                target: p.target,
+                source: p.source,
+                answers,
+            }
         })
     }
 
@@ -206,6 +218,19 @@ fn set_item(items: &mut [Item], data: Data) {
     }
 }
 
+/// Alert 1225 (no end of data) naming an object whose last chunk never came.
+pub(crate) fn no_end_of_data(target: Option<String>, source: Option<String>) -> Command {
+    let mut a = alert(AlertCode::NO_END_OF_DATA);
+    if let Command::Alert(al) = &mut a {
+        al.items.push(Item {
+            target: target.map(Location::uri),
+            source: source.map(Location::uri),
+            ..Item::default()
+        });
+    }
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,7 +314,8 @@ mod tests {
             interrupted,
             Some(Interrupted {
                 target: Some("./X".into()),
-                source: None
+                source: None,
+                answers: None,
             })
         );
         assert!(matches!(offered, Offered::Whole(_)));

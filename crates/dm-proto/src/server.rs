@@ -18,7 +18,7 @@ use crate::header::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
     answerable, header_status, limits_meta, peer_limits, status,
 };
-use crate::large_object::{Assembler, Offered};
+use crate::large_object::{Assembler, Interrupted, Offered, no_end_of_data};
 use crate::package::{Outgoing, compose, data_items};
 use crate::{Error, Timestamp, Transmit};
 
@@ -102,6 +102,11 @@ pub enum ServerEvent {
         results: Results,
     },
     /// The device's status for a command (chunk acknowledgements 213 are not reported).
+    ///
+    /// The session also reports two statuses of its own: 413 for a command whose object is
+    /// above the device's `MaxObjSize` (never sent), and 500 for a Get whose chunked Results the
+    /// device interrupted with another command before the last chunk (the session answered
+    /// Alert 1225; the partial object is dropped).
     Status {
         /// The queued command.
         handle: CommandHandle,
@@ -579,6 +584,13 @@ impl ServerSession {
             if self.ended.is_some() {
                 break;
             }
+            match &cmd {
+                Command::Status(_) | Command::Results(_) => {}
+                Command::Alert(a)
+                    if a.code == AlertCode::NEXT_MESSAGE || a.code == AlertCode::SESSION_ABORT => {}
+                // Anything else before the last chunk of a large object interrupts it.
+                _ => self.interrupt_object(),
+            }
             match cmd {
                 Command::Status(s) if s.cmd_ref == "0" => challenged |= self.our_header_verdict(&s),
                 Command::Status(s) => self.client_status(s),
@@ -629,6 +641,10 @@ impl ServerSession {
         }
         if self.ended.is_some() {
             return Ok(());
+        }
+        if msg.body.is_final && !aborted {
+            // The device's package ended without the last chunk.
+            self.interrupt_object();
         }
         if aborted {
             // Status for the header and the alert, Final, and done (digest §3.2).
@@ -783,11 +799,42 @@ impl ServerSession {
         });
     }
 
+    /// Drops the large object being received, if any: Alert 1225 naming it goes to the device
+    /// and the Get it answers is reported failed (digest §3.4).
+    fn interrupt_object(&mut self) {
+        if let Some(i) = self.assembler.interrupt() {
+            self.object_interrupted(i);
+        }
+    }
+
+    fn object_interrupted(&mut self, i: Interrupted) {
+        self.statuses
+            .push(no_end_of_data(i.target.clone(), i.source.clone()));
+        let Some((msg_ref, cmd_ref)) = i.answers else {
+            return;
+        };
+        let Some(sent) = self.sent.get(&(msg_ref.clone(), cmd_ref.clone())).cloned() else {
+            return;
+        };
+        let code = StatusCode::COMMAND_FAILED;
+        let mut s = status(&msg_ref, &cmd_ref, "Get", code);
+        s.source_refs.extend(i.source);
+        self.events.push_back(ServerEvent::Status {
+            handle: sent.handle,
+            path: sent.path,
+            code,
+            status: s,
+        });
+    }
+
     fn client_results(&mut self, msg_id: &str, r: Results) {
         let (id, name) = (r.cmd_id.clone(), "Results");
-        let (_, offered) = self
+        let (interrupted, offered) = self
             .assembler
             .offer(Command::Results(r), self.config.max_obj_size);
+        if let Some(i) = interrupted {
+            self.object_interrupted(i);
+        }
         match offered {
             Offered::Whole(Command::Results(r)) | Offered::Complete(Command::Results(r)) => {
                 let key = (r.msg_ref.clone().unwrap_or_default(), r.cmd_ref.clone());

@@ -9,7 +9,9 @@
 
 mod pair;
 
-use dm_proto::{ClientEvent, Error, ServerConfig, ServerSession, Timestamp};
+use dm_proto::{
+    ClientEvent, CommandHandle, Error, ServerConfig, ServerEvent, ServerSession, Timestamp,
+};
 use pair::{Setup, nonces};
 use syncml::{AlertCode, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, SyncMl};
 
@@ -150,4 +152,224 @@ fn interrupted_large_object_gets_1225() {
             .any(|c| matches!(c, Command::Status(s) if s.cmd == "Get" && s.code.0 == 500))
     );
     assert!(client.ended().is_none());
+}
+
+/// A device message of session `1234` (the Pair's session id) to the server.
+fn device_msg(msg_id: &str, commands: Vec<Command>, is_final: bool) -> SyncMl {
+    let (_, pkg1) = first_client_message(Encoding::Xml);
+    let mut m = SyncMl {
+        hdr: pkg1.hdr,
+        ..SyncMl::default()
+    };
+    m.hdr.msg_id = msg_id.into();
+    m.hdr.cred = None;
+    m.body.commands = commands;
+    m.body.is_final = is_final;
+    m
+}
+
+fn st(msg_ref: &str, cmd_ref: &str, cmd: &str, code: u16) -> Command {
+    Command::Status(syncml::Status {
+        cmd_id: "1".into(),
+        msg_ref: msg_ref.into(),
+        cmd_ref: cmd_ref.into(),
+        cmd: cmd.into(),
+        target_refs: Vec::new(),
+        source_refs: Vec::new(),
+        cred: None,
+        chal: None,
+        code: syncml::StatusCode(code),
+        items: Vec::new(),
+    })
+}
+
+fn results(cmd_ref: &str, source: &str, data: &str, more: bool, size: Option<&str>) -> Command {
+    Command::Results(syncml::Results {
+        cmd_id: "3".into(),
+        msg_ref: Some("1".into()),
+        cmd_ref: cmd_ref.into(),
+        items: vec![Item {
+            source: Some(Location::uri(source)),
+            meta: size.map(|s| Meta {
+                size: Some(s.into()),
+                ..Meta::default()
+            }),
+            data: Some(Data::from(data)),
+            more_data: more,
+            ..Item::default()
+        }],
+        ..syncml::Results::default()
+    })
+}
+
+fn get(uri: &str) -> Command {
+    Command::Get(ItemCmd {
+        items: vec![Item {
+            target: Some(Location::uri(uri)),
+            ..Item::default()
+        }],
+        ..ItemCmd::default()
+    })
+}
+
+fn transmit(s: &mut ServerSession) -> SyncMl {
+    let t = s.poll_transmit(Timestamp::ZERO).unwrap();
+    Encoding::Xml.decode(&t.bytes, &Limits::default()).unwrap()
+}
+
+fn events(s: &mut ServerSession) -> Vec<ServerEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+/// The CmdID the server gave the Get of `uri` in `m`.
+fn get_id(m: &SyncMl, uri: &str) -> String {
+    m.body
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Get(g) if g.items[0].target.as_ref().unwrap().loc_uri == uri => {
+                Some(g.cmd_id.clone())
+            }
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// Package 1 and Package 2 (the queued Gets); returns the server and Package 2.
+fn server_with_gets(uris: &[&str]) -> (ServerSession, Vec<CommandHandle>, SyncMl) {
+    let mut s = server();
+    let handles = uris.iter().map(|u| s.queue(get(u))).collect();
+    let (_, pkg1) = first_client_message(Encoding::Xml);
+    s.handle_message(Timestamp::ZERO, pkg1).unwrap();
+    let pkg2 = transmit(&mut s);
+    (s, handles, pkg2)
+}
+
+fn alert_1225(m: &SyncMl) -> Option<&syncml::Alert> {
+    m.body.commands.iter().find_map(|c| match c {
+        Command::Alert(a) if a.code == AlertCode::NO_END_OF_DATA => Some(a),
+        _ => None,
+    })
+}
+
+fn statuses_of(evs: &[ServerEvent], h: CommandHandle) -> Vec<u16> {
+    evs.iter()
+        .filter_map(|e| match e {
+            ServerEvent::Status { handle, code, .. } if *handle == h => Some(code.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn results_for(evs: &[ServerEvent], h: CommandHandle) -> usize {
+    evs.iter()
+        .filter(|e| matches!(e, ServerEvent::Results { handle, .. } if *handle == h))
+        .count()
+}
+
+/// The device starts chunked Results for one Get, then sends the Results of another Get
+/// instead of the next chunk: the server answers Alert 1225 naming the object, reports the
+/// first Get failed (500) and never reports its partial Results (digest §3.4).
+#[test]
+fn interrupted_results_from_the_device_get_1225() {
+    let (mut s, h, pkg2) = server_with_gets(&["./Vendor/Big", "./DevInfo/Man"]);
+    let (big, man) = (
+        get_id(&pkg2, "./Vendor/Big"),
+        get_id(&pkg2, "./DevInfo/Man"),
+    );
+
+    let first_chunk = device_msg(
+        "2",
+        vec![
+            st("1", "0", "SyncHdr", 200),
+            st("1", &big, "Get", 200),
+            results(&big, "./Vendor/Big", "abcde", true, Some("10")),
+        ],
+        false,
+    );
+    s.handle_message(Timestamp::ZERO, first_chunk).unwrap();
+    let answer = transmit(&mut s);
+    assert!(
+        answer
+            .body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Status(x) if x.cmd == "Results" && x.code.0 == 213))
+    );
+    assert!(alert_1225(&answer).is_none());
+    let evs = events(&mut s);
+    assert_eq!(statuses_of(&evs, h[0]), [200]);
+
+    // Not the next chunk: the other Get's Results, and the package ends.
+    let other = device_msg(
+        "3",
+        vec![
+            st("2", "0", "SyncHdr", 200),
+            st("1", &man, "Get", 200),
+            results(&man, "./DevInfo/Man", "Acme", false, None),
+        ],
+        true,
+    );
+    s.handle_message(Timestamp::ZERO, other).unwrap();
+    let evs = events(&mut s);
+    let answer = transmit(&mut s);
+    let alert = alert_1225(&answer).expect("Alert 1225");
+    assert_eq!(
+        alert.items[0].source.as_ref().unwrap().loc_uri,
+        "./Vendor/Big"
+    );
+    assert_eq!(statuses_of(&evs, h[0]), [500]);
+    assert_eq!(results_for(&evs, h[0]), 0);
+    assert_eq!(statuses_of(&evs, h[1]), [200]);
+    assert_eq!(results_for(&evs, h[1]), 1);
+}
+
+/// Any other command (here a Generic Alert) interrupts the object as well, and so does the end
+/// of the device's package.
+#[test]
+fn generic_alert_or_final_interrupts_results_too() {
+    for by_alert in [true, false] {
+        let (mut s, h, pkg2) = server_with_gets(&["./Vendor/Big"]);
+        let big = get_id(&pkg2, "./Vendor/Big");
+        let first_chunk = device_msg(
+            "2",
+            vec![
+                st("1", "0", "SyncHdr", 200),
+                st("1", &big, "Get", 200),
+                results(&big, "./Vendor/Big", "abcde", true, Some("10")),
+            ],
+            false,
+        );
+        s.handle_message(Timestamp::ZERO, first_chunk).unwrap();
+        let _ = transmit(&mut s);
+        let _ = events(&mut s);
+        let mut cmds = vec![st("2", "0", "SyncHdr", 200)];
+        if by_alert {
+            cmds.push(
+                dm_proto::GenericAlert {
+                    correlator: None,
+                    source: Some("./Gw".into()),
+                    alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
+                    format: "chr".into(),
+                    mark: None,
+                    data: Data::from("dev-1"),
+                }
+                .to_command(),
+            );
+            cmds.last_mut().unwrap().set_cmd_id("2");
+        }
+        s.handle_message(Timestamp::ZERO, device_msg("3", cmds, true))
+            .unwrap();
+        let evs = events(&mut s);
+        let answer = transmit(&mut s);
+        assert!(alert_1225(&answer).is_some(), "by_alert {by_alert}");
+        assert_eq!(statuses_of(&evs, h[0]), [500], "by_alert {by_alert}");
+        assert_eq!(results_for(&evs, h[0]), 0);
+        assert_eq!(
+            evs.iter()
+                .filter(|e| matches!(e, ServerEvent::Alert(_)))
+                .count(),
+            usize::from(by_alert)
+        );
+    }
 }
