@@ -65,6 +65,16 @@ pub enum Error {
         /// The namespace or `VerDTD` text found.
         found: String,
     },
+    /// A character outside XML 1.0's `Char` production: a C0 control other than tab, line feed
+    /// and carriage return, U+FFFE or U+FFFF, raw or as a character reference (which may also
+    /// name a surrogate or a value above U+10FFFF).
+    #[error("XML at byte {offset}: character U+{code_point:04X} is not allowed in XML")]
+    XmlInvalidChar {
+        /// Byte offset of the character (or of the `&` of its reference).
+        offset: usize,
+        /// The code point (saturated at `u32::MAX` for an oversized reference).
+        code_point: u32,
+    },
     /// A [`crate::Limits`] bound was exceeded.
     #[error("XML at byte {offset}: {limit} limit of {max} exceeded")]
     XmlLimit {

@@ -4,10 +4,18 @@
 //! and back: compact UTF-8 XML bytes from an AST.
 //!
 //! # Decoding
-//! [`decode`] drives quick-xml as a pull parser over the input slice (no serde, no DOM). It
-//! accepts an optional XML declaration, DOCTYPE, comments and processing instructions,
-//! whitespace between elements, the five predefined entities and numeric character references,
-//! CDATA sections and empty elements. Elements are matched on their **local names**, so
+//! [`decode`] is a recursive-descent decoder over a small hand-written pull reader (borrowed
+//! tokens over the input slice: no serde, no DOM, no allocation but the AST's own strings). It
+//! accepts an optional XML declaration, DOCTYPE (internal subset skipped), comments and
+//! processing instructions, whitespace between elements, the five predefined entities and
+//! numeric character references, CDATA sections and empty elements. Markup syntax is checked
+//! (names, quoted attribute values, matching end tags); DTDs are not read, so no other entity
+//! is known.
+//!
+//! Every character of the document, raw or as a character reference, must match XML 1.0's
+//! `Char` production: C0 controls other than tab, line feed and carriage return, U+FFFE and
+//! U+FFFF (and references to surrogates or beyond U+10FFFF) are an [`Error::XmlInvalidChar`]
+//! with their byte offset. Line ends are not normalised: a `\r` in text is kept. Elements are matched on their **local names**, so
 //! namespace prefixes (`<m:Type xmlns:m="syncml:metinf">`) are accepted anywhere. The version
 //! comes from the namespace of the `SyncML` element (`SYNCML:SYNCML1.1` or `SYNCML:SYNCML1.2`,
 //! compared case-insensitively) or, when there is none, from `VerDTD`.
@@ -45,12 +53,16 @@
 //! [`encode`] writes compact XML with no declaration and no indentation (use
 //! [`encode_pretty`] for people): `<SyncML xmlns="SYNCML:SYNCML1.2">` (per [`crate::Version`]),
 //! every MetInf element carrying `xmlns="syncml:metinf"` (as libwbxml's `wbxml2xml` does), and
-//! children in SyncML / MetInf DTD order. `&`, `<`, `>` are escaped, and so are `\r` and other
-//! control characters (as numeric references) so that they survive XML line-end normalisation.
-//! `Data::Xml` is written verbatim; `Data::CData` as a CDATA section (a `]]>` inside is split over
-//! two sections); [`Data::Opaque`] as a CDATA section when the bytes are UTF-8 without control
-//! characters other than tab and line feed, else as standard Base64 text (so it decodes back as
-//! `Data::CData` or `Data::Text` respectively). A `Meta` that [`Meta::is_empty`] is omitted.
+//! children in SyncML / MetInf DTD order. `&`, `<`, `>` are escaped, and `\r` is written as
+//! `&#13;` so that it survives XML line-end normalisation. Characters XML cannot carry (see
+//! above; the decoder never produces them, but an AST built by hand or from WBXML may hold them)
+//! are written as U+FFFD, so the output of the encoder always decodes, and any AST the decoder
+//! produced comes back unchanged. `Data::Xml` is written verbatim; `Data::CData` as a CDATA
+//! section (a `]]>` inside is split over two sections; a `Data::CData` holding non-XML characters
+//! is written as escaped text); [`Data::Opaque`] as a CDATA section when the bytes are UTF-8
+//! without control characters other than tab and line feed and without U+FFFE / U+FFFF, else as
+//! standard Base64 text (so it decodes back as `Data::CData` or `Data::Text` respectively). A
+//! `Meta` that [`Meta::is_empty`] is omitted.
 //!
 //! [`Meta::is_empty`]: crate::Meta::is_empty
 //! [`Data::Text`]: crate::Data::Text
@@ -60,6 +72,7 @@
 
 mod decode;
 mod encode;
+mod reader;
 mod tag;
 
 pub use decode::{HARD_MAX_NESTING, decode};

@@ -1,10 +1,8 @@
-//! XML -> AST: a recursive-descent decoder over quick-xml's borrowed pull events.
+//! XML -> AST: a recursive-descent decoder over the borrowed tokens of [`super::reader`].
 
 use std::borrow::Cow;
 
-use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
-
+use super::reader::{Reader, StartTag, Token, all_ws, check_chars, malformed, unescape};
 use super::tag::Tag;
 use crate::{
     Alert, AlertCode, Chal, Command, Container, Cred, Data, Error, Exec, Item, ItemCmd, Limits,
@@ -26,6 +24,9 @@ pub const HARD_MAX_NESTING: usize = 32;
 ///   `limits.max_depth`, holds more than `limits.max_elements` elements, or nests containers
 ///   deeper than [`HARD_MAX_NESTING`];
 /// - [`Error::XmlMalformed`] for input that is not well-formed UTF-8 XML;
+/// - [`Error::XmlInvalidChar`] for a character outside XML 1.0's `Char` production (a C0
+///   control other than tab, line feed and carriage return, U+FFFE, U+FFFF), raw or as a
+///   character reference;
 /// - [`Error::XmlUnexpected`] for a wrong root, text among elements, elements inside text
 ///   elements, truncated input;
 /// - [`Error::XmlMissingElement`] when a required child (e.g. `Status/CmdRef`) is absent;
@@ -44,72 +45,9 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
         offset: e.valid_up_to(),
         reason: "invalid UTF-8".to_owned(),
     })?;
-    // quick-xml skips a byte order mark without counting it in its positions: strip it here so
-    // that positions index `text`, and report offsets in the caller's input.
-    let (text, base) = match text.strip_prefix('\u{feff}') {
-        Some(rest) => (rest, '\u{feff}'.len_utf8()),
-        None => (text, 0),
-    };
+    check_chars(input)?;
     let mut parser = Parser::new(text, limits);
-    parser
-        .document()
-        .map_err(|e| if base == 0 { e } else { shift(e, base) })
-}
-
-/// `e` with its offset moved by `by` bytes.
-fn shift(e: Error, by: usize) -> Error {
-    match e {
-        Error::XmlMalformed { offset, reason } => Error::XmlMalformed {
-            offset: offset.saturating_add(by),
-            reason,
-        },
-        Error::XmlUnexpected {
-            offset,
-            expected,
-            found,
-        } => Error::XmlUnexpected {
-            offset: offset.saturating_add(by),
-            expected,
-            found,
-        },
-        Error::XmlMissingElement {
-            offset,
-            parent,
-            element,
-        } => Error::XmlMissingElement {
-            offset: offset.saturating_add(by),
-            parent,
-            element,
-        },
-        Error::XmlInvalidNumber {
-            offset,
-            element,
-            text,
-        } => Error::XmlInvalidNumber {
-            offset: offset.saturating_add(by),
-            element,
-            text,
-        },
-        Error::XmlUnknownCommand {
-            offset,
-            name,
-            cmd_id,
-        } => Error::XmlUnknownCommand {
-            offset: offset.saturating_add(by),
-            name,
-            cmd_id,
-        },
-        Error::XmlUnsupportedVersion { offset, found } => Error::XmlUnsupportedVersion {
-            offset: offset.saturating_add(by),
-            found,
-        },
-        Error::XmlLimit { offset, limit, max } => Error::XmlLimit {
-            offset: offset.saturating_add(by),
-            limit,
-            max,
-        },
-        other => other,
-    }
+    parser.document()
 }
 
 /// An element whose start (or empty) tag has just been read.
@@ -125,22 +63,14 @@ struct Child<'a> {
 }
 
 struct Parser<'a> {
-    input: &'a str,
-    reader: Reader<&'a [u8]>,
+    reader: Reader<'a>,
     max_depth: usize,
     max_elements: usize,
-    depth: usize,
     elements: usize,
+    /// Names of the open elements, outermost first (its length is the depth).
+    open: Vec<&'a str>,
     /// Current `Atomic` / `Sequence` nesting.
     nesting: usize,
-}
-
-fn to_usize(v: u64) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
-}
-
-fn is_xml_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 fn unexpected(offset: usize, expected: &'static str, found: impl Into<String>) -> Error {
@@ -159,13 +89,6 @@ fn missing(c: &Child<'_>, parent: &'static str, element: &'static str) -> Error 
     }
 }
 
-fn malformed(offset: usize, reason: impl std::fmt::Display) -> Error {
-    Error::XmlMalformed {
-        offset,
-        reason: reason.to_string(),
-    }
-}
-
 fn push<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
     match acc {
         None => *acc = Some(s),
@@ -173,58 +96,35 @@ fn push<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
     }
 }
 
-fn found_event(ev: &Event<'_>) -> &'static str {
-    match ev {
-        Event::Start(_) | Event::Empty(_) => "element",
-        Event::End(_) => "end tag",
-        Event::Text(_) => "text",
-        Event::CData(_) => "CDATA",
-        Event::Comment(_) => "comment",
-        Event::Decl(_) => "XML declaration",
-        Event::PI(_) => "processing instruction",
-        Event::DocType(_) => "DOCTYPE",
-        Event::Eof => "end of input",
-    }
+fn trim_ws(s: &str) -> &str {
+    s.trim_matches(|ch: char| ch.is_ascii() && super::reader::is_ws(ch as u8))
 }
 
 impl<'a> Parser<'a> {
     fn new(input: &'a str, limits: &Limits) -> Self {
-        let reader = Reader::from_reader(input.as_bytes());
+        let mut reader = Reader::new(input);
+        // A byte order mark is not part of the document; offsets stay those of `input`.
+        if input.starts_with('\u{feff}') {
+            reader.set_pos('\u{feff}'.len_utf8());
+        }
         Parser {
-            input,
             reader,
             max_depth: limits.max_depth,
             max_elements: limits.max_elements,
-            depth: 0,
             elements: 0,
+            open: Vec::with_capacity(16),
             nesting: 0,
         }
     }
 
-    fn pos(&self) -> usize {
-        to_usize(self.reader.buffer_position())
-    }
-
-    /// The next event and the offset it starts at.
-    fn event(&mut self) -> Result<(usize, Event<'a>), Error> {
-        let offset = self.pos();
-        match self.reader.read_event() {
-            Ok(ev) => Ok((offset, ev)),
-            Err(e) => Err(malformed(to_usize(self.reader.error_position()), e)),
-        }
-    }
-
-    /// The qualified name of a tag starting at `offset`.
-    fn name_at(&self, offset: usize, e: &BytesStart<'_>) -> &'a str {
-        let len = e.name().as_ref().len();
-        offset
-            .checked_add(1)
-            .and_then(|start| self.input.get(start..start.checked_add(len)?))
-            .unwrap_or("")
+    /// The next token and the offset it starts at.
+    fn event(&mut self) -> Result<(usize, Token<'a>), Error> {
+        let offset = self.reader.pos();
+        Ok((offset, self.reader.next_token()?))
     }
 
     /// Accounts for a start or empty tag against the limits.
-    fn open(&mut self, offset: usize, e: &BytesStart<'_>, empty: bool) -> Result<Child<'a>, Error> {
+    fn open(&mut self, offset: usize, t: &StartTag<'a>) -> Result<Child<'a>, Error> {
         self.elements += 1;
         if self.elements > self.max_elements {
             return Err(Error::XmlLimit {
@@ -233,27 +133,34 @@ impl<'a> Parser<'a> {
                 max: self.max_elements,
             });
         }
-        let depth = self.depth + 1;
-        if depth > self.max_depth {
+        if self.open.len() >= self.max_depth {
             return Err(Error::XmlLimit {
                 offset,
                 limit: "max_depth",
                 max: self.max_depth,
             });
         }
-        if !empty {
-            self.depth = depth;
+        if !t.empty {
+            self.open.push(t.name);
         }
         Ok(Child {
-            tag: Tag::of(e.local_name().as_ref()),
-            empty,
+            tag: Tag::of(t.local()),
+            empty: t.empty,
             offset,
-            name: self.name_at(offset, e),
+            name: t.name,
         })
     }
 
-    fn close(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
+    /// Closes the innermost open element with the end tag `name` found at `offset`.
+    fn close(&mut self, offset: usize, name: &str) -> Result<(), Error> {
+        match self.open.pop() {
+            Some(open) if open == name => Ok(()),
+            Some(open) => Err(malformed(
+                offset,
+                format!("end tag </{name}> does not match <{open}>"),
+            )),
+            None => Err(malformed(offset, format!("unexpected end tag </{name}>"))),
+        }
     }
 
     /// The next child element of `parent`, or `None` once its end tag is consumed.
@@ -262,21 +169,18 @@ impl<'a> Parser<'a> {
             return Ok(None);
         }
         loop {
-            let (offset, ev) = self.event()?;
-            match ev {
-                Event::Start(e) => return self.open(offset, &e, false).map(Some),
-                Event::Empty(e) => return self.open(offset, &e, true).map(Some),
-                Event::End(_) => {
-                    self.close();
+            let ws = self.reader.pos();
+            self.reader.skip_ws();
+            let offset = self.reader.pos();
+            match self.reader.next_token()? {
+                Token::Start(t) => return self.open(offset, &t).map(Some),
+                Token::End(name) => {
+                    self.close(offset, name)?;
                     return Ok(None);
                 }
-                Event::Text(t) => {
-                    if !t.iter().copied().all(is_xml_ws) {
-                        return Err(unexpected(offset, "element", "text"));
-                    }
-                }
-                Event::Comment(_) | Event::PI(_) => {}
-                ev => return Err(unexpected(offset, "element or end tag", found_event(&ev))),
+                Token::Text(_) => return Err(unexpected(ws, "element", "text")),
+                Token::Comment | Token::Pi => {}
+                tok => return Err(unexpected(offset, "element or end tag", tok.describe())),
             }
         }
     }
@@ -286,36 +190,26 @@ impl<'a> Parser<'a> {
         if c.empty {
             return Ok(());
         }
-        let target = self.depth.saturating_sub(1);
+        let target = self.open.len().saturating_sub(1);
         loop {
-            let (offset, ev) = self.event()?;
-            match ev {
-                Event::Start(e) => {
-                    self.open(offset, &e, false)?;
+            let (offset, tok) = self.event()?;
+            match tok {
+                Token::Start(t) => {
+                    self.open(offset, &t)?;
                 }
-                Event::Empty(e) => {
-                    self.open(offset, &e, true)?;
-                }
-                Event::End(_) => {
-                    self.close();
-                    if self.depth <= target {
+                Token::End(name) => {
+                    self.close(offset, name)?;
+                    if self.open.len() <= target {
                         return Ok(());
                     }
                 }
-                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {}
-                ev => return Err(unexpected(offset, "end tag", found_event(&ev))),
+                Token::Text(t) => {
+                    unescape(t, offset)?;
+                }
+                Token::CData(_) | Token::Comment | Token::Pi => {}
+                tok => return Err(unexpected(offset, "end tag", tok.describe())),
             }
         }
-    }
-
-    /// The text of `len` bytes at `offset` of the (already UTF-8 validated) input, entities
-    /// resolved: cheaper than `BytesText::unescape`, which validates UTF-8 again.
-    fn unescape(&self, offset: usize, len: usize) -> Result<Cow<'a, str>, Error> {
-        let raw = offset
-            .checked_add(len)
-            .and_then(|end| self.input.get(offset..end))
-            .ok_or_else(|| malformed(offset, "text out of bounds"))?;
-        quick_xml::escape::unescape(raw).map_err(|e| malformed(offset, e))
     }
 
     /// The character data of a text-only element (entities resolved, CDATA taken literally).
@@ -323,21 +217,31 @@ impl<'a> Parser<'a> {
         if c.empty {
             return Ok(String::new());
         }
+        let start = self.reader.pos();
+        // Fast path: text without references, then the end tag.
+        let (raw, stop) = self.reader.plain_text();
+        let at = self.reader.pos();
+        if stop == Some(b'<')
+            && self.reader.byte(at + 1) == Some(b'/')
+            && let Token::End(name) = self.reader.next_token()?
+        {
+            self.close(at, name)?;
+            return Ok(raw.to_owned());
+        }
+        self.reader.set_pos(start);
         let mut acc: Option<Cow<'a, str>> = None;
         loop {
-            let (offset, ev) = self.event()?;
-            match ev {
-                Event::Text(t) => push(&mut acc, self.unescape(offset, t.len())?),
-                Event::CData(t) => push(&mut acc, t.decode().map_err(|e| malformed(offset, e))?),
-                Event::End(_) => {
-                    self.close();
+            let (offset, tok) = self.event()?;
+            match tok {
+                Token::Text(t) => push(&mut acc, unescape(t, offset)?),
+                Token::CData(t) => push(&mut acc, Cow::Borrowed(t)),
+                Token::End(name) => {
+                    self.close(offset, name)?;
                     return Ok(acc.map(Cow::into_owned).unwrap_or_default());
                 }
-                Event::Start(e) | Event::Empty(e) => {
-                    return Err(unexpected(offset, "text", self.name_at(offset, &e)));
-                }
-                Event::Comment(_) | Event::PI(_) => {}
-                ev => return Err(unexpected(offset, "text or end tag", found_event(&ev))),
+                Token::Start(t) => return Err(unexpected(offset, "text", t.name)),
+                Token::Comment | Token::Pi => {}
+                tok => return Err(unexpected(offset, "text or end tag", tok.describe())),
             }
         }
     }
@@ -345,7 +249,7 @@ impl<'a> Parser<'a> {
     /// A status or alert code.
     fn number(&mut self, c: &Child<'a>, element: &'static str) -> Result<u16, Error> {
         let text = self.text(c)?;
-        text.trim_matches(|ch: char| ch.is_ascii() && is_xml_ws(ch as u8))
+        trim_ws(&text)
             .parse::<u16>()
             .map_err(|_| Error::XmlInvalidNumber {
                 offset: c.offset,
@@ -359,57 +263,50 @@ impl<'a> Parser<'a> {
         if c.empty {
             return Ok(Data::Text(String::new()));
         }
-        let start = self.pos();
-        let base = self.depth;
+        let start = self.reader.pos();
+        let base = self.open.len();
         let mut text: Option<Cow<'a, str>> = None;
         let mut cdata: Option<Cow<'a, str>> = None;
         let mut text_is_ws = true;
         let mut has_elements = false;
         loop {
-            let (offset, ev) = self.event()?;
-            match ev {
-                Event::Text(t) if !has_elements => {
-                    let s = self.unescape(offset, t.len())?;
-                    if !s.bytes().all(is_xml_ws) {
-                        text_is_ws = false;
+            let (offset, tok) = self.event()?;
+            match tok {
+                Token::Text(t) => {
+                    let s = unescape(t, offset)?;
+                    if !has_elements {
+                        if !all_ws(&s) {
+                            text_is_ws = false;
+                        }
+                        push(&mut text, s);
                     }
-                    push(&mut text, s);
                 }
-                Event::CData(t) if !has_elements => {
-                    let s = t.decode().map_err(|e| malformed(offset, e))?;
-                    push(&mut text, s.clone());
-                    push(&mut cdata, s);
+                Token::CData(s) if !has_elements => {
+                    push(&mut text, Cow::Borrowed(s));
+                    push(&mut cdata, Cow::Borrowed(s));
                 }
-                Event::Start(e) => {
-                    self.open(offset, &e, false)?;
+                Token::Start(t) => {
+                    self.open(offset, &t)?;
                     has_elements = true;
                 }
-                Event::Empty(e) => {
-                    self.open(offset, &e, true)?;
-                    has_elements = true;
-                }
-                Event::End(_) if self.depth > base => self.close(),
-                Event::End(_) => {
-                    self.close();
+                Token::End(name) if self.open.len() > base => self.close(offset, name)?,
+                Token::End(name) => {
+                    self.close(offset, name)?;
                     if has_elements {
-                        let raw = self
-                            .input
-                            .get(start..offset)
-                            .ok_or_else(|| malformed(offset, "Data content out of bounds"))?;
-                        let raw = raw.trim_matches(|ch: char| ch.is_ascii() && is_xml_ws(ch as u8));
-                        return Ok(Data::Xml(raw.to_owned()));
+                        let raw = self.reader.slice(start, offset)?;
+                        return Ok(Data::Xml(trim_ws(raw).to_owned()));
                     }
                     if let (Some(cd), true) = (cdata, text_is_ws) {
                         return Ok(Data::CData(cd.into_owned()));
                     }
                     return Ok(Data::Text(text.map(Cow::into_owned).unwrap_or_default()));
                 }
-                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) => {}
-                ev => {
+                Token::CData(_) | Token::Comment | Token::Pi => {}
+                tok => {
                     return Err(unexpected(
                         offset,
                         "Data content or end tag",
-                        found_event(&ev),
+                        tok.describe(),
                     ));
                 }
             }
@@ -419,19 +316,15 @@ impl<'a> Parser<'a> {
     fn document(&mut self) -> Result<SyncMl, Error> {
         // Prolog.
         let (root, root_ns) = loop {
-            let (offset, ev) = self.event()?;
-            match ev {
-                Event::Start(e) => {
-                    let ns = self.root_namespace(offset, &e)?;
-                    break (self.open(offset, &e, false)?, ns);
+            let (offset, tok) = self.event()?;
+            match tok {
+                Token::Start(t) => {
+                    let ns = root_namespace(offset, &t)?;
+                    break (self.open(offset, &t)?, ns);
                 }
-                Event::Empty(e) => {
-                    let ns = self.root_namespace(offset, &e)?;
-                    break (self.open(offset, &e, true)?, ns);
-                }
-                Event::Decl(_) | Event::DocType(_) | Event::Comment(_) | Event::PI(_) => {}
-                Event::Text(t) if t.iter().copied().all(is_xml_ws) => {}
-                ev => return Err(unexpected(offset, "<SyncML>", found_event(&ev))),
+                Token::Decl | Token::DocType | Token::Comment | Token::Pi => {}
+                Token::Text(t) if all_ws(t) => {}
+                tok => return Err(unexpected(offset, "<SyncML>", tok.describe())),
             }
         };
         if root.tag != Tag::SyncMl {
@@ -440,44 +333,14 @@ impl<'a> Parser<'a> {
         let msg = self.sync_ml(&root, root_ns)?;
         // Epilog.
         loop {
-            let (offset, ev) = self.event()?;
-            match ev {
-                Event::Eof => return Ok(msg),
-                Event::Comment(_) | Event::PI(_) => {}
-                Event::Text(t) if t.iter().copied().all(is_xml_ws) => {}
-                ev => return Err(unexpected(offset, "end of input", found_event(&ev))),
+            let (offset, tok) = self.event()?;
+            match tok {
+                Token::Eof => return Ok(msg),
+                Token::Comment | Token::Pi => {}
+                Token::Text(t) if all_ws(t) => {}
+                tok => return Err(unexpected(offset, "end of input", tok.describe())),
             }
         }
-    }
-
-    /// The SyncML version named by the root's namespace declaration, if it has one.
-    fn root_namespace(&self, offset: usize, e: &BytesStart<'_>) -> Result<Option<Version>, Error> {
-        let name = e.name();
-        let prefix = name.prefix();
-        for attr in e.attributes() {
-            let attr = attr.map_err(|err| malformed(offset, err))?;
-            let key = attr.key.as_ref();
-            let binds_root = match (&prefix, key.strip_prefix(b"xmlns")) {
-                (None, Some(rest)) => rest.is_empty(),
-                (Some(p), Some(rest)) => rest.strip_prefix(b":") == Some(p.as_ref()),
-                _ => false,
-            };
-            if !binds_root {
-                continue;
-            }
-            let value = attr.value.as_ref();
-            return if value.eq_ignore_ascii_case(b"SYNCML:SYNCML1.2") {
-                Ok(Some(Version::V1_2))
-            } else if value.eq_ignore_ascii_case(b"SYNCML:SYNCML1.1") {
-                Ok(Some(Version::V1_1))
-            } else {
-                Err(Error::XmlUnsupportedVersion {
-                    offset,
-                    found: String::from_utf8_lossy(value).into_owned(),
-                })
-            };
-        }
-        Ok(None)
     }
 
     fn sync_ml(&mut self, c: &Child<'a>, ns: Option<Version>) -> Result<SyncMl, Error> {
@@ -865,4 +728,30 @@ impl<'a> Parser<'a> {
             items,
         })
     }
+}
+
+/// The SyncML version named by the root's namespace declaration, if it has one.
+fn root_namespace(offset: usize, t: &StartTag<'_>) -> Result<Option<Version>, Error> {
+    let prefix = t.prefix();
+    for (key, value) in t.attributes() {
+        let binds_root = match (prefix, key.strip_prefix("xmlns")) {
+            (None, Some(rest)) => rest.is_empty(),
+            (Some(p), Some(rest)) => rest.strip_prefix(':') == Some(p),
+            _ => false,
+        };
+        if !binds_root {
+            continue;
+        }
+        return if value.eq_ignore_ascii_case("SYNCML:SYNCML1.2") {
+            Ok(Some(Version::V1_2))
+        } else if value.eq_ignore_ascii_case("SYNCML:SYNCML1.1") {
+            Ok(Some(Version::V1_1))
+        } else {
+            Err(Error::XmlUnsupportedVersion {
+                offset,
+                found: value.to_owned(),
+            })
+        };
+    }
+    Ok(None)
 }

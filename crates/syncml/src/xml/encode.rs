@@ -43,39 +43,47 @@ struct Writer<'o> {
     indent: Option<usize>,
 }
 
-/// Appends `s` with `&`, `<`, `>` escaped, and `\r` and other control characters (but tab and
-/// line feed) written as numeric character references.
+/// Appends `s` with `&`, `<`, `>` escaped and `\r` written as `&#13;` (so that it survives XML
+/// line-end normalisation). Characters XML 1.0 cannot carry at all (C0 controls other than tab,
+/// line feed and carriage return; U+FFFE, U+FFFF) are written as U+FFFD: the decoder never
+/// produces them, and the output must stay well-formed.
 fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut last = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let rep: &[u8] = match b {
-            b'&' => b"&amp;",
-            b'<' => b"&lt;",
-            b'>' => b"&gt;",
-            b'\t' | b'\n' => continue,
-            0..=0x1f => {
-                out.extend_from_slice(bytes.get(last..i).unwrap_or_default());
-                out.extend_from_slice(b"&#");
-                push_decimal(out, b);
-                out.push(b';');
-                last = i + 1;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let (rep, len): (&[u8], usize) = match b {
+            b'&' => (b"&amp;", 1),
+            b'<' => (b"&lt;", 1),
+            b'>' => (b"&gt;", 1),
+            b'\r' => (b"&#13;", 1),
+            b'\t' | b'\n' => {
+                i += 1;
                 continue;
             }
-            _ => continue,
+            0..=0x1f => (REPLACEMENT, 1),
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => {
+                (REPLACEMENT, 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(bytes.get(last..i).unwrap_or_default());
         out.extend_from_slice(rep);
-        last = i + 1;
+        i += len;
+        last = i;
     }
     out.extend_from_slice(bytes.get(last..).unwrap_or_default());
 }
 
-fn push_decimal(out: &mut Vec<u8>, b: u8) {
-    if b >= 10 {
-        out.push(b'0' + b / 10);
-    }
-    out.push(b'0' + b % 10);
+/// U+FFFD in UTF-8.
+const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
+
+/// True when every character of `s` is an XML 1.0 `Char`.
+fn all_xml_chars(s: &str) -> bool {
+    s.chars().all(|c| super::reader::is_xml_char(u32::from(c)))
 }
 
 /// Appends `s` as one or more CDATA sections (a `]]>` is split across two sections).
@@ -93,10 +101,11 @@ fn cdata_into(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(b"]]>");
 }
 
-/// True when `s` can travel in a CDATA section unchanged (no control character other than tab
-/// and line feed: `\r` would be normalised away by conforming parsers, the others are not XML).
+/// True when `s` can travel in a CDATA section unchanged: only XML `Char`s, and no control
+/// character other than tab and line feed (`\r` would be normalised away by conforming parsers).
 fn cdata_safe(s: &str) -> bool {
-    !s.chars().any(|c| c.is_control() && c != '\t' && c != '\n')
+    !s.chars()
+        .any(|c| (c.is_control() && c != '\t' && c != '\n') || matches!(c, '\u{fffe}' | '\u{ffff}'))
 }
 
 impl Writer<'_> {
@@ -275,7 +284,9 @@ impl Writer<'_> {
         match data {
             Data::Text(s) if s.is_empty() => self.empty("Data", ""),
             Data::Text(s) => self.leaf("Data", s),
-            Data::CData(s) => self.raw_data(|out| cdata_into(out, s)),
+            Data::CData(s) if all_xml_chars(s) => self.raw_data(|out| cdata_into(out, s)),
+            // Not from the decoder: written as (escaped) text so that the output stays XML.
+            Data::CData(s) => self.leaf("Data", s),
             Data::Xml(s) => self.raw_data(|out| out.extend_from_slice(s.as_bytes())),
             Data::Opaque(bytes) => match std::str::from_utf8(bytes) {
                 Ok(s) if cdata_safe(s) => self.raw_data(|out| cdata_into(out, s)),

@@ -732,8 +732,10 @@ fn opaque_is_cdata_when_text_else_base64() {
 }
 
 #[test]
-fn control_characters_and_cr_survive_as_references() {
-    let s = "a\rb\u{1}c\td\ne]]>f";
+fn cr_survives_as_reference_and_non_xml_chars_become_replacement() {
+    // `\r` is an XML Char: written as `&#13;`, it comes back. `\u{1}` and U+FFFF are not:
+    // the encoder writes U+FFFD so that its output always decodes.
+    let s = "a\rb\u{1}c\td\ne]]>f\u{ffff}g\u{fffe}";
     let m = SyncMl {
         hdr: SyncHdr {
             session_id: s.into(),
@@ -744,10 +746,14 @@ fn control_characters_and_cr_survive_as_references() {
     let bytes = encode(&m);
     let text = String::from_utf8(bytes.clone()).unwrap();
     assert!(
-        text.contains("<SessionID>a&#13;b&#1;c\td\ne]]&gt;f</SessionID>"),
+        text.contains("<SessionID>a&#13;b\u{fffd}c\td\ne]]&gt;f\u{fffd}g\u{fffd}</SessionID>"),
         "{text}"
     );
-    assert_eq!(decode(&bytes, &Limits::default()).unwrap(), m);
+    let back = decode(&bytes, &Limits::default()).unwrap();
+    assert_eq!(
+        back.hdr.session_id,
+        "a\rb\u{fffd}c\td\ne]]>f\u{fffd}g\u{fffd}"
+    );
 }
 
 #[test]
@@ -812,4 +818,210 @@ fn children_out_of_dtd_order_are_accepted() {
         panic!()
     };
     assert_eq!((s.cmd_id.as_str(), s.code), ("9", StatusCode::NOT_FOUND));
+}
+
+fn invalid_char(offset: usize, code_point: u32) -> Result<SyncMl, Error> {
+    Err(Error::XmlInvalidChar { offset, code_point })
+}
+
+#[test]
+fn raw_non_xml_characters_are_rejected_with_their_offset() {
+    // The fuzz finding (fuzz/corpus/xml_decode/crash-6eb2...): NULs in CmdID text.
+    let bad = msg("<Alert><CmdID>\0\0\0\0\0\0\0\x002</CmdID><Data>1201</Data></Alert>");
+    assert_eq!(dec(&bad), invalid_char(bad.find('\0').unwrap(), 0));
+    // Every C0 control but tab, line feed and carriage return, anywhere in the document.
+    for c in (0u8..0x20).filter(|c| !matches!(c, b'\t' | b'\n' | b'\r')) {
+        let ch = char::from(c);
+        for bad in [
+            msg(&format!(
+                "<Alert><CmdID>1{ch}</CmdID><Data>1201</Data></Alert>"
+            )),
+            msg(&format!(
+                "<Get><CmdID>1</CmdID><Item><Data><![CDATA[x{ch}]]></Data></Item></Get>"
+            )),
+            msg(&format!(
+                "<Get><CmdID>1</CmdID><Item><Data><A>{ch}</A></Data></Item></Get>"
+            )),
+            msg(&format!("<!-- {ch} --><Final/>")),
+            msg(&format!("<Final a=\"{ch}\"/>")),
+        ] {
+            let offset = bad.find(ch).unwrap();
+            assert_eq!(dec(&bad), invalid_char(offset, u32::from(c)), "{c:#x}");
+        }
+    }
+    // U+FFFE and U+FFFF are not Chars either; other non-ASCII is fine.
+    for (ch, cp) in [('\u{fffe}', 0xfffe), ('\u{ffff}', 0xffff)] {
+        let bad = msg(&format!(
+            "<Alert><CmdID>é{ch}</CmdID><Data>1201</Data></Alert>"
+        ));
+        assert_eq!(dec(&bad), invalid_char(bad.find(ch).unwrap(), cp));
+    }
+    let ok =
+        msg("<Alert><CmdID>\t\u{7f}\u{85}\u{fffd}\u{10ffff}\r\n</CmdID><Data>1201</Data></Alert>");
+    let Command::Alert(a) = &dec(&ok).unwrap().body.commands[0] else {
+        panic!()
+    };
+    assert_eq!(a.cmd_id, "\t\u{7f}\u{85}\u{fffd}\u{10ffff}\r\n");
+    // After a byte order mark, offsets are still those of the input.
+    let bad = format!("\u{feff}{}", msg("<Final/>\u{1}"));
+    assert_eq!(dec(&bad), invalid_char(bad.find('\u{1}').unwrap(), 1));
+}
+
+#[test]
+fn character_references_to_non_xml_characters_are_rejected() {
+    for (reference, cp) in [
+        ("&#0;", 0),
+        ("&#1;", 1),
+        ("&#x1F;", 0x1f),
+        ("&#xFFFE;", 0xfffe),
+        ("&#65535;", 0xffff),
+        ("&#xD800;", 0xd800),
+        ("&#x110000;", 0x11_0000),
+        ("&#99999999999999999999;", u32::MAX),
+    ] {
+        for bad in [
+            msg(&format!(
+                "<Alert><CmdID>1{reference}</CmdID><Data>1201</Data></Alert>"
+            )),
+            msg(&format!(
+                "<Get><CmdID>1</CmdID><Item><Data>x{reference}</Data></Item></Get>"
+            )),
+            msg(&format!(
+                "<Get><CmdID>1</CmdID><Item><Data><A>{reference}</A></Data></Item></Get>"
+            )),
+            msg(&format!(
+                "<Get><CmdID>1</CmdID><Unknown>{reference}</Unknown></Get>"
+            )),
+        ] {
+            let offset = bad.find(reference).unwrap();
+            assert_eq!(dec(&bad), invalid_char(offset, cp), "{reference}");
+        }
+    }
+    let Command::Alert(a) =
+        one("<Alert><CmdID>&#9;&#10;&#13;&#x20;&#xFFFD;&#x10FFFF;</CmdID><Data>1</Data></Alert>")
+    else {
+        panic!()
+    };
+    assert_eq!(a.cmd_id, "\t\n\r \u{fffd}\u{10ffff}");
+    // Syntax errors in references stay malformed-XML errors, at the `&`.
+    for reference in ["&#;", "&#x;", "&#12a;", "&#xZ;", "&amp", "&;", "&x y;"] {
+        let bad = msg(&format!(
+            "<Alert><CmdID>1{reference}</CmdID><Data>1201</Data></Alert>"
+        ));
+        match dec(&bad) {
+            Err(Error::XmlMalformed { offset, .. }) => {
+                assert_eq!(offset, bad.find(reference).unwrap(), "{reference}")
+            }
+            other => panic!("{reference}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn fuzz_reproducers_are_rejected_not_round_tripped_wrongly() {
+    // The fuzzers' findings: raw NULs in LocURI and CmdID (xml_decode: re-encoded as `&#0;`,
+    // which did not decode), and NULs or U+0004 in text that WBXML then carried as OPAQUE
+    // (xml_wbxml_roundtrip). All must now fail to decode, at the first control character.
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    for path in [
+        "xml_decode/crash-026d30507c339878dc9a515534a238c0bf917255",
+        "xml_decode/crash-6eb2f16c800f9cc9e6d811e3b20bab0e5ea6da2b",
+        "xml_wbxml_roundtrip/crash-06ac286154033630c0f4014d7ba9931759b4c4e3",
+        "xml_wbxml_roundtrip/crash-8a27fea605d0d29c593feb4e3e100dd796a35cab",
+    ] {
+        let bytes = std::fs::read(corpus.join(path)).unwrap();
+        let offset = bytes
+            .iter()
+            .position(|&b| b < 0x20 && !b"\t\n\r".contains(&b))
+            .unwrap();
+        assert_eq!(
+            decode(&bytes, &Limits::default()),
+            invalid_char(offset, u32::from(bytes[offset])),
+            "{path}"
+        );
+    }
+}
+
+/// Every string the encoder is given, whatever its characters, comes out as XML the decoder
+/// accepts; strings the decoder can produce come back unchanged.
+#[test]
+fn encoder_output_always_decodes() {
+    let all: String = (0u32..0x80)
+        .chain([0xfffd, 0xfffe, 0xffff, 0x1_0000, 0x10_ffff])
+        .filter_map(char::from_u32)
+        .collect();
+    let xml_chars: String = all
+        .chars()
+        .filter(|&c| reader::is_xml_char(u32::from(c)))
+        .collect();
+    for (s, exact) in [(all.as_str(), false), (xml_chars.as_str(), true)] {
+        let mk = |data: Data| SyncMl {
+            hdr: SyncHdr {
+                ver_dtd: s.into(),
+                session_id: s.into(),
+                target: Location::uri(s),
+                ..SyncHdr::default()
+            },
+            body: SyncBody {
+                commands: vec![Command::Replace(ItemCmd {
+                    cmd_id: s.into(),
+                    meta: Some(Meta {
+                        r#type: Some(s.into()),
+                        ..Meta::default()
+                    }),
+                    items: vec![item(s, Some(data))],
+                    ..ItemCmd::default()
+                })],
+                is_final: true,
+            },
+            ..SyncMl::default()
+        };
+        for data in [
+            Data::Text(s.into()),
+            Data::CData(s.into()),
+            Data::Opaque(s.as_bytes().to_vec()),
+        ] {
+            let m = mk(data.clone());
+            for bytes in [encode(&m), encode_pretty(&m)] {
+                let back = decode(&bytes, &Limits::default())
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)));
+                if exact && !matches!(data, Data::Opaque(_)) {
+                    assert_eq!(back, m);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn malformed_markup_is_rejected_at_its_offset() {
+    for (bad, at) in [
+        ("<Final a=b/>", "b/>"),
+        ("<Final a=\"<\"/>", "<\"/>"),
+        ("<Final a=\"x\"b=\"y\"/>", "b=\"y"),
+        ("<Final a/>", "/>"),
+        ("<1Final/>", "1Final"),
+        ("<Final/ >", "/ >"),
+        ("<!-- open", "<!-- open"),
+        ("<![CDATA[ open", "<![CDATA[ open"),
+        ("<!ELEMENT x>", "<!ELEMENT"),
+        ("<?pi open", "<?pi open"),
+        ("<Final></Final x>", "x>"),
+    ] {
+        let xml = msg(bad);
+        let offset = xml.find(at).unwrap();
+        match dec(&xml) {
+            Err(Error::XmlMalformed { offset: o, .. }) => assert_eq!(o, offset, "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // Attributes with either quote and whitespace around `=`, `>` inside a value.
+    let ok = msg("<Final a = 'x>' b=\"'\"\n/>");
+    assert!(dec(&ok).unwrap().body.is_final);
+    // A DOCTYPE with an internal subset.
+    let ok = format!(
+        "<!DOCTYPE SyncML [<!ENTITY x \"]>\"> <!ELEMENT a (#PCDATA)>]>{}",
+        msg("<Final/>")
+    );
+    assert!(dec(&ok).unwrap().body.is_final);
 }

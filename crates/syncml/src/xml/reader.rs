@@ -1,0 +1,510 @@
+//! A strict, allocation-free XML 1.0 pull reader over a UTF-8 document.
+//!
+//! In: the document as `&str` (already UTF-8 validated and checked by [`check_chars`]). Out:
+//! [`Token`]s borrowing from it, each read at [`Reader::pos`]. The reader checks the syntax of
+//! markup (names, attributes, end tags, comments, CDATA, processing instructions, DOCTYPE);
+//! matching end tags to start tags, and what may appear where, is the decoder's business.
+//! Text comes out raw: [`unescape`] resolves entity and character references.
+
+use std::borrow::Cow;
+
+use crate::Error;
+
+/// XML `S`: space, tab, line feed, carriage return.
+pub(super) fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// True when every byte of `s` is XML whitespace.
+pub(super) fn all_ws(s: &str) -> bool {
+    s.bytes().all(is_ws)
+}
+
+/// A byte that may start a name (any non-ASCII byte: names are not checked beyond ASCII).
+fn is_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || matches!(b, b'_' | b':') || b >= 0x80
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.') || b >= 0x80
+}
+
+pub(super) fn malformed(offset: usize, reason: impl Into<String>) -> Error {
+    Error::XmlMalformed {
+        offset,
+        reason: reason.into(),
+    }
+}
+
+/// True when `c` matches XML 1.0's `Char` production.
+pub(super) fn is_xml_char(c: u32) -> bool {
+    matches!(c, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Non-zero when some byte of `x` equals `b` (exact: no false positives on the boolean).
+fn has_byte(x: u64, b: u8) -> u64 {
+    let v = x ^ (ONES * u64::from(b));
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// Non-zero when some byte of `x` is below `n` (`n <= 128`).
+fn has_less(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS
+}
+
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
+}
+
+/// Checks that `bytes` (valid UTF-8) holds only XML 1.0 `Char`s: no C0 control other than tab,
+/// line feed and carriage return, no U+FFFE or U+FFFF (UTF-8 excludes surrogates already).
+///
+/// # Errors
+/// [`Error::XmlInvalidChar`] at the first offending character.
+pub(super) fn check_chars(bytes: &[u8]) -> Result<(), Error> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let x = word(chunk);
+        if has_less(x, 0x20) | has_byte(x, 0xEF) != 0 {
+            check_slow(bytes, base, base + 8)?;
+        }
+        base += 8;
+    }
+    check_slow(bytes, base, bytes.len())
+}
+
+/// The byte-at-a-time check of `bytes[from..to]` (a `U+FFFx` may run past `to`).
+fn check_slow(bytes: &[u8], from: usize, to: usize) -> Result<(), Error> {
+    for i in from..to {
+        let b = bytes.get(i).copied().unwrap_or(0);
+        if b < 0x20 && !is_ws(b) {
+            return Err(Error::XmlInvalidChar {
+                offset: i,
+                code_point: u32::from(b),
+            });
+        }
+        if b == 0xEF
+            && bytes.get(i + 1) == Some(&0xBF)
+            && let Some(&last @ (0xBE | 0xBF)) = bytes.get(i + 2)
+        {
+            return Err(Error::XmlInvalidChar {
+                offset: i,
+                code_point: 0xFFC0 | u32::from(last & 0x3F),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Index of the first `a` or `b` in `bytes` at or after `from`, else `bytes.len()`.
+pub(super) fn find2(bytes: &[u8], from: usize, a: u8, b: u8) -> usize {
+    let rest = bytes.get(from..).unwrap_or_default();
+    let mut chunks = rest.chunks_exact(8);
+    let mut i = from;
+    for chunk in chunks.by_ref() {
+        let x = word(chunk);
+        let hit = has_byte(x, a) | has_byte(x, b);
+        if hit != 0 {
+            // The lowest flagged byte is an exact match (borrows only run upwards).
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    for &c in chunks.remainder() {
+        if c == a || c == b {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Resolves the predefined entities and character references of `raw`, text found at byte
+/// `offset` of the document. Borrows when there is nothing to resolve.
+///
+/// # Errors
+/// [`Error::XmlMalformed`] for an unknown or unterminated reference, [`Error::XmlInvalidChar`]
+/// for a character reference to a non-`Char`.
+pub(super) fn unescape(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
+    let bytes = raw.as_bytes();
+    let first = find2(bytes, 0, b'&', b'&');
+    if first == bytes.len() {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut last = 0;
+    let mut amp = first;
+    while amp < bytes.len() {
+        out.push_str(raw.get(last..amp).unwrap_or_default());
+        let at = offset + amp;
+        let semi = find2(bytes, amp, b';', b';');
+        let name = raw
+            .get(amp + 1..semi)
+            .filter(|_| semi < bytes.len())
+            .ok_or_else(|| malformed(at, "unterminated entity reference"))?;
+        match name {
+            "lt" => out.push('<'),
+            "gt" => out.push('>'),
+            "amp" => out.push('&'),
+            "apos" => out.push('\''),
+            "quot" => out.push('"'),
+            _ => out.push(char_ref(name, at)?),
+        }
+        last = semi + 1;
+        amp = find2(bytes, last, b'&', b'&');
+    }
+    out.push_str(raw.get(last..).unwrap_or_default());
+    Ok(Cow::Owned(out))
+}
+
+/// The character of `#123` / `#x7B` (the text between `&` and `;`), at byte `at`.
+fn char_ref(name: &str, at: usize) -> Result<char, Error> {
+    let (digits, radix) = match name.strip_prefix('#') {
+        Some(hex) if hex.starts_with('x') => (hex.get(1..).unwrap_or_default(), 16),
+        Some(dec) => (dec, 10),
+        None => return Err(malformed(at, format!("unknown entity &{name};"))),
+    };
+    if digits.is_empty() {
+        return Err(malformed(at, "empty character reference"));
+    }
+    let mut v: u32 = 0;
+    for c in digits.chars() {
+        let d = c
+            .to_digit(radix)
+            .ok_or_else(|| malformed(at, format!("invalid character reference &{name};")))?;
+        v = v.saturating_mul(radix).saturating_add(d);
+    }
+    match char::from_u32(v) {
+        Some(c) if is_xml_char(v) => Ok(c),
+        _ => Err(Error::XmlInvalidChar {
+            offset: at,
+            code_point: v,
+        }),
+    }
+}
+
+/// A start tag or empty-element tag.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StartTag<'a> {
+    /// The qualified name as written.
+    pub(super) name: &'a str,
+    /// What follows the name up to `>` or `/>`: attributes and whitespace (syntax checked).
+    pub(super) attrs: &'a str,
+    /// `<X/>`.
+    pub(super) empty: bool,
+}
+
+impl<'a> StartTag<'a> {
+    /// The local name (after the first `:`).
+    pub(super) fn local(&self) -> &'a [u8] {
+        let b = self.name.as_bytes();
+        match b.iter().position(|&c| c == b':') {
+            Some(i) => b.get(i + 1..).unwrap_or_default(),
+            None => b,
+        }
+    }
+
+    /// The namespace prefix (before the first `:`), if any.
+    pub(super) fn prefix(&self) -> Option<&'a str> {
+        self.name.split_once(':').map(|(p, _)| p)
+    }
+
+    /// The attributes as `(name, raw value)` pairs.
+    pub(super) fn attributes(&self) -> Attributes<'a> {
+        Attributes { rest: self.attrs }
+    }
+}
+
+/// Iterator over the attributes of a [`StartTag`] (whose syntax the reader checked).
+pub(super) struct Attributes<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self
+            .rest
+            .trim_start_matches(|c: char| c.is_ascii() && is_ws(c as u8));
+        let (name, rest) = s.split_once('=')?;
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii() && is_ws(c as u8));
+        let quote = rest.chars().next()?;
+        let rest = rest.get(1..)?;
+        let (value, rest) = rest.split_once(quote)?;
+        self.rest = rest;
+        Some((
+            name.trim_end_matches(|c: char| c.is_ascii() && is_ws(c as u8)),
+            value,
+        ))
+    }
+}
+
+/// One piece of the document.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Token<'a> {
+    /// `<name ...>` or `<name .../>`.
+    Start(StartTag<'a>),
+    /// `</name>`, with the name.
+    End(&'a str),
+    /// Character data up to the next `<`, raw (references unresolved); never empty.
+    Text(&'a str),
+    /// The content of `<![CDATA[...]]>`.
+    CData(&'a str),
+    /// `<!--...-->`.
+    Comment,
+    /// `<?target ...?>`.
+    Pi,
+    /// `<?xml ...?>`.
+    Decl,
+    /// `<!DOCTYPE ...>`.
+    DocType,
+    /// End of the document.
+    Eof,
+}
+
+impl Token<'_> {
+    /// What this token is, for error messages.
+    pub(super) fn describe(&self) -> &'static str {
+        match self {
+            Token::Start(_) => "element",
+            Token::End(_) => "end tag",
+            Token::Text(_) => "text",
+            Token::CData(_) => "CDATA",
+            Token::Comment => "comment",
+            Token::Pi => "processing instruction",
+            Token::Decl => "XML declaration",
+            Token::DocType => "DOCTYPE",
+            Token::Eof => "end of input",
+        }
+    }
+}
+
+/// The pull reader: a position in the document.
+pub(super) struct Reader<'a> {
+    src: &'a str,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(src: &'a str) -> Self {
+        Reader { src, pos: 0 }
+    }
+
+    /// Offset of the next token.
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves to `pos` (a token boundary this reader returned, or just after a byte order mark).
+    pub(super) fn set_pos(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    /// Moves past XML whitespace.
+    pub(super) fn skip_ws(&mut self) {
+        self.pos = self.ws_end(self.pos);
+    }
+
+    pub(super) fn byte(&self, i: usize) -> Option<u8> {
+        self.src.as_bytes().get(i).copied()
+    }
+
+    /// `src[from..to]`, or a malformed error at `from` when not on character boundaries.
+    pub(super) fn slice(&self, from: usize, to: usize) -> Result<&'a str, Error> {
+        self.src
+            .get(from..to)
+            .ok_or_else(|| malformed(from, "bad slice"))
+    }
+
+    /// Reads raw text from the current position up to the next `<` or `&` (or the end), and
+    /// returns it with the byte it stopped at. The position moves to that byte.
+    pub(super) fn plain_text(&mut self) -> (&'a str, Option<u8>) {
+        let start = self.pos;
+        let end = find2(self.src.as_bytes(), start, b'<', b'&');
+        self.pos = end;
+        (self.src.get(start..end).unwrap_or_default(), self.byte(end))
+    }
+
+    /// The next token.
+    ///
+    /// # Errors
+    /// [`Error::XmlMalformed`] for broken markup, at the offset of the problem.
+    pub(super) fn next_token(&mut self) -> Result<Token<'a>, Error> {
+        let start = self.pos;
+        match self.byte(start) {
+            None => Ok(Token::Eof),
+            Some(b'<') => match self.byte(start + 1) {
+                Some(b'/') => self.end_tag(start),
+                Some(b'!') => self.bang(start),
+                Some(b'?') => self.pi(start),
+                _ => self.start_tag(start),
+            },
+            Some(_) => {
+                let end = find2(self.src.as_bytes(), start, b'<', b'<');
+                self.pos = end;
+                Ok(Token::Text(self.slice(start, end)?))
+            }
+        }
+    }
+
+    /// The end of a name starting at `from` (which must start one).
+    fn name_end(&self, from: usize) -> Result<usize, Error> {
+        if !self.byte(from).is_some_and(is_name_start) {
+            return Err(malformed(from, "expected a name"));
+        }
+        let bytes = self.src.as_bytes();
+        let mut i = from + 1;
+        while bytes.get(i).is_some_and(|&b| is_name_byte(b)) {
+            i += 1;
+        }
+        Ok(i)
+    }
+
+    fn ws_end(&self, mut i: usize) -> usize {
+        while self.byte(i).is_some_and(is_ws) {
+            i += 1;
+        }
+        i
+    }
+
+    fn end_tag(&mut self, start: usize) -> Result<Token<'a>, Error> {
+        let from = start + 2;
+        let end = self.name_end(from)?;
+        let name = self.slice(from, end)?;
+        let close = self.ws_end(end);
+        if self.byte(close) != Some(b'>') {
+            return Err(malformed(close, "expected '>' to close the end tag"));
+        }
+        self.pos = close + 1;
+        Ok(Token::End(name))
+    }
+
+    fn start_tag(&mut self, start: usize) -> Result<Token<'a>, Error> {
+        let from = start + 1;
+        let end = self.name_end(from)?;
+        let name = self.slice(from, end)?;
+        let mut i = end;
+        loop {
+            let after_ws = self.ws_end(i);
+            match self.byte(after_ws) {
+                Some(b'>') => {
+                    self.pos = after_ws + 1;
+                    let attrs = self.slice(end, after_ws)?;
+                    return Ok(Token::Start(StartTag {
+                        name,
+                        attrs,
+                        empty: false,
+                    }));
+                }
+                Some(b'/') if self.byte(after_ws + 1) == Some(b'>') => {
+                    self.pos = after_ws + 2;
+                    let attrs = self.slice(end, after_ws)?;
+                    return Ok(Token::Start(StartTag {
+                        name,
+                        attrs,
+                        empty: true,
+                    }));
+                }
+                Some(b) if after_ws > i && is_name_start(b) => i = self.attribute(after_ws)?,
+                None => return Err(malformed(after_ws, "unclosed start tag")),
+                Some(_) => return Err(malformed(after_ws, "invalid start tag")),
+            }
+        }
+    }
+
+    /// Checks one `name = "value"` at `from`; returns the offset after it.
+    fn attribute(&self, from: usize) -> Result<usize, Error> {
+        let end = self.name_end(from)?;
+        let eq = self.ws_end(end);
+        if self.byte(eq) != Some(b'=') {
+            return Err(malformed(eq, "expected '=' after an attribute name"));
+        }
+        let q = self.ws_end(eq + 1);
+        let quote = match self.byte(q) {
+            Some(c @ (b'"' | b'\'')) => c,
+            _ => return Err(malformed(q, "expected a quoted attribute value")),
+        };
+        let close = find2(self.src.as_bytes(), q + 1, quote, b'<');
+        match self.byte(close) {
+            Some(c) if c == quote => Ok(close + 1),
+            Some(_) => Err(malformed(close, "'<' in an attribute value")),
+            None => Err(malformed(q, "unclosed attribute value")),
+        }
+    }
+
+    /// The offset just after the first `pat` at or after `from`, else an error at `start`.
+    fn past(&self, from: usize, pat: &str, start: usize, what: &str) -> Result<usize, Error> {
+        self.src
+            .get(from..)
+            .and_then(|rest| rest.find(pat))
+            .map(|i| from + i + pat.len())
+            .ok_or_else(|| malformed(start, format!("unclosed {what}")))
+    }
+
+    fn bang(&mut self, start: usize) -> Result<Token<'a>, Error> {
+        let rest = self.src.get(start..).unwrap_or_default();
+        if rest.starts_with("<!--") {
+            self.pos = self.past(start + 4, "-->", start, "comment")?;
+            Ok(Token::Comment)
+        } else if rest.starts_with("<![CDATA[") {
+            let from = start + 9;
+            let end = self.past(from, "]]>", start, "CDATA section")?;
+            self.pos = end;
+            Ok(Token::CData(self.slice(from, end - 3)?))
+        } else if rest.starts_with("<!DOCTYPE") {
+            self.pos = self.doctype_end(start)?;
+            Ok(Token::DocType)
+        } else {
+            Err(malformed(start, "unknown markup declaration"))
+        }
+    }
+
+    /// The offset after the DOCTYPE at `start` (quoted strings and an internal subset in `[]`
+    /// skipped).
+    fn doctype_end(&self, start: usize) -> Result<usize, Error> {
+        let bytes = self.src.as_bytes();
+        let mut i = start + 9;
+        let mut depth = 0usize;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'"' | b'\'' => {
+                    let close = find2(bytes, i + 1, b, b);
+                    if close >= bytes.len() {
+                        break;
+                    }
+                    i = close;
+                }
+                b'[' => depth += 1,
+                b']' => depth = depth.saturating_sub(1),
+                b'>' if depth == 0 => return Ok(i + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        Err(malformed(start, "unclosed DOCTYPE"))
+    }
+
+    fn pi(&mut self, start: usize) -> Result<Token<'a>, Error> {
+        let from = start + 2;
+        let end = self.name_end(from)?;
+        let target = self.slice(from, end)?;
+        match self.byte(end) {
+            Some(b'?') => {}
+            Some(b) if is_ws(b) => {}
+            _ => return Err(malformed(end, "invalid processing instruction")),
+        }
+        self.pos = self.past(end, "?>", start, "processing instruction")?;
+        Ok(if target.eq_ignore_ascii_case("xml") {
+            Token::Decl
+        } else {
+            Token::Pi
+        })
+    }
+}
