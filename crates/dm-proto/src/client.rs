@@ -20,7 +20,7 @@ use crate::header::{
     answerable, header_status, limits_meta, peer_limits, session_id_text, status,
 };
 use crate::large_object::{Assembler, Offered, no_end_of_data};
-use crate::package::{Outgoing, compose};
+use crate::package::{Composed, Outgoing, compose, is_header_status};
 use crate::{Error, Timestamp, Transmit};
 
 /// Configuration of a [`ClientSession`].
@@ -183,8 +183,11 @@ struct AwaitingApp {
 ///   the session ends with [`SessionEnd::PeerAuthFailed`]. An accepted server gets 212 and a
 ///   `Chal` with the nonce for its next session ([`ClientEvent::NonceIssued`]); with
 ///   `syncml:auth-MAC` every message is checked and answered 200 + `Chal`.
-/// - **Our authentication**: 401/407 with `Chal` makes the session resend its whole current
-///   package (Package 1: Alert, DevInfo, alerts) with new credentials; 212 stops sending `Cred`;
+/// - **Our authentication**: 401/407 with `Chal` makes the session send again, with new
+///   credentials, what the refused message carried and what was still to come: all of
+///   Package 1 when its first message is refused (digest §4.2), never what an accepted
+///   message carried (the server processed it; it processes nothing of a refused one); the
+///   server's 401/407 statuses for the refused commands are not reported. 212 stops sending `Cred`;
 ///   a `NextNonce` in any `Chal` is adopted and reported ([`ClientEvent::NonceReceived`]).
 /// - **Multi-message packages**: when the server's message lacks `Final`, our answer carries
 ///   Alert 1222 and no `Final`; when our package does not fit the server's `MaxMsgSize`, it
@@ -214,7 +217,13 @@ pub struct ClientSession {
     /// A nonce issued to the server whose `Chal` has not been committed to a message yet.
     issued_pending: Option<Vec<u8>>,
     outbox: VecDeque<Outgoing<()>>,
-    snapshot: Vec<Command>,
+    /// The outbox entries the last message took, as they were before: a challenge refusing
+    /// that message puts them back (without the header Status) to send them again.
+    last_sent: Vec<Outgoing<()>>,
+    /// `Composed::pushed_back` of the last message.
+    last_pushed_back: usize,
+    /// The next message refuses the peer's: it carries no commands.
+    refusing: bool,
     hdr_status: Option<Command>,
     statuses: Vec<Command>,
     reply_due: bool,
@@ -279,7 +288,9 @@ impl ClientSession {
             server_auth_attempts: 0,
             issued_pending: None,
             outbox: VecDeque::new(),
-            snapshot: Vec::new(),
+            last_sent: Vec::new(),
+            last_pushed_back: 0,
+            refusing: false,
             hdr_status: None,
             statuses: Vec::new(),
             reply_due: true,
@@ -458,6 +469,12 @@ impl ClientSession {
                 return None;
             }
         };
+        // A refusal carries statuses only (digest §4.2): the commands wait behind it.
+        let held = if std::mem::take(&mut self.refusing) {
+            std::mem::take(&mut self.outbox)
+        } else {
+            VecDeque::new()
+        };
         for s in std::mem::take(&mut self.statuses).into_iter().rev() {
             self.outbox.push_front(Outgoing::new(s, ()));
         }
@@ -480,6 +497,9 @@ impl ClientSession {
             trailer,
             self.may_close,
         );
+        self.outbox.extend(held);
+        self.last_sent = std::mem::take(&mut composed.consumed);
+        self.last_pushed_back = composed.pushed_back;
         if let Some(how) = self.end_after_send.take() {
             composed.msg.body.is_final = true;
             self.outbox.clear();
@@ -536,9 +556,6 @@ impl ClientSession {
     }
 
     fn push(&mut self, cmd: Command) {
-        if !matches!(&cmd, Command::Status(s) if s.cmd_ref == "0") {
-            self.snapshot.push(cmd.clone());
-        }
         self.outbox.push_back(Outgoing::new(cmd, ()));
     }
 
@@ -649,14 +666,21 @@ impl ClientSession {
 
         // 2. The server's verdict on us and on our commands.
         let mut challenged = false;
+        for cmd in &msg.body.commands {
+            if let Command::Status(s) = cmd
+                && s.cmd_ref == "0"
+            {
+                challenged |= self.header_verdict(s)?;
+            }
+        }
         let mut abort = false;
         let mut next_requested = false;
         for cmd in &msg.body.commands {
             match cmd {
-                Command::Status(s) if s.cmd_ref == "0" => {
-                    challenged |= self.header_verdict(s)?;
-                }
+                Command::Status(s) if s.cmd_ref == "0" => {}
                 Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED => {}
+                // The refusals of the commands we are about to send again.
+                Command::Status(_) if challenged => {}
                 Command::Status(s) => self.events.push_back(ClientEvent::Status(s.clone())),
                 Command::Alert(a) if a.code == AlertCode::SESSION_ABORT => abort = true,
                 Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE => next_requested = true,
@@ -675,13 +699,17 @@ impl ClientSession {
         self.may_close = server_done;
 
         if challenged {
-            // Resend the whole package with the new credentials (digest §4.2).
+            // Send again, with the new credentials, what the refused message carried and what
+            // was still to come (digest §4.2). The server processed nothing of the refused
+            // message and all of the earlier ones, so nothing reaches it twice; when the refused
+            // message was the first of Package 1, this restarts Package 1.
             self.hdr_status = Some(self.header_status_for(&msg.hdr));
-            self.outbox = std::mem::take(&mut self.snapshot)
-                .into_iter()
-                .map(|c| Outgoing::new(c, ()))
-                .collect();
-            self.snapshot = self.outbox.iter().map(|o| o.cmd.clone()).collect();
+            Composed::restore(
+                &self.last_sent,
+                self.last_pushed_back,
+                &mut self.outbox,
+                is_header_status,
+            );
             self.reply_due = true;
             return Ok(());
         }
@@ -697,6 +725,7 @@ impl ClientSession {
                     code,
                 )));
             }
+            self.refusing = true;
             if self.server_auth_attempts >= self.config.max_auth_attempts {
                 // Send the refusal (with Final), then stop.
                 self.may_close = true;
@@ -714,7 +743,6 @@ impl ClientSession {
             }
             // Alerts queued late: open a new package for them.
             self.hdr_status = Some(self.header_status_for(&msg.hdr));
-            self.snapshot.clear();
             self.take_alerts();
             self.reply_due = true;
             return Ok(());
@@ -722,9 +750,6 @@ impl ClientSession {
 
         // 3. The server's commands.
         self.hdr_status = Some(self.header_status_for(&msg.hdr));
-        if msg.body.is_final {
-            self.snapshot.clear();
-        }
         let msg_id = msg.hdr.msg_id.clone();
         let mut batch = Vec::new();
         for cmd in msg.body.commands {

@@ -49,6 +49,31 @@ pub(crate) struct Placed<T> {
 pub(crate) struct Composed<T> {
     pub(crate) msg: SyncMl,
     pub(crate) placed: Vec<Placed<T>>,
+    /// The outbox entries this message took, as they were before (whole, not yet chunked).
+    pub(crate) consumed: Vec<Outgoing<T>>,
+    /// How many entries at the head of the outbox are what is left of `consumed` (the rest of
+    /// a chunked object, items or commands that did not fit); the entries after them are the
+    /// outbox as it was behind `consumed`.
+    pub(crate) pushed_back: usize,
+}
+
+impl<T> Composed<T> {
+    /// Puts the outbox back as it was before this message was composed (to send the message
+    /// again), leaving out the entries `drop` selects (e.g. a header Status that is answered
+    /// anew).
+    pub(crate) fn restore(
+        consumed: &[Outgoing<T>],
+        pushed_back: usize,
+        outbox: &mut VecDeque<Outgoing<T>>,
+        drop: impl Fn(&Command) -> bool,
+    ) where
+        T: Clone,
+    {
+        let rest = outbox.split_off(pushed_back.min(outbox.len()));
+        outbox.clear();
+        outbox.extend(consumed.iter().filter(|o| !drop(&o.cmd)).cloned());
+        outbox.extend(rest);
+    }
 }
 
 /// Composes the next message: `hdr`, as many commands from `outbox` as fit into `max_size`
@@ -81,8 +106,11 @@ pub(crate) fn compose<T: Clone>(
     let mut next_id: u32 = 1;
     let mut body: Vec<Command> = Vec::new();
     let mut placed: Vec<Placed<T>> = Vec::new();
+    let mut consumed: Vec<Outgoing<T>> = Vec::new();
+    let mut pushed_back = 0;
 
     while let Some(mut out) = outbox.pop_front() {
+        consumed.push(out.clone());
         let first_id = next_id;
         let ids = number(&mut out.cmd, &mut next_id);
         let n = measure(encoding, &mut probe, probe_len, out.cmd.clone());
@@ -116,6 +144,7 @@ pub(crate) fn compose<T: Clone>(
                     tag: out.tag,
                     continued: false,
                 });
+                pushed_back += 1;
                 break;
             }
         }
@@ -142,6 +171,7 @@ pub(crate) fn compose<T: Clone>(
                 tag: out.tag,
                 continued: true,
             });
+            pushed_back += 1;
             break;
         }
         if body.is_empty() {
@@ -158,6 +188,7 @@ pub(crate) fn compose<T: Clone>(
         }
         next_id = first_id;
         outbox.push_front(out);
+        pushed_back += 1;
         break;
     }
 
@@ -197,9 +228,21 @@ pub(crate) fn compose<T: Clone>(
                 tag: p.tag,
                 continued: false,
             });
+            pushed_back += 1;
         }
     }
-    Composed { msg, placed }
+    Composed {
+        msg,
+        placed,
+        consumed,
+        pushed_back,
+    }
+}
+
+/// True for a Status answering a `SyncHdr` (CmdRef 0): it belongs to the message it answers
+/// and is never sent again.
+pub(crate) fn is_header_status(cmd: &Command) -> bool {
+    matches!(cmd, Command::Status(s) if s.cmd_ref == "0")
 }
 
 /// Encoded size of `cmd` inside a message with the header of `probe`.

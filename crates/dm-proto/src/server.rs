@@ -19,7 +19,7 @@ use crate::header::{
     answerable, header_status, limits_meta, peer_limits, status,
 };
 use crate::large_object::{Assembler, Interrupted, Offered, no_end_of_data};
-use crate::package::{Outgoing, compose, data_items};
+use crate::package::{Composed, Outgoing, compose, data_items, is_header_status};
 use crate::{Error, Timestamp, Transmit};
 
 /// Configuration of a [`ServerSession`].
@@ -147,8 +147,11 @@ struct SentRef {
 ///   for the next session; with `syncml:auth-MAC` every message is checked and answered
 ///   200 + `Chal`. Every new nonce is reported as [`ServerEvent::NonceIssued`]: persist it.
 /// - **Our authentication** (when [`ServerConfig::credentials`] is set): `Cred` goes in every
-///   header until the device answers 212; a 401/407 with `Chal` makes the session resend its
-///   current package with new credentials.
+///   header until the device answers 212; a 401/407 with `Chal` makes the session send again,
+///   with new credentials, what the refused message carried and the rest of the package (not
+///   what earlier, accepted messages carried: the device executed those, and nothing of the
+///   refused one). The device's 401/407 statuses for the refused commands are not reported,
+///   except in the last refusal, after which the session ends ([`SessionEnd::AuthFailed`]).
 /// - **Packages**: queued commands go out when the device's package is complete, cut into
 ///   messages within the device's `MaxMsgSize` (`Final` on the last), large items chunked;
 ///   the device asks for each further message with Alert 1222. A device package spread over
@@ -175,7 +178,13 @@ pub struct ServerSession {
     next_handle: u64,
     queue: VecDeque<Outgoing<Tag>>,
     outbox: VecDeque<Outgoing<Tag>>,
-    snapshot: Vec<Outgoing<Tag>>,
+    /// The outbox entries the last response took, as they were before: a challenge refusing
+    /// that response puts them back (without the header Status) to send them again.
+    last_sent: Vec<Outgoing<Tag>>,
+    /// `Composed::pushed_back` of the last response.
+    last_pushed_back: usize,
+    /// The next message refuses the peer's: it carries no commands.
+    refusing: bool,
     statuses: Vec<Command>,
     hdr_status: Option<Command>,
     sent: HashMap<(String, String), SentRef>,
@@ -237,7 +246,9 @@ impl ServerSession {
             next_handle: 1,
             queue: VecDeque::new(),
             outbox: VecDeque::new(),
-            snapshot: Vec::new(),
+            last_sent: Vec::new(),
+            last_pushed_back: 0,
+            refusing: false,
             statuses: Vec::new(),
             hdr_status: None,
             sent: HashMap::new(),
@@ -365,6 +376,12 @@ impl ServerSession {
                 return None;
             }
         };
+        // A refusal carries statuses only (digest §4.2): the commands wait behind it.
+        let held = if std::mem::take(&mut self.refusing) {
+            std::mem::take(&mut self.outbox)
+        } else {
+            VecDeque::new()
+        };
         for s in std::mem::take(&mut self.statuses).into_iter().rev() {
             self.outbox.push_front(Outgoing::new(s, None));
         }
@@ -387,6 +404,9 @@ impl ServerSession {
             trailer,
             self.may_close,
         );
+        self.outbox.extend(held);
+        self.last_sent = std::mem::take(&mut composed.consumed);
+        self.last_pushed_back = composed.pushed_back;
         for p in &composed.placed {
             if let Some(handle) = p.tag {
                 for (id, path) in &p.ids {
@@ -488,7 +508,6 @@ impl ServerSession {
     /// Moves the queued commands into a new package; objects above the device's MaxObjSize are
     /// reported 413 without being sent.
     fn start_package(&mut self) {
-        self.snapshot.clear();
         let mut any = false;
         while let Some(out) = self.queue.pop_front() {
             let too_large = self.client_max_obj.is_some_and(|max| {
@@ -513,7 +532,6 @@ impl ServerSession {
                 continue;
             }
             any = true;
-            self.snapshot.push(out.clone());
             self.outbox.push_back(out);
         }
         if !any && self.outbox.is_empty() {
@@ -569,6 +587,7 @@ impl ServerSession {
                     )));
                 }
                 // Answer with statuses only; the device restarts its package.
+                self.refusing = true;
                 self.want_more = false;
                 self.may_close = true;
                 return Ok(());
@@ -576,13 +595,29 @@ impl ServerSession {
         };
         self.hdr_status = Some(header_status(&msg.hdr, hdr_code, chal));
 
-        // 2. Its statuses, results and alerts.
+        // 2. Its verdict on our credentials, then its statuses, results and alerts.
         let mut challenged = false;
+        for cmd in &msg.body.commands {
+            if let Command::Status(s) = cmd
+                && s.cmd_ref == "0"
+            {
+                challenged |= self.our_header_verdict(s);
+            }
+        }
         let mut next_requested = false;
         let mut aborted = false;
         for cmd in msg.body.commands {
-            if self.ended.is_some() {
-                break;
+            match &cmd {
+                Command::Status(s) if s.cmd_ref == "0" => continue,
+                // Refusals of the commands we are about to send again.
+                Command::Status(_) if challenged => continue,
+                // The device refused us for good: its last statuses still count.
+                Command::Status(s) if self.ended.is_some() => {
+                    self.client_status(s.clone());
+                    continue;
+                }
+                _ if self.ended.is_some() => break,
+                _ => {}
             }
             match &cmd {
                 Command::Status(_) | Command::Results(_) => {}
@@ -592,7 +627,6 @@ impl ServerSession {
                 _ => self.interrupt_object(),
             }
             match cmd {
-                Command::Status(s) if s.cmd_ref == "0" => challenged |= self.our_header_verdict(&s),
                 Command::Status(s) => self.client_status(s),
                 Command::Results(r) => self.client_results(&msg_id, r),
                 Command::Alert(a) => {
@@ -655,7 +689,15 @@ impl ServerSession {
             return Ok(());
         }
         if challenged {
-            self.outbox = self.snapshot.iter().cloned().collect();
+            // Send again what the refused response carried and what was still to come; the
+            // device executed nothing of the refused message and everything of the earlier
+            // ones, so no command runs twice.
+            Composed::restore(
+                &self.last_sent,
+                self.last_pushed_back,
+                &mut self.outbox,
+                is_header_status,
+            );
             self.want_more = false;
             self.may_close = true;
             return Ok(());

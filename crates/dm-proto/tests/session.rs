@@ -760,3 +760,224 @@ both!(
     results_above_server_max_obj_size,
     results_above_server_max_obj_size
 );
+
+fn hmac(name: &str, pw: &str, nonce: &[u8]) -> dm_proto::Credentials {
+    creds(AuthScheme::Hmac, name, pw, nonce)
+}
+
+/// A challenge in the middle of the device's package (here: the server refuses the MAC of the
+/// second message of a multi-message Package 1). The server processed nothing of the refused
+/// message and everything of the earlier ones, so the device resends only what the refused
+/// message carried (and what was still to come): no DevInfo or alert reaches the server twice.
+fn challenge_mid_client_package(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.credentials = Some(hmac("dev1", "pw", b"n1"));
+    s.client_credentials_at_server = Some(hmac("dev1", "pw", b"n1"));
+    let small = if encoding == Encoding::Xml {
+        1_400
+    } else {
+        600
+    };
+    s.client.initial_server_max_msg_size = small;
+    s.server.max_msg_size = small;
+    let mut p = s.build();
+    for i in 0..8 {
+        p.client.queue_generic_alert(&GenericAlert {
+            correlator: Some(format!("c{i}")),
+            source: Some("./Gw/Inventory".into()),
+            alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
+            format: "chr".into(),
+            mark: None,
+            data: Data::from(format!("dev-{i}")),
+        });
+    }
+    let h = p.server.queue(get("./DevInfo/Man"));
+    p.raw_to_server = Some(pair::spoil_hmac_of(1));
+    p.run();
+
+    // The refusal happened, mid-package.
+    let codes = p.header_codes(Dir::ToClient);
+    assert_eq!(codes[0], StatusCode::OK, "{codes:?}");
+    assert_eq!(codes[1], StatusCode::INVALID_CREDENTIALS, "{codes:?}");
+    let first = p.messages(Dir::ToServer).next().unwrap();
+    assert!(!first.body.is_final, "Package 1 spans several messages");
+    // Every alert and the DevInfo arrived exactly once.
+    let mut correlators: Vec<_> = p
+        .server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Alert(a) => a.correlator.clone(),
+            _ => None,
+        })
+        .collect();
+    correlators.sort();
+    assert_eq!(
+        correlators,
+        (0..8).map(|i| format!("c{i}")).collect::<Vec<_>>()
+    );
+    let devinfo = p
+        .server_events
+        .iter()
+        .filter(|e| matches!(e, ServerEvent::DevInfo(_)))
+        .count();
+    assert_eq!(devinfo, 1);
+    assert_eq!(
+        results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
+        ["Acme"]
+    );
+    // The device got one final answer per command: no 401 for a command that was resent.
+    let alert_statuses = p
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Status(s) if s.cmd == "Alert"))
+        .count();
+    assert_eq!(alert_statuses, 9, "Alert 1201 and the 8 Generic Alerts");
+    assert!(
+        !p.client_events.iter().any(
+            |e| matches!(e, ClientEvent::Status(s) if s.code == StatusCode::INVALID_CREDENTIALS)
+        )
+    );
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+}
+
+both!(challenge_mid_client_package, challenge_mid_client_package);
+
+/// The other direction: the device refuses the MAC of the second message of the server's
+/// Package 2. The device executed the commands of the first message and none of the refused
+/// one, so the server resends only the refused message's commands (and the rest): every Add
+/// runs once (a second run would answer 418), and every command gets one status.
+fn challenge_mid_server_package(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.server_credentials = Some(hmac("srv1", "spw", b"s1"));
+    s.server.credentials = Some(hmac("srv1", "spw", b"s1"));
+    s.client.max_msg_size = if encoding == Encoding::Xml {
+        1_500
+    } else {
+        600
+    };
+    let mut p = s.build();
+    let handles: Vec<_> = (0..24)
+        .map(|i| p.server.queue(add(&format!("./Vendor/N{i}"), "v")))
+        .collect();
+    p.raw_to_client = Some(pair::spoil_hmac_of(1));
+    p.run();
+
+    let codes = p.header_codes(Dir::ToServer);
+    assert!(
+        codes.contains(&StatusCode::INVALID_CREDENTIALS),
+        "the device refused a message: {codes:?}"
+    );
+    assert!(
+        p.messages(Dir::ToClient)
+            .next()
+            .is_some_and(|m| !m.body.is_final)
+    );
+    for (i, h) in handles.iter().enumerate() {
+        assert_eq!(status_of(&p, *h), vec![(vec![], StatusCode::OK)], "Add {i}");
+        assert!(p.tree.get(&format!("./Vendor/N{i}")).is_some());
+    }
+    let executed: usize = p
+        .client_events
+        .iter()
+        .map(|e| match e {
+            ClientEvent::Commands { commands, .. } => commands.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(executed, 24, "no Add reached the application twice");
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+}
+
+both!(challenge_mid_server_package, challenge_mid_server_package);
+
+/// A refused message that carried a chunk of a large object: the chunk goes again (the peer
+/// buffered nothing of the refused message), the object is reassembled exactly once, and the
+/// refusal itself carries statuses only. `to_device`: the device refuses the server message
+/// carrying the second chunk of a Replace; otherwise the server refuses the device message
+/// carrying the second chunk of Results.
+fn challenge_during_large_object(encoding: Encoding, to_device: bool) {
+    let value = big_text(9_000);
+    let mut tree = pair::device_tree();
+    tree.insert(
+        "./Vendor/Big",
+        dm_tree::NewNode::leaf(value.as_str()),
+        dm_tree::Timestamp(0),
+    )
+    .unwrap();
+    let mut s = Setup::new(encoding);
+    if to_device {
+        s.client.server_credentials = Some(hmac("srv1", "spw", b"s1"));
+        s.server.credentials = Some(hmac("srv1", "spw", b"s1"));
+    } else {
+        s.client.credentials = Some(hmac("dev1", "pw", b"n1"));
+        s.client_credentials_at_server = Some(hmac("dev1", "pw", b"n1"));
+    }
+    s.client.max_msg_size = 2_500;
+    s.server.max_msg_size = 2_500;
+    let mut p = s.build_with_tree(tree);
+    let new_value = big_text(7_000).to_uppercase();
+    let h_rep = p
+        .server
+        .queue(replace("./Vendor/Name", Data::from(new_value.as_str())));
+    let h_get = p.server.queue(get("./Vendor/Big"));
+    if to_device {
+        // Server message 1 carries the second chunk of the Replace.
+        p.raw_to_client = Some(pair::spoil_hmac_of(1));
+    } else {
+        // Device message 0 is Package 1, 1-3 answer the Replace chunks, 4 and 5 carry the
+        // first two chunks of the Results.
+        p.raw_to_server = Some(pair::spoil_hmac_of(5));
+    }
+    p.run();
+    assert!(p.tree.value_str("./Vendor/Name") == Some(new_value.as_str()));
+    assert_eq!(status_of(&p, h_rep), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(status_of(&p, h_get), vec![(vec![], StatusCode::OK)]);
+    let got = results_of(&p, h_get);
+    assert_eq!(got.len(), 1);
+    assert!(text(&got[0]) == value, "Results reassembled");
+    let refused_by = if to_device {
+        Dir::ToServer
+    } else {
+        Dir::ToClient
+    };
+    let refusals: Vec<_> = p
+        .messages(refused_by)
+        .filter(|m| {
+            m.body.commands.iter().any(|c| {
+                matches!(c, Command::Status(s)
+                    if s.cmd_ref == "0" && s.code == StatusCode::INVALID_CREDENTIALS)
+            })
+        })
+        .collect();
+    assert_eq!(refusals.len(), 1);
+    assert!(
+        refusals[0]
+            .body
+            .commands
+            .iter()
+            .all(|c| matches!(c, Command::Status(_))
+                || matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)),
+        "a refusal carries statuses only"
+    );
+    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+}
+
+fn challenge_during_large_object_to_device(encoding: Encoding) {
+    challenge_during_large_object(encoding, true);
+}
+
+fn challenge_during_large_object_to_server(encoding: Encoding) {
+    challenge_during_large_object(encoding, false);
+}
+
+both!(
+    challenge_during_large_object_to_device,
+    challenge_during_large_object_to_device
+);
+both!(
+    challenge_during_large_object_to_server,
+    challenge_during_large_object_to_server
+);

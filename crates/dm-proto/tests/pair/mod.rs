@@ -85,6 +85,8 @@ pub enum Dir {
 }
 
 type Tamper = Box<dyn FnMut(&mut SyncMl)>;
+/// Changes a message on the wire: its index in its direction (0-based) and the transmit.
+type RawTamper = Box<dyn FnMut(usize, &mut dm_proto::Transmit)>;
 type Script = Box<dyn FnMut(&[ServerEvent], &mut ServerSession)>;
 
 pub struct Pair {
@@ -105,6 +107,11 @@ pub struct Pair {
     pub client_msgs: usize,
     /// Deliver no more server responses (to simulate a silent server).
     pub drop_responses: bool,
+    /// Changes the bytes or HMAC header of a client message on the wire.
+    pub raw_to_server: Option<RawTamper>,
+    /// Changes the bytes or HMAC header of a server message on the wire.
+    pub raw_to_client: Option<RawTamper>,
+    server_msgs: usize,
 }
 
 pub struct Setup {
@@ -176,6 +183,9 @@ impl Setup {
             script: None,
             client_msgs: 0,
             drop_responses: false,
+            raw_to_server: None,
+            raw_to_client: None,
+            server_msgs: 0,
         }
     }
 }
@@ -201,9 +211,12 @@ impl Pair {
     fn exchange(&mut self) {
         for _ in 0..500 {
             self.tick();
-            let Some(t) = self.client.poll_transmit(self.now) else {
+            let Some(mut t) = self.client.poll_transmit(self.now) else {
                 return;
             };
+            if let Some(tamper) = self.raw_to_server.as_mut() {
+                tamper(self.client_msgs, &mut t);
+            }
             assert_eq!(t.content_type, self.encoding.content_type());
             assert!(t.url.is_some());
             let msg = self.decode(&t.bytes);
@@ -224,10 +237,14 @@ impl Pair {
                 script(&new_events, &mut self.server);
             }
             self.server_events.extend(new_events);
-            let Some(resp) = self.server.poll_transmit(self.now) else {
+            let Some(mut resp) = self.server.poll_transmit(self.now) else {
                 self.drain_server();
                 return;
             };
+            if let Some(tamper) = self.raw_to_client.as_mut() {
+                tamper(self.server_msgs, &mut resp);
+            }
+            self.server_msgs += 1;
             self.drain_server();
             assert!(resp.url.is_none());
             let mut bytes = resp.bytes;
@@ -349,6 +366,19 @@ impl Nonces {
         s.server.credentials = Some(creds(AuthScheme::Md5, SERVER_ID, "srvpw", &self.server_own));
         s
     }
+}
+
+/// A raw tamper that spoils the `x-syncml-hmac` header of message `index` only.
+pub fn spoil_hmac_of(index: usize) -> RawTamper {
+    Box::new(move |i, t: &mut dm_proto::Transmit| {
+        if i == index {
+            let h = t.hmac.as_mut().expect("the message has an HMAC header");
+            // Another valid-looking MAC: 22 Base64 characters and padding.
+            let at = h.find("mac=").expect("mac attribute") + 4;
+            h.truncate(at);
+            h.push_str("AAAAAAAAAAAAAAAAAAAAAA==");
+        }
+    })
 }
 
 impl Pair {
