@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use syncml::auth::AuthScheme;
+use syncml::notification::{NonceMatch, RESYNC_NONCE_OCTETS, RESYNC_NONCE_TEXT};
 use syncml::{
     Alert, AlertCode, Chal, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, Status,
     StatusCode, SyncHdr, SyncMl, Version,
@@ -73,6 +74,37 @@ impl ClientConfig {
             max_auth_attempts: 3,
             cred_in_first_message: true,
         }
+    }
+}
+
+impl ClientConfig {
+    /// Nonce resynchronisation (digest §2.3). Give it what
+    /// [`syncml::notification::verify_with_resync`] reported for the Package 0 that triggers
+    /// this session. When the digest verified only with the special resync nonce, both
+    /// directions use that same special nonce, in the representation that verified: our
+    /// credentials in Package 1 are computed with it (and sent in Package 1 whatever
+    /// [`cred_in_first_message`](Self::cred_in_first_message) says), and the server's
+    /// credentials are checked against it. A server that allows the resync accepts them and
+    /// answers 212 with a fresh nonce, and we answer its credentials the same way, so both
+    /// nonces are in sync again after the session (persist them from the usual
+    /// [`ClientEvent::NonceReceived`] / [`ClientEvent::NonceIssued`]). A server that does not
+    /// allow it challenges with a fresh nonce, which also recovers.
+    ///
+    /// Returns true when the resync nonce is in use; [`NonceMatch::Stored`] changes nothing.
+    pub fn resync_with(&mut self, matched: NonceMatch) -> bool {
+        let special = match matched {
+            NonceMatch::Stored => return false,
+            NonceMatch::ResyncOctets => RESYNC_NONCE_OCTETS,
+            NonceMatch::ResyncText => RESYNC_NONCE_TEXT,
+        };
+        for c in [&mut self.credentials, &mut self.server_credentials]
+            .into_iter()
+            .flatten()
+        {
+            c.nonce = special.to_vec();
+        }
+        self.cred_in_first_message = true;
+        true
     }
 }
 

@@ -77,6 +77,11 @@ pub struct CommandHandle(pub u64);
 pub enum ServerEvent {
     /// The device proved its credentials.
     Authenticated,
+    /// The device's credentials verified only with the special resync nonce the driver
+    /// allowed ([`ServerSession::allow_resync_nonce`]); `Authenticated` follows. The nonce is
+    /// replaced by a fresh one as after any success; the driver MAY also renew the server
+    /// secret (digest §2.3).
+    ResyncNonceAccepted,
     /// The device accepted our credentials.
     ServerAuthenticated,
     /// We gave the device a new nonce for its next credentials: persist it in the account.
@@ -172,6 +177,8 @@ pub struct ServerSession {
     auth_failures: u32,
     /// A nonce issued to the device, not yet handed out in a response.
     issued_pending: Option<Vec<u8>>,
+    /// The special resync nonce the driver allows for the device's first credentials.
+    resync_nonce: Option<Vec<u8>>,
     cred_needed: bool,
     own_auth_attempts: u32,
     server_authenticated: bool,
@@ -240,6 +247,7 @@ impl ServerSession {
             authenticated: false,
             auth_failures: 0,
             issued_pending: None,
+            resync_nonce: None,
             cred_needed,
             own_auth_attempts: 0,
             server_authenticated: false,
@@ -287,6 +295,22 @@ impl ServerSession {
     #[must_use]
     pub fn ended(&self) -> Option<SessionEnd> {
         self.ended
+    }
+
+    /// Nonce resynchronisation (digest §2.3), when the driver decides to allow it: it sent
+    /// this session's Package 0 with the special nonce `resync_nonce`
+    /// ([`syncml::notification::RESYNC_NONCE_OCTETS`] or `RESYNC_NONCE_TEXT`), so the device
+    /// may authenticate Package 1 with it. The device's credentials in its first message are
+    /// then accepted when they verify with the stored nonce or with `resync_nonce`
+    /// ([`ServerEvent::ResyncNonceAccepted`]); it gets 212 and a fresh nonce as usual. Our own
+    /// credentials are computed with `resync_nonce` until the device gives us a fresh nonce.
+    /// Call it before the first `handle_*`; without it a device using the resync nonce is
+    /// challenged with a fresh nonce.
+    pub fn allow_resync_nonce(&mut self, resync_nonce: &[u8]) {
+        self.resync_nonce = Some(resync_nonce.to_vec());
+        if let Some(c) = self.config.credentials.as_mut() {
+            c.nonce = resync_nonce.to_vec();
+        }
     }
 
     /// Sets the `RespURI` put in every later response header.
@@ -728,7 +752,20 @@ impl ServerSession {
         if self.authenticated && !per_message {
             return AuthAnswer::Accept(StatusCode::OK, None);
         }
-        let verdict = expect.check(msg.hdr.cred.as_ref(), mac);
+        let mut verdict = expect.check(msg.hdr.cred.as_ref(), mac);
+        // The resync nonce counts for the device's first message only.
+        if let Some(special) = self.resync_nonce.take()
+            && verdict != Verdict::Ok
+        {
+            let resync = Credentials {
+                nonce: special,
+                ..expect.clone()
+            };
+            if resync.check(msg.hdr.cred.as_ref(), mac) == Verdict::Ok {
+                verdict = Verdict::Ok;
+                self.events.push_back(ServerEvent::ResyncNonceAccepted);
+            }
+        }
         if verdict == Verdict::Ok {
             if !self.authenticated {
                 self.authenticated = true;

@@ -162,3 +162,105 @@ fn server_nonce_of_a_message_never_answered_is_dropped_xml() {
 fn server_nonce_of_a_message_never_answered_is_dropped_wbxml() {
     server_nonce_of_a_message_never_answered_is_dropped(Encoding::Wbxml);
 }
+
+/// Nonce resynchronisation (digest §2.3): both sides' nonces are out of step, so the server
+/// sends Package 0 with the special resync nonce; the device's digest check reports it, the
+/// device authenticates Package 1 with that same nonce and expects it in the server's
+/// credentials; the server, allowed by its driver, accepts it and both sides hand out fresh
+/// nonces, so the next session authenticates at once.
+fn resync(encoding: Encoding, special: &[u8], server_allows: bool) {
+    use syncml::notification::{self, Notification, verify_with_resync};
+    let what = format!("{encoding:?}, resync nonce {special:?}, allowed {server_allows}");
+    let session_id = 0x0042;
+    // The device's view and the server's view disagree on both nonces.
+    let device = Nonces::in_sync(b"device-c", b"device-s");
+    let server = Nonces::in_sync(b"server-c", b"server-s");
+    let mut stored = Nonces {
+        device_clcred: device.device_clcred,
+        device_srvcred: device.device_srvcred,
+        server_client: server.server_client,
+        server_own: server.server_own,
+    };
+
+    // Package 0 with the special nonce; the device checks it against its stored nonce.
+    let pkg0 = Notification::new(pair::SERVER_ID, session_id)
+        .encode("srvpw", special)
+        .unwrap();
+    let matched = verify_with_resync(&pkg0, pair::SERVER_ID, "srvpw", &stored.device_srvcred)
+        .expect("the digest verifies with the resync nonce");
+    assert_ne!(matched, notification::NonceMatch::Stored);
+
+    let mut s = stored.md5_setup(encoding, session_id);
+    s.initiator = dm_proto::Initiator::Server;
+    s.client.cred_in_first_message = false;
+    assert!(s.client.resync_with(matched));
+    assert!(
+        s.client.cred_in_first_message,
+        "resync sends Cred in Package 1"
+    );
+    let mut p = s.build();
+    if server_allows {
+        p.server.allow_resync_nonce(special);
+    }
+    let h = p.server.queue(get("./DevInfo/Mod"));
+    p.run();
+    assert!(
+        p.server_events.iter().any(|e| matches!(e,
+            ServerEvent::Results { handle, .. } if *handle == h)),
+        "{what}"
+    );
+    assert_eq!(
+        p.server_events.contains(&ServerEvent::ResyncNonceAccepted),
+        server_allows,
+        "{what}"
+    );
+    let first_answer = p.header_codes(Dir::ToClient)[0];
+    if server_allows {
+        // Package 1 itself authenticated both ways.
+        assert_authenticated_at_once(&p, &what, true);
+        assert_eq!(first_answer, StatusCode::AUTH_ACCEPTED, "{what}");
+    } else {
+        // Not allowed: challenged with a fresh nonce, which recovers as well.
+        assert_eq!(first_answer, StatusCode::INVALID_CREDENTIALS, "{what}");
+        assert_eq!(p.client_end(), Some(SessionEnd::Completed), "{what}");
+    }
+    stored = stored.after(&p);
+    assert_eq!(stored.device_clcred, stored.server_client, "{what}");
+    assert_eq!(stored.device_srvcred, stored.server_own, "{what}");
+
+    // Back in step: the next Package 0 verifies with the stored nonce, the next session
+    // authenticates at once with the persisted nonces.
+    let pkg0 = Notification::new(pair::SERVER_ID, 0x43)
+        .encode("srvpw", &stored.server_own)
+        .unwrap();
+    assert_eq!(
+        verify_with_resync(&pkg0, pair::SERVER_ID, "srvpw", &stored.device_srvcred),
+        Some(notification::NonceMatch::Stored),
+        "{what}"
+    );
+    let mut p = stored.md5_setup(encoding, 0x43).build();
+    p.server.queue(get("./DevInfo/Man"));
+    p.run();
+    assert_authenticated_at_once(&p, &what, true);
+}
+
+#[test]
+fn resync_nonce_octets_allowed() {
+    for encoding in [Encoding::Xml, Encoding::Wbxml] {
+        resync(encoding, syncml::notification::RESYNC_NONCE_OCTETS, true);
+    }
+}
+
+#[test]
+fn resync_nonce_text_allowed() {
+    for encoding in [Encoding::Xml, Encoding::Wbxml] {
+        resync(encoding, syncml::notification::RESYNC_NONCE_TEXT, true);
+    }
+}
+
+#[test]
+fn resync_nonce_refused_by_the_server_recovers_through_challenge() {
+    for encoding in [Encoding::Xml, Encoding::Wbxml] {
+        resync(encoding, syncml::notification::RESYNC_NONCE_OCTETS, false);
+    }
+}
