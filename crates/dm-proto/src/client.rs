@@ -188,7 +188,9 @@ pub enum ClientEvent {
     /// (`handle_*`, `respond` or `abort`) returns, the message carrying the `Chal` is the one the
     /// next [`ClientSession::poll_transmit`] hands out. A nonce that no message will carry (the
     /// server's last package had no commands, the session ended) is dropped unreported and
-    /// the stored one stays in force.
+    /// the stored one stays in force. When the server refuses (401/407) the message that
+    /// carried it, it processed nothing of it: the previous nonce is reported again and is
+    /// the one in force. Persisting the latest `NonceIssued` is always right.
     NonceIssued(Vec<u8>),
     /// The server's status for one of our commands (Alert, Replace of DevInfo, Results).
     Status(Status),
@@ -248,6 +250,10 @@ pub struct ClientSession {
     server_auth_attempts: u32,
     /// A nonce issued to the server whose `Chal` has not been committed to a message yet.
     issued_pending: Option<Vec<u8>>,
+    /// The server nonce in force before the one committed for the next message.
+    void_to: Option<Vec<u8>>,
+    /// The server nonce in force before the one the last message carried, if it carried one.
+    last_msg_void_to: Option<Vec<u8>>,
     outbox: VecDeque<Outgoing<()>>,
     /// The outbox entries the last message took, as they were before: a challenge refusing
     /// that message puts them back (without the header Status) to send them again.
@@ -319,6 +325,8 @@ impl ClientSession {
             server_authenticated: false,
             server_auth_attempts: 0,
             issued_pending: None,
+            void_to: None,
+            last_msg_void_to: None,
             outbox: VecDeque::new(),
             last_sent: Vec::new(),
             last_pushed_back: 0,
@@ -491,6 +499,7 @@ impl ClientSession {
             self.start_package1();
         }
         self.settle_issued_nonce();
+        self.last_msg_void_to = self.void_to.take();
         self.reply_due = false;
         self.last_activity = now;
         self.msg_id += 1;
@@ -692,6 +701,18 @@ impl ClientSession {
         let has_commands = msg.body.commands.iter().any(|c| {
             answerable(c) && !matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)
         });
+
+        // 0. A refusal of our last message voids the nonce it carried: the server still uses
+        // the one before, for this very message too.
+        let refuses_us = msg.body.commands.iter().any(|c| {
+            matches!(c, Command::Status(s) if s.cmd_ref == "0"
+                && (s.code == StatusCode::INVALID_CREDENTIALS
+                    || s.code == StatusCode::MISSING_CREDENTIALS))
+        });
+        if refuses_us {
+            self.void_issued_nonce();
+        }
+        self.last_msg_void_to = None;
 
         // 1. Is the server who it claims to be?
         let refusal = self.check_server(&msg, mac.as_ref(), has_commands);
@@ -931,9 +952,22 @@ impl ClientSession {
         }
         if let Some(n) = self.issued_pending.take() {
             if let Some(c) = self.config.server_credentials.as_mut() {
-                c.nonce.clone_from(&n);
+                let previous = std::mem::replace(&mut c.nonce, n.clone());
+                self.void_to = Some(previous);
             }
             self.events.push_back(ClientEvent::NonceIssued(n));
+        }
+    }
+
+    /// The server refused our last message: it processed nothing of it, so the nonce that
+    /// message gave it never took effect. Back to the one before (reported again, so that a
+    /// driver persisting the latest `NonceIssued` keeps the one the server really holds).
+    fn void_issued_nonce(&mut self) {
+        if let Some(previous) = self.last_msg_void_to.take()
+            && let Some(c) = self.config.server_credentials.as_mut()
+        {
+            c.nonce.clone_from(&previous);
+            self.events.push_back(ClientEvent::NonceIssued(previous));
         }
     }
 

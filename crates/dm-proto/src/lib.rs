@@ -14,7 +14,12 @@
 //! packages 1-4 and beyond, `syncml:auth-basic` / `auth-md5` / `auth-MAC` in both directions
 //! with challenges, retries and nonce rotation, multi-message packages (Alert 1222) within the
 //! peer's `MaxMsgSize`, large objects both ways (`MoreData`, `Meta/Size`, 213, 424, 1225,
-//! `MaxObjSize` -> 413), session abort (1223) both ways, and an idle timeout.
+//! `MaxObjSize` -> 413, an interrupted object -> 1225), session abort (1223) both ways, and an
+//! idle timeout. A challenge refusing a message makes the session send again only what that
+//! message carried (the peer processed nothing of it, and everything of the earlier ones), so
+//! nothing runs twice. Nonces: an issued nonce takes effect (and is reported, to persist) only
+//! with the message carrying it; the Package 0 nonce resynchronisation (digest §2.3) goes
+//! through [`ClientConfig::resync_with`] and [`ServerSession::allow_resync_nonce`].
 //!
 //! A driver loop looks like this (client side):
 //!

@@ -894,10 +894,11 @@ both!(challenge_mid_server_package, challenge_mid_server_package);
 
 /// A refused message that carried a chunk of a large object: the chunk goes again (the peer
 /// buffered nothing of the refused message), the object is reassembled exactly once, and the
-/// refusal itself carries statuses only. `to_device`: the device refuses the server message
-/// carrying the second chunk of a Replace; otherwise the server refuses the device message
-/// carrying the second chunk of Results.
-fn challenge_during_large_object(encoding: Encoding, to_device: bool) {
+/// refusal itself carries statuses only. `device_refuses`: the device refuses the server
+/// message carrying the second chunk of a Replace; `server_refuses`: the server refuses the
+/// device message carrying the second chunk of Results. With both, MAC goes both ways and the
+/// nonce a refused message carried must not count (the peer processed nothing of it).
+fn challenge_during_large_object(encoding: Encoding, device_refuses: bool, server_refuses: bool) {
     let value = big_text(9_000);
     let mut tree = pair::device_tree();
     tree.insert(
@@ -907,10 +908,11 @@ fn challenge_during_large_object(encoding: Encoding, to_device: bool) {
     )
     .unwrap();
     let mut s = Setup::new(encoding);
-    if to_device {
+    if device_refuses {
         s.client.server_credentials = Some(hmac("srv1", "spw", b"s1"));
         s.server.credentials = Some(hmac("srv1", "spw", b"s1"));
-    } else {
+    }
+    if server_refuses {
         s.client.credentials = Some(hmac("dev1", "pw", b"n1"));
         s.client_credentials_at_server = Some(hmac("dev1", "pw", b"n1"));
     }
@@ -922,10 +924,11 @@ fn challenge_during_large_object(encoding: Encoding, to_device: bool) {
         .server
         .queue(replace("./Vendor/Name", Data::from(new_value.as_str())));
     let h_get = p.server.queue(get("./Vendor/Big"));
-    if to_device {
+    if device_refuses {
         // Server message 1 carries the second chunk of the Replace.
         p.raw_to_client = Some(pair::spoil_hmac_of(1));
-    } else {
+    }
+    if server_refuses {
         // Device message 0 is Package 1, 1-3 answer the Replace chunks, 4 and 5 carry the
         // first two chunks of the Results.
         p.raw_to_server = Some(pair::spoil_hmac_of(5));
@@ -937,40 +940,50 @@ fn challenge_during_large_object(encoding: Encoding, to_device: bool) {
     let got = results_of(&p, h_get);
     assert_eq!(got.len(), 1);
     assert!(text(&got[0]) == value, "Results reassembled");
-    let refused_by = if to_device {
-        Dir::ToServer
-    } else {
-        Dir::ToClient
-    };
-    let refusals: Vec<_> = p
-        .messages(refused_by)
-        .filter(|m| {
-            m.body.commands.iter().any(|c| {
-                matches!(c, Command::Status(s)
-                    if s.cmd_ref == "0" && s.code == StatusCode::INVALID_CREDENTIALS)
+    let sides = [
+        (Dir::ToServer, device_refuses),
+        (Dir::ToClient, server_refuses),
+    ];
+    for (refused_by, expected) in sides {
+        let refusals: Vec<_> = p
+            .messages(refused_by)
+            .filter(|m| {
+                m.body.commands.iter().any(|c| {
+                    matches!(c, Command::Status(s)
+                        if s.cmd_ref == "0" && s.code == StatusCode::INVALID_CREDENTIALS)
+                })
             })
-        })
-        .collect();
-    assert_eq!(refusals.len(), 1);
-    assert!(
-        refusals[0]
-            .body
-            .commands
-            .iter()
-            .all(|c| matches!(c, Command::Status(_))
-                || matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)),
-        "a refusal carries statuses only"
-    );
+            .collect();
+        assert_eq!(refusals.len(), usize::from(expected), "{refused_by:?}");
+        for r in refusals {
+            assert!(
+                r.body
+                    .commands
+                    .iter()
+                    .all(|c| matches!(c, Command::Status(_))
+                        || matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)),
+                "a refusal carries statuses only"
+            );
+        }
+    }
+    // What each side persists matches what the other holds.
+    let stored = pair::Nonces::in_sync(b"n1", b"s1").after(&p);
+    assert_eq!(stored.device_clcred, stored.server_client);
+    assert_eq!(stored.device_srvcred, stored.server_own);
     assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
     assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
 }
 
 fn challenge_during_large_object_to_device(encoding: Encoding) {
-    challenge_during_large_object(encoding, true);
+    challenge_during_large_object(encoding, true, false);
 }
 
 fn challenge_during_large_object_to_server(encoding: Encoding) {
-    challenge_during_large_object(encoding, false);
+    challenge_during_large_object(encoding, false, true);
+}
+
+fn challenge_during_large_object_both_ways(encoding: Encoding) {
+    challenge_during_large_object(encoding, true, true);
 }
 
 both!(
@@ -980,4 +993,8 @@ both!(
 both!(
     challenge_during_large_object_to_server,
     challenge_during_large_object_to_server
+);
+both!(
+    challenge_during_large_object_both_ways,
+    challenge_during_large_object_both_ways
 );
