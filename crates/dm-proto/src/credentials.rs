@@ -100,6 +100,11 @@ impl Credentials {
         let Some(cred) = cred else {
             return Verdict::Missing;
         };
+        // The configured scheme, and only it: a device set up for md5 must not get in with
+        // basic (no downgrade; digest §4.2: the peer answers with the requested type).
+        if auth::cred_scheme(cred).ok() != Some(self.scheme) {
+            return Verdict::Wrong;
+        }
         match auth::verify_cred(cred, &self.name, self.secret.as_secret(), &self.nonce) {
             Ok(true) => Verdict::Ok,
             Ok(false) | Err(_) => Verdict::Wrong,

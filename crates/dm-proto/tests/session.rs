@@ -407,6 +407,48 @@ fn wrong_password(encoding: Encoding) {
 
 both!(wrong_password, wrong_password);
 
+/// No downgrade (GwMO-SECACATE-001): a device set up for md5 that presents a correct password
+/// with `syncml:auth-basic` is refused with a challenge for md5; the client then answers with the
+/// requested scheme (digest §4.2), and only that md5 credential authenticates it.
+fn scheme_downgrade_refused(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.credentials = Some(creds(AuthScheme::Basic, "dev1", "secret", b""));
+    s.client_credentials_at_server = Some(creds(AuthScheme::Md5, "dev1", "secret", b"n0"));
+    let mut p = s.build();
+    p.run();
+    let first = p.messages(Dir::ToClient).next().unwrap();
+    let hdr_status = first.body.commands.iter().find_map(|c| match c {
+        Command::Status(st) if st.cmd_ref == "0" => Some(st.clone()),
+        _ => None,
+    });
+    let hdr_status = hdr_status.unwrap();
+    assert_eq!(hdr_status.code, StatusCode::INVALID_CREDENTIALS);
+    let chal_type = hdr_status.chal.as_ref().and_then(|c| c.meta.r#type.clone());
+    assert_eq!(chal_type.as_deref(), Some("syncml:auth-md5"));
+    // Every credential the server accepted was md5: the basic one never got in.
+    let creds_sent: Vec<Option<String>> = p
+        .messages(Dir::ToServer)
+        .filter_map(|m| {
+            m.hdr
+                .cred
+                .as_ref()
+                .map(|c| c.meta.as_ref().and_then(|m| m.r#type.clone()))
+        })
+        .collect();
+    assert_eq!(
+        creds_sent.first().cloned().flatten().as_deref(),
+        Some("syncml:auth-basic")
+    );
+    if p.server.is_authenticated() {
+        assert_eq!(
+            creds_sent.last().cloned().flatten().as_deref(),
+            Some("syncml:auth-md5")
+        );
+    }
+}
+
+both!(scheme_downgrade_refused, scheme_downgrade_refused);
+
 /// The device authenticates the server (SRVCRED); a server with the right credentials gets 212.
 fn server_auth_ok(encoding: Encoding) {
     let mut s = Setup::new(encoding);
