@@ -163,6 +163,20 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Consumes the end tag of the innermost open element if it comes next, written exactly
+    /// `</name>` (the common case: no name scan, no comparison against the stack).
+    fn close_here(&mut self) -> bool {
+        let at = self.reader.pos();
+        match self.open.last() {
+            Some(name) if self.reader.end_tag_at(at, name) => {
+                self.reader.set_pos(at + name.len() + 3);
+                self.open.pop();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The next child element of `parent`, or `None` once its end tag is consumed.
     fn child(&mut self, parent: &Child<'a>) -> Result<Option<Child<'a>>, Error> {
         if parent.empty {
@@ -171,6 +185,9 @@ impl<'a> Parser<'a> {
         loop {
             let ws = self.reader.pos();
             self.reader.skip_ws();
+            if self.close_here() {
+                return Ok(None);
+            }
             let offset = self.reader.pos();
             match self.reader.next_token()? {
                 Token::Start(t) => return self.open(offset, &t).map(Some),
@@ -220,12 +237,7 @@ impl<'a> Parser<'a> {
         let start = self.reader.pos();
         // Fast path: text without references, then the end tag.
         let (raw, stop) = self.reader.plain_text();
-        let at = self.reader.pos();
-        if stop == Some(b'<')
-            && self.reader.byte(at + 1) == Some(b'/')
-            && let Token::End(name) = self.reader.next_token()?
-        {
-            self.close(at, name)?;
+        if stop == Some(b'<') && self.close_here() {
             return Ok(raw.to_owned());
         }
         self.reader.set_pos(start);
@@ -520,7 +532,11 @@ impl<'a> Parser<'a> {
     }
 
     fn sync_body(&mut self, c: &Child<'a>) -> Result<SyncBody, Error> {
-        let mut body = SyncBody::default();
+        let mut body = SyncBody {
+            // Room for a typical package without regrowing (commands are large to move).
+            commands: Vec::with_capacity(8),
+            is_final: false,
+        };
         while let Some(ch) = self.child(c)? {
             match ch.tag {
                 Tag::Final => {

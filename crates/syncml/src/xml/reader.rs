@@ -25,8 +25,32 @@ fn is_name_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || matches!(b, b'_' | b':') || b >= 0x80
 }
 
-fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.') || b >= 0x80
+/// What a byte is inside a name: 0 ends it, 1 continues it, 2 is a `:` (as a table: the name
+/// scan is the reader's inner loop).
+#[allow(
+    clippy::indexing_slicing,
+    reason = "const initialiser: `b < 256` indexes a 256-entry array (`get_mut` is not const)"
+)]
+static NAME_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let class = if c == b':' {
+            2
+        } else if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80 {
+            1
+        } else {
+            0
+        };
+        t[b] = class;
+        b += 1;
+    }
+    t
+};
+
+fn name_class(b: u8) -> u8 {
+    NAME_BYTE.get(usize::from(b)).copied().unwrap_or(0)
 }
 
 pub(super) fn malformed(offset: usize, reason: impl Into<String>) -> Error {
@@ -50,11 +74,6 @@ fn has_byte(x: u64, b: u8) -> u64 {
     v.wrapping_sub(ONES) & !v & HIGHS
 }
 
-/// Non-zero when some byte of `x` is below `n` (`n <= 128`).
-fn has_less(x: u64, n: u8) -> u64 {
-    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS
-}
-
 fn word(chunk: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(chunk);
@@ -67,16 +86,34 @@ fn word(chunk: &[u8]) -> u64 {
 /// # Errors
 /// [`Error::XmlInvalidChar`] at the first offending character.
 pub(super) fn check_chars(bytes: &[u8]) -> Result<(), Error> {
-    let mut chunks = bytes.chunks_exact(8);
+    // A branch-free test per 32-byte block (the compiler vectorises it); the exact byte loop
+    // runs only on a block that holds a bad control character or a 0xEF lead byte.
+    let mut blocks = bytes.chunks_exact(32);
     let mut base = 0;
-    for chunk in chunks.by_ref() {
-        let x = word(chunk);
-        if has_less(x, 0x20) | has_byte(x, 0xEF) != 0 {
-            check_slow(bytes, base, base + 8)?;
+    for block in blocks.by_ref() {
+        if suspicious(block) {
+            check_slow(bytes, base, base + 32)?;
         }
-        base += 8;
+        base += 32;
     }
-    check_slow(bytes, base, bytes.len())
+    // The tail, padded with spaces to a whole block.
+    let mut last = [b' '; 32];
+    let tail = blocks.remainder();
+    if let Some(dst) = last.get_mut(..tail.len()) {
+        dst.copy_from_slice(tail);
+    }
+    if suspicious(&last) {
+        check_slow(bytes, base, bytes.len())?;
+    }
+    Ok(())
+}
+
+/// True when `block` may hold a non-`Char`: a C0 control other than tab, line feed, carriage
+/// return, or a 0xEF lead byte (of U+F000..U+FFFF, which includes U+FFFE and U+FFFF).
+fn suspicious(block: &[u8]) -> bool {
+    block.iter().fold(false, |acc, &b| {
+        acc | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF)
+    })
 }
 
 /// The byte-at-a-time check of `bytes[from..to]` (a `U+FFFx` may run past `to`).
@@ -104,10 +141,8 @@ fn check_slow(bytes: &[u8], from: usize, to: usize) -> Result<(), Error> {
 
 /// Index of the first `a` or `b` in `bytes` at or after `from`, else `bytes.len()`.
 pub(super) fn find2(bytes: &[u8], from: usize, a: u8, b: u8) -> usize {
-    let rest = bytes.get(from..).unwrap_or_default();
-    let mut chunks = rest.chunks_exact(8);
     let mut i = from;
-    for chunk in chunks.by_ref() {
+    while let Some(chunk) = bytes.get(i..i + 8) {
         let x = word(chunk);
         let hit = has_byte(x, a) | has_byte(x, b);
         if hit != 0 {
@@ -116,13 +151,13 @@ pub(super) fn find2(bytes: &[u8], from: usize, a: u8, b: u8) -> usize {
         }
         i += 8;
     }
-    for &c in chunks.remainder() {
+    while let Some(&c) = bytes.get(i) {
         if c == a || c == b {
             return i;
         }
         i += 1;
     }
-    bytes.len()
+    bytes.len().max(from)
 }
 
 /// Resolves the predefined entities and character references of `raw`, text found at byte
@@ -198,21 +233,25 @@ pub(super) struct StartTag<'a> {
     pub(super) attrs: &'a str,
     /// `<X/>`.
     pub(super) empty: bool,
+    /// Where the local name starts in `name` (after the first `:`, else 0).
+    local_start: usize,
 }
 
 impl<'a> StartTag<'a> {
     /// The local name (after the first `:`).
     pub(super) fn local(&self) -> &'a [u8] {
-        let b = self.name.as_bytes();
-        match b.iter().position(|&c| c == b':') {
-            Some(i) => b.get(i + 1..).unwrap_or_default(),
-            None => b,
-        }
+        self.name
+            .as_bytes()
+            .get(self.local_start..)
+            .unwrap_or_default()
     }
 
     /// The namespace prefix (before the first `:`), if any.
     pub(super) fn prefix(&self) -> Option<&'a str> {
-        self.name.split_once(':').map(|(p, _)| p)
+        match self.local_start {
+            0 => None,
+            n => self.name.get(..n - 1),
+        }
     }
 
     /// The attributes as `(name, raw value)` pairs.
@@ -323,6 +362,15 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| malformed(from, "bad slice"))
     }
 
+    /// True when `</name>` starts at `at` (exactly: no whitespace before `>`).
+    pub(super) fn end_tag_at(&self, at: usize, name: &str) -> bool {
+        let bytes = self.src.as_bytes();
+        let n = name.len();
+        bytes.get(at..at + 2) == Some(b"</")
+            && bytes.get(at + 2..at + 2 + n) == Some(name.as_bytes())
+            && bytes.get(at + 2 + n) == Some(&b'>')
+    }
+
     /// Reads raw text from the current position up to the next `<` or `&` (or the end), and
     /// returns it with the byte it stopped at. The position moves to that byte.
     pub(super) fn plain_text(&mut self) -> (&'a str, Option<u8>) {
@@ -356,15 +404,26 @@ impl<'a> Reader<'a> {
 
     /// The end of a name starting at `from` (which must start one).
     fn name_end(&self, from: usize) -> Result<usize, Error> {
+        self.name_scan(from).map(|(end, _)| end)
+    }
+
+    /// The end of a name starting at `from` (which must start one), and the offset of its
+    /// local part inside it (after the first `:`, else 0).
+    fn name_scan(&self, from: usize) -> Result<(usize, usize), Error> {
         if !self.byte(from).is_some_and(is_name_start) {
             return Err(malformed(from, "expected a name"));
         }
         let bytes = self.src.as_bytes();
+        let mut local = if self.byte(from) == Some(b':') { 1 } else { 0 };
         let mut i = from + 1;
-        while bytes.get(i).is_some_and(|&b| is_name_byte(b)) {
+        loop {
+            match bytes.get(i).map_or(0, |&b| name_class(b)) {
+                0 => return Ok((i, local)),
+                2 if local == 0 => local = i + 1 - from,
+                _ => {}
+            }
             i += 1;
         }
-        Ok(i)
     }
 
     fn ws_end(&self, mut i: usize) -> usize {
@@ -388,7 +447,7 @@ impl<'a> Reader<'a> {
 
     fn start_tag(&mut self, start: usize) -> Result<Token<'a>, Error> {
         let from = start + 1;
-        let end = self.name_end(from)?;
+        let (end, local_start) = self.name_scan(from)?;
         let name = self.slice(from, end)?;
         let mut i = end;
         loop {
@@ -401,6 +460,7 @@ impl<'a> Reader<'a> {
                         name,
                         attrs,
                         empty: false,
+                        local_start,
                     }));
                 }
                 Some(b'/') if self.byte(after_ws + 1) == Some(b'>') => {
@@ -410,6 +470,7 @@ impl<'a> Reader<'a> {
                         name,
                         attrs,
                         empty: true,
+                        local_start,
                     }));
                 }
                 Some(b) if after_ws > i && is_name_start(b) => i = self.attribute(after_ws)?,

@@ -1025,3 +1025,66 @@ fn malformed_markup_is_rejected_at_its_offset() {
     );
     assert!(dec(&ok).unwrap().body.is_final);
 }
+
+#[test]
+fn character_check_finds_every_position_in_every_block() {
+    // The check works on 32-byte blocks and a padded tail: try each offset of three blocks
+    // and a tail, each bad byte, and U+FFFF straddling block boundaries.
+    for len in [31usize, 32, 33, 70, 96, 100] {
+        let clean = "a\tb\nc\rd é€"
+            .repeat(len)
+            .chars()
+            .take(len)
+            .collect::<String>();
+        assert_eq!(reader::check_chars(clean.as_bytes()), Ok(()));
+        for at in 0..len {
+            for bad in [0u8, 1, 0x08, 0x0b, 0x0c, 0x0e, 0x1f] {
+                let mut bytes = vec![b'x'; len];
+                bytes[at] = bad;
+                assert_eq!(
+                    reader::check_chars(&bytes),
+                    Err(Error::XmlInvalidChar {
+                        offset: at,
+                        code_point: u32::from(bad)
+                    }),
+                    "len {len} at {at} byte {bad:#x}"
+                );
+            }
+            if at + 3 <= len {
+                for (tail, cp) in [(0xBE, 0xFFFE), (0xBF, 0xFFFF)] {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[at..at + 3].copy_from_slice(&[0xEF, 0xBF, tail]);
+                    assert_eq!(
+                        reader::check_chars(&bytes),
+                        Err(Error::XmlInvalidChar {
+                            offset: at,
+                            code_point: cp
+                        })
+                    );
+                }
+                // Other characters with a 0xEF lead byte are fine.
+                let mut bytes = vec![b'x'; len];
+                bytes[at..at + 3].copy_from_slice("\u{fffd}".as_bytes());
+                assert_eq!(reader::check_chars(&bytes), Ok(()));
+            }
+        }
+    }
+}
+
+#[test]
+fn find2_finds_the_first_of_two_bytes_at_any_offset() {
+    for len in 0..40usize {
+        for at in 0..len {
+            for from in 0..=at {
+                let mut bytes = vec![b'x'; len];
+                bytes[at] = b'<';
+                if at + 1 < len {
+                    bytes[at + 1] = b'&';
+                }
+                assert_eq!(reader::find2(&bytes, from, b'<', b'&'), at);
+                assert_eq!(reader::find2(&bytes, from, b'&', b'<'), at);
+            }
+        }
+        assert_eq!(reader::find2(&vec![b'x'; len], 0, b'<', b'&'), len);
+    }
+}
