@@ -65,7 +65,14 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
 /// Encodes one message.
 #[must_use]
 pub fn encode(msg: &SyncMl) -> Vec<u8> {
-    encode::encode(msg)
+    let mut out = Vec::new();
+    encode::encode_into(msg, &mut out);
+    out
+}
+
+/// Appends the WBXML encoding of `msg` to `out` (clear it first to reuse a buffer).
+pub fn encode_into(msg: &SyncMl, out: &mut Vec<u8>) {
+    encode::encode_into(msg, out);
 }
 
 #[cfg(test)]

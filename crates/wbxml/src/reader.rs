@@ -363,6 +363,76 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Fast path for reading an element's children: if the next token is a tag token without
+    /// attributes on the current page, or the `END` of an element below the root, consumes it
+    /// and returns `Some(Some(tag))` or `Some(None)`. Otherwise (any other token, a page switch,
+    /// the root's `END`, a limit reached, the end of input) consumes nothing and returns
+    /// `None`: use [`Reader::next_event`] there, which also reports any error.
+    #[inline]
+    pub fn tag_or_end(&mut self) -> Option<Option<Tag<'a>>> {
+        let b = *self.input.get(self.pos)?;
+        if b == token::END {
+            if self.depth <= 1 {
+                return None;
+            }
+            self.pos += 1;
+            self.depth -= 1;
+            return Some(None);
+        }
+        if b & token::ATTR_BIT != 0 || b & token::TAG_MASK < 5 || self.depth == 0 {
+            return None;
+        }
+        let has_content = b & token::CONTENT_BIT != 0;
+        if has_content {
+            if self.depth >= self.limits.max_depth {
+                return None;
+            }
+            self.depth += 1;
+        }
+        self.pos += 1;
+        Some(Some(Tag {
+            page: self.page,
+            id: TagId::Token(b & token::TAG_MASK),
+            has_content,
+        }))
+    }
+
+    /// Fast path for a text-only element, right after its start tag (with content): if the
+    /// next tokens are one string (`STR_I` or a valid `STR_T`) and `END`, or just `END`,
+    /// consumes them and returns the string (empty for a lone `END`). Otherwise consumes
+    /// nothing and returns `None`: read the content with [`Reader::next_event`] instead (which
+    /// also reports any error there).
+    #[inline]
+    pub fn text_then_end(&mut self) -> Option<&'a [u8]> {
+        if self.depth == 0 {
+            return None;
+        }
+        let at = self.pos;
+        let (text, after) = match *self.input.get(at)? {
+            token::STR_I => {
+                let rest = self.input.get(at + 1..)?;
+                let len = memchr0(rest)?;
+                (rest.get(..len)?, at + len + 2)
+            }
+            token::STR_T => {
+                let mut p = at + 1;
+                let index = read_mb_u_int32(self.input, &mut p).ok()?;
+                (table_string(self.header.string_table, index)?, p)
+            }
+            token::END => (&[][..], at),
+            _ => return None,
+        };
+        if *self.input.get(after)? != token::END {
+            return None;
+        }
+        self.pos = after + 1;
+        self.depth -= 1;
+        if self.depth == 0 {
+            self.root_done = true;
+        }
+        Some(text)
+    }
+
     /// The next event, or `Ok(None)` once the root element has ended and the input is used up.
     ///
     /// # Errors
@@ -665,6 +735,61 @@ mod tests {
         );
     }
 
+    /// Reads `input` trying the fast paths first, as events (a fast-path string read comes out
+    /// as `Str` + `End`, an empty one as `End`).
+    fn events_fast(input: &[u8]) -> Result<Vec<Event<'_>>, Error> {
+        let mut r = Reader::new(input, Limits::default())?;
+        let mut ev = Vec::new();
+        let mut after_start = false;
+        loop {
+            if after_start && let Some(t) = r.text_then_end() {
+                if !t.is_empty() {
+                    ev.push(Event::Str(t));
+                }
+                ev.push(Event::End);
+                after_start = false;
+                continue;
+            }
+            if let Some(t) = r.tag_or_end() {
+                after_start = t.is_some_and(|t| t.has_content);
+                ev.push(t.map_or(Event::End, Event::Start));
+                continue;
+            }
+            match r.next_event()? {
+                Some(e) => {
+                    after_start = matches!(e, Event::Start(t) if t.has_content);
+                    ev.push(e);
+                }
+                None => return Ok(ev),
+            }
+        }
+    }
+
+    #[test]
+    fn fast_paths_read_the_same_events() {
+        let doc = hex(
+            "03a4016a006d6c7103312e3200017203444d2f312e32000165033100015b033100016e5703687474703a2f2f732f646d000101675703494d45493a31000101016b464b033100014f0331323031000101120101",
+        );
+        assert_eq!(events_fast(&doc).unwrap(), events(&doc).unwrap());
+        // STR_T, an empty element with content, a page switch, a string split in two pieces.
+        let mut doc = vec![0x03, 0x01, 0x6A, 0x03, b'a', b'b', 0];
+        doc.extend_from_slice(&[0x45, 0x46, 0x83, 0x00, 0x01, 0x47, 0x01, 0x00, 0x01, 0x48]);
+        doc.extend_from_slice(&[0x03, b'x', 0, 0x83, 0x01, 0x01, 0x09, 0x01]);
+        let slow = events(&doc).unwrap();
+        assert_eq!(events_fast(&doc).unwrap(), slow);
+        assert_eq!(slow[2], Event::Str(b"ab"));
+        assert_eq!(
+            slow[6],
+            Event::Start(Tag {
+                page: 1,
+                id: TagId::Token(8),
+                has_content: true
+            })
+        );
+        assert_eq!(slow[7], Event::Str(b"x"));
+        assert_eq!(slow[8], Event::Str(b"b"));
+    }
+
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
@@ -679,6 +804,18 @@ mod tests {
                 for e in r.take(10_000) {
                     let _ = e;
                 }
+            }
+        }
+
+        #[test]
+        fn fast_paths_agree_with_next_event(body: Vec<u8>) {
+            let mut data = vec![0x03, 0x01, 0x6A, 0x04, b'a', 0, b'b', 0, 0x45];
+            data.extend_from_slice(&body);
+            // Where the plain reader succeeds, the fast paths give the same events; where it
+            // fails, they fail too (or stop at the same point).
+            match events(&data) {
+                Ok(slow) => proptest::prop_assert_eq!(events_fast(&data).unwrap(), slow),
+                Err(e) => proptest::prop_assert_eq!(events_fast(&data).unwrap_err(), e),
             }
         }
 

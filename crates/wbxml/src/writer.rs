@@ -23,7 +23,16 @@ impl Writer {
     /// Like [`Writer::new`], reserving room for `capacity` bytes of body.
     #[must_use]
     pub fn with_capacity(header: &Header<'_>, capacity: usize) -> Self {
-        let mut out = Vec::with_capacity(capacity + header.string_table.len() + 8);
+        Self::append_to(
+            header,
+            Vec::with_capacity(capacity + header.string_table.len() + 8),
+        )
+    }
+
+    /// Like [`Writer::new`], appending the document to `out` (whose bytes are kept), e.g. a
+    /// cleared buffer being reused; [`Writer::finish`] gives the buffer back.
+    #[must_use]
+    pub fn append_to(header: &Header<'_>, mut out: Vec<u8>) -> Self {
         out.push(header.version.byte());
         match header.public_id {
             PublicId::Known(id) => write_mb_u_int32(&mut out, id),

@@ -219,17 +219,16 @@ fn is_plain_name(name: &str) -> bool {
 /// consuming events up to and including the END of `Data`. The text is in [`XmlOut`]'s
 /// canonical form; `xmlns` is declared where an element's namespace differs from its parent's
 /// (SyncML-page and literal elements inherit their parent's).
-pub(crate) fn inline_elements_to_xml(
-    r: &mut Reader<'_>,
-    first: Tag<'_>,
+pub(crate) fn inline_elements_to_xml<'a>(
+    r: &mut Reader<'a>,
+    first: Tag<'a>,
     prefix: &[u8],
     at: usize,
 ) -> Result<String, Error> {
-    let prefix = String::from_utf8_lossy(prefix);
-    let mut out = XmlOut::with_capacity(256);
-    out.text_owned(&prefix);
+    let mut out = XmlOut::with_capacity(256 + 2 * (r.offset() - at));
+    out.text_owned(&String::from_utf8_lossy(prefix));
     // (name, namespace) of each open element.
-    let mut stack: Vec<(Cow<'static, str>, &'static str)> = Vec::new();
+    let mut stack: Vec<(Cow<'a, str>, &'static str)> = Vec::with_capacity(8);
     let mut next = Some(Event::Start(first));
     let mut buf = [0u8; 4];
     loop {
@@ -246,7 +245,7 @@ pub(crate) fn inline_elements_to_xml(
         match ev {
             Event::Start(tag) => {
                 let parent_ns = stack.last().map_or("", |(_, ns)| *ns);
-                let (name, ns): (Cow<'static, str>, &'static str) = match tag.id {
+                let (name, ns): (Cow<'a, str>, &'static str) = match tag.id {
                     TagId::Token(t) => match SYNCML_CODE_SPACE.tag(tag.page, t) {
                         // SyncML-page names inherit the document's default namespace.
                         Some((n, _)) if tag.page == PAGE_SYNCML => (Cow::Borrowed(n), parent_ns),
@@ -260,15 +259,15 @@ pub(crate) fn inline_elements_to_xml(
                         }
                     },
                     TagId::Literal(n) => {
-                        let n = String::from_utf8_lossy(n).into_owned();
+                        let n = String::from_utf8_lossy(n);
                         if !is_plain_name(&n) {
                             return Err(Error::WbxmlUnexpected {
                                 offset: at,
                                 expected: "an XML element name in Data",
-                                found: n,
+                                found: n.into_owned(),
                             });
                         }
-                        (Cow::Owned(n), parent_ns)
+                        (n, parent_ns)
                     }
                 };
                 let xmlns = (ns != parent_ns && !ns.is_empty()).then_some(ns);
@@ -282,7 +281,10 @@ pub(crate) fn inline_elements_to_xml(
                 // The END of Data itself.
                 None => return Ok(out.finish()),
             },
-            Event::Str(b) | Event::Opaque(b) => out.text_owned(&String::from_utf8_lossy(b)),
+            Event::Str(b) | Event::Opaque(b) => match String::from_utf8_lossy(b) {
+                Cow::Borrowed(t) => out.text(t),
+                Cow::Owned(t) => out.text_owned(&t),
+            },
             Event::Entity(cp) => {
                 let c = char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER);
                 out.text_owned(c.encode_utf8(&mut buf));

@@ -179,6 +179,15 @@ impl<'a> Decoder<'a> {
     #[inline]
     fn child(&mut self) -> Result<Option<(usize, Tag<'a>)>, Error> {
         let at = self.r.offset();
+        if let Some(t) = self.r.tag_or_end() {
+            return match t {
+                Some(tag) => {
+                    self.count(at)?;
+                    Ok(Some((at, tag)))
+                }
+                None => Ok(None),
+            };
+        }
         match self.r.next_event()? {
             Some(Event::Start(tag)) => {
                 self.count(at)?;
@@ -275,6 +284,19 @@ impl<'a> Decoder<'a> {
     }
 
     fn string(&mut self, tag: &Tag<'_>, at: usize, element: &'static str) -> Result<String, Error> {
+        if !tag.has_content {
+            return Ok(String::new());
+        }
+        if let Some(b) = self.r.text_then_end() {
+            // One piece: validate in place, copy once.
+            return match std::str::from_utf8(b) {
+                Ok(s) => Ok(s.to_owned()),
+                Err(_) => Err(Error::WbxmlInvalidUtf8 {
+                    offset: at,
+                    element,
+                }),
+            };
+        }
         let t = self.text_bytes(tag)?;
         let owned = match t {
             Text::Empty => return Ok(String::new()),
@@ -288,7 +310,13 @@ impl<'a> Decoder<'a> {
     }
 
     fn number(&mut self, tag: &Tag<'_>, at: usize, element: &'static str) -> Result<u16, Error> {
-        let t = self.text_bytes(tag)?;
+        let t = if tag.has_content
+            && let Some(b) = self.r.text_then_end()
+        {
+            Text::One(b)
+        } else {
+            self.text_bytes(tag)?
+        };
         let b = t.bytes();
         let parsed = std::str::from_utf8(b)
             .ok()

@@ -138,8 +138,8 @@ impl<'m> Sink<'m> for Write<'_, 'm> {
     }
 }
 
-/// Encodes one message.
-pub(crate) fn encode(msg: &SyncMl) -> Vec<u8> {
+/// Appends the encoding of one message to `out`.
+pub(crate) fn encode_into(msg: &SyncMl, out: &mut Vec<u8>) {
     let mut c = Collect {
         strings: StringTableBuilder::new(),
         xml_plans: Vec::new(),
@@ -156,13 +156,15 @@ pub(crate) fn encode(msg: &SyncMl) -> Vec<u8> {
         charset: wbxml::CHARSET_UTF8,
         string_table: table.bytes(),
     };
+    let mut buf = std::mem::take(out);
+    buf.reserve(1024 + header.string_table.len());
     let mut w = Write {
-        w: Writer::with_capacity(&header, 1024),
+        w: Writer::append_to(&header, buf),
         table,
         xml_plans: c.xml_plans.into_iter(),
     };
     walk(msg, &mut w);
-    w.w.finish()
+    *out = w.w.finish();
 }
 
 /// Static decimal strings for codes below 2000 (status and alert codes), so they can be

@@ -247,3 +247,15 @@ fn nul_entity_in_data_gives_opaque_data() {
     let msg = assert_exact_roundtrip(&wire);
     assert_eq!(first_data(&msg), &Data::Opaque(b"a\0b".to_vec()));
 }
+
+#[test]
+fn encode_into_appends_the_same_bytes_as_encode() {
+    let msg = msg_with_data(Data::Text("x".into()));
+    let mut out = b"keep".to_vec();
+    wbxml::encode_into(&msg, &mut out);
+    assert_eq!(out.get(..4), Some(&b"keep"[..]));
+    assert_eq!(out.get(4..), Some(&wbxml::encode(&msg)[..]));
+    out.clear();
+    wbxml::encode_into(&msg, &mut out);
+    assert_eq!(wbxml::decode(&out, &Limits::default()).unwrap(), msg);
+}
