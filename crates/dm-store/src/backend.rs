@@ -44,8 +44,11 @@ pub(crate) const BATCH_ROWS: usize = 500;
 /// Expands `impl Store for $store` plus its row decoders.
 ///
 /// `$store` must have `fn w(&self) -> &Pool<$db>` (writes) and `fn r(&self) -> &Pool<$db>`
-/// (reads), `async fn close_pools(&self)` and `async fn record_session_impl(&self, &SessionRecord)
-/// -> Result<()>` (which may use the generated `record_one`); `$sql` is a module with
+/// (reads), `async fn close_pools(&self)`, `async fn record_session_impl(&self, &SessionRecord)
+/// -> Result<()>` (which may use the generated `record_one`), `async fn take_queued_impl(&self,
+/// device_id, session_id, limit, now) -> Result<Vec<Job>>` (which may use the generated
+/// `take_queued_direct`), and the in-memory helpers `fn accounts(&self) ->
+/// Option<&AccountCache>` and `fn hint(&self) -> Option<&QueuedHint>`; `$sql` is a module with
 /// `TAKE_QUEUED`.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $conn:ty, $row:ty, $sql:ident) => {
@@ -138,7 +141,7 @@ macro_rules! impl_store {
             })
         }
 
-        fn job_from_row(row: &$row) -> Result<Job> {
+        pub(super) fn job_from_row(row: &$row) -> Result<Job> {
             let commands: String = row.try_get("commands")?;
             let commands: Vec<JobCommand> =
                 serde_json::from_str(&commands).map_err(|e| corrupt("job commands", e))?;
@@ -192,7 +195,7 @@ macro_rules! impl_store {
         }
 
         /// Fills `results` of the given jobs.
-        async fn load_results(conn: &mut $conn, jobs: &mut [Job]) -> Result<()> {
+        pub(super) async fn load_results(conn: &mut $conn, jobs: &mut [Job]) -> Result<()> {
             if jobs.is_empty() {
                 return Ok(());
             }
@@ -524,6 +527,44 @@ macro_rules! impl_store {
             serde_json::to_string(v).map_err(|e| Error::InvalidArgument(e.to_string()))
         }
 
+        /// Takes queued jobs with direct statements (no batching): a reader checks that there
+        /// is any, one `UPDATE ... RETURNING` on the writer takes them. (PostgreSQL's path;
+        /// SQLite batches its takes in its group-commit task.)
+        #[allow(dead_code)]
+        pub(super) async fn take_queued_direct(
+            store: &$store,
+            device_id: &str,
+            session_id: &str,
+            limit: u32,
+            now: UnixMillis,
+        ) -> Result<Vec<Job>> {
+            // Most sessions find nothing queued: check on a reader before using the writer.
+            // (A job queued right after this check goes out in the next session.)
+            let any = sqlx::query(
+                "SELECT 1 AS one FROM jobs WHERE device_id = $1 AND state = 'queued' LIMIT 1",
+            )
+            .bind(device_id)
+            .fetch_optional(store.r())
+            .await?;
+            if any.is_none() {
+                return Ok(Vec::new());
+            }
+            // One statement: atomic on its own (no explicit transaction, one writer hop).
+            let rows = sqlx::query($sql::TAKE_QUEUED)
+                .bind(device_id)
+                .bind(session_id)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(store.w())
+                .await?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Results exist only for requeued jobs; read them on a reader connection.
+            let mut conn = store.r().acquire().await?;
+            jobs_from_rows(&mut conn, &rows).await
+        }
+
         impl Store for $store {
             async fn create_device(&self, a: &DeviceAccount) -> Result<()> {
                 check_device_fields(a)?;
@@ -556,7 +597,12 @@ macro_rules! impl_store {
             }
 
             async fn get_device(&self, device_id: &str) -> Result<Option<DeviceAccount>> {
-                sqlx::query(concat!(
+                let cache = self.accounts();
+                if let Some(a) = cache.and_then(|c| c.get(device_id)) {
+                    return Ok(Some(a));
+                }
+                let ticket = cache.map(|c| c.begin_fill());
+                let account = sqlx::query(concat!(
                     "SELECT ",
                     device_cols!(),
                     " FROM devices d WHERE d.device_id = $1"
@@ -566,14 +612,23 @@ macro_rules! impl_store {
                 .await?
                 .as_ref()
                 .map(device_from_row)
-                .transpose()
+                .transpose()?;
+                if let (Some(c), Some(t), Some(a)) = (cache, ticket, &account) {
+                    c.fill(t, a);
+                }
+                Ok(account)
             }
 
             async fn get_device_by_auth_name(
                 &self,
                 auth_name: &str,
             ) -> Result<Option<DeviceAccount>> {
-                sqlx::query(concat!(
+                let cache = self.accounts();
+                if let Some(a) = cache.and_then(|c| c.get_by_auth_name(auth_name)) {
+                    return Ok(Some(a));
+                }
+                let ticket = cache.map(|c| c.begin_fill());
+                let account = sqlx::query(concat!(
                     "SELECT ",
                     device_cols!(),
                     " FROM devices d WHERE d.auth_name = $1"
@@ -583,7 +638,11 @@ macro_rules! impl_store {
                 .await?
                 .as_ref()
                 .map(device_from_row)
-                .transpose()
+                .transpose()?;
+                if let (Some(c), Some(t), Some(a)) = (cache, ticket, &account) {
+                    c.fill(t, a);
+                }
+                Ok(account)
             }
 
             async fn update_device(&self, a: &DeviceAccount) -> Result<()> {
@@ -610,8 +669,13 @@ macro_rules! impl_store {
                 .bind(a.enabled)
                 .bind(a.updated_at)
                 .execute(self.w())
-                .await
-                .map_err(|e| Error::on_write(e, "auth name", &a.auth_name, "device", &a.device_id))?;
+                .await;
+                if let Some(c) = self.accounts() {
+                    c.invalidate(&a.device_id);
+                }
+                let done = done.map_err(|e| {
+                    Error::on_write(e, "auth name", &a.auth_name, "device", &a.device_id)
+                })?;
                 if done.rows_affected() == 0 {
                     return Err(Error::NotFound {
                         what: "device",
@@ -625,7 +689,11 @@ macro_rules! impl_store {
                 let done = sqlx::query("DELETE FROM devices WHERE device_id = $1")
                     .bind(device_id)
                     .execute(self.w())
-                    .await?;
+                    .await;
+                if let Some(c) = self.accounts() {
+                    c.invalidate(device_id);
+                }
+                let done = done?;
                 if done.rows_affected() == 0 {
                     return Err(Error::NotFound {
                         what: "device",
@@ -637,7 +705,11 @@ macro_rules! impl_store {
 
             async fn set_nonces(&self, device_id: &str, nonces: &NonceUpdate) -> Result<()> {
                 let mut conn = self.w().acquire().await?;
-                write_nonces(&mut conn, device_id, nonces).await
+                let done = write_nonces(&mut conn, device_id, nonces).await;
+                if let Some(c) = self.accounts() {
+                    c.invalidate(device_id);
+                }
+                done
             }
 
             async fn list_devices(&self, f: &DeviceFilter) -> Result<Vec<DeviceView>> {
@@ -766,6 +838,9 @@ macro_rules! impl_store {
                 .fetch_one(self.w())
                 .await
                 .map_err(|e| Error::on_write(e, "job", "", "device", &job.device_id))?;
+                if let Some(h) = self.hint() {
+                    h.queued(&job.device_id);
+                }
                 job_from_row(&row)
             }
 
@@ -824,31 +899,7 @@ macro_rules! impl_store {
                 if limit == 0 {
                     return Err(Error::InvalidArgument("limit must be at least 1".into()));
                 }
-                // Most sessions find nothing queued: check on a reader before using the writer.
-                // (A job queued right after this check goes out in the next session.)
-                let any = sqlx::query(
-                    "SELECT 1 AS one FROM jobs WHERE device_id = $1 AND state = 'queued' LIMIT 1",
-                )
-                .bind(device_id)
-                .fetch_optional(self.r())
-                .await?;
-                if any.is_none() {
-                    return Ok(Vec::new());
-                }
-                // One statement: atomic on its own (no explicit transaction, one writer hop).
-                let rows = sqlx::query($sql::TAKE_QUEUED)
-                    .bind(device_id)
-                    .bind(session_id)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.w())
-                    .await?;
-                if rows.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // Results exist only for requeued jobs; read them on a reader connection.
-                let mut conn = self.r().acquire().await?;
-                jobs_from_rows(&mut conn, &rows).await
+                self.take_queued_impl(device_id, session_id, limit, now).await
             }
 
             async fn set_sent_ids(&self, id: JobId, msg_id: u32, cmd_ids: &[u32]) -> Result<()> {
@@ -901,6 +952,11 @@ macro_rules! impl_store {
                 };
                 let jobs = jobs_from_rows(&mut tx, &rows).await?;
                 tx.commit().await?;
+                if let Some(h) = self.hint() {
+                    for j in &jobs {
+                        h.queued(&j.device_id);
+                    }
+                }
                 Ok(jobs)
             }
 

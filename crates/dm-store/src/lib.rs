@@ -15,12 +15,14 @@
 //! Secrets: see the [`device`] module docs for what is stored; [`Secret`] redacts itself in
 //! `Debug` output and nothing here logs credentials.
 
+mod account_cache;
 #[macro_use]
 mod backend;
 pub mod device;
 mod error;
 pub mod event;
 pub mod job;
+mod job_hint;
 mod migrate;
 mod postgres;
 mod session;

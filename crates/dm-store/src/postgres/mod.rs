@@ -58,6 +58,28 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// No account cache: several server nodes may share one PostgreSQL database.
+    #[allow(clippy::unused_self)]
+    fn accounts(&self) -> Option<&crate::account_cache::AccountCache> {
+        None
+    }
+
+    /// No queued-jobs hint, for the same reason.
+    #[allow(clippy::unused_self)]
+    fn hint(&self) -> Option<&crate::job_hint::QueuedHint> {
+        None
+    }
+
+    async fn take_queued_impl(
+        &self,
+        device_id: &str,
+        session_id: &str,
+        limit: u32,
+        now: crate::UnixMillis,
+    ) -> Result<Vec<crate::Job>> {
+        ops::take_queued_direct(self, device_id, session_id, limit, now).await
+    }
+
     async fn record_session_impl(&self, rec: &crate::SessionRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         ops::record_one(&mut tx, rec).await?;

@@ -8,16 +8,23 @@
 //! one record names a job that does not exist), it is rolled back and each record is written
 //! again in a transaction of its own, so every caller gets exactly its own outcome: the
 //! all-or-nothing contract per record is kept.
+//!
+//! The same task takes queued jobs for sessions ([`crate::Store::take_queued_jobs`]): the takes
+//! waiting are done with one `UPDATE ... FROM (VALUES ...) RETURNING` statement (a device that
+//! asks twice in one batch is served by a second statement, so no job is ever handed out
+//! twice). After a commit, the nonces of the records are applied to the account cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::ops;
+use crate::account_cache::AccountCache;
 use crate::backend::BATCH_ROWS;
 use crate::session::dedup_tree_values;
-use crate::{Error, Result, SessionRecord};
+use crate::{Error, Job, Result, SessionRecord, UnixMillis};
 
 /// Most records written in one transaction.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -30,17 +37,35 @@ struct Pending {
     reply: oneshot::Sender<Result<()>>,
 }
 
+/// A request to take a device's queued jobs.
+struct Take {
+    device_id: String,
+    session_id: String,
+    limit: u32,
+    now: UnixMillis,
+    reply: oneshot::Sender<Result<Vec<Job>>>,
+}
+
+enum Op {
+    Record(Pending),
+    Take(Take),
+}
+
 /// Handle to the writer task; the task ends when every handle is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupCommit {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<Op>,
+}
+
+fn stopped() -> Error {
+    Error::Backend("store writer stopped".into())
 }
 
 impl GroupCommit {
     /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    pub(crate) fn start(pool: SqlitePool, accounts: Arc<AccountCache>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, accounts, rx));
         GroupCommit { queue }
     }
 
@@ -48,23 +73,124 @@ impl GroupCommit {
     pub(crate) async fn submit(&self, rec: SessionRecord) -> Result<()> {
         let (reply, done) = oneshot::channel();
         self.queue
-            .send(Pending { rec, reply })
+            .send(Op::Record(Pending { rec, reply }))
             .await
-            .map_err(|_| Error::Backend("store writer stopped".into()))?;
-        done.await
-            .map_err(|_| Error::Backend("store writer stopped".into()))?
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    /// Takes up to `limit` queued jobs of a device for a session (see
+    /// [`crate::Store::take_queued_jobs`]).
+    pub(crate) async fn take(
+        &self,
+        device_id: String,
+        session_id: String,
+        limit: u32,
+        now: UnixMillis,
+    ) -> Result<Vec<Job>> {
+        let (reply, done) = oneshot::channel();
+        self.queue
+            .send(Op::Take(Take {
+                device_id,
+                session_id,
+                limit,
+                now,
+                reply,
+            }))
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Pending>) {
+async fn run(pool: SqlitePool, accounts: Arc<AccountCache>, mut rx: mpsc::Receiver<Op>) {
+    let mut ops = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        write_batch(&pool, &mut batch).await;
+    let mut takes = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut ops, MAX_BATCH).await > 0 {
+        for op in ops.drain(..) {
+            match op {
+                Op::Record(p) => batch.push(p),
+                Op::Take(t) => takes.push(t),
+            }
+        }
+        // Takes first: their sessions wait for them to send anything.
+        if !takes.is_empty() {
+            take_batch(&pool, &mut takes).await;
+        }
+        if !batch.is_empty() {
+            write_batch(&pool, &accounts, &mut batch).await;
+        }
     }
+}
+
+/// Answers every take, leaving `takes` empty.
+async fn take_batch(pool: &SqlitePool, takes: &mut Vec<Take>) {
+    let mut rest: Vec<Take> = std::mem::take(takes);
+    while !rest.is_empty() {
+        // One round: each device at most once.
+        let mut seen = HashSet::new();
+        let (round, later): (Vec<Take>, Vec<Take>) = rest
+            .into_iter()
+            .partition(|t| seen.insert(t.device_id.clone()));
+        rest = later;
+        match take_round(pool, &round).await {
+            Ok(mut by_dev) => {
+                for t in round {
+                    let jobs = by_dev.remove(t.device_id.as_str()).unwrap_or_default();
+                    // The caller may have gone away; its jobs then go back to the queue when
+                    // the server restarts (they are `sent` to a session that never existed).
+                    let _ = t.reply.send(Ok(jobs));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for t in round {
+                    let _ = t.reply.send(Err(Error::Backend(msg.clone())));
+                }
+            }
+        }
+    }
+    takes.clear();
+}
+
+/// One statement taking the jobs of several distinct devices; the jobs by device, in id order.
+async fn take_round(pool: &SqlitePool, round: &[Take]) -> Result<HashMap<String, Vec<Job>>> {
+    let mut conn = pool.acquire().await?;
+    let mut out: HashMap<String, Vec<Job>> = HashMap::new();
+    for chunk in round.chunks(BATCH_ROWS) {
+        let mut qb = QueryBuilder::<Sqlite>::new("WITH v (dev, sess, now, lim) AS (");
+        qb.push_values(chunk, |mut b, t| {
+            b.push_bind(t.device_id.as_str())
+                .push_bind(t.session_id.as_str())
+                .push_bind(t.now)
+                .push_bind(i64::from(t.limit));
+        });
+        qb.push(
+            "), picked AS (SELECT pid, psess, pnow FROM (               SELECT j.id AS pid, v.sess AS psess, v.now AS pnow, v.lim AS plim,                ROW_NUMBER() OVER (PARTITION BY j.device_id ORDER BY j.id) AS rn                FROM jobs j JOIN v ON j.device_id = v.dev WHERE j.state = 'queued')              WHERE rn <= plim)              UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = picked.pnow,              sent_at = picked.pnow, sent_session = picked.psess, sent_msg_id = NULL,              sent_cmd_ids = NULL FROM picked WHERE jobs.id = picked.pid RETURNING ",
+        );
+        qb.push(job_cols!());
+        let rows = qb.build().fetch_all(&mut *conn).await?;
+        let mut jobs = rows
+            .iter()
+            .map(ops::job_from_row)
+            .collect::<Result<Vec<Job>>>()?;
+        // Only jobs sent before (re-queued) can have results.
+        if jobs.iter().any(|j| j.attempts > 1) {
+            ops::load_results(&mut conn, &mut jobs).await?;
+        }
+        for j in jobs {
+            out.entry(j.device_id.clone()).or_default().push(j);
+        }
+    }
+    for jobs in out.values_mut() {
+        jobs.sort_by_key(|j| j.id);
+    }
+    Ok(out)
 }
 
 /// Writes and answers every pending record, leaving `batch` empty.
-async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Pending>) {
+async fn write_batch(pool: &SqlitePool, accounts: &AccountCache, batch: &mut Vec<Pending>) {
     // Records with a job completion but no results need the per-record existence check.
     let (merged, single): (Vec<Pending>, Vec<Pending>) = batch.drain(..).partition(|p| {
         p.rec
@@ -78,6 +204,7 @@ async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Pending>) {
         match write_merged(pool, &recs).await {
             Ok(()) => {
                 for p in merged {
+                    accounts.store_nonces(&p.rec.device_id, &p.rec.nonces);
                     // The caller may have gone away; nothing to do then.
                     let _ = p.reply.send(Ok(()));
                 }
@@ -91,6 +218,9 @@ async fn write_batch(pool: &SqlitePool, batch: &mut Vec<Pending>) {
     }
     for p in single {
         let r = write_single(pool, &p.rec).await;
+        if r.is_ok() {
+            accounts.store_nonces(&p.rec.device_id, &p.rec.nonces);
+        }
         let _ = p.reply.send(r);
     }
 }

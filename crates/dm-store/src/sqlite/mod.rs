@@ -2,12 +2,16 @@
 //! writes through one connection avoids `SQLITE_BUSY` and lock upgrades), a small pool of
 //! read-only connections, WAL journal, `synchronous = NORMAL` (a commit is durable against a
 //! process crash; a power loss may lose the last transactions, never corrupt the file).
-//! Session records are group-committed (see `group_commit.rs`).
+//! Session records and job takes are group-committed (see `group_commit.rs`); device accounts
+//! are cached in memory and a "nothing queued" hint is kept per device (see
+//! `account_cache.rs` and `job_hint.rs`: both assume this process is the database's only
+//! writer, which is how a SQLite file is used by the server).
 
 mod group_commit;
 mod schema;
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -15,6 +19,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Pool, Row as _};
 
+use crate::account_cache::AccountCache;
+use crate::job_hint::QueuedHint;
 use crate::migrate::pending;
 use crate::{Error, Result};
 
@@ -27,6 +33,11 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// Page cache per connection in KiB. Default 16 MiB for the writer; readers get a quarter.
     pub cache_kib: u32,
+    /// Device accounts kept in memory (least recently used evicted first; 0: none). Default
+    /// 65,536 (about 40 MB with typical accounts).
+    pub account_cache: usize,
+    /// Devices remembered as having no queued job (0: none). Default 262,144.
+    pub empty_queue_hint: usize,
 }
 
 impl Default for SqliteOptions {
@@ -35,6 +46,8 @@ impl Default for SqliteOptions {
             readers: 4,
             busy_timeout: Duration::from_secs(5),
             cache_kib: 16 * 1024,
+            account_cache: 65_536,
+            empty_queue_hint: 262_144,
         }
     }
 }
@@ -45,6 +58,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     group: group_commit::GroupCommit,
+    accounts: Arc<AccountCache>,
+    hint: Arc<QueuedHint>,
 }
 
 impl SqliteStore {
@@ -82,10 +97,13 @@ impl SqliteStore {
                 .connect_with(base.pragma("cache_size", cache(opts.cache_kib)))
                 .await?;
             migrate(&pool).await?;
+            let accounts = Arc::new(AccountCache::new(opts.account_cache));
             return Ok(SqliteStore {
-                group: group_commit::GroupCommit::start(pool.clone()),
+                group: group_commit::GroupCommit::start(pool.clone(), accounts.clone()),
                 writer: pool.clone(),
                 reader: pool,
+                accounts,
+                hint: Arc::new(QueuedHint::new(opts.empty_queue_hint)),
             });
         }
         let writer = SqlitePoolOptions::new()
@@ -112,10 +130,13 @@ impl SqliteStore {
                     .pragma("cache_size", cache((opts.cache_kib / 4).max(1024))),
             )
             .await?;
+        let accounts = Arc::new(AccountCache::new(opts.account_cache));
         Ok(SqliteStore {
-            group: group_commit::GroupCommit::start(writer.clone()),
+            group: group_commit::GroupCommit::start(writer.clone(), accounts.clone()),
             writer,
             reader,
+            accounts,
+            hint: Arc::new(QueuedHint::new(opts.empty_queue_hint)),
         })
     }
 
@@ -132,9 +153,42 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    #[allow(clippy::unnecessary_wraps)]
+    fn accounts(&self) -> Option<&AccountCache> {
+        Some(&self.accounts)
+    }
+
+    #[allow(clippy::unnecessary_wraps)]
+    fn hint(&self) -> Option<&QueuedHint> {
+        Some(&self.hint)
+    }
+
     /// Session records go through the group-commit writer task.
     async fn record_session_impl(&self, rec: &crate::SessionRecord) -> Result<()> {
         self.group.submit(rec.clone()).await
+    }
+
+    /// Takes go through the group-commit writer task too (one statement for all the takes
+    /// waiting), unless the hint says the device has nothing queued.
+    async fn take_queued_impl(
+        &self,
+        device_id: &str,
+        session_id: &str,
+        limit: u32,
+        now: crate::UnixMillis,
+    ) -> Result<Vec<crate::Job>> {
+        if !self.hint.may_have_jobs(device_id) {
+            return Ok(Vec::new());
+        }
+        let ticket = self.hint.ticket();
+        let jobs = self
+            .group
+            .take(device_id.to_owned(), session_id.to_owned(), limit, now)
+            .await?;
+        if jobs.len() < limit as usize {
+            self.hint.mark_empty(device_id, ticket);
+        }
+        Ok(jobs)
     }
 }
 

@@ -96,7 +96,9 @@ CREATE TABLE server_kv (
 /// All scripts, oldest first.
 pub(crate) static MIGRATIONS: [&str; 1] = [V1];
 
-/// Takes queued jobs of a device: the single SQLite writer connection serialises this.
+/// Takes queued jobs of a device: the single SQLite writer connection serialises this. (For
+/// the shared direct path; the server's takes are batched in `group_commit.rs`.)
+#[allow(dead_code)]
 pub(crate) const TAKE_QUEUED: &str = concat!(
     "UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = $3, sent_at = $3, \
      sent_session = $2, sent_msg_id = NULL, sent_cmd_ids = NULL \

@@ -51,6 +51,9 @@ macro_rules! all_suite_tests {
             events_filters_and_pages,
             kv_and_counts,
             delete_device_cascades,
+            account_reads_follow_every_write,
+            takes_of_many_devices_at_once_are_exclusive,
+            job_queued_after_an_empty_take_is_found,
         );
     };
 }
@@ -1051,4 +1054,191 @@ pub async fn delete_device_cascades(s: &AnyStore) {
     assert_eq!(s.counts().await.unwrap(), dm_store::Counts::default());
     // The auth name is free again.
     s.create_device(&account("IMEI:9", "a1")).await.unwrap();
+}
+
+/// The account a session looks up always reflects the last write (SQLite caches accounts in
+/// memory; the cache must follow record_session nonces, updates, nonce writes and deletes).
+pub async fn account_reads_follow_every_write(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    let job = s.create_job(&new_job("IMEI:1", T0)).await.unwrap();
+    // Fill whatever cache there is, by both keys.
+    assert_eq!(
+        s.get_device_by_auth_name("a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_nonce,
+        vec![1, 2, 3, 0xff]
+    );
+    assert!(s.get_device("IMEI:1").await.unwrap().is_some());
+    // A session stores new nonces.
+    s.record_session(&session_record("IMEI:1", job.id))
+        .await
+        .unwrap();
+    let a = s.get_device_by_auth_name("a1").await.unwrap().unwrap();
+    assert_eq!(
+        (a.client_nonce.as_slice(), a.server_nonce.as_slice()),
+        (&b"cn2"[..], &b"sn2"[..])
+    );
+    assert_eq!(
+        s.get_device("IMEI:1").await.unwrap().unwrap().client_nonce,
+        b"cn2"
+    );
+    // An explicit nonce write.
+    s.set_nonces(
+        "IMEI:1",
+        &NonceUpdate {
+            client: Some(b"cn3".to_vec()),
+            server: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_device_by_auth_name("a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_nonce,
+        b"cn3"
+    );
+    // An update that renames the account and changes its secret.
+    let mut updated = s.get_device("IMEI:1").await.unwrap().unwrap();
+    updated.auth_name = "a1-new".into();
+    updated.client_verifier = md5_verifier("a1-new", "other-pw");
+    updated.enabled = false;
+    updated.updated_at = T0 + 200;
+    s.update_device(&updated).await.unwrap();
+    assert!(s.get_device_by_auth_name("a1").await.unwrap().is_none());
+    let a = s.get_device_by_auth_name("a1-new").await.unwrap().unwrap();
+    assert_eq!(
+        a.client_verifier.expose(),
+        md5_verifier("a1-new", "other-pw").expose()
+    );
+    assert!(!a.enabled);
+    assert!(!s.get_device("IMEI:1").await.unwrap().unwrap().enabled);
+    // Delete, then a new account under the old name.
+    s.delete_device("IMEI:1").await.unwrap();
+    assert!(s.get_device("IMEI:1").await.unwrap().is_none());
+    assert!(s.get_device_by_auth_name("a1-new").await.unwrap().is_none());
+    let mut again = account("IMEI:1", "a1");
+    again.client_nonce = b"fresh".to_vec();
+    s.create_device(&again).await.unwrap();
+    assert_eq!(
+        s.get_device_by_auth_name("a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_nonce,
+        b"fresh"
+    );
+}
+
+/// Many sessions taking jobs at the same time, some devices twice: every job goes out once,
+/// oldest first, never more than the limit per take (SQLite batches these takes).
+pub async fn takes_of_many_devices_at_once_are_exclusive(s: &AnyStore) {
+    let devices = 24;
+    let mut all_ids = HashSet::new();
+    for d in 0..devices {
+        let dev = format!("IMEI:{d:02}");
+        s.create_device(&account(&dev, &format!("a{d}")))
+            .await
+            .unwrap();
+        for k in 0..3 {
+            all_ids.insert(s.create_job(&new_job(&dev, T0 + k)).await.unwrap().id);
+        }
+    }
+    let mut tasks = Vec::new();
+    for d in 0..devices {
+        for attempt in 0..2 {
+            let st = s.clone();
+            let dev = format!("IMEI:{d:02}");
+            tasks.push(tokio::spawn(async move {
+                let got = st
+                    .take_queued_jobs(&dev, &format!("S{d}-{attempt}"), 2, T0 + 50)
+                    .await
+                    .unwrap();
+                (d, dev, attempt, got)
+            }));
+        }
+    }
+    let mut taken = Vec::new();
+    for t in tasks {
+        let (d, dev, attempt, got) = t.await.unwrap();
+        assert!(got.len() <= 2, "{dev}: limit respected");
+        for j in &got {
+            assert_eq!(j.device_id, dev);
+            assert_eq!(j.state, JobState::Sent);
+            assert_eq!(j.attempts, 1);
+            assert_eq!(
+                j.sent.as_ref().unwrap().session_id,
+                format!("S{d}-{attempt}")
+            );
+        }
+        assert!(
+            got.windows(2).all(|w| w[0].id < w[1].id),
+            "{dev}: oldest first"
+        );
+        taken.extend(got.into_iter().map(|j| j.id));
+    }
+    assert_eq!(taken.len(), all_ids.len(), "every job taken exactly once");
+    assert_eq!(taken.into_iter().collect::<HashSet<_>>(), all_ids);
+    let c = s.counts().await.unwrap();
+    assert_eq!((c.jobs_queued, c.jobs_sent), (0, all_ids.len() as u64));
+}
+
+/// A device found with nothing queued gets the jobs queued (or re-queued) later.
+pub async fn job_queued_after_an_empty_take_is_found(s: &AnyStore) {
+    s.create_device(&account("IMEI:1", "a1")).await.unwrap();
+    assert!(
+        s.take_queued_jobs("IMEI:1", "S1", 4, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.take_queued_jobs("IMEI:1", "S2", 4, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let job = s.create_job(&new_job("IMEI:1", T0 + 1)).await.unwrap();
+    let got = s.take_queued_jobs("IMEI:1", "S3", 4, T0 + 2).await.unwrap();
+    assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
+    assert!(
+        s.take_queued_jobs("IMEI:1", "S4", 4, T0 + 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Unanswered: back in the queue, found again, results of the first attempt kept.
+    s.record_job_results(
+        &JobResults {
+            job_id: job.id,
+            results: vec![CommandResult {
+                index: 0,
+                cmd_id: Some(3),
+                status: 200,
+                items: vec![],
+                completed_at: T0 + 3,
+            }],
+            complete: None,
+        },
+        T0 + 3,
+    )
+    .await
+    .unwrap();
+    let requeued = s
+        .requeue_unanswered(&RequeueScope::Session("S3".into()), T0 + 4)
+        .await
+        .unwrap();
+    assert_eq!(requeued.len(), 1);
+    let got = s.take_queued_jobs("IMEI:1", "S5", 4, T0 + 5).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].attempts, 2);
+    assert_eq!(
+        got[0].results.len(),
+        1,
+        "results of the first attempt come along"
+    );
 }
