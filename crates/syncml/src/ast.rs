@@ -96,7 +96,10 @@ impl Location {
     /// A location with only a `LocURI`.
     #[must_use]
     pub fn uri(loc_uri: impl Into<String>) -> Self {
-        Location { loc_uri: loc_uri.into(), loc_name: None }
+        Location {
+            loc_uri: loc_uri.into(),
+            loc_name: None,
+        }
     }
 }
 

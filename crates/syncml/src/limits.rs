@@ -15,6 +15,10 @@ pub struct Limits {
 impl Default for Limits {
     /// 4 MiB, depth 32, 100 000 elements: far above any real DM message.
     fn default() -> Self {
-        Limits { max_size: 4 * 1024 * 1024, max_depth: 32, max_elements: 100_000 }
+        Limits {
+            max_size: 4 * 1024 * 1024,
+            max_depth: 32,
+            max_elements: 100_000,
+        }
     }
 }
