@@ -68,10 +68,14 @@ impl std::fmt::Debug for Fnv {
 }
 
 impl<'s> StringTableBuilder<'s> {
-    /// An empty builder.
+    /// An empty builder, sized for the few dozen strings of a typical message (so that
+    /// counting does not rehash).
     #[must_use]
     pub fn new() -> Self {
-        Self::default()
+        StringTableBuilder {
+            counts: FnvMap::with_capacity_and_hasher(64, BuildHasherDefault::default()),
+            required: Vec::new(),
+        }
     }
 
     /// Records one use of `s` as character data. Strings with a NUL byte (which cannot be in a
@@ -106,10 +110,14 @@ impl<'s> StringTableBuilder<'s> {
             })
             .filter(|&(_, _, gain)| gain > 0)
             .collect();
+        if picked.is_empty() && self.required.is_empty() {
+            return StringTable::default();
+        }
         // Most profitable first; ties by bytes so the output is deterministic.
         picked.sort_unstable_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(b.0)));
-        let mut bytes = Vec::new();
-        let mut offsets: FnvMap<&'s [u8], u32> = FnvMap::default();
+        let mut bytes = Vec::with_capacity(picked.iter().map(|p| p.0.len() + 1).sum());
+        let mut offsets: FnvMap<&'s [u8], u32> =
+            FnvMap::with_capacity_and_hasher(picked.len(), BuildHasherDefault::default());
         let mut gain_total: i64 = 0;
         for (s, c, _) in picked {
             let Ok(off) = u32::try_from(bytes.len()) else {
@@ -159,6 +167,9 @@ pub struct StringTable<'s> {
     prefixes: Vec<(&'s [u8], u32)>,
     /// Bitmap of the first bytes of `prefixes`.
     first_bytes: [u64; 4],
+    /// Length of the shortest and the longest entry (no lookup for strings outside).
+    min_len: usize,
+    max_len: usize,
 }
 
 impl<'s> StringTable<'s> {
@@ -172,7 +183,7 @@ impl<'s> StringTable<'s> {
     #[must_use]
     #[inline]
     pub fn offset(&self, s: &[u8]) -> Option<u32> {
-        if self.offsets.is_empty() {
+        if s.len() < self.min_len || s.len() > self.max_len || self.offsets.is_empty() {
             return None;
         }
         self.offsets.get(s).copied()
@@ -184,7 +195,7 @@ impl<'s> StringTable<'s> {
     /// inside `RespURI`, or a word at the end of an alert type).
     #[must_use]
     pub fn find_in(&self, s: &[u8]) -> Option<(usize, usize, u32)> {
-        if self.prefixes.is_empty() {
+        if s.len() < self.min_len || self.prefixes.is_empty() {
             return None;
         }
         for (i, &b) in s.iter().enumerate() {
@@ -226,6 +237,8 @@ impl<'s> StringTable<'s> {
                 *w |= 1u64 << (b & 63);
             }
         }
+        self.min_len = v.last().map_or(0, |(e, _)| e.len());
+        self.max_len = v.first().map_or(0, |(e, _)| e.len());
         self.prefixes = v;
         self.first_bytes = bits;
     }
