@@ -494,7 +494,11 @@ impl<'a> Reader<'a> {
         };
         let close = find2(self.src.as_bytes(), q + 1, quote, b'<');
         match self.byte(close) {
-            Some(c) if c == quote => Ok(close + 1),
+            Some(c) if c == quote => {
+                // References in the value must be well-formed and name XML characters.
+                unescape(self.slice(q + 1, close)?, q + 1)?;
+                Ok(close + 1)
+            }
             Some(_) => Err(malformed(close, "'<' in an attribute value")),
             None => Err(malformed(q, "unclosed attribute value")),
         }

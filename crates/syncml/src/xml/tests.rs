@@ -1007,6 +1007,8 @@ fn malformed_markup_is_rejected_at_its_offset() {
         ("<!ELEMENT x>", "<!ELEMENT"),
         ("<?pi open", "<?pi open"),
         ("<Final></Final x>", "x>"),
+        ("<Final a=\"x&y\"/>", "&y"),
+        ("<Final a=\"&bogus;\"/>", "&bogus"),
     ] {
         let xml = msg(bad);
         let offset = xml.find(at).unwrap();
@@ -1015,8 +1017,11 @@ fn malformed_markup_is_rejected_at_its_offset() {
             other => panic!("{bad}: {other:?}"),
         }
     }
-    // Attributes with either quote and whitespace around `=`, `>` inside a value.
-    let ok = msg("<Final a = 'x>' b=\"'\"\n/>");
+    // A reference to a non-Char in an attribute value.
+    let bad = msg("<Final a=\"&#1;\"/>");
+    assert_eq!(dec(&bad), invalid_char(bad.find("&#1;").unwrap(), 1));
+    // Attributes with either quote and whitespace around `=`, `>` and references in a value.
+    let ok = msg("<Final a = 'x>&amp;&#65;' b=\"'\"\n/>");
     assert!(dec(&ok).unwrap().body.is_final);
     // A DOCTYPE with an internal subset.
     let ok = format!(
