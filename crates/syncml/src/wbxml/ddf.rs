@@ -226,7 +226,9 @@ pub(crate) fn inline_elements_to_xml<'a>(
     at: usize,
 ) -> Result<String, Error> {
     let mut out = XmlOut::with_capacity(256 + 2 * (r.offset() - at));
-    out.text_owned(&String::from_utf8_lossy(prefix));
+    // A U+FEFF at the very start of the text would be read back as a byte-order mark and
+    // dropped (quick-xml skips it), so it is dropped here already.
+    out.text_owned(String::from_utf8_lossy(prefix).trim_start_matches('\u{FEFF}'));
     // (name, namespace) of each open element.
     let mut stack: Vec<(Cow<'a, str>, &'static str)> = Vec::with_capacity(8);
     let mut next = Some(Event::Start(first));

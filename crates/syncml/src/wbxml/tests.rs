@@ -157,6 +157,21 @@ fn whitespace_only_text_between_inline_elements_is_dropped() {
 }
 
 #[test]
+fn fuzz_finding_leading_byte_order_mark_in_inline_data_is_dropped() {
+    // fuzz/corpus/wbxml_decode/bom-before-inline-element.wbxml: `Data` text starting with
+    // U+FEFF, then an element. Read back as XML, a leading U+FEFF is a byte-order mark.
+    let wire =
+        include_bytes!("../../../../fuzz/corpus/wbxml_decode/bom-before-inline-element.wbxml");
+    assert_exact_roundtrip(wire);
+    let wire = doc_with_data(b"", |w| {
+        w.text("\u{FEFF}\u{FEFF}x\u{FEFF}".as_bytes());
+        w.start(PAGE_SYNCML, s::ITEM, false);
+    });
+    let msg = assert_exact_roundtrip(&wire);
+    assert_eq!(first_data(&msg), &Data::Xml("x\u{FEFF}<Item/>".into()));
+}
+
+#[test]
 fn inline_metinf_and_ddf_elements_keep_their_namespace() {
     let wire = doc_with_data(b"", |w| {
         w.start(PAGE_METINF, m::TYPE, true);
