@@ -212,8 +212,10 @@ async fn notification_sessions_udp_and_http(backend: Backend) {
         );
         assert!(client.log_text().contains("server-initiated session"));
         let sid = n["session_id"].as_str().unwrap();
+        // The server stores the results before the device has read the last response and
+        // logged the end of its session: wait for that line rather than race it.
         assert!(
-            client.log_text().contains(&format!("session={sid}")),
+            client.wait_log(&format!("session={sid}")).await,
             "{}",
             client.log_text()
         );
