@@ -232,21 +232,53 @@ async fn write_single(pool: &SqlitePool, rec: &SessionRecord) -> Result<()> {
     Ok(())
 }
 
+/// Writes all the records in one transaction, sent to the connection as one multi-statement
+/// script (`BEGIN IMMEDIATE; ...; COMMIT`): one round trip to the connection's worker thread
+/// for the whole batch. (sqlx's SQLite driver binds the `?` parameters of such a script in
+/// order across its statements.) On an error the transaction is rolled back.
 async fn write_merged(pool: &SqlitePool, recs: &[&SessionRecord]) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    merged_registry(&mut tx, recs).await?;
-    merged_nonces(&mut tx, recs).await?;
-    merged_tree(&mut tx, recs).await?;
-    merged_results(&mut tx, recs).await?;
-    merged_completions(&mut tx, recs).await?;
-    merged_events(&mut tx, recs).await?;
-    tx.commit().await?;
+    let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+    merged_registry(&mut qb, recs)?;
+    merged_nonces(&mut qb, recs);
+    merged_tree(&mut qb, recs);
+    merged_results(&mut qb, recs)?;
+    merged_completions(&mut qb, recs);
+    merged_events(&mut qb, recs);
+    qb.push("COMMIT");
+    let mut conn = pool.acquire().await?;
+    match run_script(&mut conn, qb).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // The failing statement stopped the script inside the transaction.
+            if let Err(rb) = rollback(&mut conn).await {
+                // "no transaction is active" when BEGIN itself failed; anything else leaves
+                // the connection in an unknown state: drop it from the pool.
+                if !rb.to_string().contains("no transaction") {
+                    conn.detach();
+                }
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn run_script(
+    conn: &mut SqliteConnection,
+    mut qb: QueryBuilder<'static, Sqlite>,
+) -> std::result::Result<(), sqlx::Error> {
+    qb.build().persistent(false).execute(conn).await?;
+    Ok(())
+}
+
+async fn rollback(conn: &mut SqliteConnection) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("ROLLBACK").execute(conn).await?;
     Ok(())
 }
 
 /// Registry upserts. SQLite applies the rows of one `INSERT` in order, so a device that occurs
-/// twice ends as if its records were written one after the other.
-async fn merged_registry(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+/// twice ends as if its records were written one after the other. Every record has a row here,
+/// and the registry's foreign key makes the batch fail when a device has no account.
+fn merged_registry(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord]) -> Result<()> {
     let mut rows = Vec::with_capacity(recs.len());
     for r in recs {
         let devinfo = r
@@ -259,29 +291,19 @@ async fn merged_registry(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -
         rows.push((*r, devinfo));
     }
     for chunk in rows.chunks(BATCH_ROWS) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        qb.push(
             "INSERT INTO registry \
              (device_id, devinfo, man, model, last_contact, last_addr, last_session) ",
         );
-        qb.push_values(chunk, |mut b, (r, devinfo)| {
+        qb.push_values(chunk.iter().cloned(), |mut b, (r, devinfo)| {
             let u = &r.registry;
-            b.push_bind(r.device_id.as_str())
-                .push_bind(devinfo.as_deref())
-                .push_bind(
-                    u.devinfo
-                        .as_ref()
-                        .and_then(|d| d.get("Man"))
-                        .map(String::as_str),
-                )
-                .push_bind(
-                    u.devinfo
-                        .as_ref()
-                        .and_then(|d| d.get("Mod"))
-                        .map(String::as_str),
-                )
+            b.push_bind(r.device_id.clone())
+                .push_bind(devinfo)
+                .push_bind(u.devinfo.as_ref().and_then(|d| d.get("Man")).cloned())
+                .push_bind(u.devinfo.as_ref().and_then(|d| d.get("Mod")).cloned())
                 .push_bind(u.last_contact)
-                .push_bind(u.last_addr.as_deref())
-                .push_bind(u.last_session_id.as_deref());
+                .push_bind(u.last_addr.clone())
+                .push_bind(u.last_session_id.clone());
         });
         qb.push(
             " ON CONFLICT (device_id) DO UPDATE SET \
@@ -291,9 +313,8 @@ async fn merged_registry(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -
                        ELSE excluded.model END, \
                last_contact = COALESCE(excluded.last_contact, registry.last_contact), \
                last_addr = COALESCE(excluded.last_addr, registry.last_addr), \
-               last_session = COALESCE(excluded.last_session, registry.last_session)",
+               last_session = COALESCE(excluded.last_session, registry.last_session); ",
         );
-        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -302,7 +323,7 @@ async fn merged_registry(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -
 type NoncePair<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
 /// Nonce updates, merged per device (a later record's nonce wins).
-async fn merged_nonces(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+fn merged_nonces(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord]) {
     let mut order: Vec<&str> = Vec::new();
     let mut by_dev: HashMap<&str, NoncePair<'_>> = HashMap::new();
     for r in recs {
@@ -318,27 +339,21 @@ async fn merged_nonces(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> 
         e.1 = s.or(e.1);
     }
     for chunk in order.chunks(BATCH_ROWS) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        qb.push(
             "UPDATE devices SET client_nonce = COALESCE(v.column2, devices.client_nonce), \
              server_nonce = COALESCE(v.column3, devices.server_nonce) FROM (",
         );
         qb.push_values(chunk, |mut b, dev| {
             let (c, s) = by_dev.get(dev).copied().unwrap_or((None, None));
-            b.push_bind(*dev).push_bind(c).push_bind(s);
+            b.push_bind((*dev).to_owned())
+                .push_bind(c.map(<[u8]>::to_vec))
+                .push_bind(s.map(<[u8]>::to_vec));
         });
-        qb.push(") AS v WHERE devices.device_id = v.column1");
-        let done = qb.build().execute(&mut *conn).await?;
-        if done.rows_affected() != chunk.len() as u64 {
-            return Err(Error::NotFound {
-                what: "device",
-                id: "(in batch)".into(),
-            });
-        }
+        qb.push(") AS v WHERE devices.device_id = v.column1; ");
     }
-    Ok(())
 }
 
-async fn merged_tree(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+fn merged_tree(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord]) {
     let rows: Vec<(&str, &crate::TreeValue)> = recs
         .iter()
         .flat_map(|r| {
@@ -348,28 +363,24 @@ async fn merged_tree(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Re
         })
         .collect();
     for chunk in rows.chunks(BATCH_ROWS) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO tree_values (device_id, path, format, mime_type, value, updated_at) ",
-        );
+        qb.push("INSERT INTO tree_values (device_id, path, format, mime_type, value, updated_at) ");
         qb.push_values(chunk, |mut b, (dev, v)| {
-            b.push_bind(*dev)
-                .push_bind(v.path.as_str())
-                .push_bind(v.format.as_deref())
-                .push_bind(v.mime_type.as_deref())
-                .push_bind(v.value.as_slice())
+            b.push_bind((*dev).to_owned())
+                .push_bind(v.path.clone())
+                .push_bind(v.format.clone())
+                .push_bind(v.mime_type.clone())
+                .push_bind(v.value.clone())
                 .push_bind(v.updated_at);
         });
         qb.push(
             " ON CONFLICT (device_id, path) DO UPDATE SET format = excluded.format, \
              mime_type = excluded.mime_type, value = excluded.value, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at; ",
         );
-        qb.build().execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
-async fn merged_results(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+fn merged_results(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord]) -> Result<()> {
     let mut rows = Vec::new();
     for r in recs {
         for jr in &r.job_results {
@@ -381,29 +392,28 @@ async fn merged_results(conn: &mut SqliteConnection, recs: &[&SessionRecord]) ->
         }
     }
     for chunk in rows.chunks(BATCH_ROWS) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        qb.push(
             "INSERT INTO job_results (job_id, cmd_index, cmd_id, status, items, completed_at) ",
         );
-        qb.push_values(chunk, |mut b, (job_id, r, items)| {
-            b.push_bind(*job_id)
+        qb.push_values(chunk.iter().cloned(), |mut b, (job_id, r, items)| {
+            b.push_bind(job_id)
                 .push_bind(i64::from(r.index))
                 .push_bind(r.cmd_id.map(i64::from))
                 .push_bind(i64::from(r.status))
-                .push_bind(items.as_str())
+                .push_bind(items)
                 .push_bind(r.completed_at);
         });
         qb.push(
             " ON CONFLICT (job_id, cmd_index) DO UPDATE SET cmd_id = excluded.cmd_id, \
              status = excluded.status, items = excluded.items, \
-             completed_at = excluded.completed_at",
+             completed_at = excluded.completed_at; ",
         );
-        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 /// Job completions; the first completion of a job wins (later ones find it terminal).
-async fn merged_completions(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+fn merged_completions(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord]) {
     let mut seen = std::collections::HashSet::new();
     let rows: Vec<(i64, &'static str, i64)> = recs
         .iter()
@@ -415,41 +425,38 @@ async fn merged_completions(conn: &mut SqliteConnection, recs: &[&SessionRecord]
         .filter(|(id, _, _)| seen.insert(*id))
         .collect();
     for chunk in rows.chunks(BATCH_ROWS) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        qb.push(
             "UPDATE jobs SET state = v.column2, updated_at = v.column3, \
              completed_at = v.column3 FROM (",
         );
-        qb.push_values(chunk, |mut b, (id, state, at)| {
-            b.push_bind(*id).push_bind(*state).push_bind(*at);
+        qb.push_values(chunk.iter().copied(), |mut b, (id, state, at)| {
+            b.push_bind(id).push_bind(state).push_bind(at);
         });
-        qb.push(") AS v WHERE jobs.id = v.column1 AND jobs.state IN ('queued', 'sent')");
-        qb.build().execute(&mut *conn).await?;
+        qb.push(") AS v WHERE jobs.id = v.column1 AND jobs.state IN ('queued', 'sent'); ");
     }
-    Ok(())
 }
 
-async fn merged_events(conn: &mut SqliteConnection, recs: &[&SessionRecord]) -> Result<()> {
+fn merged_events(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord]) {
     let rows: Vec<(&str, &crate::NewEvent)> = recs
         .iter()
         .flat_map(|r| r.events.iter().map(move |e| (r.device_id.as_str(), e)))
         .collect();
     for chunk in rows.chunks(BATCH_ROWS) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
+        qb.push(
             "INSERT INTO events (device_id, at, alert_code, alert_type, format, mark, \
              source_uri, correlator, data) ",
         );
         qb.push_values(chunk, |mut b, (dev, e)| {
-            b.push_bind(*dev)
+            b.push_bind((*dev).to_owned())
                 .push_bind(e.at)
                 .push_bind(i64::from(e.alert_code))
-                .push_bind(e.alert_type.as_deref())
-                .push_bind(e.format.as_deref())
-                .push_bind(e.mark.as_deref())
-                .push_bind(e.source_uri.as_deref())
-                .push_bind(e.correlator.as_deref())
-                .push_bind(e.data.as_deref());
+                .push_bind(e.alert_type.clone())
+                .push_bind(e.format.clone())
+                .push_bind(e.mark.clone())
+                .push_bind(e.source_uri.clone())
+                .push_bind(e.correlator.clone())
+                .push_bind(e.data.clone());
         });
-        qb.build().execute(&mut *conn).await?;
+        qb.push("; ");
     }
-    Ok(())
 }

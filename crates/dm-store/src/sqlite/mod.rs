@@ -90,6 +90,9 @@ impl SqliteStore {
         if in_memory {
             // One connection that lives as long as the pool: the database lives in it.
             let pool = SqlitePoolOptions::new()
+                // A local file needs no liveness ping: it would cost a round trip to the
+                // connection's worker thread on every acquire.
+                .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -107,6 +110,9 @@ impl SqliteStore {
             });
         }
         let writer = SqlitePoolOptions::new()
+            // A local file needs no liveness ping: it would cost a round trip to the
+            // connection's worker thread on every acquire.
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -122,6 +128,9 @@ impl SqliteStore {
             .await?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
+            // A local file needs no liveness ping: it would cost a round trip to the
+            // connection's worker thread on every acquire.
+            .test_before_acquire(false)
             .max_connections(opts.readers.max(1))
             .min_connections(0)
             .idle_timeout(Some(Duration::from_secs(60)))
