@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! dm-sim --server URL --devices N [--sessions M] [--concurrency C] [--wbxml]
-//!        [--api-token T [--job]] [--auth md5|basic|hmac] [--server-id ID] [--prefix P] [--json]
+//!        [--api-token T [--job] [--provision-only]] [--auth md5|basic|hmac] [--server-id ID]
+//!        [--prefix P] [--baseline [--baseline-bytes B]] [--threads T] [--json]
 //! ```
 //!
 //! Each virtual device has its own management tree (dm-tree: DevInfo, DevDetail, DMAcc) and its
@@ -14,6 +15,14 @@
 //! session carries the full server path (job fetched, commands sent, statuses and results
 //! stored). The summary (sessions, failures, wall time of the session phases, sessions/s,
 //! latency p50/p90/p99/max) goes to stdout, as JSON with `--json`.
+//!
+//! `--baseline` measures, in the same run, a plain loopback HTTP round trip to compare with:
+//! before each round, as many `POST URL/healthz` requests with a B-byte body (default 1,536)
+//! as the round has sessions, through the same client at the same concurrency. The summary
+//! then has the baseline's requests/s and latency and the ratio sessions/s ÷ requests/s.
+//! `--provision-only` stops after provisioning (e.g. to register a large fleet). `--threads`
+//! sets the simulator's own worker threads (default 1: on a small machine the simulator's CPU
+//! competes with the server's).
 //!
 //! `--server` is the server's base URL (`http://HOST:PORT`); the DM endpoint is `URL/dm` and the
 //! API `URL/api/v1`. A URL ending in `/dm` is taken as the DM endpoint itself.
@@ -80,6 +89,54 @@ struct Args {
     /// Seconds one HTTP exchange may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Also measure a plain HTTP round trip (`POST /healthz`) before each round.
+    #[arg(long)]
+    baseline: bool,
+    /// Body size of the baseline requests.
+    #[arg(long, default_value_t = 1536)]
+    baseline_bytes: usize,
+    /// Provision the devices (needs --api-token), then stop.
+    #[arg(long)]
+    provision_only: bool,
+    /// Worker threads of the simulator (1: single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// PID of the server process (Linux): report its CPU time (and the simulator's own) during
+    /// the timed phases, from /proc/PID/stat.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// CPU time (user + system) of a process from /proc/PID/stat, in seconds (USER_HZ = 100).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds used by the server and by the simulator during the timed phases.
+#[derive(Debug, Default, Clone, Copy)]
+struct CpuUse {
+    server: f64,
+    sim: f64,
+}
+
+/// Measures the CPU time of `server_pid` and of this process over `f`.
+async fn with_cpu<T>(server_pid: Option<u32>, acc: &mut CpuUse, f: impl Future<Output = T>) -> T {
+    let pid = server_pid.map(|p| p.to_string());
+    let before = (pid.as_deref().and_then(cpu_seconds), cpu_seconds("self"));
+    let out = f.await;
+    if let (Some(a), Some(b)) = (before.0, pid.as_deref().and_then(cpu_seconds)) {
+        acc.server += b - a;
+    }
+    if let (Some(a), Some(b)) = (before.1, cpu_seconds("self")) {
+        acc.sim += b - a;
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,8 +208,35 @@ struct Summary {
     jobs_queued: u64,
     /// Wall time spent queueing jobs through the API, seconds.
     job_queue_s: f64,
+    /// HTTP exchanges (DM messages sent) per completed session.
+    http_exchanges_per_session: f64,
+    /// The plain HTTP round-trip baseline (with `--baseline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<Baseline>,
+    /// sessions/s ÷ baseline requests/s (with `--baseline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio: Option<f64>,
+    /// Server CPU time per completed session, microseconds (with `--server-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_cpu_us_per_session: Option<f64>,
+    /// Simulator CPU time per completed session, microseconds.
+    sim_cpu_us_per_session: f64,
     /// The first few failure messages.
     errors: Vec<String>,
+}
+
+/// The plain HTTP round-trip baseline.
+#[derive(Debug, Serialize)]
+struct Baseline {
+    requests: u64,
+    failures: u64,
+    body_bytes: usize,
+    elapsed_s: f64,
+    requests_per_s: f64,
+    latency_ms: Latency,
+    /// Server CPU time per request, microseconds (with `--server-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_cpu_us_per_request: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -190,19 +274,16 @@ impl Latency {
 struct Urls {
     dm: String,
     api: String,
+    health: String,
 }
 
 fn urls(server: &str) -> Urls {
     let base = server.trim_end_matches('/');
-    match base.strip_suffix("/dm") {
-        Some(root) => Urls {
-            dm: base.to_owned(),
-            api: format!("{root}/api/v1"),
-        },
-        None => Urls {
-            dm: format!("{base}/dm"),
-            api: format!("{base}/api/v1"),
-        },
+    let root = base.strip_suffix("/dm").unwrap_or(base);
+    Urls {
+        dm: format!("{root}/dm"),
+        api: format!("{root}/api/v1"),
+        health: format!("{root}/healthz"),
     }
 }
 
@@ -292,8 +373,61 @@ fn progress(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the runtime")?;
+    runtime.block_on(run(args))
+}
+
+/// One baseline phase: `n` POSTs of `body` to `/healthz`; latencies in microseconds.
+async fn baseline_phase(
+    http: &reqwest::Client,
+    url: &Arc<Urls>,
+    n: usize,
+    concurrency: usize,
+    body: &Arc<Vec<u8>>,
+) -> (Vec<u64>, u64, Duration) {
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let started = Instant::now();
+    let (h, u, l, b) = (http.clone(), url.clone(), latencies.clone(), body.clone());
+    let errors = for_each(n, concurrency, move |_| {
+        let (h, u, l, b) = (h.clone(), u.clone(), l.clone(), b.clone());
+        async move {
+            let t0 = Instant::now();
+            let r = h
+                .post(&u.health)
+                .header("content-type", "application/octet-stream")
+                .body(b.as_ref().clone())
+                .send()
+                .await
+                .context("POST /healthz")?;
+            if !r.status().is_success() {
+                bail!("POST /healthz: HTTP {}", r.status());
+            }
+            r.bytes().await.context("reading /healthz")?;
+            l.lock().await.push(t0.elapsed().as_micros() as u64);
+            Ok(())
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    let lat = Arc::try_unwrap(latencies)
+        .map(Mutex::into_inner)
+        .unwrap_or_default();
+    (lat, errors.len() as u64, took)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -301,9 +435,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Arc::new(Args::parse());
+    let args = Arc::new(args);
     if args.job && args.api_token.is_none() {
         bail!("--job needs --api-token");
+    }
+    if args.provision_only && args.api_token.is_none() {
+        bail!("--provision-only needs --api-token");
     }
     if args.devices == 0 {
         bail!("--devices must be at least 1");
@@ -342,6 +479,14 @@ async fn main() -> anyhow::Result<()> {
         bar.finish_and_clear();
         if let Some(e) = errors.into_iter().next() {
             return Err(e.context("provisioning devices"));
+        }
+        if args.provision_only {
+            if args.json {
+                println!("{}", serde_json::json!({ "provisioned": args.devices }));
+            } else {
+                println!("provisioned:   {} devices", args.devices);
+            }
+            return Ok(());
         }
     }
 
@@ -389,11 +534,29 @@ async fn main() -> anyhow::Result<()> {
     let bar = progress(total, "sessions");
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let failures = Arc::new(AtomicU64::new(0));
+    let messages = Arc::new(AtomicU64::new(0));
+    let body = Arc::new(vec![b'x'; args.baseline_bytes]);
+    let mut base_lat: Vec<u64> = Vec::new();
+    let mut base_failures = 0u64;
+    let mut base_time = Duration::ZERO;
+    let mut base_cpu = CpuUse::default();
+    let mut session_cpu = CpuUse::default();
     let mut errors_seen: Vec<String> = Vec::new();
     let mut session_time = Duration::ZERO;
     let mut job_time = Duration::ZERO;
     let mut jobs_queued = 0u64;
     for _round in 0..args.sessions {
+        if args.baseline {
+            let (lat, failed, took) = with_cpu(
+                args.server_pid,
+                &mut base_cpu,
+                baseline_phase(&http, &urls, args.devices, args.concurrency, &body),
+            )
+            .await;
+            base_lat.extend(lat);
+            base_failures += failed;
+            base_time += took;
+        }
         if args.job
             && let Some(token) = &args.api_token
         {
@@ -425,15 +588,23 @@ async fn main() -> anyhow::Result<()> {
             job_time += started.elapsed();
         }
         let started = Instant::now();
-        let (h, d, l, f, b) = (
+        let (h, d, l, f, b, m) = (
             http.clone(),
             devices.clone(),
             latencies.clone(),
             failures.clone(),
             bar.clone(),
+            messages.clone(),
         );
-        let errors = for_each(args.devices, args.concurrency, move |i| {
-            let (h, d, l, f, b) = (h.clone(), d.clone(), l.clone(), f.clone(), b.clone());
+        let sessions_phase = for_each(args.devices, args.concurrency, move |i| {
+            let (h, d, l, f, b, m) = (
+                h.clone(),
+                d.clone(),
+                l.clone(),
+                f.clone(),
+                b.clone(),
+                m.clone(),
+            );
             async move {
                 let Some(dev) = d.get(i) else { return Ok(()) };
                 let mut dev = dev.lock().await;
@@ -443,6 +614,7 @@ async fn main() -> anyhow::Result<()> {
                 b.inc(1);
                 match outcome {
                     Ok(report) if report.completed() => {
+                        m.fetch_add(report.messages as u64, Ordering::Relaxed);
                         l.lock().await.push(took.as_micros() as u64);
                         Ok(())
                     }
@@ -460,8 +632,8 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-        })
-        .await;
+        });
+        let errors = with_cpu(args.server_pid, &mut session_cpu, sessions_phase).await;
         session_time += started.elapsed();
         for e in errors.iter() {
             if errors_seen.len() < 5 {
@@ -476,16 +648,57 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_default();
     let sessions = lat.len() as u64 + failures.load(Ordering::Relaxed);
     let elapsed = session_time.as_secs_f64();
+    let completed = lat.len();
+    let sessions_per_s = if elapsed > 0.0 {
+        completed as f64 / elapsed
+    } else {
+        0.0
+    };
+    let baseline = args.baseline.then(|| {
+        let secs = base_time.as_secs_f64();
+        Baseline {
+            requests: base_lat.len() as u64 + base_failures,
+            failures: base_failures,
+            body_bytes: args.baseline_bytes,
+            elapsed_s: secs,
+            requests_per_s: if secs > 0.0 {
+                base_lat.len() as f64 / secs
+            } else {
+                0.0
+            },
+            server_cpu_us_per_request: args
+                .server_pid
+                .filter(|_| !base_lat.is_empty())
+                .map(|_| base_cpu.server * 1e6 / base_lat.len() as f64),
+            latency_ms: Latency::of(std::mem::take(&mut base_lat)),
+        }
+    });
+    let per_session = |secs: f64| {
+        if completed > 0 {
+            secs * 1e6 / completed as f64
+        } else {
+            0.0
+        }
+    };
+    let ratio = baseline
+        .as_ref()
+        .filter(|b| b.requests_per_s > 0.0)
+        .map(|b| sessions_per_s / b.requests_per_s);
     let summary = Summary {
         devices: args.devices,
         sessions,
         failures: failures.load(Ordering::Relaxed),
         elapsed_s: elapsed,
-        sessions_per_s: if elapsed > 0.0 {
-            lat.len() as f64 / elapsed
+        sessions_per_s,
+        http_exchanges_per_session: if completed > 0 {
+            messages.load(Ordering::Relaxed) as f64 / completed as f64
         } else {
             0.0
         },
+        baseline,
+        ratio,
+        server_cpu_us_per_session: args.server_pid.map(|_| per_session(session_cpu.server)),
+        sim_cpu_us_per_session: per_session(session_cpu.sim),
         latency_ms: Latency::of(lat),
         encoding: if args.wbxml { "wbxml" } else { "xml" },
         concurrency: args.concurrency,
@@ -498,7 +711,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         print_summary(&summary);
     }
-    if summary.failures > 0 {
+    if summary.failures > 0 || summary.baseline.as_ref().is_some_and(|b| b.failures > 0) {
         std::process::exit(1);
     }
     Ok(())
@@ -517,6 +730,26 @@ fn print_summary(s: &Summary) {
         "latency ms:    p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  mean {:.2}",
         s.latency_ms.p50, s.latency_ms.p90, s.latency_ms.p99, s.latency_ms.max, s.latency_ms.mean
     );
+    println!(
+        "exchanges:     {:.2} HTTP round trips per session",
+        s.http_exchanges_per_session
+    );
+    if let Some(b) = &s.baseline {
+        println!(
+            "baseline:      {:.1} requests/s ({} x POST /healthz, {} B), p50 {:.2} ms, p99 {:.2} ms",
+            b.requests_per_s, b.requests, b.body_bytes, b.latency_ms.p50, b.latency_ms.p99
+        );
+    }
+    if let Some(us) = s.server_cpu_us_per_session {
+        println!("server CPU:    {us:.0} µs per session");
+    }
+    println!(
+        "sim CPU:       {:.0} µs per session",
+        s.sim_cpu_us_per_session
+    );
+    if let Some(r) = s.ratio {
+        println!("ratio:         {r:.3} sessions per baseline request");
+    }
     if s.jobs_queued > 0 {
         println!("jobs queued:   {} in {:.3} s", s.jobs_queued, s.job_queue_s);
     }
@@ -538,8 +771,8 @@ mod tests {
         );
         let u = urls("http://h:1/dm");
         assert_eq!(
-            (u.dm.as_str(), u.api.as_str()),
-            ("http://h:1/dm", "http://h:1/api/v1")
+            (u.dm.as_str(), u.api.as_str(), u.health.as_str()),
+            ("http://h:1/dm", "http://h:1/api/v1", "http://h:1/healthz")
         );
     }
 

@@ -6,7 +6,8 @@
 //!   SyncML DM in XML or WBXML, one `dm_proto::ServerSession` per session, results stored;
 //! - the operator REST API under `/api/v1` (bearer token; OpenAPI at `/api/v1/openapi.json`;
 //!   JSON shapes in [`api::model`], documented in `docs/api.md`);
-//! - Package 0 notifications sent on request over UDP (WSP push) or HTTP.
+//! - Package 0 notifications sent on request over UDP (WSP push) or HTTP;
+//! - `GET`/`POST /healthz`: a liveness probe (no token, no store access).
 //!
 //! Start it with [`run`] (prints `listening on URL`) or [`Server::bind`] + [`Server::serve`]
 //! (tests: bind port 0, read [`Server::local_addr`]).
@@ -144,8 +145,20 @@ pub async fn run(
 fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
+        .route("/healthz", axum::routing::get(healthz).post(healthz_post))
         .merge(dm::routes())
         .nest("/api/v1", api::routes(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// `GET /healthz`: `ok` (no token, no store access): a liveness probe.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `POST /healthz`: reads the body and answers `ok` with its length: the loopback HTTP
+/// round-trip baseline of the benchmark (`dm-sim --baseline`).
+async fn healthz_post(body: axum::body::Bytes) -> String {
+    format!("ok {}\n", body.len())
 }
