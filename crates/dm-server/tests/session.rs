@@ -474,3 +474,77 @@ async fn unknown_resp_uri_token_is_404() {
     let _ = TOKEN;
     s.stop().await;
 }
+
+/// The output of an Exec (the Item data of the device's Status) is stored as a result item of
+/// the job (DM-level: Exec results reach the operator).
+#[tokio::test]
+async fn exec_output_is_stored_in_the_job_results() {
+    let (_dir, db) = temp_db();
+    let s = start(config(&db)).await;
+    assert_eq!(
+        s.post("/devices", account("IMEI:300", "dev300", "pw"))
+            .await
+            .status(),
+        201
+    );
+    let created: Value = s
+        .post(
+            "/jobs",
+            json!({
+                "device_id": "IMEI:300",
+                "commands": [
+                    {"kind": "exec", "items": [{"path": "./Vendor/Run", "value": "arg"}]},
+                    {"kind": "get", "items": [{"path": "./Vendor/Name"}]}
+                ]
+            }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    let mut dev = Device::new("IMEI:300", "dev300", "pw");
+    dev.tree
+        .insert(
+            "./Vendor/Run",
+            dm_tree::NewNode::leaf(""),
+            dm_tree::Timestamp(0),
+        )
+        .unwrap();
+    dev.tree
+        .register_exec(
+            "./Vendor/Run",
+            Box::new(|req: &dm_tree::ExecRequest<'_>| {
+                let arg = req.data.and_then(|d| d.as_str()).unwrap_or("").to_owned();
+                dm_tree::ExecOutcome {
+                    code: syncml::StatusCode::OK,
+                    data: Some(syncml::Data::Text(format!("ran with {arg}"))),
+                }
+            }),
+        )
+        .unwrap();
+    let out = dev.session(&s.http, &format!("{}/dm", s.url)).await;
+    assert_eq!(out.ended, Some(SessionEnd::Completed), "{out:?}");
+
+    let j = job(&s, id).await;
+    assert_eq!(j["state"], "done", "{j}");
+    let exec = j["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["index"] == 0)
+        .unwrap_or_else(|| panic!("no exec result: {j}"));
+    assert_eq!(exec["status"], 200, "{j}");
+    let items = exec["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{j}");
+    assert_eq!(items[0]["path"], "./Vendor/Run", "{j}");
+    assert_eq!(items[0]["data"], "ran with arg", "{j}");
+    // The output is not mistaken for a tree value.
+    let tree: Value = s
+        .get("/devices/IMEI:300/tree?prefix=./Vendor/Run")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!tree.to_string().contains("ran with"), "{tree}");
+}

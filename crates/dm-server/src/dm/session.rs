@@ -20,7 +20,7 @@ use dm_store::{
     RequeueScope, ResultItem, SessionRecord, Store as _, TreeValue,
 };
 use rand::RngCore as _;
-use syncml::{Alert, AlertCode, Encoding, Item, Meta, SyncMl};
+use syncml::{Alert, AlertCode, Encoding, Item, Meta, Status, SyncMl};
 
 use super::Incoming;
 use crate::EnrolmentPolicy;
@@ -502,6 +502,10 @@ async fn drain(state: &Arc<AppState>, live: &mut Live) -> Result<(), Outgoing> {
                 if let Some(r) = job_result(live, handle, &path) {
                     r.status = code.0;
                     r.cmd_id = status.cmd_ref.parse().ok();
+                    // Items of a Status carry data of the command's own (an Exec's output):
+                    // kept as result items, addressed by the command's target if the item
+                    // names none.
+                    r.items.extend(status_items(&status));
                 }
             }
             ServerEvent::Ended(how) => {
@@ -568,6 +572,25 @@ fn result_item(i: &Item, default_meta: Option<&Meta>) -> ResultItem {
             .map(|d| d.as_bytes().to_vec())
             .unwrap_or_default(),
     }
+}
+
+/// The items of a device's Status that carry data (e.g. the output of an Exec).
+fn status_items(status: &Status) -> Vec<ResultItem> {
+    let target = status.target_refs.first();
+    status
+        .items
+        .iter()
+        .filter(|i| i.data.is_some())
+        .map(|i| {
+            let mut item = result_item(i, None);
+            if item.path.is_empty()
+                && let Some(t) = target
+            {
+                item.path.clone_from(t);
+            }
+            item
+        })
+        .collect()
 }
 
 fn push_events(live: &mut Live, a: &Alert) {
