@@ -4,7 +4,7 @@
 //! Out: the typed [`SyncMl`] AST, encoded bytes in either encoding, auth digests and verdicts.
 //!
 //! - [`ast`]: one typed AST of SyncML DM 1.2 messages (VerDTD 1.1 accepted on input).
-//! - [`xml`]: the XML codec (hand-written on quick-xml).
+//! - [`xml`]: the XML codec (a hand-written pull reader; checks XML 1.0 characters and markup).
 //! - [`wbxml`]: the WBXML codec (on the generic `wbxml` crate; SyncML/MetInf/DDF code pages here).
 //! - [`auth`]: `syncml:auth-basic`, `syncml:auth-md5`, the `x-syncml-hmac` header.
 //! - [`notification`]: Package 0 (`application/vnd.syncml.notification`).
