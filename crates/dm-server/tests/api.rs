@@ -538,3 +538,28 @@ async fn bad_tls_files_fail_at_bind() {
     let err = dm_server::Server::bind(cfg).await.unwrap_err();
     assert!(matches!(err, dm_server::Error::Pem { .. }), "{err}");
 }
+
+/// `GET`/`POST /healthz` answer without a token and without touching the store (the loopback
+/// baseline of the benchmark posts 1.5 KB bodies to it).
+#[tokio::test]
+async fn healthz_answers_without_a_token() {
+    let (_dir, db) = temp_db();
+    let s = start(config(&db)).await;
+    let r = s
+        .http
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok\n");
+    let r = s
+        .http
+        .post(format!("{}/healthz", s.url))
+        .body(vec![b'x'; 1536])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok 1536\n");
+}

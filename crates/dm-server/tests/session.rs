@@ -548,3 +548,78 @@ async fn exec_output_is_stored_in_the_job_results() {
         .unwrap();
     assert!(!tree.to_string().contains("ran with"), "{tree}");
 }
+
+/// `PATCH /api/v1/devices/{id}` changes the device's secret (the next session must use the new
+/// one: the server's account cache follows the update), its notification addresses and its
+/// enabled flag; nonces survive.
+#[tokio::test]
+async fn patched_device_account_takes_effect_in_the_next_session() {
+    let (_dir, db) = temp_db();
+    let s = start(config(&db)).await;
+    assert_eq!(
+        s.post("/devices", account("IMEI:400", "dev400", "old-pw"))
+            .await
+            .status(),
+        201
+    );
+    let dm_url = format!("{}/dm", s.url);
+    let mut dev = Device::new("IMEI:400", "dev400", "old-pw");
+    let out = dev.session(&s.http, &dm_url).await;
+    assert_eq!(out.ended, Some(SessionEnd::Completed), "{out:?}");
+
+    let r = s
+        .patch(
+            "/devices/IMEI:400",
+            json!({"auth_secret": "new-pw", "notify": ["udp:127.0.0.1:2948"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let shown: Value = r.json().await.unwrap();
+    assert_eq!(shown["notify"], json!(["udp:127.0.0.1:2948"]));
+    assert_eq!(shown["auth_name"], "dev400");
+    assert!(shown.get("auth_secret").is_none(), "secrets never come out");
+
+    // The old password no longer works, the new one does.
+    let out = dev.session(&s.http, &dm_url).await;
+    assert_ne!(out.ended, Some(SessionEnd::Completed), "{out:?}");
+    dev.password = "new-pw".into();
+    let out = dev.session(&s.http, &dm_url).await;
+    assert_eq!(out.ended, Some(SessionEnd::Completed), "{out:?}");
+
+    // A new auth name needs the secret too; unknown fields and devices are refused.
+    let r = s
+        .patch("/devices/IMEI:400", json!({"auth_name": "renamed"}))
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = s.patch("/devices/IMEI:400", json!({"colour": "red"})).await;
+    assert_eq!(r.status(), 400);
+    let r = s
+        .patch("/devices/IMEI:404", json!({"enabled": false}))
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = s
+        .patch("/devices/IMEI:400", json!({"notify": ["ftp://nowhere"]}))
+        .await;
+    assert_eq!(r.status(), 400);
+
+    // Renamed with a new secret: the device authenticates under the new name.
+    let r = s
+        .patch(
+            "/devices/IMEI:400",
+            json!({"auth_name": "renamed", "auth_secret": "pw3"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    dev.auth_name = "renamed".into();
+    dev.password = "pw3".into();
+    let out = dev.session(&s.http, &dm_url).await;
+    assert_eq!(out.ended, Some(SessionEnd::Completed), "{out:?}");
+
+    // Disabled: refused.
+    let r = s
+        .patch("/devices/IMEI:400", json!({"enabled": false}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let out = dev.session(&s.http, &dm_url).await;
+    assert_ne!(out.ended, Some(SessionEnd::Completed), "{out:?}");
+}

@@ -9,7 +9,9 @@ use dm_store::{DeviceAccount, DeviceFilter, DeviceView, Registry, Secret, Store 
 use serde::Deserialize;
 use syncml::notification::{Notification, UiMode, wsp};
 
-use super::model::{self, AuthType, Device, DeviceList, NewDevice, NotifyRequest, NotifyResponse};
+use super::model::{
+    self, AuthType, Device, DeviceList, DeviceUpdate, NewDevice, NotifyRequest, NotifyResponse,
+};
 use super::{Failure, JsonBody, QueryArgs};
 use crate::notifier::NotifyAddress;
 use crate::state::{AppState, now_ms};
@@ -161,6 +163,62 @@ pub(crate) async fn show(
     let account = account(&state, &id).await?;
     let registry = state.store.get_registry(&id).await?;
     Ok(Json(device_json(&account, registry)))
+}
+
+/// `PATCH /api/v1/devices/{id}`: changes secrets, auth types, notification addresses or the
+/// enabled flag; nonces and everything else are kept.
+pub(crate) async fn update(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<DeviceUpdate>,
+) -> Result<Json<Device>, Failure> {
+    let mut a = account(&state, &id).await?;
+    if req.auth_type == Some(AuthType::None) {
+        return Err(Failure::bad_request(
+            "auth_type none is not allowed for devices",
+        ));
+    }
+    if let Some(name) = &req.auth_name {
+        if name.is_empty() {
+            return Err(Failure::bad_request("auth_name must not be empty"));
+        }
+        if req.auth_secret.is_none() && *name != a.auth_name {
+            return Err(Failure::bad_request(
+                "a new auth_name needs auth_secret too (the stored verifier covers the name)",
+            ));
+        }
+        a.auth_name.clone_from(name);
+    }
+    if let Some(secret) = &req.auth_secret {
+        if secret.is_empty() {
+            return Err(Failure::bad_request("auth_secret must not be empty"));
+        }
+        a.client_verifier = dm_store::md5_verifier(&a.auth_name, secret);
+    }
+    if let Some(t) = req.auth_type {
+        a.client_auth = t.into();
+    }
+    if let Some(t) = req.server_auth_type {
+        a.server_auth = t.into();
+    }
+    if let Some(secret) = req.server_secret {
+        a.server_secret = Secret::new(secret);
+    }
+    if let Some(addrs) = req.notify {
+        for addr in &addrs {
+            NotifyAddress::parse(addr, state.config.notification_udp_port)
+                .map_err(|e| Failure::bad_request(e.to_string()))?;
+        }
+        a.notify_addrs = addrs;
+    }
+    if let Some(enabled) = req.enabled {
+        a.enabled = enabled;
+    }
+    a.updated_at = now_ms();
+    state.store.update_device(&a).await?;
+    tracing::info!(device = %id, "device account updated");
+    let registry = state.store.get_registry(&id).await?;
+    Ok(Json(device_json(&a, registry)))
 }
 
 /// `DELETE /api/v1/devices/{id}`.

@@ -27,7 +27,12 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/openapi.json", get(openapi_document))
         .route("/devices", post(devices::create).get(devices::list))
-        .route("/devices/{id}", get(devices::show).delete(devices::remove))
+        .route(
+            "/devices/{id}",
+            get(devices::show)
+                .patch(devices::update)
+                .delete(devices::remove),
+        )
         .route("/devices/{id}/tree", get(devices::tree))
         .route("/devices/{id}/events", get(events::for_device))
         .route("/devices/{id}/notify", post(devices::notify))

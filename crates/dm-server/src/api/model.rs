@@ -46,6 +46,33 @@ pub struct NewDevice {
     pub notify: Option<String>,
 }
 
+/// `PATCH /api/v1/devices/{id}`: changes to a device account; absent fields are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceUpdate {
+    /// New auth type of the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<AuthType>,
+    /// New auth name (needs `auth_secret` too: the stored verifier covers the name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_name: Option<String>,
+    /// New device password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_secret: Option<String>,
+    /// New auth type of the server toward the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_auth_type: Option<AuthType>,
+    /// New server password toward the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_secret: Option<String>,
+    /// New notification addresses, replacing the old ones (`[]` removes them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<String>>,
+    /// Enables or disables the account (a disabled device is refused at authentication).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
 fn default_auth() -> AuthType {
     AuthType::Md5
 }

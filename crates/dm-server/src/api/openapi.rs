@@ -10,6 +10,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/devices"),
     ("get", "/api/v1/devices"),
     ("get", "/api/v1/devices/{id}"),
+    ("patch", "/api/v1/devices/{id}"),
     ("delete", "/api/v1/devices/{id}"),
     ("get", "/api/v1/devices/{id}/tree"),
     ("get", "/api/v1/devices/{id}/events"),
@@ -86,6 +87,18 @@ fn schemas() -> Value {
                 "server_auth_type": auth_type(),
                 "server_secret": { "type": "string", "writeOnly": true },
                 "notify": { "type": "string", "description": "udp:HOST[:PORT] or http(s)://..." }
+            } },
+        "DeviceUpdate": { "type": "object",
+            "description": "Absent fields are kept. A new auth_name needs auth_secret too.",
+            "properties": {
+                "auth_type": auth_type(),
+                "auth_name": { "type": "string" },
+                "auth_secret": { "type": "string", "writeOnly": true },
+                "server_auth_type": auth_type(),
+                "server_secret": { "type": "string", "writeOnly": true },
+                "notify": { "type": "array", "items": { "type": "string" },
+                            "description": "Replaces the notification addresses ([] removes them)." },
+                "enabled": { "type": "boolean" }
             } },
         "Device": { "type": "object",
             "required": ["device_id", "auth_type", "auth_name", "server_auth_type", "created_at", "devinfo"],
@@ -216,6 +229,11 @@ pub fn document() -> Value {
                 "get": { "summary": "One device with DevInfo and last contact.",
                     "parameters": [ path_param("Device id.", "string") ],
                     "responses": { "200": ok("The device.", "Device"), "401": unauthorized, "404": not_found } },
+                "patch": { "summary": "Change a device account: secrets, auth types, notification addresses, enabled.",
+                    "parameters": [ path_param("Device id.", "string") ], "requestBody": body("DeviceUpdate"),
+                    "responses": { "200": ok("The updated device.", "Device"), "400": err("Invalid body."),
+                                   "401": unauthorized, "404": not_found,
+                                   "409": err("The new auth name belongs to another device.") } },
                 "delete": { "summary": "Delete a device with its jobs, values and events.",
                     "parameters": [ path_param("Device id.", "string") ],
                     "responses": { "204": { "description": "Deleted." }, "401": unauthorized, "404": not_found } }

@@ -45,6 +45,16 @@ impl Running {
             .unwrap()
     }
 
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .patch(self.api(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> reqwest::Response {
         self.http
             .delete(self.api(path))
