@@ -38,6 +38,10 @@ pub struct SqliteOptions {
     pub account_cache: usize,
     /// Devices remembered as having no queued job (0: none). Default 262,144.
     pub empty_queue_hint: usize,
+    /// How often a background connection checkpoints the WAL into the database file
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`), so that the writer never stalls on a checkpoint.
+    /// `None`: SQLite's automatic checkpoints on the writer (every 1,000 pages). Default 200 ms.
+    pub checkpoint_every: Option<Duration>,
 }
 
 impl Default for SqliteOptions {
@@ -48,6 +52,7 @@ impl Default for SqliteOptions {
             cache_kib: 16 * 1024,
             account_cache: 65_536,
             empty_queue_hint: 262_144,
+            checkpoint_every: Some(Duration::from_millis(200)),
         }
     }
 }
@@ -57,6 +62,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The background checkpointer's connection (file databases with `checkpoint_every`).
+    checkpointer: Option<SqlitePool>,
     group: group_commit::GroupCommit,
     accounts: Arc<AccountCache>,
     hint: Arc<QueuedHint>,
@@ -105,6 +112,7 @@ impl SqliteStore {
                 group: group_commit::GroupCommit::start(pool.clone(), accounts.clone()),
                 writer: pool.clone(),
                 reader: pool,
+                checkpointer: None,
                 accounts,
                 hint: Arc::new(QueuedHint::new(opts.empty_queue_hint)),
             });
@@ -123,10 +131,35 @@ impl SqliteStore {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .pragma("cache_size", cache(opts.cache_kib))
-                    .pragma("temp_store", "memory"),
+                    .pragma("temp_store", "memory")
+                    // With the background checkpointer, the writer's own automatic checkpoint
+                    // is only a backstop (should the checkpointer fall behind).
+                    .pragma(
+                        "wal_autocheckpoint",
+                        if opts.checkpoint_every.is_some() {
+                            "20000"
+                        } else {
+                            "1000"
+                        },
+                    ),
             )
             .await?;
         migrate(&writer).await?;
+        let checkpointer = match opts.checkpoint_every {
+            Some(every) => {
+                let pool = SqlitePoolOptions::new()
+                    .test_before_acquire(false)
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(base.clone().pragma("cache_size", "-256"))
+                    .await?;
+                tokio::spawn(checkpoint_loop(pool.clone(), every));
+                Some(pool)
+            }
+            None => None,
+        };
         let reader = SqlitePoolOptions::new()
             // A local file needs no liveness ping: it would cost a round trip to the
             // connection's worker thread on every acquire.
@@ -144,6 +177,7 @@ impl SqliteStore {
             group: group_commit::GroupCommit::start(writer.clone(), accounts.clone()),
             writer,
             reader,
+            checkpointer,
             accounts,
             hint: Arc::new(QueuedHint::new(opts.empty_queue_hint)),
         })
@@ -158,6 +192,9 @@ impl SqliteStore {
     }
 
     async fn close_pools(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.close().await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -198,6 +235,27 @@ impl SqliteStore {
             self.hint.mark_empty(device_id, ticket);
         }
         Ok(jobs)
+    }
+}
+
+/// Checkpoints the WAL every `every` until the pool is closed. A passive checkpoint copies what
+/// no reader still needs and never waits for (or blocks) the writer.
+async fn checkpoint_loop(pool: SqlitePool, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        // A failure (e.g. busy: another checkpoint is running) is retried at the next tick.
+        let failed = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+            .is_err();
+        if failed && pool.is_closed() {
+            return;
+        }
     }
 }
 
