@@ -1,7 +1,10 @@
 //! Replays every seed of the fuzz corpora (`fuzz/corpus/<target>/`) through the same checks the
 //! fuzz targets run (`fuzz/src/lib.rs`, included here): the decoders never panic, and where
-//! decoding succeeds the round trip gives the same value. Runs on stable as an ordinary test,
-//! so the corpora are exercised even where cargo-fuzz is unavailable.
+//! decoding succeeds the round trip gives the same value (for SyncML: the same message up to
+//! the documented `Data` mappings, and a byte-for-byte fixpoint after one trip; see the docs of
+//! `fuzz/src/lib.rs`). Runs on stable as an ordinary test, so the corpora are exercised even
+//! where cargo-fuzz is unavailable. The dm-tree targets (`tree_uri`, `tree_snapshot`,
+//! `tnds_add`) are replayed by `scripts/fuzz-smoke` (libFuzzer runs every seed first).
 
 #![allow(
     clippy::unwrap_used,
@@ -69,4 +72,154 @@ fn each_corpus_has_a_decodable_seed() {
         });
         assert!(decodes, "no seed of fuzz/corpus/{target} decodes");
     }
+}
+
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target)
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn items_data(msg: &syncml::SyncMl) -> Vec<syncml::Data> {
+    checks::split_data(msg.clone()).1
+}
+
+/// The kept representation differences really take the infoset branch of the comparison: the
+/// `Data` that comes back from WBXML has other bytes (canonical form) but the same XML.
+#[test]
+fn representation_seeds_differ_in_bytes_but_not_in_xml_infoset() {
+    let limits = syncml::Limits::default();
+    for name in [
+        "repr-data-xml-raw-gt.xml",
+        "repr-data-xml-charref.xml",
+        "crash-53429e9e6ada69b3e6b7d8edfa77a700c14f7d6e",
+    ] {
+        let msg = syncml::xml::decode(&seed("xml_wbxml_roundtrip", name), &limits).unwrap();
+        let back = checks::wbxml_trip(&msg, &limits);
+        let (before, after) = (items_data(&msg), items_data(&back));
+        let differing = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.as_bytes() != a.as_bytes())
+            .count();
+        assert!(differing > 0, "{name}: no Data changed its bytes");
+        assert!(
+            before
+                .iter()
+                .zip(&after)
+                .all(|(b, a)| checks::data_equivalent(b, a))
+        );
+    }
+}
+
+/// A `MgmtTree` outside `syncml:dmddf1.2` travels as OPAQUE: back as `Data::Opaque`, same bytes.
+#[test]
+fn foreign_namespace_mgmt_tree_comes_back_opaque_with_the_same_bytes() {
+    let limits = syncml::Limits::default();
+    for name in [
+        "crash-7e73b4bd3ce5a858a8693d58bd3d3c60f8b6bb6f",
+        "crash-337a9e19430212e1cb8c845f416e3f64ee691978",
+    ] {
+        let msg = syncml::xml::decode(&seed("xml_wbxml_roundtrip", name), &limits).unwrap();
+        let back = checks::wbxml_trip(&msg, &limits);
+        let pairs: Vec<_> = items_data(&msg)
+            .into_iter()
+            .zip(items_data(&back))
+            .collect();
+        assert!(pairs.iter().any(|(b, a)| matches!(
+            (b, a),
+            (syncml::Data::Xml(x), syncml::Data::Opaque(o)) if x.as_bytes() == o.as_slice()
+        )));
+    }
+}
+
+#[test]
+fn infoset_canonical_forms() {
+    let same = |a: &str, b: &str| {
+        let (x, y) = (
+            checks::xml_infoset(a.as_bytes()),
+            checks::xml_infoset(b.as_bytes()),
+        );
+        assert!(x.is_some(), "{a} must parse");
+        assert_eq!(x, y, "{a} vs {b}");
+    };
+    same("<a>x></a>", "<a>x&gt;</a>");
+    same("<a>&#65;&#x42;</a>", "<a>AB</a>");
+    same("<a></a>", "<a/>");
+    same("<a>\n  <b/>\n</a>", "<a><b/></a>");
+    same("<a> </a>", "<a/>");
+    same("<a>x<!-- c -->y</a>", "<a>xy</a>");
+    same("<a><![CDATA[<x>]]></a>", "<a>&lt;x></a>");
+    same("<a>1\r\n2</a>", "<a>1\n2</a>");
+    same("<a q='1' p=\"2\"/>", "<a p='2' q='1'></a>");
+    same("<a p='x&amp;y'/>", "<a p=\"x&#38;y\"/>");
+}
+
+#[test]
+fn infoset_keeps_what_carries_meaning() {
+    let differ = |a: &str, b: &str| {
+        let x = checks::xml_infoset(a.as_bytes());
+        assert!(x.is_some(), "{a} must parse");
+        assert_ne!(x, checks::xml_infoset(b.as_bytes()), "{a} vs {b}");
+    };
+    differ("<a>x</a>", "<a>y</a>");
+    differ("<a> x</a>", "<a>x</a>");
+    differ("<a>\u{a0}</a>", "<a/>");
+    differ("<a>x&#13;</a>", "<a>x\n</a>");
+    differ("<a><b/></a>", "<a/><b/>");
+    differ("<a xmlns='syncml:dmddf1.2'/>", "<a/>");
+    differ("<p:a xmlns:p='u'/>", "<a xmlns='u'/>");
+    differ("<a p='1'/>", "<a p='2'/>");
+    for bad in [
+        "<a>",
+        "<a></b>",
+        "</a>",
+        "<a>&bogus;</a>",
+        "<a p='1' p='2'/>",
+    ] {
+        assert_eq!(checks::xml_infoset(bad.as_bytes()), None, "{bad}");
+    }
+    assert_eq!(checks::xml_infoset(b"<a>\xff</a>"), None);
+}
+
+#[test]
+fn data_equivalence_rules() {
+    use syncml::Data;
+    let xml = |s: &str| Data::Xml(s.into());
+    let opaque = |s: &str| Data::Opaque(s.as_bytes().to_vec());
+    // Equal bytes: equal, whatever the variants.
+    assert!(checks::data_equivalent(
+        &Data::CData("a<".into()),
+        &opaque("a<")
+    ));
+    assert!(checks::data_equivalent(&xml("<a/>"), &opaque("<a/>")));
+    assert!(checks::data_equivalent(
+        &Data::Text("x".into()),
+        &Data::CData("x".into())
+    ));
+    // XML by infoset, for Xml and Opaque only.
+    assert!(checks::data_equivalent(&xml("<a></a>"), &xml("<a/>")));
+    assert!(checks::data_equivalent(
+        &opaque("<a>x></a>"),
+        &xml("<a>x&gt;</a>")
+    ));
+    assert!(!checks::data_equivalent(
+        &Data::Text("<a></a>".into()),
+        &xml("<a/>")
+    ));
+    assert!(!checks::data_equivalent(
+        &Data::CData("<a></a>".into()),
+        &xml("<a/>")
+    ));
+    assert!(!checks::data_equivalent(&xml("<a>x</a>"), &xml("<a>y</a>")));
+    assert!(!checks::data_equivalent(
+        &opaque("not xml <"),
+        &opaque("not xml &lt;")
+    ));
+    assert!(!checks::data_equivalent(
+        &Data::Text("1".into()),
+        &Data::Text("2".into())
+    ));
 }
