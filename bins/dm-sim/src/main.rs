@@ -777,6 +777,13 @@ mod tests {
     }
 
     #[test]
+    fn cpu_time_of_a_process_is_read_from_proc() {
+        let own = cpu_seconds("self").expect("/proc/self/stat");
+        assert!(own >= 0.0);
+        assert_eq!(cpu_seconds("0"), None, "no process 0 in /proc");
+    }
+
+    #[test]
     fn nearest_rank_percentiles() {
         let l = Latency::of((1..=100).map(|ms| ms * 1000).collect());
         assert_eq!((l.p50, l.p90, l.p99, l.max), (50.0, 90.0, 99.0, 100.0));
