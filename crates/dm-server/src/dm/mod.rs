@@ -128,6 +128,24 @@ pub(crate) fn reply(out: session::Outgoing) -> Response {
     }
 }
 
+/// Runs one DM message to completion in its own task, so that a client going away mid-request
+/// (which drops the HTTP handler's future) cannot drop a checked-out session half-way, with its
+/// jobs taken from the queue but never recorded or re-queued.
+async fn handle_detached(
+    state: Arc<AppState>,
+    token: Option<String>,
+    msg: Incoming,
+) -> session::Outgoing {
+    let task = tokio::spawn(async move { session::handle(&state, token.as_deref(), msg).await });
+    match task.await {
+        Ok(out) => out,
+        Err(e) => {
+            tracing::error!(error = %e, "DM message task failed");
+            session::Outgoing::Failure
+        }
+    }
+}
+
 async fn first_message(
     State(state): State<Arc<AppState>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -143,7 +161,7 @@ async fn first_message(
         Ok(m) => m,
         Err(resp) => return *resp,
     };
-    reply(session::handle(&state, None, msg).await)
+    reply(handle_detached(state, None, msg).await)
 }
 
 async fn next_message(
@@ -162,5 +180,5 @@ async fn next_message(
         Ok(m) => m,
         Err(resp) => return *resp,
     };
-    reply(session::handle(&state, Some(&token), msg).await)
+    reply(handle_detached(state, Some(token), msg).await)
 }
