@@ -51,8 +51,8 @@ pub enum AuthType {
     None,
 }
 
-/// Credentials this device presents to the server (DMAcc `CLCRED`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Credentials this device presents to the server (DMAcc `CLCRED`). `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct ClientAuth {
     /// Scheme; `none` is refused.
     #[serde(rename = "type", default = "default_auth_type")]
@@ -64,8 +64,8 @@ pub struct ClientAuth {
 }
 
 /// Credentials the server must present to this device (DMAcc `SRVCRED`); the secret also keys the
-/// Package 0 digest.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Package 0 digest. `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct ServerAuth {
     /// Scheme; `none` means server messages are accepted without credentials (Package 0 still
     /// needs `secret` to be verified).
@@ -77,6 +77,26 @@ pub struct ServerAuth {
     /// The server's password.
     #[serde(default)]
     pub secret: String,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("auth_type", &self.auth_type)
+            .field("name", &self.name)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServerAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerAuth")
+            .field("auth_type", &self.auth_type)
+            .field("name", &self.name)
+            .field("secret", &"***")
+            .finish()
+    }
 }
 
 fn default_auth_type() -> AuthType {
@@ -301,6 +321,14 @@ http = "127.0.0.1:0"
 [exec]
 "./Ext/Reboot" = "true"
 "#;
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let c = Config::from_toml(&FULL.replace("\"s1\"", "\"dev-s3cr3t\"")).unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("dev1"));
+    }
 
     #[test]
     fn parses_full_config() {

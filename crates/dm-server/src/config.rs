@@ -28,7 +28,7 @@ use crate::Error;
 /// policy = "secret"
 /// secret = "factory-enrolment-secret"
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP(S) listener binds (port 0 picks a free port).
@@ -61,6 +61,40 @@ pub struct Config {
     pub public_url: Option<String>,
 }
 
+/// Secrets (API token, passwords) are never printed, so a config can be logged safely.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("db", &self.db)
+            .field("api_token", &"***")
+            .field("server_id", &self.server_id)
+            .field(
+                "server_password",
+                &self.server_password.as_ref().map(|_| "***"),
+            )
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("session_timeout_secs", &self.session_timeout_secs)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_msg_size", &self.max_msg_size)
+            .field("notification_udp_port", &self.notification_udp_port)
+            .field("enrolment", &self.enrolment)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+/// The enrolment secret is never printed.
+impl std::fmt::Debug for EnrolmentPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnrolmentPolicy::Reject => f.write_str("Reject"),
+            EnrolmentPolicy::Secret { .. } => f.write_str("Secret { secret: \"***\" }"),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -82,7 +116,7 @@ impl Default for Config {
 }
 
 /// Policy for devices that present credentials for an account the store does not hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "policy", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EnrolmentPolicy {
     /// Unknown devices are refused (HTTP 200 with SyncML 401, and a log line).
@@ -158,6 +192,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let c = Config::from_toml(
+            "api_token = \"tok-s3cr3t\"\nserver_password = \"pw-s3cr3t\"\n[enrolment]\npolicy = \"secret\"\nsecret = \"enrol-s3cr3t\"\n",
+        )
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("server_id"));
+    }
 
     #[test]
     fn toml_round_trip_and_defaults() {
