@@ -5,7 +5,6 @@
 //! timer expiries (`handle_timeout`). Out: messages to POST (`poll_transmit`), events
 //! (`poll_event`), the next deadline (`poll_timeout`).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use syncml::auth::AuthScheme;
@@ -15,13 +14,14 @@ use syncml::{
     StatusCode, SyncHdr, SyncMl, Version,
 };
 
-use crate::credentials::{Credentials, MacInput, NonceSource, Verdict, fresh_nonce};
+use crate::credentials::{Credentials, MacInput, NonceSource, Verdict};
+use crate::endpoint::{Endpoint, SessionEvent};
 use crate::header::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
     answerable, header_status, limits_meta, peer_limits, session_id_text, status,
 };
-use crate::large_object::{Assembler, Offered, no_end_of_data};
-use crate::package::{Composed, Outgoing, compose, is_header_status};
+use crate::large_object::{Offered, no_end_of_data};
+use crate::package::Outgoing;
 use crate::{Error, Timestamp, Transmit};
 
 /// Configuration of a [`ClientSession`].
@@ -234,57 +234,44 @@ struct AwaitingApp {
 ///   ([`SessionEnd::Completed`]); nothing is sent back.
 pub struct ClientSession {
     config: ClientConfig,
-    nonces: Box<dyn NonceSource>,
+    /// Events, idle timer, end, the message being built, the server's authentication.
+    ep: Endpoint<ClientEvent, ()>,
     session_id: String,
     initiator: Initiator,
     devinfo: Vec<Item>,
     alerts: Vec<Command>,
     started: bool,
-    msg_id: u32,
     url: String,
     server_max_msg: usize,
     server_max_obj: Option<usize>,
     cred_needed: bool,
     auth_attempts: u32,
-    server_authenticated: bool,
-    server_auth_attempts: u32,
-    /// A nonce issued to the server whose `Chal` has not been committed to a message yet.
-    issued_pending: Option<Vec<u8>>,
     /// The server nonce in force before the one committed for the next message.
     void_to: Option<Vec<u8>>,
     /// The server nonce in force before the one the last message carried, if it carried one.
     last_msg_void_to: Option<Vec<u8>>,
-    outbox: VecDeque<Outgoing<()>>,
-    /// The outbox entries the last message took, as they were before: a challenge refusing
-    /// that message puts them back (without the header Status) to send them again.
-    last_sent: Vec<Outgoing<()>>,
-    /// `Composed::pushed_back` of the last message.
-    last_pushed_back: usize,
-    /// The next message refuses the peer's: it carries no commands.
-    refusing: bool,
-    hdr_status: Option<Command>,
-    statuses: Vec<Command>,
-    reply_due: bool,
-    want_more: bool,
-    may_close: bool,
-    abort_requested: bool,
-    end_after_send: Option<SessionEnd>,
     next_hdr_answer: Option<(StatusCode, Option<Chal>)>,
     authenticated: bool,
-    assembler: Assembler,
     awaiting: Option<AwaitingApp>,
-    events: VecDeque<ClientEvent>,
-    last_activity: Timestamp,
-    ended: Option<SessionEnd>,
 }
 
 impl std::fmt::Debug for ClientSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientSession")
             .field("session_id", &self.session_id)
-            .field("msg_id", &self.msg_id)
-            .field("ended", &self.ended)
+            .field("msg_id", &self.ep.msg_id)
+            .field("ended", &self.ep.ended)
             .finish_non_exhaustive()
+    }
+}
+
+impl SessionEvent for ClientEvent {
+    fn ended(how: SessionEnd) -> Self {
+        ClientEvent::Ended(how)
+    }
+
+    fn nonce_issued(nonce: Vec<u8>) -> Self {
+        ClientEvent::NonceIssued(nonce)
     }
 }
 
@@ -310,41 +297,22 @@ impl ClientSession {
         let cred_needed = config.credentials.is_some() && config.cred_in_first_message;
         ClientSession {
             config,
-            nonces,
+            ep: Endpoint::new(nonces, now, true),
             session_id: session_id_text(session_id),
             initiator,
             devinfo,
             alerts: Vec::new(),
             started: false,
-            msg_id: 0,
             url,
             server_max_msg,
             server_max_obj: None,
             cred_needed,
             auth_attempts: 0,
-            server_authenticated: false,
-            server_auth_attempts: 0,
-            issued_pending: None,
             void_to: None,
             last_msg_void_to: None,
-            outbox: VecDeque::new(),
-            last_sent: Vec::new(),
-            last_pushed_back: 0,
-            refusing: false,
-            hdr_status: None,
-            statuses: Vec::new(),
-            reply_due: true,
-            want_more: false,
-            may_close: true,
-            abort_requested: false,
-            end_after_send: None,
             next_hdr_answer: None,
             authenticated: false,
-            assembler: Assembler::default(),
             awaiting: None,
-            events: VecDeque::new(),
-            last_activity: now,
-            ended: None,
         }
     }
 
@@ -357,7 +325,7 @@ impl ClientSession {
     /// How the session ended, once it has.
     #[must_use]
     pub fn ended(&self) -> Option<SessionEnd> {
-        self.ended
+        self.ep.ended
     }
 
     /// The largest object the server accepts, once it announced one.
@@ -376,11 +344,9 @@ impl ClientSession {
     /// Asks to abort the session: the next message carries Alert 1223 and `Final`, after which
     /// the session has ended (`SessionEnd::Aborted { by_peer: false }`).
     pub fn abort(&mut self) {
-        if self.ended.is_none() {
-            self.abort_requested = true;
-            self.end_after_send = Some(SessionEnd::Aborted { by_peer: false });
+        if self.ep.ended.is_none() {
+            self.ep.request_abort();
             self.awaiting = None;
-            self.reply_due = true;
             self.settle_issued_nonce();
         }
     }
@@ -481,7 +447,7 @@ impl ClientSession {
             }
         }
         self.take_alerts();
-        self.reply_due = true;
+        self.ep.reply_due = true;
         self.settle_issued_nonce();
         Ok(())
     }
@@ -492,7 +458,7 @@ impl ClientSession {
     /// response to [`handle_bytes`](Self::handle_bytes).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
-        if self.ended.is_some() || !self.reply_due || self.awaiting.is_some() {
+        if self.ep.ended.is_some() || !self.ep.reply_due || self.awaiting.is_some() {
             return None;
         }
         if !self.started {
@@ -500,104 +466,53 @@ impl ClientSession {
         }
         self.settle_issued_nonce();
         self.last_msg_void_to = self.void_to.take();
-        self.reply_due = false;
-        self.last_activity = now;
-        self.msg_id += 1;
+        self.ep.reply_due = false;
+        self.ep.last_activity = now;
+        self.ep.msg_id += 1;
         let hdr = match self.header() {
             Ok(h) => h,
             Err(_) => {
-                self.end(SessionEnd::AuthFailed);
+                self.ep.end(SessionEnd::AuthFailed);
                 return None;
             }
         };
-        // A refusal carries statuses only (digest §4.2): the commands wait behind it.
-        let held = if std::mem::take(&mut self.refusing) {
-            std::mem::take(&mut self.outbox)
-        } else {
-            VecDeque::new()
-        };
-        for s in std::mem::take(&mut self.statuses).into_iter().rev() {
-            self.outbox.push_front(Outgoing::new(s, ()));
-        }
-        if let Some(s) = self.hdr_status.take() {
-            self.outbox.push_front(Outgoing::new(s, ()));
-        }
-        let trailer = if self.abort_requested {
-            vec![alert(AlertCode::SESSION_ABORT)]
-        } else if self.want_more {
-            vec![alert(AlertCode::NEXT_MESSAGE)]
-        } else {
-            Vec::new()
-        };
         let encoding = self.config.encoding;
-        let mut composed = compose(
+        let composed = self
+            .ep
+            .compose_message(encoding, self.server_max_msg, hdr, &());
+        Some(self.ep.transmit(
+            composed.msg,
             encoding,
-            self.server_max_msg,
-            hdr,
-            &mut self.outbox,
-            trailer,
-            self.may_close,
-        );
-        self.outbox.extend(held);
-        self.last_sent = std::mem::take(&mut composed.consumed);
-        self.last_pushed_back = composed.pushed_back;
-        if let Some(how) = self.end_after_send.take() {
-            composed.msg.body.is_final = true;
-            self.outbox.clear();
-            self.end(how);
-        }
-        let bytes = encoding.encode(&composed.msg);
-        let hmac = self
-            .config
-            .credentials
-            .as_ref()
-            .and_then(|c| c.hmac_header(&bytes));
-        Some(Transmit {
-            bytes,
-            content_type: encoding.content_type(),
-            url: Some(self.url.clone()),
-            hmac,
-        })
+            self.config.credentials.as_ref(),
+            Some(self.url.clone()),
+        ))
     }
 
     /// The next event for the application, if any. Drain it after every call of `handle_*`
     /// and `handle_timeout`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        self.events.pop_front()
+        self.ep.poll_event()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next (the idle deadline),
     /// or `None` once the session has ended.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.ended
-            .is_none()
-            .then(|| self.last_activity + self.config.idle_timeout)
+        self.ep.poll_timeout(self.config.idle_timeout)
     }
 
     /// Tells the session the time; call it when the deadline of
     /// [`poll_timeout`](Self::poll_timeout) has passed. Ends the session with
     /// `SessionEnd::TimedOut` when the server stayed silent for the idle timeout.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.ended.is_none() && now >= self.last_activity + self.config.idle_timeout {
-            self.end(SessionEnd::TimedOut);
-        }
+        self.ep.handle_timeout(now, self.config.idle_timeout);
     }
 
     // --- internals ---------------------------------------------------------------------
 
-    fn end(&mut self, how: SessionEnd) {
-        if self.ended.is_none() {
-            // A nonce no message carried never takes effect.
-            self.issued_pending = None;
-            self.ended = Some(how);
-            self.events.push_back(ClientEvent::Ended(how));
-        }
-    }
-
     fn push(&mut self, cmd: Command) {
-        self.outbox.push_back(Outgoing::new(cmd, ()));
+        self.ep.outbox.push_back(Outgoing::new(cmd, ()));
     }
 
     fn take_alerts(&mut self) {
@@ -640,7 +555,7 @@ impl ClientSession {
             ver_dtd: Version::V1_2.ver_dtd().to_owned(),
             ver_proto: Version::V1_2.ver_proto().to_owned(),
             session_id: self.session_id.clone(),
-            msg_id: self.msg_id.to_string(),
+            msg_id: self.ep.msg_id.to_string(),
             target: Location::uri(self.config.server_uri.clone()),
             source: Location {
                 loc_uri: self.config.device_id.clone(),
@@ -673,7 +588,7 @@ impl ClientSession {
         msg: SyncMl,
         mac: Option<MacInput<'_>>,
     ) -> Result<(), Error> {
-        if self.ended.is_some() {
+        if self.ep.ended.is_some() {
             return Err(Error::SessionEnded);
         }
         if msg.hdr.session_id != self.session_id {
@@ -687,7 +602,7 @@ impl ClientSession {
                 reason: "server message while commands await responses",
             });
         }
-        self.last_activity = now;
+        self.ep.last_activity = now;
         if let Some(uri) = msg.hdr.resp_uri.as_ref().filter(|u| !u.is_empty()) {
             self.url.clone_from(uri);
         }
@@ -734,75 +649,61 @@ impl ClientSession {
                 Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED => {}
                 // The refusals of the commands we are about to send again.
                 Command::Status(_) if challenged => {}
-                Command::Status(s) => self.events.push_back(ClientEvent::Status(s.clone())),
+                Command::Status(s) => self.ep.events.push_back(ClientEvent::Status(s.clone())),
                 Command::Alert(a) if a.code == AlertCode::SESSION_ABORT => abort = true,
                 Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE => next_requested = true,
                 _ => {}
             }
         }
         if abort {
-            self.end(SessionEnd::Aborted { by_peer: true });
+            self.ep.end(SessionEnd::Aborted { by_peer: true });
             return Ok(());
         }
-        if self.ended.is_some() {
+        if self.ep.ended.is_some() {
             return Ok(());
         }
         let server_done = msg.body.is_final || next_requested;
-        self.want_more = !server_done;
-        self.may_close = server_done;
+        self.ep.want_more = !server_done;
+        self.ep.may_close = server_done;
 
         if challenged {
             // Send again, with the new credentials, what the refused message carried and what
             // was still to come (digest §4.2). The server processed nothing of the refused
             // message and all of the earlier ones, so nothing reaches it twice; when the refused
             // message was the first of Package 1, this restarts Package 1.
-            self.hdr_status = Some(self.header_status_for(&msg.hdr));
-            Composed::restore(
-                &self.last_sent,
-                self.last_pushed_back,
-                &mut self.outbox,
-                is_header_status,
-            );
-            self.reply_due = true;
+            self.ep.hdr_status = Some(self.header_status_for(&msg.hdr));
+            self.ep.restore_refused();
+            self.ep.reply_due = true;
             return Ok(());
         }
 
         if let Some((code, chal)) = refusal {
             // Refuse every command: nothing is executed for an unauthenticated server.
-            self.hdr_status = Some(header_status(&msg.hdr, code, chal));
-            for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
-                self.statuses.push(Command::Status(status(
-                    &msg.hdr.msg_id,
-                    cmd.cmd_id(),
-                    cmd.name(),
-                    code,
-                )));
-            }
-            self.refusing = true;
-            if self.server_auth_attempts >= self.config.max_auth_attempts {
+            self.ep.refuse_message(&msg, code, chal);
+            if self.ep.peer_auth_failures >= self.config.max_auth_attempts {
                 // Send the refusal (with Final), then stop.
-                self.may_close = true;
-                self.want_more = false;
-                self.end_after_send = Some(SessionEnd::PeerAuthFailed);
+                self.ep.may_close = true;
+                self.ep.want_more = false;
+                self.ep.end_after_send = Some(SessionEnd::PeerAuthFailed);
             }
-            self.reply_due = true;
+            self.ep.reply_due = true;
             return Ok(());
         }
 
-        if server_done && msg.body.is_final && !has_commands && !self.assembler.is_pending() {
-            if self.outbox.is_empty() && self.alerts.is_empty() {
-                self.end(SessionEnd::Completed);
+        if server_done && msg.body.is_final && !has_commands && !self.ep.assembler.is_pending() {
+            if self.ep.outbox.is_empty() && self.alerts.is_empty() {
+                self.ep.end(SessionEnd::Completed);
                 return Ok(());
             }
             // Alerts queued late: open a new package for them.
-            self.hdr_status = Some(self.header_status_for(&msg.hdr));
+            self.ep.hdr_status = Some(self.header_status_for(&msg.hdr));
             self.take_alerts();
-            self.reply_due = true;
+            self.ep.reply_due = true;
             return Ok(());
         }
 
         // 3. The server's commands.
-        self.hdr_status = Some(self.header_status_for(&msg.hdr));
+        self.ep.hdr_status = Some(self.header_status_for(&msg.hdr));
         let msg_id = msg.hdr.msg_id.clone();
         let mut batch = Vec::new();
         for cmd in msg.body.commands {
@@ -812,7 +713,7 @@ impl ClientSession {
             if let Command::Alert(a) = &cmd
                 && (a.code == AlertCode::NEXT_MESSAGE || a.code == AlertCode::NO_END_OF_DATA)
             {
-                self.statuses.push(Command::Status(status(
+                self.ep.statuses.push(Command::Status(status(
                     &msg_id,
                     &a.cmd_id,
                     "Alert",
@@ -821,14 +722,14 @@ impl ClientSession {
                 continue;
             }
             let (id, name) = (cmd.cmd_id().to_owned(), cmd.name());
-            let (interrupted, offered) = self.assembler.offer(cmd, self.config.max_obj_size);
+            let (interrupted, offered) = self.ep.assembler.offer(cmd, self.config.max_obj_size);
             if let Some(i) = interrupted {
-                self.statuses.push(no_end_of_data(i.target, i.source));
+                self.ep.statuses.push(no_end_of_data(i.target, i.source));
             }
             match offered {
                 Offered::Whole(c) | Offered::Complete(c) => batch.push(c),
                 Offered::Buffered => {
-                    self.statuses.push(Command::Status(status(
+                    self.ep.statuses.push(Command::Status(status(
                         &msg_id,
                         &id,
                         name,
@@ -836,14 +737,15 @@ impl ClientSession {
                     )));
                 }
                 Offered::Refused(code) => {
-                    self.statuses
+                    self.ep
+                        .statuses
                         .push(Command::Status(status(&msg_id, &id, name, code)));
                 }
             }
         }
         if batch.is_empty() {
             self.take_alerts();
-            self.reply_due = true;
+            self.ep.reply_due = true;
         } else {
             self.awaiting = Some(AwaitingApp {
                 msg_id: msg_id.clone(),
@@ -852,7 +754,7 @@ impl ClientSession {
                     .map(|c| (c.cmd_id().to_owned(), c.name()))
                     .collect(),
             });
-            self.events.push_back(ClientEvent::Commands {
+            self.ep.events.push_back(ClientEvent::Commands {
                 msg_id,
                 commands: batch,
             });
@@ -872,54 +774,28 @@ impl ClientSession {
     ) -> Option<(StatusCode, Option<Chal>)> {
         let expect = self.config.server_credentials.as_ref()?;
         let per_message = expect.scheme == AuthScheme::Hmac;
-        if self.server_authenticated && !per_message {
+        if self.ep.peer_authenticated && !per_message {
             return None;
         }
         let verdict = expect.check(msg.hdr.cred.as_ref(), mac);
         if verdict == Verdict::Ok {
-            if !self.server_authenticated {
-                self.server_authenticated = true;
-                self.events.push_back(ClientEvent::ServerAuthenticated);
+            let (code, chal, first) = self.ep.peer_verified(expect);
+            if first {
+                self.ep.events.push_back(ClientEvent::ServerAuthenticated);
             }
-            let next = self.issue_server_nonce();
-            let code = if per_message {
-                StatusCode::OK
-            } else {
-                StatusCode::AUTH_ACCEPTED
-            };
-            let chal = self
-                .config
-                .server_credentials
-                .as_ref()
-                .map(|c| c.chal(Some(&next)));
-            self.next_hdr_answer = Some((code, chal));
+            self.next_hdr_answer = Some((code, Some(chal)));
             return None;
         }
         if !has_commands {
             // A status-only message is not challenged back (digest §4.2).
             return None;
         }
-        self.server_auth_attempts += 1;
-        if self.server_auth_attempts >= self.config.max_auth_attempts {
-            return Some((verdict.refusal(), None));
-        }
-        let current = expect.nonce.clone();
-        let nonce = if verdict == Verdict::Wrong || current.is_empty() {
-            self.issue_server_nonce()
-        } else {
-            current
-        };
-        let chal = self
-            .config
-            .server_credentials
-            .as_ref()
-            .map(|c| c.chal(Some(&nonce)));
-        Some((verdict.refusal(), chal))
+        Some(
+            self.ep
+                .peer_refused(expect, verdict, self.config.max_auth_attempts),
+        )
     }
 
-    /// A fresh nonce for the server's next credentials. It takes effect (and is reported) only
-    /// once the message whose header Status carries it is ready to go: see
-    /// [`settle_issued_nonce`](Self::settle_issued_nonce).
     /// True when an item's data is larger than the `MaxObjSize` the server announced.
     fn above_server_max_obj(&self, items: &[Item]) -> bool {
         self.server_max_obj.is_some_and(|max| {
@@ -927,12 +803,6 @@ impl ClientSession {
                 .iter()
                 .any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
         })
-    }
-
-    fn issue_server_nonce(&mut self) -> Vec<u8> {
-        let n = fresh_nonce(self.nonces.as_mut());
-        self.issued_pending = Some(n.clone());
-        n
     }
 
     /// Commits the pending issued nonce when the next `poll_transmit` hands out the message
@@ -943,19 +813,18 @@ impl ClientSession {
     /// It is called at the end of every call that can make an answer ready, so that a driver
     /// draining events before `poll_transmit` learns the nonce before the message leaves.
     fn settle_issued_nonce(&mut self) {
-        let ready = self.ended.is_none()
-            && self.reply_due
+        let ready = self.ep.ended.is_none()
+            && self.ep.reply_due
             && self.awaiting.is_none()
-            && self.hdr_status.is_some();
+            && self.ep.hdr_status.is_some();
         if !ready {
             return;
         }
-        if let Some(n) = self.issued_pending.take() {
-            if let Some(c) = self.config.server_credentials.as_mut() {
-                let previous = std::mem::replace(&mut c.nonce, n.clone());
-                self.void_to = Some(previous);
-            }
-            self.events.push_back(ClientEvent::NonceIssued(n));
+        if let Some(previous) = self
+            .ep
+            .commit_issued_nonce(self.config.server_credentials.as_mut())
+        {
+            self.void_to = Some(previous);
         }
     }
 
@@ -967,7 +836,7 @@ impl ClientSession {
             && let Some(c) = self.config.server_credentials.as_mut()
         {
             c.nonce.clone_from(&previous);
-            self.events.push_back(ClientEvent::NonceIssued(previous));
+            self.ep.events.push_back(ClientEvent::NonceIssued(previous));
         }
     }
 
@@ -991,7 +860,7 @@ impl ClientSession {
             StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
                 if self.config.credentials.is_some() && !self.authenticated {
                     self.authenticated = true;
-                    self.events.push_back(ClientEvent::Authenticated);
+                    self.ep.events.push_back(ClientEvent::Authenticated);
                 }
                 let hmac = self
                     .config
@@ -1008,7 +877,7 @@ impl ClientSession {
             }
             StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
                 if self.config.credentials.is_none() {
-                    self.end(SessionEnd::AuthFailed);
+                    self.ep.end(SessionEnd::AuthFailed);
                     return Ok(false);
                 }
                 self.auth_attempts += 1;
@@ -1024,7 +893,7 @@ impl ClientSession {
                         Ok(true)
                     }
                     _ => {
-                        self.end(SessionEnd::AuthFailed);
+                        self.ep.end(SessionEnd::AuthFailed);
                         Ok(false)
                     }
                 }
@@ -1037,6 +906,6 @@ impl ClientSession {
         if let Some(c) = self.config.credentials.as_mut() {
             c.nonce.clone_from(&nonce);
         }
-        self.events.push_back(ClientEvent::NonceReceived(nonce));
+        self.ep.events.push_back(ClientEvent::NonceReceived(nonce));
     }
 }

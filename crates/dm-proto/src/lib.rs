@@ -36,6 +36,7 @@
 
 mod client;
 mod credentials;
+mod endpoint;
 mod error;
 mod header;
 mod large_object;

@@ -13,13 +13,14 @@ use syncml::{
     SyncHdr, SyncMl, Version,
 };
 
-use crate::credentials::{Credentials, MacInput, NonceSource, Verdict, fresh_nonce};
+use crate::credentials::{Credentials, MacInput, NonceSource, Verdict};
+use crate::endpoint::{Endpoint, SessionEvent};
 use crate::header::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
-    answerable, header_status, limits_meta, peer_limits, status,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, header_status,
+    limits_meta, peer_limits, status,
 };
-use crate::large_object::{Assembler, Interrupted, Offered, no_end_of_data};
-use crate::package::{Composed, Outgoing, compose, data_items, is_header_status};
+use crate::large_object::{Interrupted, Offered, no_end_of_data};
+use crate::package::{Outgoing, data_items};
 use crate::{Error, Timestamp, Transmit};
 
 /// Configuration of a [`ServerSession`].
@@ -165,18 +166,14 @@ struct SentRef {
 ///   session ([`SessionEnd::Completed`]).
 pub struct ServerSession {
     config: ServerConfig,
-    nonces: Box<dyn NonceSource>,
+    /// Events, idle timer, end, the message being built, the device's authentication.
+    ep: Endpoint<ServerEvent, Tag>,
     client_credentials: Option<Credentials>,
     encoding: Option<Encoding>,
     session_id: Option<String>,
     device_uri: String,
-    msg_id: u32,
     client_max_msg: usize,
     client_max_obj: Option<usize>,
-    authenticated: bool,
-    auth_failures: u32,
-    /// A nonce issued to the device, not yet handed out in a response.
-    issued_pending: Option<Vec<u8>>,
     /// The special resync nonce the driver allows for the device's first credentials.
     resync_nonce: Option<Vec<u8>>,
     cred_needed: bool,
@@ -184,27 +181,8 @@ pub struct ServerSession {
     server_authenticated: bool,
     next_handle: u64,
     queue: VecDeque<Outgoing<Tag>>,
-    outbox: VecDeque<Outgoing<Tag>>,
-    /// The outbox entries the last response took, as they were before: a challenge refusing
-    /// that response puts them back (without the header Status) to send them again.
-    last_sent: Vec<Outgoing<Tag>>,
-    /// `Composed::pushed_back` of the last response.
-    last_pushed_back: usize,
-    /// The next message refuses the peer's: it carries no commands.
-    refusing: bool,
-    statuses: Vec<Command>,
-    hdr_status: Option<Command>,
     sent: HashMap<(String, String), SentRef>,
-    reply_due: bool,
     new_package: bool,
-    want_more: bool,
-    may_close: bool,
-    end_after_send: Option<SessionEnd>,
-    abort_requested: bool,
-    assembler: Assembler,
-    events: VecDeque<ServerEvent>,
-    last_activity: Timestamp,
-    ended: Option<SessionEnd>,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -212,9 +190,19 @@ impl std::fmt::Debug for ServerSession {
         f.debug_struct("ServerSession")
             .field("session_id", &self.session_id)
             .field("device", &self.device_uri)
-            .field("msg_id", &self.msg_id)
-            .field("ended", &self.ended)
+            .field("msg_id", &self.ep.msg_id)
+            .field("ended", &self.ep.ended)
             .finish_non_exhaustive()
+    }
+}
+
+impl SessionEvent for ServerEvent {
+    fn ended(how: SessionEnd) -> Self {
+        ServerEvent::Ended(how)
+    }
+
+    fn nonce_issued(nonce: Vec<u8>) -> Self {
+        ServerEvent::NonceIssued(nonce)
     }
 }
 
@@ -236,40 +224,21 @@ impl ServerSession {
         let cred_needed = config.credentials.is_some();
         ServerSession {
             config,
-            nonces,
+            ep: Endpoint::new(nonces, now, false),
             client_credentials,
             encoding: None,
             session_id: None,
             device_uri: String::new(),
-            msg_id: 0,
             client_max_msg,
             client_max_obj: None,
-            authenticated: false,
-            auth_failures: 0,
-            issued_pending: None,
             resync_nonce: None,
             cred_needed,
             own_auth_attempts: 0,
             server_authenticated: false,
             next_handle: 1,
             queue: VecDeque::new(),
-            outbox: VecDeque::new(),
-            last_sent: Vec::new(),
-            last_pushed_back: 0,
-            refusing: false,
-            statuses: Vec::new(),
-            hdr_status: None,
             sent: HashMap::new(),
-            reply_due: false,
             new_package: false,
-            want_more: false,
-            may_close: true,
-            end_after_send: None,
-            abort_requested: false,
-            assembler: Assembler::default(),
-            events: VecDeque::new(),
-            last_activity: now,
-            ended: None,
         }
     }
 
@@ -288,13 +257,13 @@ impl ServerSession {
     /// True once the device proved its credentials (always true without client credentials).
     #[must_use]
     pub fn is_authenticated(&self) -> bool {
-        self.authenticated || self.client_credentials.is_none()
+        self.ep.peer_authenticated || self.client_credentials.is_none()
     }
 
     /// How the session ended, once it has.
     #[must_use]
     pub fn ended(&self) -> Option<SessionEnd> {
-        self.ended
+        self.ep.ended
     }
 
     /// Nonce resynchronisation (digest §2.3), when the driver decides to allow it: it sent
@@ -334,11 +303,7 @@ impl ServerSession {
     /// Asks to abort: the next response carries Alert 1223 and `Final`, then the session has
     /// ended (`SessionEnd::Aborted { by_peer: false }`).
     pub fn abort(&mut self) {
-        if self.ended.is_none() {
-            self.abort_requested = true;
-            self.end_after_send = Some(SessionEnd::Aborted { by_peer: false });
-            self.reply_due = true;
-        }
+        self.ep.request_abort();
     }
 
     /// Decodes a device message (the HTTP request body) and processes it like
@@ -382,55 +347,28 @@ impl ServerSession {
     /// after draining events and queueing commands).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
-        if self.ended.is_some() || !self.reply_due {
+        if self.ep.ended.is_some() || !self.ep.reply_due {
             return None;
         }
-        self.reply_due = false;
-        self.last_activity = now;
-        if self.new_package && !self.abort_requested {
+        self.ep.reply_due = false;
+        self.ep.last_activity = now;
+        if self.new_package && !self.ep.abort_requested {
             self.start_package();
         }
         self.new_package = false;
-        self.msg_id += 1;
-        let msg_id = self.msg_id.to_string();
+        self.ep.msg_id += 1;
+        let msg_id = self.ep.msg_id.to_string();
         let hdr = match self.header() {
             Ok(h) => h,
             Err(_) => {
-                self.end(SessionEnd::AuthFailed);
+                self.ep.end(SessionEnd::AuthFailed);
                 return None;
             }
         };
-        // A refusal carries statuses only (digest §4.2): the commands wait behind it.
-        let held = if std::mem::take(&mut self.refusing) {
-            std::mem::take(&mut self.outbox)
-        } else {
-            VecDeque::new()
-        };
-        for s in std::mem::take(&mut self.statuses).into_iter().rev() {
-            self.outbox.push_front(Outgoing::new(s, None));
-        }
-        if let Some(s) = self.hdr_status.take() {
-            self.outbox.push_front(Outgoing::new(s, None));
-        }
-        let trailer = if self.abort_requested {
-            vec![alert(AlertCode::SESSION_ABORT)]
-        } else if self.want_more {
-            vec![alert(AlertCode::NEXT_MESSAGE)]
-        } else {
-            Vec::new()
-        };
         let encoding = self.encoding.unwrap_or(Encoding::Xml);
-        let mut composed = compose(
-            encoding,
-            self.client_max_msg,
-            hdr,
-            &mut self.outbox,
-            trailer,
-            self.may_close,
-        );
-        self.outbox.extend(held);
-        self.last_sent = std::mem::take(&mut composed.consumed);
-        self.last_pushed_back = composed.pushed_back;
+        let composed = self
+            .ep
+            .compose_message(encoding, self.client_max_msg, hdr, &None);
         for p in &composed.placed {
             if let Some(handle) = p.tag {
                 for (id, path) in &p.ids {
@@ -444,64 +382,36 @@ impl ServerSession {
             }
         }
         // The header Status (first in the message) carries the Chal: the nonce is out now.
-        if let Some(n) = self.issued_pending.take() {
-            if let Some(c) = self.client_credentials.as_mut() {
-                c.nonce.clone_from(&n);
-            }
-            self.events.push_back(ServerEvent::NonceIssued(n));
-        }
-        if let Some(how) = self.end_after_send.take() {
-            composed.msg.body.is_final = true;
-            self.outbox.clear();
-            self.end(how);
-        }
-        let bytes = encoding.encode(&composed.msg);
-        let hmac = self
-            .config
-            .credentials
-            .as_ref()
-            .and_then(|c| c.hmac_header(&bytes));
-        Some(Transmit {
-            bytes,
-            content_type: encoding.content_type(),
-            url: None,
-            hmac,
-        })
+        self.ep
+            .commit_issued_nonce(self.client_credentials.as_mut());
+        Some(self.ep.transmit(
+            composed.msg,
+            encoding,
+            self.config.credentials.as_ref(),
+            None,
+        ))
     }
 
     /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        self.ep.poll_event()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, or `None` once
     /// ended.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.ended
-            .is_none()
-            .then(|| self.last_activity + self.config.idle_timeout)
+        self.ep.poll_timeout(self.config.idle_timeout)
     }
 
     /// Tells the session the time; ends it with `SessionEnd::TimedOut` when the device stayed
     /// silent for the idle timeout. Commands not yet answered get no further events.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.ended.is_none() && now >= self.last_activity + self.config.idle_timeout {
-            self.end(SessionEnd::TimedOut);
-        }
+        self.ep.handle_timeout(now, self.config.idle_timeout);
     }
 
     // --- internals ---------------------------------------------------------------------
-
-    fn end(&mut self, how: SessionEnd) {
-        if self.ended.is_none() {
-            // A nonce no response carried never takes effect.
-            self.issued_pending = None;
-            self.ended = Some(how);
-            self.events.push_back(ServerEvent::Ended(how));
-        }
-    }
 
     fn header(&self) -> Result<SyncHdr, Error> {
         let creds = self.config.credentials.as_ref();
@@ -513,7 +423,7 @@ impl ServerSession {
             ver_dtd: Version::V1_2.ver_dtd().to_owned(),
             ver_proto: Version::V1_2.ver_proto().to_owned(),
             session_id: self.session_id.clone().unwrap_or_default(),
-            msg_id: self.msg_id.to_string(),
+            msg_id: self.ep.msg_id.to_string(),
             target: Location::uri(self.device_uri.clone()),
             source: Location {
                 loc_uri: self.config.server_uri.clone(),
@@ -546,7 +456,7 @@ impl ServerSession {
                     let code = StatusCode::REQUEST_ENTITY_TOO_LARGE;
                     let mut s = status("", "", out.cmd.name(), code);
                     s.cmd.clear();
-                    self.events.push_back(ServerEvent::Status {
+                    self.ep.events.push_back(ServerEvent::Status {
                         handle,
                         path: Vec::new(),
                         code,
@@ -556,13 +466,13 @@ impl ServerSession {
                 continue;
             }
             any = true;
-            self.outbox.push_back(out);
+            self.ep.outbox.push_back(out);
         }
-        if !any && self.outbox.is_empty() {
+        if !any && self.ep.outbox.is_empty() {
             // Nothing more to do: this package closes the session.
-            self.may_close = true;
-            self.want_more = false;
-            self.end_after_send = Some(SessionEnd::Completed);
+            self.ep.may_close = true;
+            self.ep.want_more = false;
+            self.ep.end_after_send = Some(SessionEnd::Completed);
         }
     }
 
@@ -572,7 +482,7 @@ impl ServerSession {
         msg: SyncMl,
         mac: Option<MacInput<'_>>,
     ) -> Result<(), Error> {
-        if self.ended.is_some() {
+        if self.ep.ended.is_some() {
             return Err(Error::SessionEnded);
         }
         match &self.session_id {
@@ -585,7 +495,7 @@ impl ServerSession {
             }
             Some(_) => {}
         }
-        self.last_activity = now;
+        self.ep.last_activity = now;
         self.device_uri.clone_from(&msg.hdr.source.loc_uri);
         let (max_msg, max_obj) = peer_limits(&msg.hdr);
         if let Some(m) = max_msg {
@@ -595,29 +505,20 @@ impl ServerSession {
             self.client_max_obj = max_obj;
         }
         let msg_id = msg.hdr.msg_id.clone();
-        self.reply_due = true;
+        self.ep.reply_due = true;
 
         // 1. Is the device who it claims to be?
         let (hdr_code, chal) = match self.check_client(&msg, mac.as_ref()) {
             AuthAnswer::Accept(code, chal) => (code, chal),
             AuthAnswer::Refuse(code, chal) => {
-                self.hdr_status = Some(header_status(&msg.hdr, code, chal));
-                for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
-                    self.statuses.push(Command::Status(status(
-                        &msg_id,
-                        cmd.cmd_id(),
-                        cmd.name(),
-                        code,
-                    )));
-                }
                 // Answer with statuses only; the device restarts its package.
-                self.refusing = true;
-                self.want_more = false;
-                self.may_close = true;
+                self.ep.refuse_message(&msg, code, chal);
+                self.ep.want_more = false;
+                self.ep.may_close = true;
                 return Ok(());
             }
         };
-        self.hdr_status = Some(header_status(&msg.hdr, hdr_code, chal));
+        self.ep.hdr_status = Some(header_status(&msg.hdr, hdr_code, chal));
 
         // 2. Its verdict on our credentials, then its statuses, results and alerts.
         let mut challenged = false;
@@ -636,11 +537,11 @@ impl ServerSession {
                 // Refusals of the commands we are about to send again.
                 Command::Status(_) if challenged => continue,
                 // The device refused us for good: its last statuses still count.
-                Command::Status(s) if self.ended.is_some() => {
+                Command::Status(s) if self.ep.ended.is_some() => {
                     self.client_status(s.clone());
                     continue;
                 }
-                _ if self.ended.is_some() => break,
+                _ if self.ep.ended.is_some() => break,
                 _ => {}
             }
             match &cmd {
@@ -654,7 +555,7 @@ impl ServerSession {
                 Command::Status(s) => self.client_status(s),
                 Command::Results(r) => self.client_results(&msg_id, r),
                 Command::Alert(a) => {
-                    self.statuses.push(Command::Status(status(
+                    self.ep.statuses.push(Command::Status(status(
                         &msg_id,
                         &a.cmd_id,
                         "Alert",
@@ -664,7 +565,7 @@ impl ServerSession {
                         AlertCode::NEXT_MESSAGE => next_requested = true,
                         AlertCode::SESSION_ABORT => aborted = true,
                         AlertCode::CLIENT_INITIATED | AlertCode::SERVER_INITIATED => {}
-                        _ => self.events.push_back(ServerEvent::Alert(a)),
+                        _ => self.ep.events.push_back(ServerEvent::Alert(a)),
                     }
                 }
                 Command::Replace(r) => {
@@ -681,14 +582,15 @@ impl ServerSession {
                     } else {
                         StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED
                     };
-                    self.statuses
+                    self.ep
+                        .statuses
                         .push(Command::Status(status(&msg_id, &r.cmd_id, "Replace", code)));
                     if devinfo {
-                        self.events.push_back(ServerEvent::DevInfo(r.items));
+                        self.ep.events.push_back(ServerEvent::DevInfo(r.items));
                     }
                 }
                 other => {
-                    self.statuses.push(Command::Status(status(
+                    self.ep.statuses.push(Command::Status(status(
                         &msg_id,
                         other.cmd_id(),
                         other.name(),
@@ -697,7 +599,7 @@ impl ServerSession {
                 }
             }
         }
-        if self.ended.is_some() {
+        if self.ep.ended.is_some() {
             return Ok(());
         }
         if msg.body.is_final && !aborted {
@@ -706,37 +608,32 @@ impl ServerSession {
         }
         if aborted {
             // Status for the header and the alert, Final, and done (digest §3.2).
-            self.outbox.clear();
-            self.want_more = false;
-            self.may_close = true;
-            self.end_after_send = Some(SessionEnd::Aborted { by_peer: true });
+            self.ep.outbox.clear();
+            self.ep.want_more = false;
+            self.ep.may_close = true;
+            self.ep.end_after_send = Some(SessionEnd::Aborted { by_peer: true });
             return Ok(());
         }
         if challenged {
             // Send again what the refused response carried and what was still to come; the
             // device executed nothing of the refused message and everything of the earlier
             // ones, so no command runs twice.
-            Composed::restore(
-                &self.last_sent,
-                self.last_pushed_back,
-                &mut self.outbox,
-                is_header_status,
-            );
-            self.want_more = false;
-            self.may_close = true;
+            self.ep.restore_refused();
+            self.ep.want_more = false;
+            self.ep.may_close = true;
             return Ok(());
         }
         if next_requested {
             // The device wants the rest of our package.
-            self.want_more = false;
-            self.may_close = true;
+            self.ep.want_more = false;
+            self.ep.may_close = true;
         } else if !msg.body.is_final {
             // The device's package goes on: ask for its next message.
-            self.want_more = true;
-            self.may_close = false;
+            self.ep.want_more = true;
+            self.ep.may_close = false;
         } else {
-            self.want_more = false;
-            self.may_close = true;
+            self.ep.want_more = false;
+            self.ep.may_close = true;
             self.new_package = true;
         }
         Ok(())
@@ -749,7 +646,7 @@ impl ServerSession {
             return AuthAnswer::Accept(StatusCode::OK, None);
         };
         let per_message = expect.scheme == AuthScheme::Hmac;
-        if self.authenticated && !per_message {
+        if self.ep.peer_authenticated && !per_message {
             return AuthAnswer::Accept(StatusCode::OK, None);
         }
         let mut verdict = expect.check(msg.hdr.cred.as_ref(), mac);
@@ -763,50 +660,23 @@ impl ServerSession {
             };
             if resync.check(msg.hdr.cred.as_ref(), mac) == Verdict::Ok {
                 verdict = Verdict::Ok;
-                self.events.push_back(ServerEvent::ResyncNonceAccepted);
+                self.ep.events.push_back(ServerEvent::ResyncNonceAccepted);
             }
         }
         if verdict == Verdict::Ok {
-            if !self.authenticated {
-                self.authenticated = true;
-                self.events.push_back(ServerEvent::Authenticated);
+            let (code, chal, first) = self.ep.peer_verified(expect);
+            if first {
+                self.ep.events.push_back(ServerEvent::Authenticated);
             }
-            let next = self.issue_client_nonce();
-            let chal = self
-                .client_credentials
-                .as_ref()
-                .map(|c| c.chal(Some(&next)));
-            let code = if per_message {
-                StatusCode::OK
-            } else {
-                StatusCode::AUTH_ACCEPTED
-            };
-            return AuthAnswer::Accept(code, chal);
+            return AuthAnswer::Accept(code, Some(chal));
         }
-        self.auth_failures += 1;
-        if self.auth_failures >= self.config.max_auth_attempts {
-            self.end_after_send = Some(SessionEnd::PeerAuthFailed);
-            return AuthAnswer::Refuse(verdict.refusal(), None);
+        let (code, chal) = self
+            .ep
+            .peer_refused(expect, verdict, self.config.max_auth_attempts);
+        if self.ep.peer_auth_failures >= self.config.max_auth_attempts {
+            self.ep.end_after_send = Some(SessionEnd::PeerAuthFailed);
         }
-        let current = expect.nonce.clone();
-        let nonce = if verdict == Verdict::Wrong || current.is_empty() {
-            self.issue_client_nonce()
-        } else {
-            current
-        };
-        let chal = self
-            .client_credentials
-            .as_ref()
-            .map(|c| c.chal(Some(&nonce)));
-        AuthAnswer::Refuse(verdict.refusal(), chal)
-    }
-
-    /// A fresh nonce for the device's next credentials; it takes effect (and is reported) when
-    /// `poll_transmit` hands out the response carrying it.
-    fn issue_client_nonce(&mut self) -> Vec<u8> {
-        let n = fresh_nonce(self.nonces.as_mut());
-        self.issued_pending = Some(n.clone());
-        n
+        AuthAnswer::Refuse(code, chal)
     }
 
     /// The device's status for our header. True when it challenged us and we resend.
@@ -823,14 +693,14 @@ impl ServerSession {
             StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
                 if let Some((_, Some(n))) = chal {
                     creds.nonce.clone_from(&n);
-                    self.events.push_back(ServerEvent::NonceReceived(n));
+                    self.ep.events.push_back(ServerEvent::NonceReceived(n));
                 }
                 if s.code == StatusCode::AUTH_ACCEPTED && !hmac {
                     self.cred_needed = false;
                 }
                 if !self.server_authenticated {
                     self.server_authenticated = true;
-                    self.events.push_back(ServerEvent::ServerAuthenticated);
+                    self.ep.events.push_back(ServerEvent::ServerAuthenticated);
                 }
                 false
             }
@@ -843,13 +713,13 @@ impl ServerSession {
                         creds.scheme = scheme;
                         if let Some(n) = nonce {
                             creds.nonce.clone_from(&n);
-                            self.events.push_back(ServerEvent::NonceReceived(n));
+                            self.ep.events.push_back(ServerEvent::NonceReceived(n));
                         }
                         self.cred_needed = true;
                         true
                     }
                     _ => {
-                        self.end(SessionEnd::AuthFailed);
+                        self.ep.end(SessionEnd::AuthFailed);
                         false
                     }
                 }
@@ -868,9 +738,9 @@ impl ServerSession {
         }
         if r.partial {
             // The device refused a large object midway: drop the chunks not yet sent.
-            self.outbox.retain(|o| o.tag != Some(r.handle));
+            self.ep.outbox.retain(|o| o.tag != Some(r.handle));
         }
-        self.events.push_back(ServerEvent::Status {
+        self.ep.events.push_back(ServerEvent::Status {
             handle: r.handle,
             path: r.path,
             code: s.code,
@@ -881,13 +751,14 @@ impl ServerSession {
     /// Drops the large object being received, if any: Alert 1225 naming it goes to the device
     /// and the Get it answers is reported failed (digest §3.4).
     fn interrupt_object(&mut self) {
-        if let Some(i) = self.assembler.interrupt() {
+        if let Some(i) = self.ep.assembler.interrupt() {
             self.object_interrupted(i);
         }
     }
 
     fn object_interrupted(&mut self, i: Interrupted) {
-        self.statuses
+        self.ep
+            .statuses
             .push(no_end_of_data(i.target.clone(), i.source.clone()));
         let Some((msg_ref, cmd_ref)) = i.answers else {
             return;
@@ -898,7 +769,7 @@ impl ServerSession {
         let code = StatusCode::COMMAND_FAILED;
         let mut s = status(&msg_ref, &cmd_ref, "Get", code);
         s.source_refs.extend(i.source);
-        self.events.push_back(ServerEvent::Status {
+        self.ep.events.push_back(ServerEvent::Status {
             handle: sent.handle,
             path: sent.path,
             code,
@@ -909,6 +780,7 @@ impl ServerSession {
     fn client_results(&mut self, msg_id: &str, r: Results) {
         let (id, name) = (r.cmd_id.clone(), "Results");
         let (interrupted, offered) = self
+            .ep
             .assembler
             .offer(Command::Results(r), self.config.max_obj_size);
         if let Some(i) = interrupted {
@@ -918,7 +790,7 @@ impl ServerSession {
             Offered::Whole(Command::Results(r)) | Offered::Complete(Command::Results(r)) => {
                 let key = (r.msg_ref.clone().unwrap_or_default(), r.cmd_ref.clone());
                 if let Some(sent) = self.sent.get(&key).cloned() {
-                    self.events.push_back(ServerEvent::Results {
+                    self.ep.events.push_back(ServerEvent::Results {
                         handle: sent.handle,
                         path: sent.path,
                         results: r,
@@ -928,11 +800,13 @@ impl ServerSession {
             Offered::Whole(_) | Offered::Complete(_) => {}
             Offered::Buffered => {
                 let code = StatusCode::CHUNK_ACCEPTED;
-                self.statuses
+                self.ep
+                    .statuses
                     .push(Command::Status(status(msg_id, &id, name, code)));
             }
             Offered::Refused(code) => {
-                self.statuses
+                self.ep
+                    .statuses
                     .push(Command::Status(status(msg_id, &id, name, code)));
             }
         }

@@ -1,0 +1,291 @@
+//! What both ends of a DM session keep alike: the event queue, the idle timer, how a session
+//! ends, the nonce issued to the peer until a message carries it, and the message being built
+//! (the outbox, the statuses and header Status owed to the peer, the trailer alerts, `Final`).
+//!
+//! [`crate::ClientSession`] and [`crate::ServerSession`] each embed one [`Endpoint`]; what differs
+//! between the two sides (who starts packages, how the peer's header is checked, where a
+//! message goes) stays in `client.rs` and `server.rs`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use syncml::{AlertCode, Chal, Command, Encoding, StatusCode, SyncHdr, SyncMl};
+
+use crate::credentials::{Credentials, NonceSource, Verdict, fresh_nonce};
+use crate::header::{SessionEnd, alert, answerable, header_status, status};
+use crate::large_object::Assembler;
+use crate::package::{Composed, Outgoing, compose, is_header_status};
+use crate::{Timestamp, Transmit};
+
+/// The events both sides report alike.
+pub(crate) trait SessionEvent {
+    /// The session is over.
+    fn ended(how: SessionEnd) -> Self;
+    /// A nonce we issued to the peer went out: the application persists it.
+    fn nonce_issued(nonce: Vec<u8>) -> Self;
+}
+
+/// The state one end of a session keeps whichever side it is. `E` is the side's event type,
+/// `T` the tag of its outbox entries (the server's command handles).
+pub(crate) struct Endpoint<E, T> {
+    /// Where fresh nonces for the peer come from.
+    nonces: Box<dyn NonceSource>,
+    /// Events not yet polled.
+    pub(crate) events: VecDeque<E>,
+    /// When the last message arrived or left (the idle timer runs from there).
+    pub(crate) last_activity: Timestamp,
+    /// How the session ended, once it has.
+    pub(crate) ended: Option<SessionEnd>,
+    /// A nonce issued to the peer whose `Chal` no message has carried yet.
+    pub(crate) issued_pending: Option<Vec<u8>>,
+    /// `MsgID` of the last message we sent.
+    pub(crate) msg_id: u32,
+    /// The commands still to send in our current package.
+    pub(crate) outbox: VecDeque<Outgoing<T>>,
+    /// The outbox entries the last message took, as they were before: a challenge refusing
+    /// that message puts them back (without the header Status) to send them again.
+    pub(crate) last_sent: Vec<Outgoing<T>>,
+    /// `Composed::pushed_back` of the last message.
+    pub(crate) last_pushed_back: usize,
+    /// The next message refuses the peer's: it carries no commands.
+    pub(crate) refusing: bool,
+    /// Statuses owed to the peer's commands, for the next message.
+    pub(crate) statuses: Vec<Command>,
+    /// Status owed to the peer's header, for the next message.
+    pub(crate) hdr_status: Option<Command>,
+    /// A message is to be sent.
+    pub(crate) reply_due: bool,
+    /// The next message asks for the peer's next message (Alert 1222).
+    pub(crate) want_more: bool,
+    /// The next message may carry `Final` once the outbox is empty.
+    pub(crate) may_close: bool,
+    /// The next message carries Alert 1223.
+    pub(crate) abort_requested: bool,
+    /// The session ends, this way, once the next message is out (it carries `Final`).
+    pub(crate) end_after_send: Option<SessionEnd>,
+    /// Large objects being received.
+    pub(crate) assembler: Assembler,
+    /// The peer proved its credentials.
+    pub(crate) peer_authenticated: bool,
+    /// How many times the peer failed to prove its credentials.
+    pub(crate) peer_auth_failures: u32,
+}
+
+impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
+    /// A fresh endpoint; `reply_due` is true when this side speaks first.
+    pub(crate) fn new(nonces: Box<dyn NonceSource>, now: Timestamp, reply_due: bool) -> Self {
+        Endpoint {
+            nonces,
+            events: VecDeque::new(),
+            last_activity: now,
+            ended: None,
+            issued_pending: None,
+            msg_id: 0,
+            outbox: VecDeque::new(),
+            last_sent: Vec::new(),
+            last_pushed_back: 0,
+            refusing: false,
+            statuses: Vec::new(),
+            hdr_status: None,
+            reply_due,
+            want_more: false,
+            may_close: true,
+            abort_requested: false,
+            end_after_send: None,
+            assembler: Assembler::default(),
+            peer_authenticated: false,
+            peer_auth_failures: 0,
+        }
+    }
+
+    /// The next event for the application, if any.
+    pub(crate) fn poll_event(&mut self) -> Option<E> {
+        self.events.pop_front()
+    }
+
+    /// The idle deadline, or `None` once ended.
+    pub(crate) fn poll_timeout(&self, idle_timeout: Duration) -> Option<Timestamp> {
+        self.ended
+            .is_none()
+            .then(|| self.last_activity + idle_timeout)
+    }
+
+    /// Ends the session with `SessionEnd::TimedOut` when the peer stayed silent too long.
+    pub(crate) fn handle_timeout(&mut self, now: Timestamp, idle_timeout: Duration) {
+        if self.ended.is_none() && now >= self.last_activity + idle_timeout {
+            self.end(SessionEnd::TimedOut);
+        }
+    }
+
+    /// Ends the session (once) and reports it.
+    pub(crate) fn end(&mut self, how: SessionEnd) {
+        if self.ended.is_none() {
+            // A nonce no message carried never takes effect.
+            self.issued_pending = None;
+            self.ended = Some(how);
+            self.events.push_back(E::ended(how));
+        }
+    }
+
+    /// Asks for the next message to carry Alert 1223 and `Final`, ending the session
+    /// (`SessionEnd::Aborted { by_peer: false }`). Nothing once the session has ended.
+    pub(crate) fn request_abort(&mut self) {
+        if self.ended.is_none() {
+            self.abort_requested = true;
+            self.end_after_send = Some(SessionEnd::Aborted { by_peer: false });
+            self.reply_due = true;
+        }
+    }
+
+    /// A fresh nonce for the peer's next credentials. It takes effect (and is reported) only
+    /// with the message carrying it: see [`commit_issued_nonce`](Self::commit_issued_nonce).
+    pub(crate) fn issue_nonce(&mut self) -> Vec<u8> {
+        let n = fresh_nonce(self.nonces.as_mut());
+        self.issued_pending = Some(n.clone());
+        n
+    }
+
+    /// The message carrying the pending issued nonce goes out: the peer's credentials are
+    /// checked against it from now on, and it is reported (`NonceIssued`). Returns the nonce
+    /// it replaced in `peer`, if it replaced one.
+    pub(crate) fn commit_issued_nonce(
+        &mut self,
+        peer: Option<&mut Credentials>,
+    ) -> Option<Vec<u8>> {
+        let n = self.issued_pending.take()?;
+        let previous = peer.map(|c| std::mem::replace(&mut c.nonce, n.clone()));
+        self.events.push_back(E::nonce_issued(n));
+        previous
+    }
+
+    /// The peer's credentials verified: the header Status code (212, or 200 per message with
+    /// `syncml:auth-MAC`) and the `Chal` with a fresh nonce for its next credentials. True
+    /// in the third place the first time the peer is authenticated.
+    pub(crate) fn peer_verified(&mut self, expect: &Credentials) -> (StatusCode, Chal, bool) {
+        let first = !self.peer_authenticated;
+        self.peer_authenticated = true;
+        let next = self.issue_nonce();
+        let code = if expect.scheme == syncml::auth::AuthScheme::Hmac {
+            StatusCode::OK
+        } else {
+            StatusCode::AUTH_ACCEPTED
+        };
+        (code, expect.chal(Some(&next)), first)
+    }
+
+    /// The peer's credentials failed (`verdict` is not `Ok`): the refusal (401/407) and the
+    /// `Chal` to send, with the current nonce when the peer sent no credentials and a fresh
+    /// one otherwise. No `Chal` once `max_attempts` failures are reached: the session gives
+    /// the peer up.
+    pub(crate) fn peer_refused(
+        &mut self,
+        expect: &Credentials,
+        verdict: Verdict,
+        max_attempts: u32,
+    ) -> (StatusCode, Option<Chal>) {
+        self.peer_auth_failures += 1;
+        if self.peer_auth_failures >= max_attempts {
+            return (verdict.refusal(), None);
+        }
+        let nonce = if verdict == Verdict::Wrong || expect.nonce.is_empty() {
+            self.issue_nonce()
+        } else {
+            expect.nonce.clone()
+        };
+        (verdict.refusal(), Some(expect.chal(Some(&nonce))))
+    }
+
+    /// Refuses the peer's whole message: its header gets `code` (with `chal`), and every
+    /// command the same `code`; the next message carries statuses only.
+    pub(crate) fn refuse_message(&mut self, msg: &SyncMl, code: StatusCode, chal: Option<Chal>) {
+        self.hdr_status = Some(header_status(&msg.hdr, code, chal));
+        for cmd in msg.body.commands.iter().filter(|c| answerable(c)) {
+            self.statuses.push(Command::Status(status(
+                &msg.hdr.msg_id,
+                cmd.cmd_id(),
+                cmd.name(),
+                code,
+            )));
+        }
+        self.refusing = true;
+    }
+
+    /// The peer refused our last message (a challenge): put back what it carried, without
+    /// its header Status, to send it again.
+    pub(crate) fn restore_refused(&mut self) {
+        Composed::restore(
+            &self.last_sent,
+            self.last_pushed_back,
+            &mut self.outbox,
+            is_header_status,
+        );
+    }
+
+    /// Composes the next message under `hdr`, within the peer's `max_msg_size`: the header
+    /// Status, the statuses, then what fits of the outbox (nothing of it in a refusal), then
+    /// Alert 1223 or 1222 as asked. Statuses are put in the outbox with the tag `untagged`.
+    pub(crate) fn compose_message(
+        &mut self,
+        encoding: Encoding,
+        max_msg_size: usize,
+        hdr: SyncHdr,
+        untagged: &T,
+    ) -> Composed<T> {
+        // A refusal carries statuses only (digest §4.2): the commands wait behind it.
+        let held = if std::mem::take(&mut self.refusing) {
+            std::mem::take(&mut self.outbox)
+        } else {
+            VecDeque::new()
+        };
+        for s in std::mem::take(&mut self.statuses).into_iter().rev() {
+            self.outbox.push_front(Outgoing::new(s, untagged.clone()));
+        }
+        if let Some(s) = self.hdr_status.take() {
+            self.outbox.push_front(Outgoing::new(s, untagged.clone()));
+        }
+        let trailer = if self.abort_requested {
+            vec![alert(AlertCode::SESSION_ABORT)]
+        } else if self.want_more {
+            vec![alert(AlertCode::NEXT_MESSAGE)]
+        } else {
+            Vec::new()
+        };
+        let mut composed = compose(
+            encoding,
+            max_msg_size,
+            hdr,
+            &mut self.outbox,
+            trailer,
+            self.may_close,
+        );
+        self.outbox.extend(held);
+        self.last_sent = std::mem::take(&mut composed.consumed);
+        self.last_pushed_back = composed.pushed_back;
+        composed
+    }
+
+    /// Finishes a composed message: `Final` and the end of the session when it was the last
+    /// one, then the bytes, with the `x-syncml-hmac` value when `own` credentials use
+    /// `syncml:auth-MAC`.
+    pub(crate) fn transmit(
+        &mut self,
+        mut msg: SyncMl,
+        encoding: Encoding,
+        own: Option<&Credentials>,
+        url: Option<String>,
+    ) -> Transmit {
+        if let Some(how) = self.end_after_send.take() {
+            msg.body.is_final = true;
+            self.outbox.clear();
+            self.end(how);
+        }
+        let bytes = encoding.encode(&msg);
+        let hmac = own.and_then(|c| c.hmac_header(&bytes));
+        Transmit {
+            bytes,
+            content_type: encoding.content_type(),
+            url,
+            hmac,
+        }
+    }
+}
