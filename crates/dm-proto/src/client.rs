@@ -11,11 +11,11 @@ use syncml::auth::AuthScheme;
 use syncml::notification::{NonceMatch, RESYNC_NONCE_OCTETS, RESYNC_NONCE_TEXT};
 use syncml::{
     Alert, AlertCode, Chal, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, Status,
-    StatusCode, SyncHdr, SyncMl, Version,
+    StatusCode, SyncHdr, SyncMl,
 };
 
 use crate::credentials::{Credentials, MacInput, NonceSource, Verdict};
-use crate::endpoint::{Endpoint, SessionEvent};
+use crate::endpoint::{Endpoint, OwnVerdict, SessionEvent};
 use crate::header::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
     answerable, header_status, limits_meta, peer_limits, session_id_text, status,
@@ -244,14 +244,11 @@ pub struct ClientSession {
     url: String,
     server_max_msg: usize,
     server_max_obj: Option<usize>,
-    cred_needed: bool,
-    auth_attempts: u32,
     /// The server nonce in force before the one committed for the next message.
     void_to: Option<Vec<u8>>,
     /// The server nonce in force before the one the last message carried, if it carried one.
     last_msg_void_to: Option<Vec<u8>>,
     next_hdr_answer: Option<(StatusCode, Option<Chal>)>,
-    authenticated: bool,
     awaiting: Option<AwaitingApp>,
 }
 
@@ -272,6 +269,10 @@ impl SessionEvent for ClientEvent {
 
     fn nonce_issued(nonce: Vec<u8>) -> Self {
         ClientEvent::NonceIssued(nonce)
+    }
+
+    fn nonce_received(nonce: Vec<u8>) -> Self {
+        ClientEvent::NonceReceived(nonce)
     }
 }
 
@@ -297,7 +298,7 @@ impl ClientSession {
         let cred_needed = config.credentials.is_some() && config.cred_in_first_message;
         ClientSession {
             config,
-            ep: Endpoint::new(nonces, now, true),
+            ep: Endpoint::new(nonces, now, true, cred_needed),
             session_id: session_id_text(session_id),
             initiator,
             devinfo,
@@ -306,12 +307,9 @@ impl ClientSession {
             url,
             server_max_msg,
             server_max_obj: None,
-            cred_needed,
-            auth_attempts: 0,
             void_to: None,
             last_msg_void_to: None,
             next_hdr_answer: None,
-            authenticated: false,
             awaiting: None,
         }
     }
@@ -546,29 +544,14 @@ impl ClientSession {
     }
 
     fn header(&self) -> Result<SyncHdr, Error> {
-        let creds = self.config.credentials.as_ref();
-        let cred = match creds {
-            Some(c) if self.cred_needed => c.cred()?,
-            _ => None,
-        };
-        Ok(SyncHdr {
-            ver_dtd: Version::V1_2.ver_dtd().to_owned(),
-            ver_proto: Version::V1_2.ver_proto().to_owned(),
-            session_id: self.session_id.clone(),
-            msg_id: self.ep.msg_id.to_string(),
-            target: Location::uri(self.config.server_uri.clone()),
-            source: Location {
-                loc_uri: self.config.device_id.clone(),
-                loc_name: creds.map(|c| c.name.clone()),
-            },
-            resp_uri: None,
-            no_resp: false,
-            cred,
-            meta: Some(limits_meta(
-                self.config.max_msg_size,
-                self.config.max_obj_size,
-            )),
-        })
+        self.ep.header(
+            self.config.credentials.as_ref(),
+            self.session_id.clone(),
+            self.config.server_uri.clone(),
+            self.config.device_id.clone(),
+            None,
+            limits_meta(self.config.max_msg_size, self.config.max_obj_size),
+        )
     }
 
     fn handle(
@@ -852,60 +835,43 @@ impl ClientSession {
     /// Processes the server's Status for our header. Returns true when the server challenged
     /// and the package must be sent again with new credentials.
     fn header_verdict(&mut self, s: &Status) -> Result<bool, Error> {
-        let chal = s
-            .chal
-            .as_ref()
-            .and_then(|c| syncml::auth::parse_chal(c).ok());
-        match s.code {
-            StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
-                if self.config.credentials.is_some() && !self.authenticated {
-                    self.authenticated = true;
+        let max_attempts = self.config.max_auth_attempts;
+        let Some(creds) = self.config.credentials.as_mut() else {
+            return Ok(self.header_verdict_anonymous(s));
+        };
+        match self.ep.own_verdict(s, creds, max_attempts) {
+            OwnVerdict::Accepted { first, nonce } => {
+                if first {
                     self.ep.events.push_back(ClientEvent::Authenticated);
                 }
-                let hmac = self
-                    .config
-                    .credentials
-                    .as_ref()
-                    .is_some_and(|c| c.scheme == AuthScheme::Hmac);
-                if s.code == StatusCode::AUTH_ACCEPTED && !hmac {
-                    self.cred_needed = false;
-                }
-                if let Some((_, Some(nonce))) = chal {
-                    self.take_nonce(nonce);
+                if let Some(n) = nonce {
+                    self.ep.events.push_back(ClientEvent::NonceReceived(n));
                 }
                 Ok(false)
             }
-            StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
-                if self.config.credentials.is_none() {
-                    self.ep.end(SessionEnd::AuthFailed);
-                    return Ok(false);
-                }
-                self.auth_attempts += 1;
-                match chal {
-                    Some((scheme, nonce)) if self.auth_attempts < self.config.max_auth_attempts => {
-                        if let Some(c) = self.config.credentials.as_mut() {
-                            c.scheme = scheme;
-                        }
-                        if let Some(n) = nonce {
-                            self.take_nonce(n);
-                        }
-                        self.cred_needed = true;
-                        Ok(true)
-                    }
-                    _ => {
-                        self.ep.end(SessionEnd::AuthFailed);
-                        Ok(false)
-                    }
-                }
-            }
-            _ => Ok(false),
+            OwnVerdict::Challenged => Ok(true),
+            OwnVerdict::Settled => Ok(false),
         }
     }
 
-    fn take_nonce(&mut self, nonce: Vec<u8>) {
-        if let Some(c) = self.config.credentials.as_mut() {
-            c.nonce.clone_from(&nonce);
+    /// The server's Status for our header when we have no credentials: a refusal ends the
+    /// session, a nonce offered is reported.
+    fn header_verdict_anonymous(&mut self, s: &Status) -> bool {
+        match s.code {
+            StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
+                let chal = s
+                    .chal
+                    .as_ref()
+                    .and_then(|c| syncml::auth::parse_chal(c).ok());
+                if let Some((_, Some(nonce))) = chal {
+                    self.ep.events.push_back(ClientEvent::NonceReceived(nonce));
+                }
+            }
+            StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
+                self.ep.end(SessionEnd::AuthFailed);
+            }
+            _ => {}
         }
-        self.ep.events.push_back(ClientEvent::NonceReceived(nonce));
+        false
     }
 }

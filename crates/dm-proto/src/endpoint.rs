@@ -9,13 +9,17 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use syncml::{AlertCode, Chal, Command, Encoding, StatusCode, SyncHdr, SyncMl};
+use syncml::auth::AuthScheme;
+use syncml::{
+    AlertCode, Chal, Command, Encoding, Location, Meta, Status, StatusCode, SyncHdr, SyncMl,
+    Version,
+};
 
 use crate::credentials::{Credentials, NonceSource, Verdict, fresh_nonce};
 use crate::header::{SessionEnd, alert, answerable, header_status, status};
 use crate::large_object::Assembler;
 use crate::package::{Composed, Outgoing, compose, is_header_status};
-use crate::{Timestamp, Transmit};
+use crate::{Error, Timestamp, Transmit};
 
 /// The events both sides report alike.
 pub(crate) trait SessionEvent {
@@ -23,6 +27,26 @@ pub(crate) trait SessionEvent {
     fn ended(how: SessionEnd) -> Self;
     /// A nonce we issued to the peer went out: the application persists it.
     fn nonce_issued(nonce: Vec<u8>) -> Self;
+    /// The peer gave us a new nonce for our next credentials: the application persists it.
+    fn nonce_received(nonce: Vec<u8>) -> Self;
+}
+
+/// What the peer's Status for our header decided about our credentials.
+pub(crate) enum OwnVerdict {
+    /// Accepted (200 or 212). `first`: the first time; `nonce`: the next nonce the peer gave
+    /// us, already adopted (the caller reports it, in its side's order of events).
+    Accepted {
+        /// The first acceptance in this session.
+        first: bool,
+        /// The nonce of the `Chal`, if any.
+        nonce: Option<Vec<u8>>,
+    },
+    /// Challenged (401/407 with `Chal`): scheme and nonce adopted and reported; what the
+    /// refused message carried is to be sent again with new credentials.
+    Challenged,
+    /// Nothing more to do: another status, or a refusal for good (the session has ended with
+    /// [`SessionEnd::AuthFailed`]).
+    Settled,
 }
 
 /// The state one end of a session keeps whichever side it is. `E` is the side's event type,
@@ -69,11 +93,23 @@ pub(crate) struct Endpoint<E, T> {
     pub(crate) peer_authenticated: bool,
     /// How many times the peer failed to prove its credentials.
     pub(crate) peer_auth_failures: u32,
+    /// The peer accepted our credentials.
+    own_authenticated: bool,
+    /// How many times the peer refused our credentials.
+    own_auth_attempts: u32,
+    /// Our next header carries `Cred`.
+    pub(crate) cred_needed: bool,
 }
 
 impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
-    /// A fresh endpoint; `reply_due` is true when this side speaks first.
-    pub(crate) fn new(nonces: Box<dyn NonceSource>, now: Timestamp, reply_due: bool) -> Self {
+    /// A fresh endpoint; `reply_due` is true when this side speaks first, `cred_needed` when
+    /// its first header carries `Cred`.
+    pub(crate) fn new(
+        nonces: Box<dyn NonceSource>,
+        now: Timestamp,
+        reply_due: bool,
+        cred_needed: bool,
+    ) -> Self {
         Endpoint {
             nonces,
             events: VecDeque::new(),
@@ -95,6 +131,9 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
             assembler: Assembler::default(),
             peer_authenticated: false,
             peer_auth_failures: 0,
+            own_authenticated: false,
+            own_auth_attempts: 0,
+            cred_needed,
         }
     }
 
@@ -165,7 +204,7 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         let first = !self.peer_authenticated;
         self.peer_authenticated = true;
         let next = self.issue_nonce();
-        let code = if expect.scheme == syncml::auth::AuthScheme::Hmac {
+        let code = if expect.scheme == AuthScheme::Hmac {
             StatusCode::OK
         } else {
             StatusCode::AUTH_ACCEPTED
@@ -193,6 +232,93 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
             expect.nonce.clone()
         };
         (verdict.refusal(), Some(expect.chal(Some(&nonce))))
+    }
+
+    /// The peer's Status `s` for our header, with our credentials `own` (their scheme and
+    /// nonce follow the peer's `Chal`). 212 stops sending `Cred` (except with
+    /// `syncml:auth-MAC`); a 401/407 with `Chal` within `max_attempts` asks for it again,
+    /// anything else refusing us ends the session.
+    pub(crate) fn own_verdict(
+        &mut self,
+        s: &Status,
+        own: &mut Credentials,
+        max_attempts: u32,
+    ) -> OwnVerdict {
+        let chal = s
+            .chal
+            .as_ref()
+            .and_then(|c| syncml::auth::parse_chal(c).ok());
+        match s.code {
+            StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
+                if s.code == StatusCode::AUTH_ACCEPTED && own.scheme != AuthScheme::Hmac {
+                    self.cred_needed = false;
+                }
+                let first = !self.own_authenticated;
+                self.own_authenticated = true;
+                let nonce = match chal {
+                    Some((_, Some(n))) => {
+                        own.nonce.clone_from(&n);
+                        Some(n)
+                    }
+                    _ => None,
+                };
+                OwnVerdict::Accepted { first, nonce }
+            }
+            StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
+                self.own_auth_attempts += 1;
+                match chal {
+                    Some((scheme, nonce)) if self.own_auth_attempts < max_attempts => {
+                        own.scheme = scheme;
+                        if let Some(n) = nonce {
+                            own.nonce.clone_from(&n);
+                            self.events.push_back(E::nonce_received(n));
+                        }
+                        self.cred_needed = true;
+                        OwnVerdict::Challenged
+                    }
+                    _ => {
+                        self.end(SessionEnd::AuthFailed);
+                        OwnVerdict::Settled
+                    }
+                }
+            }
+            _ => OwnVerdict::Settled,
+        }
+    }
+
+    /// Our header for the next message (`MsgID` already counted): `Cred` from `own` while
+    /// the peer has not accepted it, our limits in `Meta`.
+    ///
+    /// # Errors
+    /// What building `Cred` from `own` fails with.
+    pub(crate) fn header(
+        &self,
+        own: Option<&Credentials>,
+        session_id: String,
+        target: String,
+        source: String,
+        resp_uri: Option<String>,
+        limits: Meta,
+    ) -> Result<SyncHdr, Error> {
+        let cred = match own {
+            Some(c) if self.cred_needed => c.cred()?,
+            _ => None,
+        };
+        Ok(SyncHdr {
+            ver_dtd: Version::V1_2.ver_dtd().to_owned(),
+            ver_proto: Version::V1_2.ver_proto().to_owned(),
+            session_id,
+            msg_id: self.msg_id.to_string(),
+            target: Location::uri(target),
+            source: Location {
+                loc_uri: source,
+                loc_name: own.map(|c| c.name.clone()),
+            },
+            resp_uri,
+            no_resp: false,
+            cred,
+            meta: Some(limits),
+        })
     }
 
     /// Refuses the peer's whole message: its header gets `code` (with `chal`), and every

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use syncml::auth::AuthScheme;
 use syncml::{
-    Alert, AlertCode, Chal, Command, Encoding, Item, Limits, Location, Results, Status, StatusCode,
-    SyncHdr, SyncMl, Version,
+    Alert, AlertCode, Chal, Command, Encoding, Item, Limits, Results, Status, StatusCode, SyncHdr,
+    SyncMl,
 };
 
 use crate::credentials::{Credentials, MacInput, NonceSource, Verdict};
-use crate::endpoint::{Endpoint, SessionEvent};
+use crate::endpoint::{Endpoint, OwnVerdict, SessionEvent};
 use crate::header::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, header_status,
     limits_meta, peer_limits, status,
@@ -176,9 +176,6 @@ pub struct ServerSession {
     client_max_obj: Option<usize>,
     /// The special resync nonce the driver allows for the device's first credentials.
     resync_nonce: Option<Vec<u8>>,
-    cred_needed: bool,
-    own_auth_attempts: u32,
-    server_authenticated: bool,
     next_handle: u64,
     queue: VecDeque<Outgoing<Tag>>,
     sent: HashMap<(String, String), SentRef>,
@@ -204,6 +201,10 @@ impl SessionEvent for ServerEvent {
     fn nonce_issued(nonce: Vec<u8>) -> Self {
         ServerEvent::NonceIssued(nonce)
     }
+
+    fn nonce_received(nonce: Vec<u8>) -> Self {
+        ServerEvent::NonceReceived(nonce)
+    }
 }
 
 impl ServerSession {
@@ -224,7 +225,7 @@ impl ServerSession {
         let cred_needed = config.credentials.is_some();
         ServerSession {
             config,
-            ep: Endpoint::new(nonces, now, false),
+            ep: Endpoint::new(nonces, now, false, cred_needed),
             client_credentials,
             encoding: None,
             session_id: None,
@@ -232,9 +233,6 @@ impl ServerSession {
             client_max_msg,
             client_max_obj: None,
             resync_nonce: None,
-            cred_needed,
-            own_auth_attempts: 0,
-            server_authenticated: false,
             next_handle: 1,
             queue: VecDeque::new(),
             sent: HashMap::new(),
@@ -414,29 +412,14 @@ impl ServerSession {
     // --- internals ---------------------------------------------------------------------
 
     fn header(&self) -> Result<SyncHdr, Error> {
-        let creds = self.config.credentials.as_ref();
-        let cred = match creds {
-            Some(c) if self.cred_needed => c.cred()?,
-            _ => None,
-        };
-        Ok(SyncHdr {
-            ver_dtd: Version::V1_2.ver_dtd().to_owned(),
-            ver_proto: Version::V1_2.ver_proto().to_owned(),
-            session_id: self.session_id.clone().unwrap_or_default(),
-            msg_id: self.ep.msg_id.to_string(),
-            target: Location::uri(self.device_uri.clone()),
-            source: Location {
-                loc_uri: self.config.server_uri.clone(),
-                loc_name: creds.map(|c| c.name.clone()),
-            },
-            resp_uri: self.config.resp_uri.clone(),
-            no_resp: false,
-            cred,
-            meta: Some(limits_meta(
-                self.config.max_msg_size,
-                self.config.max_obj_size,
-            )),
-        })
+        self.ep.header(
+            self.config.credentials.as_ref(),
+            self.session_id.clone().unwrap_or_default(),
+            self.device_uri.clone(),
+            self.config.server_uri.clone(),
+            self.config.resp_uri.clone(),
+            limits_meta(self.config.max_msg_size, self.config.max_obj_size),
+        )
     }
 
     /// Moves the queued commands into a new package; objects above the device's MaxObjSize are
@@ -681,50 +664,22 @@ impl ServerSession {
 
     /// The device's status for our header. True when it challenged us and we resend.
     fn our_header_verdict(&mut self, s: &Status) -> bool {
-        let chal = s
-            .chal
-            .as_ref()
-            .and_then(|c| syncml::auth::parse_chal(c).ok());
+        let max_attempts = self.config.max_auth_attempts;
         let Some(creds) = self.config.credentials.as_mut() else {
             return false;
         };
-        let hmac = creds.scheme == AuthScheme::Hmac;
-        match s.code {
-            StatusCode::OK | StatusCode::AUTH_ACCEPTED => {
-                if let Some((_, Some(n))) = chal {
-                    creds.nonce.clone_from(&n);
+        match self.ep.own_verdict(s, creds, max_attempts) {
+            OwnVerdict::Accepted { first, nonce } => {
+                if let Some(n) = nonce {
                     self.ep.events.push_back(ServerEvent::NonceReceived(n));
                 }
-                if s.code == StatusCode::AUTH_ACCEPTED && !hmac {
-                    self.cred_needed = false;
-                }
-                if !self.server_authenticated {
-                    self.server_authenticated = true;
+                if first {
                     self.ep.events.push_back(ServerEvent::ServerAuthenticated);
                 }
                 false
             }
-            StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
-                self.own_auth_attempts += 1;
-                match chal {
-                    Some((scheme, nonce))
-                        if self.own_auth_attempts < self.config.max_auth_attempts =>
-                    {
-                        creds.scheme = scheme;
-                        if let Some(n) = nonce {
-                            creds.nonce.clone_from(&n);
-                            self.ep.events.push_back(ServerEvent::NonceReceived(n));
-                        }
-                        self.cred_needed = true;
-                        true
-                    }
-                    _ => {
-                        self.ep.end(SessionEnd::AuthFailed);
-                        false
-                    }
-                }
-            }
-            _ => false,
+            OwnVerdict::Challenged => true,
+            OwnVerdict::Settled => false,
         }
     }
 
