@@ -18,7 +18,7 @@ use crate::credentials::{Credentials, MacInput, NonceSource, Verdict};
 use crate::endpoint::{Endpoint, OwnVerdict, SessionEvent};
 use crate::header::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, alert,
-    answerable, header_status, limits_meta, peer_limits, session_id_text, status,
+    answerable, header_status, limits_meta, session_id_text, status,
 };
 use crate::large_object::{Offered, no_end_of_data};
 use crate::package::Outgoing;
@@ -242,8 +242,6 @@ pub struct ClientSession {
     alerts: Vec<Command>,
     started: bool,
     url: String,
-    server_max_msg: usize,
-    server_max_obj: Option<usize>,
     /// The server nonce in force before the one committed for the next message.
     void_to: Option<Vec<u8>>,
     /// The server nonce in force before the one the last message carried, if it carried one.
@@ -298,15 +296,13 @@ impl ClientSession {
         let cred_needed = config.credentials.is_some() && config.cred_in_first_message;
         ClientSession {
             config,
-            ep: Endpoint::new(nonces, now, true, cred_needed),
+            ep: Endpoint::new(nonces, now, true, cred_needed, server_max_msg),
             session_id: session_id_text(session_id),
             initiator,
             devinfo,
             alerts: Vec::new(),
             started: false,
             url,
-            server_max_msg,
-            server_max_obj: None,
             void_to: None,
             last_msg_void_to: None,
             next_hdr_answer: None,
@@ -329,7 +325,7 @@ impl ClientSession {
     /// The largest object the server accepts, once it announced one.
     #[must_use]
     pub fn server_max_obj_size(&self) -> Option<usize> {
-        self.server_max_obj
+        self.ep.peer_max_obj
     }
 
     /// Queues a Generic Alert (1226). It goes out with the next package the device sends
@@ -408,7 +404,7 @@ impl ClientSession {
         let too_large: Vec<String> = responses
             .iter()
             .filter_map(|r| match r {
-                Command::Results(res) if self.above_server_max_obj(&res.items) => {
+                Command::Results(res) if self.ep.above_peer_max_obj(&res.items) => {
                     Some(res.cmd_ref.clone())
                 }
                 _ => None,
@@ -475,9 +471,7 @@ impl ClientSession {
             }
         };
         let encoding = self.config.encoding;
-        let composed = self
-            .ep
-            .compose_message(encoding, self.server_max_msg, hdr, &());
+        let composed = self.ep.compose_message(encoding, hdr, &());
         Some(self.ep.transmit(
             composed.msg,
             encoding,
@@ -585,16 +579,9 @@ impl ClientSession {
                 reason: "server message while commands await responses",
             });
         }
-        self.ep.last_activity = now;
+        self.ep.received(now, &msg.hdr);
         if let Some(uri) = msg.hdr.resp_uri.as_ref().filter(|u| !u.is_empty()) {
             self.url.clone_from(uri);
-        }
-        let (max_msg, max_obj) = peer_limits(&msg.hdr);
-        if let Some(m) = max_msg {
-            self.server_max_msg = m;
-        }
-        if max_obj.is_some() {
-            self.server_max_obj = max_obj;
         }
         let has_commands = msg.body.commands.iter().any(|c| {
             answerable(c) && !matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE)
@@ -777,15 +764,6 @@ impl ClientSession {
             self.ep
                 .peer_refused(expect, verdict, self.config.max_auth_attempts),
         )
-    }
-
-    /// True when an item's data is larger than the `MaxObjSize` the server announced.
-    fn above_server_max_obj(&self, items: &[Item]) -> bool {
-        self.server_max_obj.is_some_and(|max| {
-            items
-                .iter()
-                .any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
-        })
     }
 
     /// Commits the pending issued nonce when the next `poll_transmit` hands out the message

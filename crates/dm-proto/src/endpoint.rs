@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use syncml::auth::AuthScheme;
 use syncml::{
-    AlertCode, Chal, Command, Encoding, Location, Meta, Status, StatusCode, SyncHdr, SyncMl,
+    AlertCode, Chal, Command, Encoding, Item, Location, Meta, Status, StatusCode, SyncHdr, SyncMl,
     Version,
 };
 
 use crate::credentials::{Credentials, NonceSource, Verdict, fresh_nonce};
-use crate::header::{SessionEnd, alert, answerable, header_status, status};
+use crate::header::{SessionEnd, alert, answerable, header_status, peer_limits, status};
 use crate::large_object::Assembler;
 use crate::package::{Composed, Outgoing, compose, is_header_status};
 use crate::{Error, Timestamp, Transmit};
@@ -62,6 +62,10 @@ pub(crate) struct Endpoint<E, T> {
     pub(crate) ended: Option<SessionEnd>,
     /// A nonce issued to the peer whose `Chal` no message has carried yet.
     pub(crate) issued_pending: Option<Vec<u8>>,
+    /// The peer's `MaxMsgSize`: the last it announced, or the one assumed until it does.
+    pub(crate) peer_max_msg: usize,
+    /// The peer's `MaxObjSize`, once it announced one.
+    pub(crate) peer_max_obj: Option<usize>,
     /// `MsgID` of the last message we sent.
     pub(crate) msg_id: u32,
     /// The commands still to send in our current package.
@@ -103,12 +107,14 @@ pub(crate) struct Endpoint<E, T> {
 
 impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
     /// A fresh endpoint; `reply_due` is true when this side speaks first, `cred_needed` when
-    /// its first header carries `Cred`.
+    /// its first header carries `Cred`, `peer_max_msg` is the peer's `MaxMsgSize` until it
+    /// announces one.
     pub(crate) fn new(
         nonces: Box<dyn NonceSource>,
         now: Timestamp,
         reply_due: bool,
         cred_needed: bool,
+        peer_max_msg: usize,
     ) -> Self {
         Endpoint {
             nonces,
@@ -116,6 +122,8 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
             last_activity: now,
             ended: None,
             issued_pending: None,
+            peer_max_msg,
+            peer_max_obj: None,
             msg_id: 0,
             outbox: VecDeque::new(),
             last_sent: Vec::new(),
@@ -154,6 +162,28 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         if self.ended.is_none() && now >= self.last_activity + idle_timeout {
             self.end(SessionEnd::TimedOut);
         }
+    }
+
+    /// A message of the peer arrived at `now`: the idle timer restarts, and the limits its
+    /// header announces (`MaxMsgSize`, `MaxObjSize`) hold from now on.
+    pub(crate) fn received(&mut self, now: Timestamp, hdr: &SyncHdr) {
+        self.last_activity = now;
+        let (max_msg, max_obj) = peer_limits(hdr);
+        if let Some(m) = max_msg {
+            self.peer_max_msg = m;
+        }
+        if max_obj.is_some() {
+            self.peer_max_obj = max_obj;
+        }
+    }
+
+    /// True when an item's data is larger than the `MaxObjSize` the peer announced.
+    pub(crate) fn above_peer_max_obj(&self, items: &[Item]) -> bool {
+        self.peer_max_obj.is_some_and(|max| {
+            items
+                .iter()
+                .any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
+        })
     }
 
     /// Ends the session (once) and reports it.
@@ -347,13 +377,12 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         );
     }
 
-    /// Composes the next message under `hdr`, within the peer's `max_msg_size`: the header
+    /// Composes the next message under `hdr`, within the peer's `MaxMsgSize`: the header
     /// Status, the statuses, then what fits of the outbox (nothing of it in a refusal), then
     /// Alert 1223 or 1222 as asked. Statuses are put in the outbox with the tag `untagged`.
     pub(crate) fn compose_message(
         &mut self,
         encoding: Encoding,
-        max_msg_size: usize,
         hdr: SyncHdr,
         untagged: &T,
     ) -> Composed<T> {
@@ -378,7 +407,7 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         };
         let mut composed = compose(
             encoding,
-            max_msg_size,
+            self.peer_max_msg,
             hdr,
             &mut self.outbox,
             trailer,

@@ -17,7 +17,7 @@ use crate::credentials::{Credentials, MacInput, NonceSource, Verdict};
 use crate::endpoint::{Endpoint, OwnVerdict, SessionEvent};
 use crate::header::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, header_status,
-    limits_meta, peer_limits, status,
+    limits_meta, status,
 };
 use crate::large_object::{Interrupted, Offered, no_end_of_data};
 use crate::package::{Outgoing, data_items};
@@ -172,8 +172,6 @@ pub struct ServerSession {
     encoding: Option<Encoding>,
     session_id: Option<String>,
     device_uri: String,
-    client_max_msg: usize,
-    client_max_obj: Option<usize>,
     /// The special resync nonce the driver allows for the device's first credentials.
     resync_nonce: Option<Vec<u8>>,
     next_handle: u64,
@@ -225,13 +223,11 @@ impl ServerSession {
         let cred_needed = config.credentials.is_some();
         ServerSession {
             config,
-            ep: Endpoint::new(nonces, now, false, cred_needed),
+            ep: Endpoint::new(nonces, now, false, cred_needed, client_max_msg),
             client_credentials,
             encoding: None,
             session_id: None,
             device_uri: String::new(),
-            client_max_msg,
-            client_max_obj: None,
             resync_nonce: None,
             next_handle: 1,
             queue: VecDeque::new(),
@@ -364,9 +360,7 @@ impl ServerSession {
             }
         };
         let encoding = self.encoding.unwrap_or(Encoding::Xml);
-        let composed = self
-            .ep
-            .compose_message(encoding, self.client_max_msg, hdr, &None);
+        let composed = self.ep.compose_message(encoding, hdr, &None);
         for p in &composed.placed {
             if let Some(handle) = p.tag {
                 for (id, path) in &p.ids {
@@ -427,13 +421,8 @@ impl ServerSession {
     fn start_package(&mut self) {
         let mut any = false;
         while let Some(out) = self.queue.pop_front() {
-            let too_large = self.client_max_obj.is_some_and(|max| {
-                data_items(&out.cmd).is_some_and(|items| {
-                    items
-                        .iter()
-                        .any(|i| i.data.as_ref().is_some_and(|d| d.len() > max))
-                })
-            });
+            let too_large =
+                data_items(&out.cmd).is_some_and(|items| self.ep.above_peer_max_obj(items));
             if too_large && !matches!(out.cmd, Command::Results(_)) {
                 if let Some(handle) = out.tag {
                     let code = StatusCode::REQUEST_ENTITY_TOO_LARGE;
@@ -478,15 +467,8 @@ impl ServerSession {
             }
             Some(_) => {}
         }
-        self.ep.last_activity = now;
+        self.ep.received(now, &msg.hdr);
         self.device_uri.clone_from(&msg.hdr.source.loc_uri);
-        let (max_msg, max_obj) = peer_limits(&msg.hdr);
-        if let Some(m) = max_msg {
-            self.client_max_msg = m;
-        }
-        if max_obj.is_some() {
-            self.client_max_obj = max_obj;
-        }
         let msg_id = msg.hdr.msg_id.clone();
         self.ep.reply_due = true;
 
