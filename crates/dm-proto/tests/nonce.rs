@@ -12,18 +12,8 @@
 mod pair;
 
 use dm_proto::{ClientEvent, ServerEvent, SessionEnd};
-use pair::{Dir, Nonces, Pair};
-use syncml::{Command, Encoding, Item, ItemCmd, Location, StatusCode};
-
-fn get(uri: &str) -> Command {
-    Command::Get(ItemCmd {
-        items: vec![Item {
-            target: Some(Location::uri(uri)),
-            ..Item::default()
-        }],
-        ..ItemCmd::default()
-    })
-}
+use pair::{Dir, Nonces, Pair, get};
+use syncml::{Encoding, StatusCode};
 
 /// No 401/407 in either direction, both sides authenticated, session completed. (The server
 /// only learns that the device accepted it when the device answers a package.)

@@ -12,7 +12,7 @@ mod pair;
 use dm_proto::{
     ClientEvent, CommandHandle, Error, ServerConfig, ServerEvent, ServerSession, Timestamp,
 };
-use pair::{Setup, nonces};
+use pair::{Setup, get, nonces};
 use syncml::{AlertCode, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, SyncMl};
 
 fn server() -> ServerSession {
@@ -202,16 +202,6 @@ fn results(cmd_ref: &str, source: &str, data: &str, more: bool, size: Option<&st
     })
 }
 
-fn get(uri: &str) -> Command {
-    Command::Get(ItemCmd {
-        items: vec![Item {
-            target: Some(Location::uri(uri)),
-            ..Item::default()
-        }],
-        ..ItemCmd::default()
-    })
-}
-
 fn transmit(s: &mut ServerSession) -> SyncMl {
     let t = s.poll_transmit(Timestamp::ZERO).unwrap();
     Encoding::Xml.decode(&t.bytes, &Limits::default()).unwrap()
@@ -267,6 +257,20 @@ fn results_for(evs: &[ServerEvent], h: CommandHandle) -> usize {
         .count()
 }
 
+/// The device's message 2: status 200 for the header and for the Get `big` of
+/// `./Vendor/Big`, and the first 5 of 10 bytes of its Results.
+fn first_chunk_of_big(big: &str) -> SyncMl {
+    device_msg(
+        "2",
+        vec![
+            st("1", "0", "SyncHdr", 200),
+            st("1", big, "Get", 200),
+            results(big, "./Vendor/Big", "abcde", true, Some("10")),
+        ],
+        false,
+    )
+}
+
 /// The device starts chunked Results for one Get, then sends the Results of another Get
 /// instead of the next chunk: the server answers Alert 1225 naming the object, reports the
 /// first Get failed (500) and never reports its partial Results (digest §3.4).
@@ -278,15 +282,7 @@ fn interrupted_results_from_the_device_get_1225() {
         get_id(&pkg2, "./DevInfo/Man"),
     );
 
-    let first_chunk = device_msg(
-        "2",
-        vec![
-            st("1", "0", "SyncHdr", 200),
-            st("1", &big, "Get", 200),
-            results(&big, "./Vendor/Big", "abcde", true, Some("10")),
-        ],
-        false,
-    );
+    let first_chunk = first_chunk_of_big(&big);
     s.handle_message(Timestamp::ZERO, first_chunk).unwrap();
     let answer = transmit(&mut s);
     assert!(
@@ -331,15 +327,7 @@ fn generic_alert_or_final_interrupts_results_too() {
     for by_alert in [true, false] {
         let (mut s, h, pkg2) = server_with_gets(&["./Vendor/Big"]);
         let big = get_id(&pkg2, "./Vendor/Big");
-        let first_chunk = device_msg(
-            "2",
-            vec![
-                st("1", "0", "SyncHdr", 200),
-                st("1", &big, "Get", 200),
-                results(&big, "./Vendor/Big", "abcde", true, Some("10")),
-            ],
-            false,
-        );
+        let first_chunk = first_chunk_of_big(&big);
         s.handle_message(Timestamp::ZERO, first_chunk).unwrap();
         let _ = transmit(&mut s);
         let _ = events(&mut s);

@@ -15,7 +15,7 @@ use std::time::Duration;
 use dm_proto::{
     AuthScheme, ClientEvent, CommandHandle, GenericAlert, Initiator, ServerEvent, SessionEnd,
 };
-use pair::{Dir, Pair, Setup, creds};
+use pair::{Dir, Pair, Setup, creds, get};
 use syncml::{
     AlertCode, Command, Container, Data, Encoding, Exec, Item, ItemCmd, Location, Meta, StatusCode,
 };
@@ -26,13 +26,6 @@ fn item_target(uri: &str, data: Option<&str>) -> Item {
         data: data.map(Data::from),
         ..Item::default()
     }
-}
-
-fn get(uri: &str) -> Command {
-    Command::Get(ItemCmd {
-        items: vec![item_target(uri, None)],
-        ..ItemCmd::default()
-    })
 }
 
 fn replace(uri: &str, value: Data) -> Command {
@@ -102,20 +95,6 @@ fn results_of(p: &Pair, h: CommandHandle) -> Vec<Data> {
         })
         .flat_map(|r| r.items.iter().filter_map(|i| i.data.clone()))
         .collect()
-}
-
-fn server_ended(p: &Pair) -> Option<SessionEnd> {
-    p.server_events.iter().find_map(|e| match e {
-        ServerEvent::Ended(how) => Some(*how),
-        _ => None,
-    })
-}
-
-fn client_ended(p: &Pair) -> Option<SessionEnd> {
-    p.client_events.iter().find_map(|e| match e {
-        ClientEvent::Ended(how) => Some(*how),
-        _ => None,
-    })
 }
 
 fn text(d: &Data) -> String {
@@ -202,8 +181,8 @@ fn every_command(encoding: Encoding) {
     assert!(p.tree.get("./Vendor/Other").is_none());
     assert_eq!(p.tree.value_str("./Vendor/Copied"), Some("new"));
 
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
-    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+    assert_eq!(p.client_end(), Some(SessionEnd::Completed));
     // pkg1, pkg3 from the client; pkg2, pkg4 from the server.
     assert_eq!(p.client_msgs, 2);
     assert!(p.messages(Dir::ToClient).last().unwrap().body.is_final);
@@ -232,7 +211,7 @@ fn server_initiated(encoding: Encoding) {
         results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
         ["Gw-1"]
     );
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
 both!(server_initiated, server_initiated);
@@ -255,7 +234,7 @@ fn atomic_rollback(encoding: Encoding) {
         "{st:?}"
     );
     assert!(p.tree.get("./Vendor/A1").is_none());
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
 both!(atomic_rollback, atomic_rollback);
@@ -295,7 +274,7 @@ fn generic_alert(encoding: Encoding) {
     // The server answered the alert with 200.
     assert!(p.client_events.iter().any(|e| matches!(e,
         ClientEvent::Status(s) if s.cmd == "Alert" && s.code == StatusCode::OK)));
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
 both!(generic_alert, generic_alert);
@@ -331,7 +310,7 @@ fn md5_challenge(encoding: Encoding) {
         results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
         ["Acme"]
     );
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 
     // Nonce rotation: the last nonce the server issued is the one the client persisted.
     let issued: Vec<_> = p
@@ -372,7 +351,7 @@ fn md5_challenge(encoding: Encoding) {
         });
     assert_eq!(hdr_status, Some(StatusCode::AUTH_ACCEPTED));
     assert_eq!(p2.client_msgs, 1);
-    assert_eq!(server_ended(&p2), Some(SessionEnd::Completed));
+    assert_eq!(p2.server_end(), Some(SessionEnd::Completed));
 }
 
 both!(md5_challenge_and_nonce_rotation, md5_challenge);
@@ -399,8 +378,8 @@ fn wrong_password(encoding: Encoding) {
                 .all(|c| matches!(c, Command::Status(_)))
         );
     }
-    assert_eq!(server_ended(&p), Some(SessionEnd::PeerAuthFailed));
-    assert_eq!(client_ended(&p), Some(SessionEnd::AuthFailed));
+    assert_eq!(p.server_end(), Some(SessionEnd::PeerAuthFailed));
+    assert_eq!(p.client_end(), Some(SessionEnd::AuthFailed));
     assert!(status_of(&p, h).is_empty());
     assert!(!p.server.is_authenticated());
 }
@@ -495,8 +474,8 @@ fn server_auth_wrong(encoding: Encoding) {
             .all(|(_, c)| *c == StatusCode::INVALID_CREDENTIALS),
         "{st:?}"
     );
-    assert_eq!(client_ended(&p), Some(SessionEnd::PeerAuthFailed));
-    assert_eq!(server_ended(&p), Some(SessionEnd::AuthFailed));
+    assert_eq!(p.client_end(), Some(SessionEnd::PeerAuthFailed));
+    assert_eq!(p.server_end(), Some(SessionEnd::AuthFailed));
     assert!(
         !p.client_events
             .iter()
@@ -520,7 +499,7 @@ fn hmac_and_basic(encoding: Encoding) {
         results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
         ["en"]
     );
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
     assert!(p.messages(Dir::ToServer).all(|m| m.hdr.cred.is_none()));
 }
 
@@ -565,7 +544,7 @@ fn large_results(encoding: Encoding) {
             .iter()
             .any(|c| matches!(c, Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED))
     }));
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
 fn pair_len(encoding: Encoding, m: &syncml::SyncMl) -> usize {
@@ -610,7 +589,7 @@ fn large_replace(encoding: Encoding) {
     for m in p.messages(Dir::ToClient) {
         assert!(pair_len(encoding, m) <= 2_500);
     }
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
 both!(large_replace, large_replace);
@@ -687,7 +666,7 @@ fn multi_message_package(encoding: Encoding) {
             .iter()
             .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE))
     }));
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
 both!(multi_message_package, multi_message_package);
@@ -698,14 +677,8 @@ fn client_abort(encoding: Encoding) {
     p.server.queue(get("./DevInfo/Man"));
     p.client.abort();
     p.run();
-    assert_eq!(
-        client_ended(&p),
-        Some(SessionEnd::Aborted { by_peer: false })
-    );
-    assert_eq!(
-        server_ended(&p),
-        Some(SessionEnd::Aborted { by_peer: true })
-    );
+    assert_eq!(p.client_end(), Some(SessionEnd::Aborted { by_peer: false }));
+    assert_eq!(p.server_end(), Some(SessionEnd::Aborted { by_peer: true }));
     let m = p.messages(Dir::ToServer).next().unwrap();
     assert!(m.body.is_final);
     assert!(
@@ -724,14 +697,8 @@ fn server_abort(encoding: Encoding) {
     p.server.queue(get("./DevInfo/Man"));
     p.server.abort();
     p.run();
-    assert_eq!(
-        server_ended(&p),
-        Some(SessionEnd::Aborted { by_peer: false })
-    );
-    assert_eq!(
-        client_ended(&p),
-        Some(SessionEnd::Aborted { by_peer: true })
-    );
+    assert_eq!(p.server_end(), Some(SessionEnd::Aborted { by_peer: false }));
+    assert_eq!(p.client_end(), Some(SessionEnd::Aborted { by_peer: true }));
     assert_eq!(p.client_msgs, 1);
 }
 
@@ -753,7 +720,7 @@ fn idle_timeout(encoding: Encoding) {
     assert_eq!(p.server.ended(), Some(SessionEnd::TimedOut));
     assert!(p.client.poll_timeout().is_none());
     p.drain_client();
-    assert_eq!(client_ended(&p), Some(SessionEnd::TimedOut));
+    assert_eq!(p.client_end(), Some(SessionEnd::TimedOut));
 }
 
 both!(idle_timeout, idle_timeout);
@@ -795,7 +762,7 @@ fn results_above_server_max_obj_size(encoding: Encoding) {
         })
         .collect();
     assert_eq!(results_sent, ["./DevInfo/Man"]);
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
 both!(
@@ -879,8 +846,8 @@ fn challenge_mid_client_package(encoding: Encoding) {
             |e| matches!(e, ClientEvent::Status(s) if s.code == StatusCode::INVALID_CREDENTIALS)
         )
     );
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
-    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+    assert_eq!(p.client_end(), Some(SessionEnd::Completed));
 }
 
 both!(challenge_mid_client_package, challenge_mid_client_package);
@@ -928,8 +895,8 @@ fn challenge_mid_server_package(encoding: Encoding) {
         })
         .sum();
     assert_eq!(executed, 24, "no Add reached the application twice");
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
-    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+    assert_eq!(p.client_end(), Some(SessionEnd::Completed));
 }
 
 both!(challenge_mid_server_package, challenge_mid_server_package);
@@ -1012,8 +979,8 @@ fn challenge_during_large_object(encoding: Encoding, device_refuses: bool, serve
     let stored = pair::Nonces::in_sync(b"n1", b"s1").after(&p);
     assert_eq!(stored.device_clcred, stored.server_client);
     assert_eq!(stored.device_srvcred, stored.server_own);
-    assert_eq!(server_ended(&p), Some(SessionEnd::Completed));
-    assert_eq!(client_ended(&p), Some(SessionEnd::Completed));
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+    assert_eq!(p.client_end(), Some(SessionEnd::Completed));
 }
 
 fn challenge_during_large_object_to_device(encoding: Encoding) {

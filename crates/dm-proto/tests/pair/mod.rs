@@ -38,6 +38,17 @@ pub fn creds(scheme: AuthScheme, name: &str, password: &str, nonce: &[u8]) -> Cr
     }
 }
 
+/// A Get of one node (CmdID left empty, as the sessions want it).
+pub fn get(uri: &str) -> syncml::Command {
+    syncml::Command::Get(syncml::ItemCmd {
+        items: vec![Item {
+            target: Some(Location::uri(uri)),
+            ..Item::default()
+        }],
+        ..syncml::ItemCmd::default()
+    })
+}
+
 /// The device's tree: DevInfo, a vendor subtree with a few leaves.
 pub fn device_tree() -> Tree {
     let mut tree =
