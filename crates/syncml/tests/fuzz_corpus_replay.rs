@@ -300,3 +300,48 @@ fn known_bug_wbxml_meta_type_is_the_only_change() {
     assert_eq!(back, expected);
     assert_ne!(back, msg);
 }
+
+/// The second known codec bug the WBXML check accepts
+/// (`checks::known_bug_nested_ddf_namespace`): a `MgmtTree` whose namespace merely contains
+/// `syncml:dmddf1.2` comes back in that namespace. When this fails because the namespace
+/// survives, the codec is fixed: remove the exemption from `fuzz/src/lib.rs` and this test.
+#[test]
+fn known_bug_nested_ddf_namespace_is_the_only_change() {
+    use syncml::Data;
+    let limits = syncml::Limits::default();
+    let msg = syncml::xml::decode(
+        &seed(
+            "xml_wbxml_roundtrip",
+            "known-bug-ddf-namespace-substring.xml",
+        ),
+        &limits,
+    )
+    .unwrap();
+    let back = syncml::wbxml::decode(&syncml::wbxml::encode(&msg), &limits).unwrap();
+    let (before, after) = (items_data(&msg), items_data(&back));
+    let Data::Xml(x) = &after[0] else {
+        panic!("{:?}", after[0])
+    };
+    assert!(
+        x.starts_with("<MgmtTree xmlns=\"syncml:dmddf1.2\">"),
+        "the codec keeps the namespace now: remove checks::known_bug_nested_ddf_namespace ({x})"
+    );
+    assert!(!checks::data_equivalent(&before[0], &after[0]));
+    assert!(checks::known_bug_nested_ddf_namespace(
+        &before[0], &after[0]
+    ));
+    // Any other change is still a finding.
+    let tree = |s: &str| {
+        Data::Xml(format!(
+            "<MgmtTree xmlns=\"urn:x-syncml:dmddf1.2\">{s}</MgmtTree>"
+        ))
+    };
+    assert!(!checks::known_bug_nested_ddf_namespace(
+        &tree("<Node><NodeName>a</NodeName></Node>"),
+        &tree("<Node><NodeName>b</NodeName></Node>")
+    ));
+    assert!(!checks::known_bug_nested_ddf_namespace(
+        &Data::Xml("<Other xmlns=\"urn:x\"><a/></Other>".into()),
+        &Data::Xml("<Other><a/></Other>".into())
+    ));
+}
