@@ -345,3 +345,24 @@ fn known_bug_nested_ddf_namespace_is_the_only_change() {
         &Data::Xml("<Other><a/></Other>".into())
     ));
 }
+
+/// `<Meta></Meta>` decodes as an empty `Meta`, which encoders omit: the check counts an empty
+/// `Meta` as none, and nothing else.
+#[test]
+fn empty_meta_counts_as_no_meta() {
+    let limits = syncml::Limits::default();
+    let msg = syncml::xml::decode(&seed("xml_decode", "repr-empty-meta.xml"), &limits).unwrap();
+    assert_eq!(msg.hdr.meta, Some(syncml::Meta::default()));
+    let back = syncml::xml::decode(&syncml::xml::encode(&msg), &limits).unwrap();
+    assert_eq!(back.hdr.meta, None);
+    let mut normalized = msg.clone();
+    checks::normalize_empty_meta(&mut normalized);
+    assert_eq!(back, normalized);
+    let mut other = normalized.clone();
+    other.hdr.meta = Some(syncml::Meta {
+        max_msg_size: Some("1".into()),
+        ..syncml::Meta::default()
+    });
+    checks::normalize_empty_meta(&mut other);
+    assert_ne!(other, normalized);
+}
