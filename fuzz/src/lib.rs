@@ -256,8 +256,11 @@ pub enum WbxmlItem {
     End,
     /// Character data (`STR_I` or `STR_T`), adjacent pieces joined.
     Str(Vec<u8>),
-    /// `OPAQUE` data.
+    /// `OPAQUE` data that is not a WBXML document.
     Opaque(Vec<u8>),
+    /// `OPAQUE` data that is itself a WBXML document (a nested DM DDF / TNDS document), read
+    /// the same way.
+    Nested(Box<WbxmlDoc>),
     /// A character entity.
     Entity(u32),
     /// An extension token, as its debug form.
@@ -277,11 +280,17 @@ pub struct WbxmlDoc {
     pub body: Vec<WbxmlItem>,
 }
 
-/// A WBXML document as its meaning: version, charset, public id and body, with every string-table reference (text, literal tag names, the public id) resolved, so
-/// that two documents that differ only in their string tables compare equal. `None` if the
-/// bytes are not a readable WBXML document.
+/// A WBXML document as its meaning: version, charset, public id and body (`OPAQUE` data that
+/// is a WBXML document read the same way, down to 8 levels), with every string-table reference
+/// (text, literal tag names, the public id) resolved and adjacent strings joined, so that two
+/// documents that differ only in their string tables or in how text is cut into strings
+/// compare equal. `None` if the bytes are not a readable WBXML document.
 #[must_use]
 pub fn wbxml_document(bytes: &[u8]) -> Option<WbxmlDoc> {
+    wbxml_document_at(bytes, 0)
+}
+
+fn wbxml_document_at(bytes: &[u8], depth: usize) -> Option<WbxmlDoc> {
     use wbxml::{Event, PublicId, TagId};
     let mut r = wbxml::Reader::new(bytes, wbxml::Limits::default()).ok()?;
     let h = *r.header();
@@ -302,7 +311,13 @@ pub fn wbxml_document(bytes: &[u8]) -> Option<WbxmlDoc> {
             ),
             Event::End => WbxmlItem::End,
             Event::Str(s) => WbxmlItem::Str(s.to_vec()),
-            Event::Opaque(b) => WbxmlItem::Opaque(b.to_vec()),
+            Event::Opaque(b) => match (depth < 8)
+                .then(|| wbxml_document_at(b, depth + 1))
+                .flatten()
+            {
+                Some(doc) => WbxmlItem::Nested(Box::new(doc)),
+                None => WbxmlItem::Opaque(b.to_vec()),
+            },
             Event::Entity(c) => WbxmlItem::Entity(c),
             Event::Extension { kind, value } => WbxmlItem::Extension(format!("{kind} {value:?}")),
         };
@@ -455,8 +470,8 @@ pub enum XmlItem {
     Start(String, Vec<(String, String)>),
     /// An end tag (an empty element is a start tag followed by an end tag).
     End,
-    /// Character data (text and CDATA sections, adjacent pieces joined, references resolved,
-    /// line ends normalised to `\n`); never only XML whitespace.
+    /// Character data (text and CDATA sections, references resolved, line ends normalised to
+    /// `\n`; text nodes separated only by comments or PIs joined); never only XML whitespace.
     Text(String),
 }
 
@@ -471,9 +486,13 @@ fn is_xml_ws(c: char) -> bool {
 
 /// The canonical event list of the XML fragment `bytes` (any number of top-level elements and
 /// text), or `None` if it is not well-formed UTF-8 XML: element names, attributes, text with
-/// references resolved, empty elements as start + end, whitespace-only text dropped. Comments,
-/// processing instructions, the XML declaration and a DOCTYPE are not part of it. Two fragments
-/// with the same list carry the same XML for our purposes (this is what WBXML preserves).
+/// references resolved, empty elements as start + end, whitespace-only text nodes dropped.
+/// Comments, processing instructions, the XML declaration and a DOCTYPE are not part of it;
+/// like tags, they end a text node (so `a<!--x--> <!--y-->b` is `ab`: the blank node between
+/// the comments is whitespace-only), and the text nodes around them are joined. CDATA sections
+/// are part of the text node they are in. Two fragments with the same list carry the same XML
+/// for our purposes: this is what WBXML preserves (libwbxml, like our encoder, drops comments,
+/// PIs and whitespace-only text nodes).
 #[must_use]
 pub fn xml_infoset(bytes: &[u8]) -> Option<Vec<XmlItem>> {
     use quick_xml::events::Event;
@@ -486,9 +505,15 @@ pub fn xml_infoset(bytes: &[u8]) -> Option<Vec<XmlItem>> {
     let mut out = Vec::new();
     let mut pending = String::new();
     let mut depth = 0usize;
+    // Ends a text node (at a tag, comment or PI): dropped if only whitespace, else joined to
+    // the text before it if only dropped nodes (comments, PIs, whitespace) came in between.
     let flush = |pending: &mut String, out: &mut Vec<XmlItem>| {
         if !pending.chars().all(is_xml_ws) {
-            out.push(XmlItem::Text(std::mem::take(pending)));
+            if let Some(XmlItem::Text(prev)) = out.last_mut() {
+                prev.push_str(pending);
+            } else {
+                out.push(XmlItem::Text(std::mem::take(pending)));
+            }
         }
         pending.clear();
     };
@@ -523,7 +548,9 @@ pub fn xml_infoset(bytes: &[u8]) -> Option<Vec<XmlItem>> {
                 let raw = std::str::from_utf8(c.as_ref()).ok()?;
                 pending.push_str(&normalize_eol(raw));
             }
-            Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
+            Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {
+                flush(&mut pending, &mut out);
+            }
             Event::Empty(_) => return None, // not produced with expand_empty_elements
             Event::Eof => break,
         }

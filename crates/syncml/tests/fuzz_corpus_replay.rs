@@ -95,6 +95,8 @@ fn representation_seeds_differ_in_bytes_but_not_in_xml_infoset() {
         "repr-data-xml-raw-gt.xml",
         "repr-data-xml-charref.xml",
         "crash-53429e9e6ada69b3e6b7d8edfa77a700c14f7d6e",
+        "repr-ddf-blank-between-pis.xml",
+        "repr-inline-blank-between-comments.xml",
     ] {
         let msg = syncml::xml::decode(&seed("xml_wbxml_roundtrip", name), &limits).unwrap();
         let back = checks::wbxml_trip(&msg, &limits);
@@ -151,6 +153,9 @@ fn infoset_canonical_forms() {
     same("<a>\n  <b/>\n</a>", "<a><b/></a>");
     same("<a> </a>", "<a/>");
     same("<a>x<!-- c -->y</a>", "<a>xy</a>");
+    same("<a>x<!--c--> <!--d-->y</a>", "<a>xy</a>");
+    same("<a>x\n<?p?>\n<?q?>\ny</a>", "<a>x\n\ny</a>");
+    same("<a>x<![CDATA[ ]]>y</a>", "<a>x y</a>");
     same("<a><![CDATA[<x>]]></a>", "<a>&lt;x></a>");
     same("<a>1\r\n2</a>", "<a>1\n2</a>");
     same("<a q='1' p=\"2\"/>", "<a p='2' q='1'></a>");
@@ -165,6 +170,8 @@ fn infoset_keeps_what_carries_meaning() {
         assert_ne!(x, checks::xml_infoset(b.as_bytes()), "{a} vs {b}");
     };
     differ("<a>x</a>", "<a>y</a>");
+    differ("<a>x y</a>", "<a>xy</a>");
+    differ("<a>x<!--c--> y</a>", "<a>xy</a>");
     differ("<a> x</a>", "<a>x</a>");
     differ("<a>\u{a0}</a>", "<a/>");
     differ("<a>x&#13;</a>", "<a>x\n</a>");
