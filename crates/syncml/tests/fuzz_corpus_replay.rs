@@ -308,10 +308,9 @@ fn known_bug_wbxml_meta_type_is_the_only_change() {
     assert_ne!(back, msg);
 }
 
-/// The second known codec bug the WBXML check accepts
-/// (`checks::known_bug_nested_ddf_namespace`): a `MgmtTree` whose namespace merely contains
+/// Known codec bug 1 of `checks::known_bug_data`: a `MgmtTree` whose namespace merely contains
 /// `syncml:dmddf1.2` comes back in that namespace. When this fails because the namespace
-/// survives, the codec is fixed: remove the exemption from `fuzz/src/lib.rs` and this test.
+/// survives, the codec is fixed: remove that part of the exemption and this test.
 #[test]
 fn known_bug_nested_ddf_namespace_is_the_only_change() {
     use syncml::Data;
@@ -331,23 +330,21 @@ fn known_bug_nested_ddf_namespace_is_the_only_change() {
     };
     assert!(
         x.starts_with("<MgmtTree xmlns=\"syncml:dmddf1.2\">"),
-        "the codec keeps the namespace now: remove checks::known_bug_nested_ddf_namespace ({x})"
+        "the codec keeps the namespace now: remove part 1 of checks::known_bug_data ({x})"
     );
     assert!(!checks::data_equivalent(&before[0], &after[0]));
-    assert!(checks::known_bug_nested_ddf_namespace(
-        &before[0], &after[0]
-    ));
+    assert!(checks::known_bug_data(&before[0], &after[0]));
     // Any other change is still a finding.
     let tree = |s: &str| {
         Data::Xml(format!(
             "<MgmtTree xmlns=\"urn:x-syncml:dmddf1.2\">{s}</MgmtTree>"
         ))
     };
-    assert!(!checks::known_bug_nested_ddf_namespace(
+    assert!(!checks::known_bug_data(
         &tree("<Node><NodeName>a</NodeName></Node>"),
         &tree("<Node><NodeName>b</NodeName></Node>")
     ));
-    assert!(!checks::known_bug_nested_ddf_namespace(
+    assert!(!checks::known_bug_data(
         &Data::Xml("<Other xmlns=\"urn:x\"><a/></Other>".into()),
         &Data::Xml("<Other><a/></Other>".into())
     ));
@@ -372,4 +369,40 @@ fn empty_meta_counts_as_no_meta() {
     });
     checks::normalize_empty_meta(&mut other);
     assert_ne!(other, normalized);
+}
+
+/// Known codec bugs 2 and 3 of `checks::known_bug_data`: Unicode-blank text dropped, `&#13;`
+/// written back as a raw CR. When one of these fails because the text survives, the codec is
+/// fixed: remove that part of the exemption and its assertion here.
+#[test]
+fn known_bugs_unicode_blank_and_raw_cr_are_the_only_change() {
+    use syncml::Data;
+    let limits = syncml::Limits::default();
+    for (name, lost) in [
+        ("known-bug-ddf-nbsp-value-dropped.xml", "&#160;"),
+        ("known-bug-inline-nbsp-text-dropped.xml", "&#160;"),
+        ("known-bug-ddf-charref-cr-written-raw.xml", "&#13;"),
+    ] {
+        let msg = syncml::xml::decode(&seed("xml_wbxml_roundtrip", name), &limits).unwrap();
+        let back = syncml::wbxml::decode(&syncml::wbxml::encode(&msg), &limits).unwrap();
+        let (before, after) = (items_data(&msg), items_data(&back));
+        let (Data::Xml(b), Data::Xml(a)) = (&before[0], &after[0]) else {
+            panic!("{name}: {:?}", after[0])
+        };
+        assert!(b.contains(lost));
+        assert!(
+            !checks::data_equivalent(&before[0], &after[0]),
+            "{name}: the codec keeps {lost} now ({a}): remove its part of checks::known_bug_data"
+        );
+        assert!(checks::known_bug_data(&before[0], &after[0]), "{name}");
+    }
+    let xml = |s: &str| Data::Xml(s.into());
+    assert!(!checks::known_bug_data(
+        &xml("<a>x\u{a0}y</a>"),
+        &xml("<a>xy</a>")
+    ));
+    assert!(!checks::known_bug_data(
+        &xml("<a>x&#13;</a>"),
+        &xml("<a>y\n</a>")
+    ));
 }
