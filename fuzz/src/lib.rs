@@ -386,8 +386,10 @@ pub fn assert_equivalent(
 ///    whitespace (`str::trim`, e.g. U+00A0) is dropped like XML whitespace. Accepted: such text
 ///    nodes removed.
 /// 3. CR (`known-bug-ddf-charref-cr-written-raw.xml`): a CR from `&#13;` is written back raw in
-///    the XML text, where an XML reader sees LF (and CR LF as one LF). Accepted: the resolved
-///    text end-of-line normalised again.
+///    the XML text, where an XML reader sees LF (and CR LF as one LF); raw CRs of the source
+///    are kept as CR characters too (the encoder does no end-of-line handling), so text pieces
+///    joined around a dropped comment or PI can form a new CR LF. Accepted: text read without
+///    end-of-line handling, pieces joined, then end-of-line normalised.
 #[must_use]
 pub fn known_bug_data(before: &Data, after: &Data) -> bool {
     let (Data::Xml(b), Data::Xml(_)) = (before, after) else {
@@ -398,7 +400,7 @@ pub fn known_bug_data(before: &Data, after: &Data) -> bool {
     let ddf_substring = head.starts_with("<MgmtTree") && head.contains("syncml:dmddf1.2");
     let apply = |d: &Data| {
         let mut out: Vec<XmlItem> = Vec::new();
-        for it in xml_infoset(d.as_bytes())? {
+        for it in xml_items(d.as_bytes(), false)? {
             match it {
                 XmlItem::Start(name, attrs) if ddf_substring => out.push(XmlItem::Start(
                     name.rsplit(':').next().unwrap_or_default().to_owned(),
@@ -409,7 +411,6 @@ pub fn known_bug_data(before: &Data, after: &Data) -> bool {
                 )),
                 XmlItem::Text(t) if t.trim().is_empty() => {}
                 XmlItem::Text(t) => {
-                    let t = normalize_eol(&t);
                     if let Some(XmlItem::Text(prev)) = out.last_mut() {
                         prev.push_str(&t);
                     } else {
@@ -417,6 +418,11 @@ pub fn known_bug_data(before: &Data, after: &Data) -> bool {
                     }
                 }
                 other => out.push(other),
+            }
+        }
+        for it in &mut out {
+            if let XmlItem::Text(t) = it {
+                *t = normalize_eol(t);
             }
         }
         Some(out)
@@ -510,6 +516,14 @@ fn is_xml_ws(c: char) -> bool {
 /// PIs and whitespace-only text nodes).
 #[must_use]
 pub fn xml_infoset(bytes: &[u8]) -> Option<Vec<XmlItem>> {
+    xml_items(bytes, true)
+}
+
+/// [`xml_infoset`], with the end-of-line handling of text done (`eol`) or not.
+fn xml_items(bytes: &[u8], eol: bool) -> Option<Vec<XmlItem>> {
+    let eol_text = |s: &str| {
+        if eol { normalize_eol(s) } else { s.to_owned() }
+    };
     use quick_xml::events::Event;
     let text = std::str::from_utf8(bytes).ok()?;
     let mut reader = quick_xml::Reader::from_str(text);
@@ -556,12 +570,12 @@ pub fn xml_infoset(bytes: &[u8]) -> Option<Vec<XmlItem>> {
                 out.push(XmlItem::End);
             }
             Event::Text(t) => {
-                let raw = normalize_eol(std::str::from_utf8(t.as_ref()).ok()?);
+                let raw = eol_text(std::str::from_utf8(t.as_ref()).ok()?);
                 pending.push_str(&quick_xml::escape::unescape(&raw).ok()?);
             }
             Event::CData(c) => {
                 let raw = std::str::from_utf8(c.as_ref()).ok()?;
-                pending.push_str(&normalize_eol(raw));
+                pending.push_str(&eol_text(raw));
             }
             Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {
                 flush(&mut pending, &mut out);
