@@ -24,11 +24,12 @@
     clippy::indexing_slicing
 )]
 
+mod walk;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
-use syncml::{Command, Data, Item, Limits, SyncMl, wbxml, xml};
+use syncml::{Data, Limits, SyncMl, wbxml, xml};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/messages")
@@ -118,35 +119,8 @@ fn normalize_data(d: &mut Data) {
     *d = Data::Opaque(bytes);
 }
 
-fn normalize_items(items: &mut [Item]) {
-    for item in items {
-        if let Some(d) = &mut item.data {
-            normalize_data(d);
-        }
-    }
-}
-
-fn normalize_commands(cmds: &mut [Command]) {
-    for cmd in cmds {
-        match cmd {
-            Command::Add(c)
-            | Command::Copy(c)
-            | Command::Delete(c)
-            | Command::Get(c)
-            | Command::Replace(c) => normalize_items(&mut c.items),
-            Command::Alert(c) => normalize_items(&mut c.items),
-            Command::Exec(c) => normalize_items(&mut c.items),
-            Command::Results(c) => normalize_items(&mut c.items),
-            Command::Status(c) => normalize_items(&mut c.items),
-            Command::Atomic(c) | Command::Sequence(c) => normalize_commands(&mut c.commands),
-        }
-    }
-}
-
 fn normalized(msg: &SyncMl) -> SyncMl {
-    let mut m = msg.clone();
-    normalize_commands(&mut m.body.commands);
-    m
+    walk::map_data(msg, normalize_data)
 }
 
 /// Runs a libwbxml tool with `input` on stdin, returning stdout.

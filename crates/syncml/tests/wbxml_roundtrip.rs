@@ -11,9 +11,10 @@
 )]
 
 mod strategy;
+mod walk;
 
 use proptest::prelude::*;
-use syncml::{Command, Data, Item, Limits, SyncMl, wbxml};
+use syncml::{Data, Limits, SyncMl, wbxml};
 
 /// Compact form of an XML fragment: whitespace-only text dropped, empty elements as `<x/>`.
 fn canonical_xml(s: &str) -> String {
@@ -76,35 +77,8 @@ fn normalize_data(d: &mut Data) {
     };
 }
 
-fn normalize_items(items: &mut [Item]) {
-    for item in items {
-        if let Some(d) = &mut item.data {
-            normalize_data(d);
-        }
-    }
-}
-
-fn normalize_commands(cmds: &mut [Command]) {
-    for cmd in cmds {
-        match cmd {
-            Command::Add(c)
-            | Command::Copy(c)
-            | Command::Delete(c)
-            | Command::Get(c)
-            | Command::Replace(c) => normalize_items(&mut c.items),
-            Command::Alert(c) => normalize_items(&mut c.items),
-            Command::Exec(c) => normalize_items(&mut c.items),
-            Command::Results(c) => normalize_items(&mut c.items),
-            Command::Status(c) => normalize_items(&mut c.items),
-            Command::Atomic(c) | Command::Sequence(c) => normalize_commands(&mut c.commands),
-        }
-    }
-}
-
 fn normalized(msg: &SyncMl) -> SyncMl {
-    let mut m = msg.clone();
-    normalize_commands(&mut m.body.commands);
-    m
+    walk::map_data(msg, normalize_data)
 }
 
 proptest! {

@@ -2,10 +2,11 @@
 //! `Data::Opaque` mapping), and `decode` never panics on arbitrary or mutated input.
 
 mod strategy;
+mod walk;
 
 use base64::Engine as _;
 use proptest::prelude::*;
-use syncml::{Command, Data, Item, Limits, SyncMl, xml};
+use syncml::{Data, Limits, SyncMl, xml};
 
 /// What the XML codec gives back for `data`: `Opaque` is written as CDATA when it is text
 /// without control characters (tab and line feed aside), else as Base64 text.
@@ -20,35 +21,8 @@ fn normalize_data(data: &mut Data) {
     }
 }
 
-fn normalize_items(items: &mut [Item]) {
-    for item in items {
-        if let Some(d) = &mut item.data {
-            normalize_data(d);
-        }
-    }
-}
-
-fn normalize_commands(cmds: &mut [Command]) {
-    for cmd in cmds {
-        match cmd {
-            Command::Add(c)
-            | Command::Copy(c)
-            | Command::Delete(c)
-            | Command::Get(c)
-            | Command::Replace(c) => normalize_items(&mut c.items),
-            Command::Alert(c) => normalize_items(&mut c.items),
-            Command::Exec(c) => normalize_items(&mut c.items),
-            Command::Results(c) => normalize_items(&mut c.items),
-            Command::Status(c) => normalize_items(&mut c.items),
-            Command::Atomic(c) | Command::Sequence(c) => normalize_commands(&mut c.commands),
-        }
-    }
-}
-
 fn normalized(msg: &SyncMl) -> SyncMl {
-    let mut m = msg.clone();
-    normalize_commands(&mut m.body.commands);
-    m
+    walk::map_data(msg, normalize_data)
 }
 
 proptest! {
