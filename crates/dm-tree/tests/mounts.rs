@@ -562,7 +562,7 @@ fn deferred_changes_are_completed_later() {
     assert_eq!(codes(&answer), [200]);
     let st = statuses(&answer)[0];
     assert_eq!((st.msg_ref.as_str(), st.cmd_ref.as_str()), ("4", "5"));
-    assert_eq!(st.target_refs, [target.clone()]);
+    assert_eq!(st.target_refs.first(), Some(&target));
     assert_eq!(text(&inv.get("D00001/Mode").unwrap()), "later");
 
     // Items of one command: the tree's own is answered now, the provider's later.
@@ -785,13 +785,12 @@ fn proxied_device_answers_commands_in_its_own_namespace() {
         3,
         "the mount point, not the device's nodes"
     );
-    let tnds = format!(
-        "<MgmtTree><Node><NodeName>Tree</NodeName><Path>./GwMO/Devices/D1</Path></Node></MgmtTree>"
-    );
+    let tnds =
+        "<MgmtTree><Node><NodeName>Tree</NodeName><Path>./GwMO/Devices/D1</Path></Node></MgmtTree>";
     assert_eq!(
         run(
             &mut t,
-            &add_typed("./GwMO/Devices/D1/Tree/T", TNDS_XML, &tnds)
+            &add_typed("./GwMO/Devices/D1/Tree/T", TNDS_XML, tnds)
         ),
         [200]
     );
