@@ -205,8 +205,8 @@ fn mirror(cmds: &[(&str, Command)]) -> Result<usize, TestCaseError> {
     let mut successes = 0;
     for (i, (server, cmd)) in cmds.iter().enumerate() {
         let c = ctx_at(server, 1_000 + i as u64);
-        let want = plain.execute(&c, &cmd);
-        let got = mounted.execute(&c, &cmd);
+        let want = plain.execute(&c, cmd);
+        let got = mounted.execute(&c, cmd);
         prop_assert_eq!(&got, &want, "step {}: {:?}", i, cmd);
         if codes(&want).iter().all(|c| *c == 200) && !matches!(cmd, Command::Get(_)) {
             successes += 1;
