@@ -115,7 +115,7 @@ fn get(
             check_get(tree, ctx, pos, &view)?;
             let data = match view.value() {
                 Some(v) => v.clone(),
-                None => Data::Text(tree.child_names_at(pos)?.join("/")),
+                None => Data::Text(tree.child_list_at(pos)?),
             };
             Ok(vec![node_item(&view, target.to_owned(), Some(data))])
         }

@@ -222,24 +222,22 @@ impl Tree {
         }
     }
 
-    /// The child names of the interior node at `pos` (a mount point: the provider's).
-    pub(crate) fn child_names_at(&self, pos: &Pos) -> Result<Vec<String>, StatusCode> {
+    /// The child names of the interior node at `pos` joined by `/` (a mount point: the
+    /// provider's), as a Get of an interior node answers.
+    pub(crate) fn child_list_at(&self, pos: &Pos) -> Result<String, StatusCode> {
+        let provider = |m: usize| {
+            self.node_provider(m)
+                .ok_or(StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED)
+        };
         match pos {
             Pos::Arena(id) => match self.node(*id).map(|n| &n.kind) {
-                Some(NodeKind::Mount(m)) => self
-                    .node_provider(*m)
-                    .ok_or(StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED)?
-                    .children(&[]),
-                Some(n) => Ok(match n {
-                    NodeKind::Interior(c) => c.keys().cloned().collect(),
-                    _ => Vec::new(),
-                }),
-                None => Ok(Vec::new()),
+                Some(NodeKind::Mount(m)) => Ok(provider(*m)?.children(&[])?.join("/")),
+                Some(NodeKind::Interior(c)) => {
+                    Ok(c.keys().map(String::as_str).collect::<Vec<_>>().join("/"))
+                }
+                _ => Ok(String::new()),
             },
-            Pos::Mounted { mount, rel, .. } => self
-                .node_provider(*mount)
-                .ok_or(StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED)?
-                .children(rel),
+            Pos::Mounted { mount, rel, .. } => Ok(provider(*mount)?.children(rel)?.join("/")),
         }
     }
 
