@@ -617,6 +617,31 @@ fn deferred_changes_are_completed_later() {
 }
 
 #[test]
+fn deferred_add_and_delete() {
+    let (mut t, inv) = gateway(2);
+    inv.state().defer = true;
+    // The implicit parent is made at once, only the target's own creation waits.
+    let done = t.execute_deferrable(&ctx(SRV), &add(&format!("{INV}/D5/Mode"), None, Some("m")));
+    assert!(done.replies.is_empty());
+    let pending = done.pending.into_iter().next().unwrap();
+    assert!(inv.get("D5").is_some() && inv.get("D5/Mode").is_none());
+    let code = inv.finish(pending.ticket()).code;
+    assert_eq!(codes(&pending.complete(code.into())), [200]);
+    assert_eq!(text(&inv.get("D5/Mode").unwrap()), "m");
+
+    let done = t.execute_deferrable(&ctx(SRV), &delete(&dev(1, "")));
+    let pending = done.pending.into_iter().next().unwrap();
+    assert_eq!(pending.cmd(), "Delete");
+    assert!(inv.get("D00001").is_some(), "not yet");
+    let code = inv.finish(pending.ticket()).code;
+    assert_eq!(codes(&pending.complete(code.into())), [200]);
+    assert!(inv.get("D00001").is_none());
+    // A refusal found by the tree is answered at once even from a deferring provider.
+    let done = t.execute_deferrable(&ctx("srv2"), &delete(&dev(0, "")));
+    assert_eq!((codes(&done.replies), done.pending.len()), (vec![425], 0));
+}
+
+#[test]
 fn a_provider_deferring_where_it_must_not_gets_500() {
     let (mut t, inv) = gateway(2);
     inv.state().defer_always = true;

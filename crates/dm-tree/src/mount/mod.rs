@@ -21,6 +21,47 @@
 //!   code, Status items and Results items ([`ItemOutcome`]), whose `Source` URIs the tree maps
 //!   back below the mount point.
 //!
+//! ```
+//! use dm_tree::{ExecContext, Mount, MountNode, NodeProvider, Timestamp, Tree};
+//! use syncml::{Command, Item, ItemCmd, Location, StatusCode};
+//!
+//! /// A read-only summary: `<mount point>/Count`.
+//! struct Summary(usize);
+//!
+//! impl NodeProvider for Summary {
+//!     fn node(&self, path: &[String]) -> Result<Option<MountNode>, StatusCode> {
+//!         Ok(match path {
+//!             [leaf] if leaf == "Count" => Some(MountNode::leaf(self.0.to_string())),
+//!             _ => None,
+//!         })
+//!     }
+//!     fn children(&self, path: &[String]) -> Result<Vec<String>, StatusCode> {
+//!         Ok(if path.is_empty() { vec!["Count".into()] } else { Vec::new() })
+//!     }
+//! }
+//!
+//! let mut tree = Tree::new();
+//! tree.mount("./GwMO/Summary", Mount::nodes(Summary(10_000)), Timestamp(0))?;
+//! let get = |target: &str| Command::Get(ItemCmd {
+//!     cmd_id: "2".into(),
+//!     items: vec![Item { target: Some(Location::uri(target)), ..Item::default() }],
+//!     ..ItemCmd::default()
+//! });
+//! let ctx = ExecContext { server_id: "srv1", msg_id: "1", now: Timestamp(1) };
+//! let replies = tree.execute(&ctx, &get("./GwMO/Summary/Count"));
+//! let Some(Command::Results(r)) = replies.get(1) else { unreachable!() };
+//! assert_eq!(r.items[0].data.as_ref().and_then(|d| d.as_str()), Some("10000"));
+//! // The leaf supports Get only (MountNode::leaf): 405 before the provider is asked.
+//! let replace = Command::Replace(ItemCmd {
+//!     cmd_id: "3".into(),
+//!     items: vec![Item { target: Some(Location::uri("./GwMO/Summary/Count")), ..Item::default() }],
+//!     ..ItemCmd::default()
+//! });
+//! let Some(Command::Status(s)) = tree.execute(&ctx, &replace).first().cloned() else { unreachable!() };
+//! assert_eq!(s.code, StatusCode::COMMAND_NOT_ALLOWED);
+//! # Ok::<(), dm_tree::Error>(())
+//! ```
+//!
 //! # The mount point
 //!
 //! The mount point itself is a node of the tree (interior, permanent): its ACL, AccessType,
