@@ -246,6 +246,34 @@ fn main() {
         ));
     }
     {
+        let (x, y) = (
+            Command::Replace(one("6", &mode, Some("a"))),
+            Command::Replace(one("6", &mode, Some("b"))),
+        );
+        let base_mode = "./GwMO/GwConfig/DefaultMode";
+        let (bx, by) = (
+            Command::Replace(one("6", base_mode, Some("a"))),
+            Command::Replace(one("6", base_mode, Some("b"))),
+        );
+        let (mut f0, mut f1, mut f2) = (false, false, false);
+        let mut a = || {
+            f0 = !f0;
+            drop(black_box(m.execute(&ctx(), if f0 { &x } else { &y })));
+        };
+        let mut c = || {
+            f1 = !f1;
+            drop(black_box(p.execute(&ctx(), if f1 { &x } else { &y })));
+        };
+        let mut d = || {
+            f2 = !f2;
+            drop(black_box(b.execute(&ctx(), if f2 { &bx } else { &by })));
+        };
+        rows.push((
+            "Replace one Mode",
+            measure(&mut [&mut a, &mut c, &mut d], samples, target),
+        ));
+    }
+    {
         let (x, y) = (atomic(&mode, "a"), atomic(&mode, "b"));
         let base_mode = "./GwMO/GwConfig/DefaultMode";
         let (bx, by) = (atomic(base_mode, "a"), atomic(base_mode, "b"));

@@ -70,21 +70,21 @@ pub(crate) fn write(
     let top_path = tree.uri_at(pos).parent().map(|p| p.to_absolute_string());
     // Depths of the `Node` elements still open.
     let mut open: Vec<usize> = Vec::new();
-    tree.walk_at(pos.clone(), descend, &mut |depth, _, p, view| {
-        while open.last().is_some_and(|d| *d >= depth) {
+    tree.walk_at(pos.clone(), descend, &mut |v| {
+        while open.last().is_some_and(|d| *d >= v.depth) {
             open.pop();
             out.push_str("</Node>");
         }
-        if !tree.permits_at(p, view, AclCommand::Get, server)? {
+        if !v.acl.permits(AclCommand::Get, server) {
             return Ok(false);
         }
-        let path = if depth == 0 {
+        let path = if v.depth == 0 {
             top_path.as_deref()
         } else {
             None
         };
-        write_node(view, fields, path, &mut out);
-        open.push(depth);
+        write_node(v.view, fields, path, &mut out);
+        open.push(v.depth);
         Ok(true)
     })?;
     for _ in open {

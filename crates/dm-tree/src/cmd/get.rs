@@ -200,12 +200,13 @@ fn list(
             let with_data = kind == ListKind::StructData;
             let base = uri.without_query();
             let mut items = Vec::new();
-            tree.walk_at(pos.clone(), descend, &mut |_, path, p, view| {
-                if !tree.permits_at(p, view, AclCommand::Get, ctx.server_id)? {
+            tree.walk_at(pos.clone(), descend, &mut |v| {
+                let view = v.view;
+                if !v.acl.permits(AclCommand::Get, ctx.server_id) {
                     return Ok(true);
                 }
                 let mut u = base.clone();
-                for s in path {
+                for s in v.path {
                     u = u.join(s);
                 }
                 let data = view

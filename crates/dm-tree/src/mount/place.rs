@@ -2,6 +2,7 @@
 //! so that the command modules apply the same DM rules to both.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
 use syncml::{Data, StatusCode};
 
@@ -130,10 +131,19 @@ impl View<'_> {
     }
 }
 
-/// What [`Tree::walk_at`] calls for each node: depth below the start, names from the start,
-/// position, node; answers whether to visit the children.
-pub(crate) type Visitor<'a> =
-    dyn FnMut(usize, &[String], &Pos, &View<'_>) -> Result<bool, StatusCode> + 'a;
+/// One node met by [`Tree::walk_at`].
+pub(crate) struct Visit<'v, 't> {
+    /// Depth below the start.
+    pub depth: usize,
+    /// Names from the start.
+    pub path: &'v [String],
+    pub view: &'v View<'t>,
+    /// The node's effective ACL (inherited along the walk).
+    pub acl: &'v Acl,
+}
+
+/// What [`Tree::walk_at`] calls for each node; answers whether to visit the children.
+pub(crate) type Visitor<'a> = dyn FnMut(&Visit<'_, '_>) -> Result<bool, StatusCode> + 'a;
 
 impl Tree {
     /// Follows `segs` through the arena, stopping at a mount point.
@@ -362,10 +372,10 @@ impl Tree {
         Ok(self.acl_at(pos, view)?.permits(cmd, server))
     }
 
-    /// Pre-order walk from `start` (children in listing order), iterative. `f` gets the depth
-    /// below `start`, the names from `start`, the position and the node, and answers whether to
-    /// visit the children. Mount points are entered only when `descend`. Depth is capped at
-    /// [`MAX_TREE_DEPTH`] so a provider cannot make the walk unbounded.
+    /// Pre-order walk from `start` (children in listing order), iterative. Mount points are
+    /// entered only when `descend`. Each node's effective ACL is carried down the walk (its own
+    /// if not empty, else its parent's), so a provider is asked once per node. Depth is capped
+    /// at [`MAX_TREE_DEPTH`] so a provider cannot make the walk unbounded.
     ///
     /// # Errors
     /// The first provider failure.
@@ -375,19 +385,32 @@ impl Tree {
         descend: bool,
         f: &mut Visitor<'_>,
     ) -> Result<(), StatusCode> {
-        let mut stack: Vec<(usize, Vec<String>, Pos)> = vec![(0, Vec::new(), start)];
-        while let Some((depth, path, pos)) = stack.pop() {
+        // (depth, names from the start, position, the parent's effective ACL; None: compute)
+        type Pending = (usize, Vec<String>, Pos, Option<Rc<Acl>>);
+        let mut stack: Vec<Pending> = vec![(0, Vec::new(), start, None)];
+        while let Some((depth, path, pos, inherited)) = stack.pop() {
             let Some(view) = self.view_at(&pos)? else {
                 continue;
             };
-            if !f(depth, &path, &pos, &view)? || depth >= MAX_TREE_DEPTH {
+            let acl = match inherited {
+                Some(parent) if view.acl().is_empty() => parent,
+                Some(_) => Rc::new(view.acl().clone()),
+                None => Rc::new(self.acl_at(&pos, &view)?.into_owned()),
+            };
+            let visit = Visit {
+                depth,
+                path: &path,
+                view: &view,
+                acl: &acl,
+            };
+            if !f(&visit)? || depth >= MAX_TREE_DEPTH {
                 continue;
             }
             let kids = self.children_at(&pos, descend)?;
             for (name, kid) in kids.into_iter().rev() {
                 let mut p = path.clone();
                 p.push(name);
-                stack.push((depth + 1, p, kid));
+                stack.push((depth + 1, p, kid, Some(Rc::clone(&acl))));
             }
         }
         Ok(())
@@ -396,8 +419,8 @@ impl Tree {
     /// True if the subtree at `pos` holds a permanent node (a mount point is one).
     pub(crate) fn holds_permanent(&self, pos: &Pos) -> Result<bool, StatusCode> {
         let mut found = false;
-        self.walk_at(pos.clone(), true, &mut |_, _, _, v| {
-            found |= v.permanent();
+        self.walk_at(pos.clone(), true, &mut |v| {
+            found |= v.view.permanent();
             Ok(!found)
         })?;
         Ok(found)
