@@ -24,8 +24,8 @@ mod memory;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use dm_tree::{AccessType, ExecContext, Mount, NewNode, Timestamp, Tree};
-use memory::{MemoryNodes, device};
+use dm_tree::{ExecContext, Mount, NewNode, Timestamp, Tree};
+use memory::{MemoryNodes, device, device_nodes};
 use syncml::{Command, Container, Data, Item, ItemCmd, Location, StatusCode};
 
 const INV: &str = "./GwMO/DeviceInventory";
@@ -69,41 +69,10 @@ fn plain(n: usize) -> Tree {
     let t0 = Timestamp(1);
     t.insert(INV, NewNode::interior().permanent(), t0).unwrap();
     t.set_acl(INV, ACL.parse().unwrap(), t0).unwrap();
-    let ro = AccessType::GET;
     for i in 0..n {
-        let d = format!("{INV}/{}", device(i));
-        t.insert(
-            &d,
-            NewNode::interior().access(AccessType::GET | AccessType::DELETE | AccessType::ADD),
-            t0,
-        )
-        .unwrap();
-        t.insert(
-            &format!("{d}/DevId"),
-            NewNode::leaf(format!("IMEI:{i:015}")).access(ro),
-            t0,
-        )
-        .unwrap();
-        t.insert(
-            &format!("{d}/Mode"),
-            NewNode::leaf("proxy").access(ro | AccessType::REPLACE),
-            t0,
-        )
-        .unwrap();
-        t.insert(
-            &format!("{d}/Status"),
-            NewNode::leaf("attached").access(ro),
-            t0,
-        )
-        .unwrap();
-        t.insert(&format!("{d}/Ops"), NewNode::interior().access(ro), t0)
-            .unwrap();
-        t.insert(
-            &format!("{d}/Ops/Reset"),
-            NewNode::leaf("").access(ro | AccessType::EXEC),
-            t0,
-        )
-        .unwrap();
+        for (path, node) in device_nodes(i) {
+            t.insert(&format!("{INV}/{path}"), node, t0).unwrap();
+        }
     }
     t
 }
@@ -134,6 +103,15 @@ fn ok(t: &mut Tree, cmd: &Command) {
         if let Command::Status(s) = r {
             assert_eq!(s.code, StatusCode::OK, "{cmd:?}");
         }
+    }
+}
+
+/// A closure running `x` and `y` on `t` by turns (a Replace that changes the value each time).
+fn alternating<'a>(t: &'a mut Tree, x: &'a Command, y: &'a Command) -> impl FnMut() + 'a {
+    let mut flip = false;
+    move || {
+        flip = !flip;
+        drop(black_box(t.execute(&ctx(), if flip { x } else { y })));
     }
 }
 
@@ -245,55 +223,22 @@ fn main() {
             measure(&mut [&mut a, &mut c], samples, target),
         ));
     }
-    {
-        let (x, y) = (
-            Command::Replace(one("6", &mode, Some("a"))),
-            Command::Replace(one("6", &mode, Some("b"))),
-        );
-        let base_mode = "./GwMO/GwConfig/DefaultMode";
-        let (bx, by) = (
-            Command::Replace(one("6", base_mode, Some("a"))),
-            Command::Replace(one("6", base_mode, Some("b"))),
-        );
-        let (mut f0, mut f1, mut f2) = (false, false, false);
-        let mut a = || {
-            f0 = !f0;
-            drop(black_box(m.execute(&ctx(), if f0 { &x } else { &y })));
-        };
-        let mut c = || {
-            f1 = !f1;
-            drop(black_box(p.execute(&ctx(), if f1 { &x } else { &y })));
-        };
-        let mut d = || {
-            f2 = !f2;
-            drop(black_box(b.execute(&ctx(), if f2 { &bx } else { &by })));
-        };
-        rows.push((
+    let base_mode = "./GwMO/GwConfig/DefaultMode";
+    let replace = |target: &str, v: &str| Command::Replace(one("6", target, Some(v)));
+    for (name, make) in [
+        (
             "Replace one Mode",
-            measure(&mut [&mut a, &mut c, &mut d], samples, target),
-        ));
-    }
-    {
-        let (x, y) = (atomic(&mode, "a"), atomic(&mode, "b"));
-        let base_mode = "./GwMO/GwConfig/DefaultMode";
-        let (bx, by) = (atomic(base_mode, "a"), atomic(base_mode, "b"));
-        let mut flip = [false; 3];
-        let mut a = || {
-            flip[0] = !flip[0];
-            drop(black_box(m.execute(&ctx(), if flip[0] { &x } else { &y })));
-        };
-        let mut fp = false;
-        let mut c = || {
-            fp = !fp;
-            drop(black_box(p.execute(&ctx(), if fp { &x } else { &y })));
-        };
-        let mut fb = false;
-        let mut d = || {
-            fb = !fb;
-            drop(black_box(b.execute(&ctx(), if fb { &bx } else { &by })));
-        };
+            &replace as &dyn Fn(&str, &str) -> Command,
+        ),
+        ("Atomic { Replace one Mode }", &atomic),
+    ] {
+        let (x, y) = (make(&mode, "a"), make(&mode, "b"));
+        let (bx, by) = (make(base_mode, "a"), make(base_mode, "b"));
+        let mut a = alternating(&mut m, &x, &y);
+        let mut c = alternating(&mut p, &x, &y);
+        let mut d = alternating(&mut b, &bx, &by);
         rows.push((
-            "Atomic { Replace one Mode }",
+            name,
             measure(&mut [&mut a, &mut c, &mut d], samples, target),
         ));
     }

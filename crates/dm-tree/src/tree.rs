@@ -604,16 +604,7 @@ impl Tree {
         let last = missing.len().saturating_sub(1);
         let mut node = Some(node);
         for (i, name) in missing.iter().enumerate() {
-            let mut spec = if i == last {
-                node.take().unwrap_or_else(NewNode::interior)
-            } else {
-                NewNode::interior()
-            };
-            if let Some(acl) = top_acl.take()
-                && spec.acl.is_empty()
-            {
-                spec.acl = acl;
-            }
+            let spec = level_spec(i == last, &mut node, &mut top_acl);
             id = self.create_child(id, name, spec, now);
         }
         Ok(id)
@@ -707,6 +698,27 @@ impl Tree {
         }
         id
     }
+}
+
+/// What one level of a node creation with implicit parents creates: the node itself (`last`)
+/// or an implicit interior parent; the topmost created node takes `top_acl` if its own ACL is
+/// empty (only the first call can).
+pub(crate) fn level_spec(
+    last: bool,
+    node: &mut Option<NewNode>,
+    top_acl: &mut Option<Acl>,
+) -> NewNode {
+    let mut spec = if last {
+        node.take().unwrap_or_else(NewNode::interior)
+    } else {
+        NewNode::interior()
+    };
+    if let Some(acl) = top_acl.take()
+        && spec.acl.is_empty()
+    {
+        spec.acl = acl;
+    }
+    spec
 }
 
 fn not_found(path: &str) -> Error {

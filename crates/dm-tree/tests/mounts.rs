@@ -319,9 +319,11 @@ fn acl_is_checked_before_delegation() {
     // The provider's own ACL governs its subtree.
     inv.put(
         "D00003",
-        MountNode::interior().acl(acl(&[AclCommand::Get], "srv9")),
+        NewNode::interior()
+            .access(AccessType::GET)
+            .acl(acl(&[AclCommand::Get], "srv9")),
     );
-    inv.put("D00003/DevId", MountNode::leaf("x"));
+    inv.put("D00003/DevId", NewNode::leaf("x").access(AccessType::GET));
     assert_eq!(run(&mut t, &get(&dev(3, "/DevId"))), [425]);
     assert_eq!(run_as(&mut t, "srv9", &get(&dev(3, "/DevId"))), [200]);
     let out = t.execute(&ctx("srv9"), &get(&dev(3, "?prop=ACL")));

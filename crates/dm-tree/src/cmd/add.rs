@@ -21,14 +21,14 @@ use std::collections::BTreeSet;
 use syncml::{Data, Item, ItemCmd, Meta, StatusCode};
 
 use super::atomic::Txn;
-use super::forward::{Handover, forward};
+use super::forward::{Handover, forward, forwarding};
 use super::{ExecContext, Executed, ItemReply, Run, meta_of, per_item, target_of};
 use crate::acl::{Acl, AclCommand};
 use crate::mount::place::{Place, Pos, View};
 use crate::mount::{Answer, ItemCommand, MountContext};
 use crate::node::{AccessType, Format, NewNode, NodeId};
 use crate::tnds::{self, TNDS_WBXML, TNDS_XML, TndsNode};
-use crate::tree::{MAX_TREE_DEPTH, Tree};
+use crate::tree::{MAX_TREE_DEPTH, Tree, level_spec};
 use crate::uri::Uri;
 
 pub(crate) fn execute(tree: &mut Tree, run: Run<'_>, c: &ItemCmd) -> Executed {
@@ -78,19 +78,8 @@ fn add_item(tree: &mut Tree, run: Run<'_>, cmd_meta: Option<&Meta>, item: &Item)
         Ok(u) => u,
         Err(e) => return e.status().into(),
     };
-    if let Place::Mounted { point, mount, .. } = tree.place(uri.segments())
-        && tree.forwards(mount)
-    {
-        let h = Handover {
-            command: ItemCommand::Add,
-            mount,
-            point,
-            target: &uri,
-            source: None,
-            item,
-            cmd_meta,
-            correlator: None,
-        };
+    if let Some(at) = forwarding(tree, tree.place(uri.segments())) {
+        let h = Handover::item(ItemCommand::Add, at, &uri, item, cmd_meta);
         return forward(tree, run, &h);
     }
     if uri.query().is_some() {
@@ -233,16 +222,7 @@ fn create_mounted(
     let mut created = false;
     for i in existing..rel.len() {
         let last = i + 1 == rel.len();
-        let mut s = if last {
-            spec.take().unwrap_or_else(NewNode::interior)
-        } else {
-            NewNode::interior()
-        };
-        if let Some(acl) = top_acl.take()
-            && s.acl.is_empty()
-        {
-            s.acl = acl;
-        }
+        let s = level_spec(last, &mut spec, &mut top_acl);
         let path = rel.get(..=i).unwrap_or_default();
         let mctx = if last { run.mount_ctx() } else { at_once };
         let Some(provider) = tree.node_provider_mut(mount) else {

@@ -14,24 +14,15 @@
 use syncml::{Item, ItemCmd, StatusCode};
 
 use super::add::create;
-use super::forward::{Handover, forward};
+use super::forward::{Handover, forward, forwarding};
 use super::{Executed, ItemReply, Run, per_item, source_of, target_of};
 use crate::acl::AclCommand;
 use crate::mount::ItemCommand;
-use crate::mount::place::Place;
 use crate::node::{AccessType, NewNode};
 use crate::tree::Tree;
 
 pub(crate) fn execute(tree: &mut Tree, run: Run<'_>, c: &ItemCmd) -> Executed {
     per_item(run.ctx, "Copy", c, |item| copy_item(tree, run, c, item))
-}
-
-/// The command provider a place lies below.
-fn forwarding(tree: &Tree, place: Place<'_>) -> Option<(usize, crate::NodeId)> {
-    match place {
-        Place::Mounted { point, mount, .. } if tree.forwards(mount) => Some((mount, point)),
-        _ => None,
-    }
 }
 
 fn copy_item(tree: &mut Tree, run: Run<'_>, c: &ItemCmd, item: &Item) -> ItemReply {
@@ -55,17 +46,9 @@ fn copy_item(tree: &mut Tree, run: Run<'_>, c: &ItemCmd, item: &Item) -> ItemRep
         forwarding(tree, tree.place(dst.segments())),
     ) {
         (None, None) => {}
-        (Some((m, point)), Some((n, _))) if m == n => {
-            let h = Handover {
-                command: ItemCommand::Copy,
-                mount: m,
-                point,
-                target: &dst,
-                source: Some(&src),
-                item,
-                cmd_meta: c.meta.as_ref(),
-                correlator: None,
-            };
+        (Some(at), Some((n, _))) if at.0 == n => {
+            let mut h = Handover::item(ItemCommand::Copy, at, &dst, item, c.meta.as_ref());
+            h.source = Some(&src);
             return forward(tree, run, &h);
         }
         _ => return StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED.into(),

@@ -8,11 +8,11 @@
 
 use syncml::{ItemCmd, StatusCode};
 
-use super::forward::{Handover, forward};
+use super::forward::{Handover, forward, forwarding};
 use super::{Executed, ItemReply, Run, per_item, target_of};
 use crate::acl::AclCommand;
 use crate::mount::ItemCommand;
-use crate::mount::place::{Place, Pos};
+use crate::mount::place::Pos;
 use crate::node::AccessType;
 use crate::tree::Tree;
 
@@ -26,19 +26,8 @@ pub(crate) fn execute(tree: &mut Tree, run: Run<'_>, c: &ItemCmd) -> Executed {
             Err(e) => return e.status().into(),
         };
         let place = tree.place(uri.segments());
-        if let Place::Mounted { point, mount, .. } = place
-            && tree.forwards(mount)
-        {
-            let h = Handover {
-                command: ItemCommand::Delete,
-                mount,
-                point,
-                target: &uri,
-                source: None,
-                item,
-                cmd_meta: c.meta.as_ref(),
-                correlator: None,
-            };
+        if let Some(at) = forwarding(tree, place) {
+            let h = Handover::item(ItemCommand::Delete, at, &uri, item, c.meta.as_ref());
             return forward(tree, run, &h);
         }
         if uri.query().is_some() {

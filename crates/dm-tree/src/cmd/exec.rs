@@ -11,11 +11,11 @@
 
 use syncml::{Exec, Item, ItemCmd, Location, StatusCode};
 
-use super::forward::{Handover, forward};
+use super::forward::{Handover, forward, forwarding};
 use super::{Executed, ItemOutcome, ItemReply, Run, per_item, target_of};
 use crate::acl::AclCommand;
 use crate::mount::ItemCommand;
-use crate::mount::place::{Place, Pos};
+use crate::mount::place::Pos;
 use crate::node::AccessType;
 use crate::tree::{ExecOutcome, ExecRequest, Tree};
 
@@ -60,19 +60,9 @@ fn exec_item(tree: &mut Tree, run: Run<'_>, e: &Exec, item: &Item) -> ItemReply 
         Err(err) => return err.status().into(),
     };
     let place = tree.place(uri.segments());
-    if let Place::Mounted { point, mount, .. } = place
-        && tree.forwards(mount)
-    {
-        let h = Handover {
-            command: ItemCommand::Exec,
-            mount,
-            point,
-            target: &uri,
-            source: None,
-            item,
-            cmd_meta: e.meta.as_ref(),
-            correlator: e.correlator.as_deref(),
-        };
+    if let Some(at) = forwarding(tree, place) {
+        let mut h = Handover::item(ItemCommand::Exec, at, &uri, item, e.meta.as_ref());
+        h.correlator = e.correlator.as_deref();
         return forward(tree, run, &h);
     }
     if uri.query().is_some() {

@@ -6,6 +6,7 @@ use syncml::{Item, Meta, StatusCode};
 use super::pending::rebase;
 use super::{ItemReply, Run, target_of};
 use crate::acl::AclCommand;
+use crate::mount::place::Place;
 use crate::mount::{Forwarded, ItemCommand, Mount};
 use crate::node::NodeId;
 use crate::tree::Tree;
@@ -23,6 +24,37 @@ pub(crate) struct Handover<'a> {
     pub item: &'a Item,
     pub cmd_meta: Option<&'a Meta>,
     pub correlator: Option<&'a str>,
+}
+
+impl<'a> Handover<'a> {
+    /// The item `item` of a command `command` with target `target`, for the command provider
+    /// `at` (mount, mount point); no source, no correlator.
+    pub(crate) fn item(
+        command: ItemCommand,
+        (mount, point): (usize, NodeId),
+        target: &'a Uri,
+        item: &'a Item,
+        cmd_meta: Option<&'a Meta>,
+    ) -> Handover<'a> {
+        Handover {
+            command,
+            mount,
+            point,
+            target,
+            source: None,
+            item,
+            cmd_meta,
+            correlator: None,
+        }
+    }
+}
+
+/// The command provider `place` lies below, if any: its mount and mount point.
+pub(crate) fn forwarding(tree: &Tree, place: Place<'_>) -> Option<(usize, NodeId)> {
+    match place {
+        Place::Mounted { point, mount, .. } if tree.forwards(mount) => Some((mount, point)),
+        _ => None,
+    }
 }
 
 /// Checks the server's ACL right on the mount point, then forwards the item.

@@ -19,7 +19,7 @@
 
 use syncml::{Data, Item, ItemCmd, Location, Meta, StatusCode};
 
-use super::forward::{Handover, forward};
+use super::forward::{Handover, forward, forwarding};
 use super::{ExecContext, Executed, ItemOutcome, ItemReply, Run, per_item, target_of};
 use crate::acl::AclCommand;
 use crate::mount::ItemCommand;
@@ -39,17 +39,8 @@ pub(crate) fn execute(tree: &mut Tree, run: Run<'_>, c: &ItemCmd) -> Executed {
             Err(e) => return e.status().into(),
         };
         let place = tree.place(uri.segments());
-        if let Some((mount, point)) = forwarded(tree, place, &uri) {
-            let h = Handover {
-                command: ItemCommand::Get,
-                mount,
-                point,
-                target: &uri,
-                source: None,
-                item,
-                cmd_meta: c.meta.as_ref(),
-                correlator: None,
-            };
+        if let Some(at) = forwarded(tree, place, &uri) {
+            let h = Handover::item(ItemCommand::Get, at, &uri, item, c.meta.as_ref());
             return forward(tree, run, &h);
         }
         let Some(pos) = tree.pos_of(place) else {
@@ -70,12 +61,11 @@ pub(crate) fn execute(tree: &mut Tree, run: Run<'_>, c: &ItemCmd) -> Executed {
 /// point itself unless the Get asks for a property.
 fn forwarded(tree: &Tree, place: Place<'_>, uri: &Uri) -> Option<(usize, crate::NodeId)> {
     match place {
-        Place::Mounted { point, mount, .. } if tree.forwards(mount) => Some((mount, point)),
         Place::Arena(id) if !matches!(uri.query(), Some(Query::Prop(_))) => tree
             .mount_of_point(id)
             .filter(|m| tree.forwards(*m))
             .map(|m| (m, id)),
-        _ => None,
+        _ => forwarding(tree, place),
     }
 }
 

@@ -15,10 +15,10 @@
 
 use syncml::{Data, Item, ItemCmd, Meta, StatusCode};
 
-use super::forward::{Handover, forward};
+use super::forward::{Handover, forward, forwarding};
 use super::{ExecContext, Executed, ItemReply, Run, meta_of, per_item, target_of};
 use crate::acl::{Acl, AclCommand};
-use crate::mount::place::{Place, Pos, View};
+use crate::mount::place::{Pos, View};
 use crate::mount::{Change, ItemCommand};
 use crate::node::{AccessType, Format, NodeKind};
 use crate::tree::Tree;
@@ -46,19 +46,8 @@ fn replace_item(tree: &mut Tree, run: Run<'_>, cmd_meta: Option<&Meta>, item: &I
         Err(e) => return e.status().into(),
     };
     let place = tree.place(uri.segments());
-    if let Place::Mounted { point, mount, .. } = place
-        && tree.forwards(mount)
-    {
-        let h = Handover {
-            command: ItemCommand::Replace,
-            mount,
-            point,
-            target: &uri,
-            source: None,
-            item,
-            cmd_meta,
-            correlator: None,
-        };
+    if let Some(at) = forwarding(tree, place) {
+        let h = Handover::item(ItemCommand::Replace, at, &uri, item, cmd_meta);
         return forward(tree, run, &h);
     }
     let Some(pos) = tree.pos_of(place) else {

@@ -22,7 +22,7 @@
 //!   back below the mount point.
 //!
 //! ```
-//! use dm_tree::{ExecContext, Mount, MountNode, NodeProvider, Timestamp, Tree};
+//! use dm_tree::{AccessType, ExecContext, Mount, MountNode, NewNode, NodeProvider, Timestamp, Tree};
 //! use syncml::{Command, Item, ItemCmd, Location, StatusCode};
 //!
 //! /// A read-only summary: `<mount point>/Count`.
@@ -31,7 +31,9 @@
 //! impl NodeProvider for Summary {
 //!     fn node(&self, path: &[String]) -> Result<Option<MountNode>, StatusCode> {
 //!         Ok(match path {
-//!             [leaf] if leaf == "Count" => Some(MountNode::leaf(self.0.to_string())),
+//!             [leaf] if leaf == "Count" => Some(MountNode::from(
+//!                 NewNode::leaf(self.0.to_string()).access(AccessType::GET),
+//!             )),
 //!             _ => None,
 //!         })
 //!     }
@@ -51,7 +53,7 @@
 //! let replies = tree.execute(&ctx, &get("./GwMO/Summary/Count"));
 //! let Some(Command::Results(r)) = replies.get(1) else { unreachable!() };
 //! assert_eq!(r.items[0].data.as_ref().and_then(|d| d.as_str()), Some("10000"));
-//! // The leaf supports Get only (MountNode::leaf): 405 before the provider is asked.
+//! // The leaf supports Get only: 405 before the provider is asked.
 //! let replace = Command::Replace(ItemCmd {
 //!     cmd_id: "3".into(),
 //!     items: vec![Item { target: Some(Location::uri("./GwMO/Summary/Count")), ..Item::default() }],
@@ -187,7 +189,7 @@ impl<'a> MountContext<'a> {
 }
 
 /// One node as a [`NodeProvider`] describes it: what the tree needs for its checks, for Get and
-/// for `?prop=`.
+/// for `?prop=`. Built from a [`NewNode`] (`MountNode::from(NewNode::leaf("x"))`), then stamped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountNode {
     /// `None` for an interior node, the value for a leaf.
@@ -211,64 +213,10 @@ pub struct MountNode {
 }
 
 impl MountNode {
-    /// A read-only interior node ([`AccessType::GET`]), empty ACL, no properties.
-    #[must_use]
-    pub fn interior() -> MountNode {
-        MountNode {
-            value: None,
-            format: Format::Node,
-            mime_type: None,
-            acl: Acl::empty(),
-            access: AccessType::GET,
-            permanent: false,
-            title: None,
-            tstamp: None,
-            verno: 0,
-        }
-    }
-
-    /// A read-only `chr` leaf ([`AccessType::GET`]), empty ACL, no properties.
-    #[must_use]
-    pub fn leaf(value: impl Into<Data>) -> MountNode {
-        MountNode {
-            value: Some(value.into()),
-            format: Format::Chr,
-            ..MountNode::interior()
-        }
-    }
-
     /// True for a leaf.
     #[must_use]
     pub fn is_leaf(&self) -> bool {
         self.value.is_some()
-    }
-
-    /// Sets the supported commands.
-    #[must_use]
-    pub fn access(mut self, access: AccessType) -> MountNode {
-        self.access = access;
-        self
-    }
-
-    /// Sets the node's own ACL.
-    #[must_use]
-    pub fn acl(mut self, acl: Acl) -> MountNode {
-        self.acl = acl;
-        self
-    }
-
-    /// Sets the format of a leaf.
-    #[must_use]
-    pub fn format(mut self, format: Format) -> MountNode {
-        self.format = format;
-        self
-    }
-
-    /// Sets the `Type`.
-    #[must_use]
-    pub fn mime_type(mut self, t: impl Into<String>) -> MountNode {
-        self.mime_type = Some(t.into());
-        self
     }
 }
 

@@ -95,7 +95,8 @@ impl MemoryNodes {
     }
 
     /// Inserts a node as the provider's owner (no stamping of parents, parents must exist).
-    pub fn put(&self, path: &str, node: MountNode) {
+    pub fn put(&self, path: &str, node: impl Into<MountNode>) {
+        let node = node.into();
         let mut s = self.state();
         let path = p(path);
         let (name, parent) = path.split_last().unwrap();
@@ -115,29 +116,13 @@ impl MemoryNodes {
         self.state().nodes.len()
     }
 
-    /// A gateway-like inventory: `n` devices `D00000`.. each with `DevId`, `Mode` (Replace),
-    /// `Status`, `Ops/Reset` (Exec).
+    /// A gateway-like inventory of `n` devices ([`device_nodes`]).
     pub fn inventory(n: usize) -> MemoryNodes {
         let m = MemoryNodes::transactional();
-        let rw = AccessType::GET | AccessType::REPLACE;
         for i in 0..n {
-            let d = device(i);
-            m.put(
-                &d,
-                MountNode::interior()
-                    .access(AccessType::GET | AccessType::DELETE | AccessType::ADD),
-            );
-            m.put(
-                &format!("{d}/DevId"),
-                MountNode::leaf(format!("IMEI:{i:015}")),
-            );
-            m.put(&format!("{d}/Mode"), MountNode::leaf("proxy").access(rw));
-            m.put(&format!("{d}/Status"), MountNode::leaf("attached"));
-            m.put(&format!("{d}/Ops"), MountNode::interior());
-            m.put(
-                &format!("{d}/Ops/Reset"),
-                MountNode::leaf("").access(AccessType::GET | AccessType::EXEC),
-            );
+            for (path, node) in device_nodes(i) {
+                m.put(&path, node);
+            }
         }
         m
     }
@@ -162,6 +147,33 @@ impl MemoryNodes {
 /// The name of device `i`.
 pub fn device(i: usize) -> String {
     format!("D{i:05}")
+}
+
+/// The nodes of inventory device `i`, parents first, paths relative to the inventory: `D00000`
+/// (Get, Add, Delete) with `DevId`, `Mode` (Get, Replace), `Status`, `Ops/Reset` (Get, Exec).
+pub fn device_nodes(i: usize) -> Vec<(String, NewNode)> {
+    let d = device(i);
+    let get = AccessType::GET;
+    vec![
+        (
+            d.clone(),
+            NewNode::interior().access(get | AccessType::DELETE | AccessType::ADD),
+        ),
+        (
+            format!("{d}/DevId"),
+            NewNode::leaf(format!("IMEI:{i:015}")).access(get),
+        ),
+        (
+            format!("{d}/Mode"),
+            NewNode::leaf("proxy").access(get | AccessType::REPLACE),
+        ),
+        (format!("{d}/Status"), NewNode::leaf("attached").access(get)),
+        (format!("{d}/Ops"), NewNode::interior().access(get)),
+        (
+            format!("{d}/Ops/Reset"),
+            NewNode::leaf("").access(get | AccessType::EXEC),
+        ),
+    ]
 }
 
 impl State {
