@@ -174,7 +174,10 @@ fn replace_delete_and_exec_go_to_the_provider() {
         run(&mut t, &replace(&dev(7, "/Mode?prop=Title"), "m")),
         [200]
     );
-    assert_eq!(inv.get("D00007/Mode").unwrap().title.as_deref(), Some("m"));
+    assert_eq!(
+        inv.get("D00007/Mode").unwrap().node.title.as_deref(),
+        Some("m")
+    );
     assert_eq!(run(&mut t, &replace(&dev(7, "?prop=Name"), "D77")), [405]);
     assert_eq!(
         run(&mut t, &replace(&dev(7, "/Mode?prop=Format"), "int")),
@@ -233,10 +236,10 @@ fn add_creates_implicit_parents_in_the_provider() {
     );
     let d = inv.get("D20000").unwrap();
     assert!(!d.is_leaf());
-    assert_eq!(d.acl.to_string(), "Add=srv3&Delete=srv3&Replace=srv3");
+    assert_eq!(d.node.acl.to_string(), "Add=srv3&Delete=srv3&Replace=srv3");
     let mode = inv.get("D20000/Mode").unwrap();
     assert_eq!(
-        (text(&mode), mode.access, mode.acl.is_empty()),
+        (text(&mode), mode.node.access, mode.node.acl.is_empty()),
         ("proxy", AccessType::DYNAMIC, true)
     );
     assert_eq!(t.get(INV).unwrap().verno(), verno + 1);
@@ -245,7 +248,7 @@ fn add_creates_implicit_parents_in_the_provider() {
         [200]
     );
     assert!(
-        inv.get("D20001").unwrap().acl.is_empty(),
+        inv.get("D20001").unwrap().node.acl.is_empty(),
         "srv1 may Replace: no creator ACL"
     );
     assert_eq!(run(&mut t, &add(&dev(0, "/DevId"), None, Some("x"))), [418]);
@@ -333,7 +336,10 @@ fn acl_is_checked_before_delegation() {
         run(&mut t, &replace(&dev(4, "/Mode?prop=ACL"), "Get=srv2")),
         [200]
     );
-    assert_eq!(inv.get("D00004/Mode").unwrap().acl.to_string(), "Get=srv2");
+    assert_eq!(
+        inv.get("D00004/Mode").unwrap().node.acl.to_string(),
+        "Get=srv2"
+    );
     assert_eq!(run(&mut t, &get(&dev(4, "/Mode"))), [425]);
     assert_eq!(
         run_as(&mut t, "srv2", &replace(&dev(4, "/Mode?prop=ACL"), "")),

@@ -9,7 +9,7 @@
 use syncml::{ItemCmd, StatusCode};
 
 use super::forward::{Handover, forward, forwarding};
-use super::{Executed, ItemReply, Run, per_item, target_of};
+use super::{Executed, ItemReply, Run, changed, per_item, target_of};
 use crate::acl::AclCommand;
 use crate::mount::ItemCommand;
 use crate::mount::place::Pos;
@@ -63,23 +63,13 @@ fn delete(tree: &mut Tree, run: Run<'_>, pos: &Pos) -> ItemReply {
             tree.remove_subtree(*id, run.ctx.now);
             StatusCode::OK.into()
         }
-        Pos::Mounted { mount, point, rel } => {
+        Pos::Mounted { mount, rel, .. } => {
             let mctx = run.mount_ctx();
             let Some(provider) = tree.node_provider_mut(*mount) else {
                 return StatusCode::COMMAND_FAILED.into();
             };
             let answer = provider.delete(&mctx, rel);
-            let point = *point;
-            let reply = run.answered(
-                answer,
-                || tree.uri_of(point),
-                None,
-                |c: StatusCode| c.into(),
-            );
-            if matches!(&reply, ItemReply::Done(o) if o.code.is_success()) {
-                tree.touch_point(pos, run.ctx.now);
-            }
-            reply
+            changed(tree, run, pos, answer, true)
         }
     }
 }

@@ -30,6 +30,7 @@ pub use pending::{Executed, PendingItem};
 
 use syncml::{Command, Item, ItemCmd, Meta, Results, Status, StatusCode};
 
+use crate::mount::place::Pos;
 use crate::mount::{Answer, MountContext, Ticket};
 use crate::node::Timestamp;
 use crate::tree::{AlertOutcome, Tree};
@@ -138,6 +139,30 @@ impl Run<'_> {
             Answer::Pending(_) => StatusCode::COMMAND_FAILED.into(),
         }
     }
+}
+
+/// The reply to a change a node provider answered for the node at `pos`. `stamps_parent`: the
+/// change added, removed or renamed a child, so a mount point parent is stamped (at once only).
+pub(crate) fn changed(
+    tree: &mut Tree,
+    run: Run<'_>,
+    pos: &Pos,
+    answer: Answer<StatusCode>,
+    stamps_parent: bool,
+) -> ItemReply {
+    let Pos::Mounted { point, rel, .. } = pos else {
+        return StatusCode::COMMAND_FAILED.into();
+    };
+    let point = *point;
+    let reply = run.answered(answer, || tree.uri_of(point), None, ItemOutcome::from);
+    if stamps_parent
+        && rel.len() == 1
+        && matches!(&reply, ItemReply::Done(o) if o.code.is_success())
+        && let Some(n) = tree.node_mut(point)
+    {
+        n.touch(run.ctx.now);
+    }
+    reply
 }
 
 pub(crate) fn status(

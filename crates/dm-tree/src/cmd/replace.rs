@@ -16,7 +16,7 @@
 use syncml::{Data, Item, ItemCmd, Meta, StatusCode};
 
 use super::forward::{Handover, forward, forwarding};
-use super::{ExecContext, Executed, ItemReply, Run, meta_of, per_item, target_of};
+use super::{ExecContext, Executed, ItemReply, Run, changed, meta_of, per_item, target_of};
 use crate::acl::{Acl, AclCommand};
 use crate::mount::place::{Pos, View};
 use crate::mount::{Change, ItemCommand};
@@ -207,24 +207,14 @@ fn apply(tree: &mut Tree, run: Run<'_>, pos: &Pos, change: Change) -> ItemReply 
             node.touch(now);
             StatusCode::OK.into()
         }
-        Pos::Mounted { mount, point, rel } => {
+        Pos::Mounted { mount, rel, .. } => {
             let renames = matches!(change, Change::Name(_));
             let mctx = run.mount_ctx();
             let Some(provider) = tree.node_provider_mut(*mount) else {
                 return StatusCode::COMMAND_FAILED.into();
             };
             let answer = provider.replace(&mctx, rel, change);
-            let point = *point;
-            let reply = run.answered(
-                answer,
-                || tree.uri_of(point),
-                None,
-                |c: StatusCode| c.into(),
-            );
-            if renames && matches!(&reply, ItemReply::Done(o) if o.code.is_success()) {
-                tree.touch_point(pos, now);
-            }
-            reply
+            changed(tree, run, pos, answer, renames)
         }
     }
 }

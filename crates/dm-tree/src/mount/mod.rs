@@ -10,7 +10,7 @@
 //! - [`NodeProvider`]: knows its nodes (a store, an inventory, an adapter's cached device
 //!   state). The tree asks it node by node ([`NodeProvider::node`], [`NodeProvider::children`])
 //!   and applies DM semantics itself, exactly as for its own nodes: existence (404/418),
-//!   AccessType from the provider's [`MountNode::access`] (405), ACL (425), `?prop=`, `?list=`
+//!   AccessType from the provider's [`MountNode::node`]`.access` (405), ACL (425), `?prop=`, `?list=`
 //!   listings, TNDS, implicit parents, Copy across the mount boundary. Only the changes go to
 //!   the provider ([`NodeProvider::add`], [`NodeProvider::replace`], [`NodeProvider::delete`],
 //!   [`NodeProvider::exec`]), after the checks passed.
@@ -79,7 +79,7 @@
 //! # ACL
 //!
 //! The tree's ACL check (server id, command) runs before every delegation. Inside a
-//! [`NodeProvider`], a node's effective ACL is its own [`MountNode::acl`] if not empty, else the
+//! [`NodeProvider`], a node's effective ACL is its own ACL ([`MountNode::node`]`.acl`) if not empty, else the
 //! nearest ancestor's inside the provider, else the mount point's effective ACL: a provider that
 //! keeps no ACLs (empty everywhere) is governed by the mount point. For a [`CommandProvider`] the
 //! mount point's effective ACL is checked (Get, Add, Replace, Delete, Exec; Copy: Get and Add)
@@ -141,7 +141,7 @@ use syncml::{Data, Item, Location, Meta, StatusCode};
 use crate::acl::Acl;
 use crate::cmd::ItemOutcome;
 use crate::error::{Error, MountErrorKind};
-use crate::node::{AccessType, Format, NewNode, NodeKind, Timestamp};
+use crate::node::{Format, NewNode, NodeKind, Timestamp};
 use crate::tree::{ExecOutcome, ExecRequest, Tree};
 use crate::uri::Uri;
 
@@ -189,23 +189,13 @@ impl<'a> MountContext<'a> {
 }
 
 /// One node as a [`NodeProvider`] describes it: what the tree needs for its checks, for Get and
-/// for `?prop=`. Built from a [`NewNode`] (`MountNode::from(NewNode::leaf("x"))`), then stamped.
+/// for `?prop=`: the node's data and properties as a [`NewNode`] describes them (value, `None`
+/// for an interior node; Format; Type; its own ACL, empty: inherited, see the module docs;
+/// AccessType, checked before the ACL: 405; permanence; Title) and its stamps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountNode {
-    /// `None` for an interior node, the value for a leaf.
-    pub value: Option<Data>,
-    /// `Format` (`node` for interior nodes).
-    pub format: Format,
-    /// `Type`.
-    pub mime_type: Option<String>,
-    /// The node's own ACL; empty: inherited (see the module docs).
-    pub acl: Acl,
-    /// The commands the node supports (checked before the ACL: 405).
-    pub access: AccessType,
-    /// Permanent nodes cannot be deleted or renamed by a server.
-    pub permanent: bool,
-    /// `Title`.
-    pub title: Option<String>,
+    /// Value and properties.
+    pub node: NewNode,
     /// `TStamp`.
     pub tstamp: Option<Timestamp>,
     /// `VerNo`.
@@ -216,26 +206,15 @@ impl MountNode {
     /// True for a leaf.
     #[must_use]
     pub fn is_leaf(&self) -> bool {
-        self.value.is_some()
+        self.node.value.is_some()
     }
 }
 
 impl From<NewNode> for MountNode {
-    /// The node a [`NodeProvider::add`] describes, not yet stamped.
-    fn from(n: NewNode) -> MountNode {
-        let format = if n.value.is_some() {
-            n.format
-        } else {
-            Format::Node
-        };
+    /// The node, not yet stamped.
+    fn from(node: NewNode) -> MountNode {
         MountNode {
-            value: n.value,
-            format,
-            mime_type: n.mime_type,
-            acl: n.acl,
-            access: n.access,
-            permanent: n.permanent,
-            title: n.title,
+            node,
             tstamp: None,
             verno: 0,
         }

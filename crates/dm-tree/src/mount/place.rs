@@ -65,28 +65,28 @@ impl View<'_> {
     pub(crate) fn value(&self) -> Option<&Data> {
         match self {
             View::Arena(n) => n.value(),
-            View::Mounted { node, .. } => node.value.as_ref(),
+            View::Mounted { node, .. } => node.node.value.as_ref(),
         }
     }
 
     pub(crate) fn access(&self) -> AccessType {
         match self {
             View::Arena(n) => n.access(),
-            View::Mounted { node, .. } => node.access,
+            View::Mounted { node, .. } => node.node.access,
         }
     }
 
     pub(crate) fn acl(&self) -> &Acl {
         match self {
             View::Arena(n) => n.acl(),
-            View::Mounted { node, .. } => &node.acl,
+            View::Mounted { node, .. } => &node.node.acl,
         }
     }
 
     pub(crate) fn format(&self) -> Format {
         match self {
             View::Arena(n) => n.format(),
-            View::Mounted { node, .. } if node.is_leaf() => node.format,
+            View::Mounted { node, .. } if node.is_leaf() => node.node.format,
             View::Mounted { .. } => Format::Node,
         }
     }
@@ -94,14 +94,14 @@ impl View<'_> {
     pub(crate) fn mime_type(&self) -> Option<&str> {
         match self {
             View::Arena(n) => n.mime_type(),
-            View::Mounted { node, .. } => node.mime_type.as_deref(),
+            View::Mounted { node, .. } => node.node.mime_type.as_deref(),
         }
     }
 
     pub(crate) fn title(&self) -> Option<&str> {
         match self {
             View::Arena(n) => n.title(),
-            View::Mounted { node, .. } => node.title.as_deref(),
+            View::Mounted { node, .. } => node.node.title.as_deref(),
         }
     }
 
@@ -122,7 +122,7 @@ impl View<'_> {
     pub(crate) fn permanent(&self) -> bool {
         match self {
             View::Arena(n) => n.is_permanent(),
-            View::Mounted { node, .. } => node.permanent,
+            View::Mounted { node, .. } => node.node.permanent,
         }
     }
 
@@ -350,9 +350,9 @@ impl Tree {
                 if let Some(p) = self.node_provider(*mount) {
                     for k in (1..rel.len()).rev() {
                         if let Some(n) = p.node(rel.get(..k).unwrap_or_default())?
-                            && !n.acl.is_empty()
+                            && !n.node.acl.is_empty()
                         {
-                            return Ok(Cow::Owned(n.acl));
+                            return Ok(Cow::Owned(n.node.acl));
                         }
                     }
                 }
@@ -433,15 +433,5 @@ impl Tree {
             found |= t.node(n).is_some_and(Node::is_mount_point);
         });
         found
-    }
-
-    /// Touches a mount point after a change to one of its direct children.
-    pub(crate) fn touch_point(&mut self, pos: &Pos, now: Timestamp) {
-        if let Pos::Mounted { point, rel, .. } = pos
-            && rel.len() == 1
-            && let Some(n) = self.node_mut(*point)
-        {
-            n.touch(now);
-        }
     }
 }

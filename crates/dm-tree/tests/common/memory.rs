@@ -300,16 +300,16 @@ impl State {
                 format,
                 mime_type,
             } => {
-                n.value = Some(data);
+                n.node.value = Some(data);
                 if let Some(f) = format {
-                    n.format = f;
+                    n.node.format = f;
                 }
                 if let Some(m) = mime_type {
-                    n.mime_type = Some(m);
+                    n.node.mime_type = Some(m);
                 }
             }
-            Change::Acl(acl) => n.acl = acl,
-            Change::Title(t) => n.title = Some(t),
+            Change::Acl(acl) => n.node.acl = acl,
+            Change::Title(t) => n.node.title = Some(t),
             Change::Name(new) => return self.rename(path, &new, now),
             _ => return StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED,
         }
@@ -457,5 +457,5 @@ pub fn acl(cmds: &[AclCommand], server: &str) -> Acl {
 
 /// Text of a leaf.
 pub fn text(n: &MountNode) -> &str {
-    n.value.as_ref().and_then(Data::as_str).unwrap()
+    n.node.value.as_ref().and_then(Data::as_str).unwrap()
 }
