@@ -248,9 +248,8 @@ fn main() {
         p.execute(&ctx(), &get_dev)
     });
 
-    println!(
-        "\n| command | mounted µs | plain µs | mounted / plain | base tree µs |\n| --- | --- | --- | --- | --- |"
-    );
+    println!("\n| command | mounted µs | plain µs | mounted / plain | base tree µs |");
+    println!("| --- | --- | --- | --- | --- |");
     for (name, t) in rows {
         let base = t.get(2).map_or("".to_owned(), |v| format!("{v:.2}"));
         println!(

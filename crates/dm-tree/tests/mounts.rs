@@ -331,7 +331,7 @@ fn acl_is_checked_before_delegation() {
     assert_eq!(run_as(&mut t, "srv9", &get(&dev(3, "/DevId"))), [200]);
     let out = t.execute(&ctx("srv9"), &get(&dev(3, "?prop=ACL")));
     assert_eq!(data_text(&result_items(&out)[0]), "Get=srv9");
-    // The ACL of a node is replaced with Replace on its parent (here: inherited from the mount point).
+    // A node's ACL is replaced with Replace on its parent (here inherited from the mount point).
     assert_eq!(
         run(&mut t, &replace(&dev(4, "/Mode?prop=ACL"), "Get=srv2")),
         [200]

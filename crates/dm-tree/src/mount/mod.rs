@@ -10,8 +10,8 @@
 //! - [`NodeProvider`]: knows its nodes (a store, an inventory, an adapter's cached device
 //!   state). The tree asks it node by node ([`NodeProvider::node`], [`NodeProvider::children`])
 //!   and applies DM semantics itself, exactly as for its own nodes: existence (404/418),
-//!   AccessType from the provider's [`MountNode::node`]`.access` (405), ACL (425), `?prop=`, `?list=`
-//!   listings, TNDS, implicit parents, Copy across the mount boundary. Only the changes go to
+//!   AccessType from the provider's node data ([`MountNode::node`]`.access`: 405), ACL (425),
+//!   `?prop=`, `?list=` listings, TNDS, implicit parents, Copy across the mount boundary. Only the changes go to
 //!   the provider ([`NodeProvider::add`], [`NodeProvider::replace`], [`NodeProvider::delete`],
 //!   [`NodeProvider::exec`]), after the checks passed.
 //! - [`CommandProvider`]: another party holds the nodes and runs DM commands itself (the tree of
@@ -22,7 +22,8 @@
 //!   back below the mount point.
 //!
 //! ```
-//! use dm_tree::{AccessType, ExecContext, Mount, MountNode, NewNode, NodeProvider, Timestamp, Tree};
+//! use dm_tree::{AccessType, ExecContext, Mount, MountNode, NewNode, NodeProvider, Timestamp};
+//! use dm_tree::Tree;
 //! use syncml::{Command, Item, ItemCmd, Location, StatusCode};
 //!
 //! /// A read-only summary: `<mount point>/Count`.
@@ -56,10 +57,14 @@
 //! // The leaf supports Get only: 405 before the provider is asked.
 //! let replace = Command::Replace(ItemCmd {
 //!     cmd_id: "3".into(),
-//!     items: vec![Item { target: Some(Location::uri("./GwMO/Summary/Count")), ..Item::default() }],
+//!     items: vec![Item {
+//!         target: Some(Location::uri("./GwMO/Summary/Count")),
+//!         ..Item::default()
+//!     }],
 //!     ..ItemCmd::default()
 //! });
-//! let Some(Command::Status(s)) = tree.execute(&ctx, &replace).first().cloned() else { unreachable!() };
+//! let replies = tree.execute(&ctx, &replace);
+//! let Some(Command::Status(s)) = replies.first() else { unreachable!() };
 //! assert_eq!(s.code, StatusCode::COMMAND_NOT_ALLOWED);
 //! # Ok::<(), dm_tree::Error>(())
 //! ```
@@ -79,11 +84,11 @@
 //! # ACL
 //!
 //! The tree's ACL check (server id, command) runs before every delegation. Inside a
-//! [`NodeProvider`], a node's effective ACL is its own ACL ([`MountNode::node`]`.acl`) if not empty, else the
-//! nearest ancestor's inside the provider, else the mount point's effective ACL: a provider that
-//! keeps no ACLs (empty everywhere) is governed by the mount point. For a [`CommandProvider`] the
-//! mount point's effective ACL is checked (Get, Add, Replace, Delete, Exec; Copy: Get and Add)
-//! and the other party applies its own ACLs and AccessTypes after that.
+//! [`NodeProvider`], a node's effective ACL is its own ([`MountNode::node`]`.acl`) if not
+//! empty, else the nearest ancestor's inside the provider, else the mount point's effective
+//! ACL: a provider that keeps no ACLs (empty everywhere) is governed by the mount point. For a
+//! [`CommandProvider`] the mount point's effective ACL is checked (Get, Add, Replace, Delete,
+//! Exec; Copy: Get and Add) and the other party applies its own ACLs and AccessTypes after that.
 //!
 //! # Results that take time (the deferred path)
 //!
