@@ -11,9 +11,9 @@
 //!   state). The tree asks it node by node ([`NodeProvider::node`], [`NodeProvider::children`])
 //!   and applies DM semantics itself, exactly as for its own nodes: existence (404/418),
 //!   AccessType from the provider's node data ([`MountNode::node`]`.access`: 405), ACL (425),
-//!   `?prop=`, `?list=` listings, TNDS, implicit parents, Copy across the mount boundary. Only the changes go to
-//!   the provider ([`NodeProvider::add`], [`NodeProvider::replace`], [`NodeProvider::delete`],
-//!   [`NodeProvider::exec`]), after the checks passed.
+//!   `?prop=`, `?list=` listings, TNDS, implicit parents, Copy across the mount boundary. Only
+//!   the changes go to the provider ([`NodeProvider::add`], [`NodeProvider::replace`],
+//!   [`NodeProvider::delete`], [`NodeProvider::exec`]), after the checks passed.
 //! - [`CommandProvider`]: another party holds the nodes and runs DM commands itself (the tree of
 //!   a device behind a gateway in Proxy mode). The tree checks the server's ACL right on the
 //!   mount point, then hands over the whole item ([`Forwarded`]) with URIs rewritten into the
