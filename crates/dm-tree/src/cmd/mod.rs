@@ -366,6 +366,7 @@ impl Tree {
     /// Atomic): the items they defer are not in [`Executed::replies`] but in
     /// [`Executed::pending`], to be completed with [`PendingItem::complete`] when the provider's
     /// work ends (see [`crate::mount`]).
+    #[must_use = "pending items owe the server a Status"]
     pub fn execute_deferrable(&mut self, ctx: &ExecContext<'_>, cmd: &Command) -> Executed {
         self.run(
             Run {
