@@ -18,6 +18,7 @@
 
 pub mod alert;
 mod error;
+pub mod fanout;
 pub mod inventory;
 pub mod layout;
 pub mod mo;

@@ -7,8 +7,6 @@
 //! not decode to UTF-8 is an error (not a replacement character), so two different ids can
 //! never decode to one.
 
-use std::borrow::Cow;
-
 use syncml::Limits;
 
 use crate::Error;
@@ -64,18 +62,6 @@ impl Field {
                 Error::FormInvalidValue { reason, .. } => reason,
                 _ => "invalid value",
             },
-        })
-    }
-
-    /// The value as a number.
-    ///
-    /// # Errors
-    /// [`Error::FormInvalidValue`] when it is not a decimal number of `T`.
-    pub(crate) fn number<T: std::str::FromStr>(&self, key: &'static str) -> Result<T, Error> {
-        self.value.parse().map_err(|_| Error::FormInvalidValue {
-            key,
-            offset: self.offset,
-            reason: "not a number",
         })
     }
 }
@@ -162,16 +148,6 @@ pub(crate) fn encode_pairs<'a>(
         }
     }
     s.finish()
-}
-
-/// `value`, or `None` when it is empty (an empty field is no field).
-pub(crate) fn non_empty(value: &str) -> Option<&str> {
-    (!value.is_empty()).then_some(value)
-}
-
-/// A borrowed or owned decimal rendering of `n`.
-pub(crate) fn decimal(n: impl std::fmt::Display) -> Cow<'static, str> {
-    Cow::Owned(n.to_string())
 }
 
 #[cfg(test)]
