@@ -5,7 +5,8 @@
 //! The command strategies are syncml's own (`crates/syncml/tests/strategy`), so the fragment
 //! codec is tested on every command shape the message codec is.
 
-#[allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../../syncml/tests/strategy/mod.rs"]
 mod strategy;
 

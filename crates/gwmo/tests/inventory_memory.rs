@@ -22,7 +22,7 @@ fn registration(i: usize) -> Registration {
     Registration {
         id: format!("IMEI:49015420{i:07}"),
         kind: Kind::EndDevice,
-        mode: if i % 3 == 0 {
+        mode: if i.is_multiple_of(3) {
             Mode::Transparent
         } else {
             Mode::Proxy
