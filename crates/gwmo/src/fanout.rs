@@ -941,7 +941,7 @@ impl Aggregate {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use syncml::{Item, ItemCmd, Location, Results, Status};
@@ -961,7 +961,8 @@ mod tests {
         })
     }
 
-    fn answer(cmd_ref: &str, code: u16, value: Option<&str>) -> Vec<Command> {
+    /// A device's answer to `cmd_ref`: a Status with `code` and, with `value`, a Results.
+    pub(crate) fn answer(cmd_ref: &str, code: u16, value: Option<&str>) -> Vec<Command> {
         let mut v = vec![Command::Status(Status {
             cmd_id: "1".into(),
             msg_ref: "1".into(),

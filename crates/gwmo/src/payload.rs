@@ -469,7 +469,7 @@ pub fn read_generic_alert(alert: &Alert, limits: &Limits) -> Result<Vec<AlertPay
 #[cfg(test)]
 mod tests {
     use super::*;
-    use syncml::{ItemCmd, Results, Status, StatusCode};
+    use syncml::ItemCmd;
 
     fn report() -> DeviceReport {
         DeviceReport {
@@ -580,30 +580,7 @@ mod tests {
     }
 
     fn response() -> Vec<Command> {
-        vec![
-            Command::Status(Status {
-                cmd_id: "1".into(),
-                msg_ref: "1".into(),
-                cmd_ref: "2".into(),
-                cmd: "Get".into(),
-                target_refs: vec!["./DevInfo/Mod".into()],
-                source_refs: vec![],
-                cred: None,
-                chal: None,
-                code: StatusCode::OK,
-                items: vec![],
-            }),
-            Command::Results(Results {
-                cmd_id: "2".into(),
-                cmd_ref: "2".into(),
-                items: vec![Item {
-                    source: Some(Location::uri("./DevInfo/Mod")),
-                    data: Some(Data::Text("X1".into())),
-                    ..Item::default()
-                }],
-                ..Results::default()
-            }),
-        ]
+        crate::fanout::tests::answer("2", 200, Some("X1"))
     }
 
     /// GwMO-FORA-002 / Y': completionstatus items carry each target's response fragment and
