@@ -34,6 +34,7 @@
 //! }
 //! ```
 
+mod answers;
 mod client;
 mod credentials;
 mod endpoint;
@@ -44,7 +45,11 @@ mod package;
 mod server;
 mod time;
 
-pub use client::{ClientConfig, ClientEvent, ClientSession, GenericAlert, Initiator};
+pub use answers::CommandRef;
+pub use client::{
+    AlertItem, ClientConfig, ClientEvent, ClientSession, DEFAULT_ANSWER_DEADLINE,
+    DEFAULT_ANSWER_HOLD, GenericAlert, Initiator,
+};
 pub use credentials::{Credentials, NONCE_LEN, NonceSource, StoredSecret};
 pub use error::Error;
 pub use header::{

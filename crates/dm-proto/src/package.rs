@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use syncml::{Command, Data, Encoding, Item, Meta, SyncBody, SyncHdr, SyncMl, Version};
+use syncml::{AlertCode, Command, Data, Encoding, Item, Meta, SyncBody, SyncHdr, SyncMl, Version};
 
 /// Bytes kept free in every message for what measuring command by command cannot see.
 const MARGIN: usize = 24;
@@ -296,8 +296,23 @@ fn data_items_mut(cmd: &mut Command) -> Option<&mut Vec<Item>> {
     }
 }
 
+/// The items of a command that may travel as several commands, each with some of them: Add,
+/// Replace and Results, and a Generic Alert (each of its items is an alert of its own, digest
+/// §3.8; every part keeps the `Correlator`).
+fn separable_items_mut(cmd: &mut Command) -> Option<&mut Vec<Item>> {
+    match cmd {
+        Command::Alert(a) if a.code == AlertCode::GENERIC_ALERT => Some(&mut a.items),
+        Command::Add(c) | Command::Replace(c) => Some(&mut c.items),
+        Command::Results(r) => Some(&mut r.items),
+        _ => None,
+    }
+}
+
 fn item_count(cmd: &Command) -> usize {
-    data_items(cmd).map_or(0, Vec::len)
+    match cmd {
+        Command::Alert(a) if a.code == AlertCode::GENERIC_ALERT => a.items.len(),
+        other => data_items(other).map_or(0, Vec::len),
+    }
 }
 
 /// Splits a multi-item command into the longest head that fits into `room` and the rest.
@@ -311,7 +326,7 @@ fn split_items(
     let total = item_count(cmd);
     let with_items = |range: std::ops::Range<usize>| {
         let mut c = cmd.clone();
-        if let Some(items) = data_items_mut(&mut c) {
+        if let Some(items) = separable_items_mut(&mut c) {
             let kept: Vec<Item> = items.get(range).map(<[Item]>::to_vec).unwrap_or_default();
             *items = kept;
         }

@@ -334,14 +334,14 @@ fn generic_alert_or_final_interrupts_results_too() {
         let mut cmds = vec![st("2", "0", "SyncHdr", 200)];
         if by_alert {
             cmds.push(
-                dm_proto::GenericAlert {
-                    correlator: None,
-                    source: Some("./Gw".into()),
-                    alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
-                    format: "chr".into(),
-                    mark: None,
-                    data: Data::from("dev-1"),
-                }
+                dm_proto::GenericAlert::new(
+                    dm_proto::AlertItem::new(
+                        "urn:oma:at:oma-gwmo:deviceattached:1.0",
+                        "chr",
+                        Data::from("dev-1"),
+                    )
+                    .with_source("./Gw"),
+                )
                 .to_command(),
             );
             cmds.last_mut().unwrap().set_cmd_id("2");

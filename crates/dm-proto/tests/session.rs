@@ -13,7 +13,8 @@ mod pair;
 use std::time::Duration;
 
 use dm_proto::{
-    AuthScheme, ClientEvent, CommandHandle, GenericAlert, Initiator, ServerEvent, SessionEnd,
+    AlertItem, AuthScheme, ClientEvent, CommandHandle, GenericAlert, Initiator, ServerEvent,
+    SessionEnd,
 };
 use pair::{Dir, Pair, Setup, creds, get};
 use syncml::{
@@ -243,14 +244,18 @@ both!(atomic_rollback, atomic_rollback);
 /// GwMO-DI-005).
 fn generic_alert(encoding: Encoding) {
     let mut p = Setup::new(encoding).build();
-    p.client.queue_generic_alert(&GenericAlert {
-        correlator: Some("corr-7".into()),
-        source: Some("./Gw/Inventory".into()),
-        alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
-        format: "chr".into(),
-        mark: Some("informational".into()),
-        data: Data::from("dev-42"),
-    });
+    p.client.queue_generic_alert(
+        &GenericAlert::new(
+            AlertItem::new(
+                "urn:oma:at:oma-gwmo:deviceattached:1.0",
+                "chr",
+                Data::from("dev-42"),
+            )
+            .with_source("./Gw/Inventory")
+            .with_mark("informational"),
+        )
+        .with_correlator("corr-7"),
+    );
     p.run();
     let alert = p
         .server_events
@@ -791,14 +796,17 @@ fn challenge_mid_client_package(encoding: Encoding) {
     s.server.max_msg_size = small;
     let mut p = s.build();
     for i in 0..8 {
-        p.client.queue_generic_alert(&GenericAlert {
-            correlator: Some(format!("c{i}")),
-            source: Some("./Gw/Inventory".into()),
-            alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
-            format: "chr".into(),
-            mark: None,
-            data: Data::from(format!("dev-{i}")),
-        });
+        p.client.queue_generic_alert(
+            &GenericAlert::new(
+                AlertItem::new(
+                    "urn:oma:at:oma-gwmo:deviceattached:1.0",
+                    "chr",
+                    Data::from(format!("dev-{i}")),
+                )
+                .with_source("./Gw/Inventory"),
+            )
+            .with_correlator(format!("c{i}")),
+        );
     }
     let h = p.server.queue(get("./DevInfo/Man"));
     p.raw_to_server = Some(pair::spoil_hmac_of(1));
