@@ -13,6 +13,10 @@ use syncml::{AlertCode, Command, Data, Encoding, Item, Meta, SyncBody, SyncHdr, 
 const MARGIN: usize = 24;
 /// Smallest chunk of data worth a message of its own.
 const MIN_CHUNK: usize = 16;
+/// Statuses every message may have to carry whatever else it holds: the Status for the peer's
+/// header and, mid-package, the one for its Alert 1222. A command that does not fit behind
+/// this many has no better message to wait for.
+const UNAVOIDABLE_STATUSES: usize = 2;
 
 /// One command waiting in an outbox, with the caller's tag (the server's command handle).
 #[derive(Debug, Clone)]
@@ -108,6 +112,8 @@ pub(crate) fn compose<T: Clone>(
     let mut placed: Vec<Placed<T>> = Vec::new();
     let mut consumed: Vec<Outgoing<T>> = Vec::new();
     let mut pushed_back = 0;
+    // A command went whole although it does not fit (it is the last one placed).
+    let mut forced = false;
 
     while let Some(mut out) = outbox.pop_front() {
         consumed.push(out.clone());
@@ -174,8 +180,13 @@ pub(crate) fn compose<T: Clone>(
             pushed_back += 1;
             break;
         }
-        if body.is_empty() {
-            // Nothing smaller is possible: send it whole and let the peer judge.
+        let only_unavoidable = body.len() <= UNAVOIDABLE_STATUSES
+            && body.iter().all(|c| matches!(c, Command::Status(_)));
+        if only_unavoidable {
+            // Nothing smaller is possible, and no later message has more room: send it whole
+            // and let the peer judge (waiting would send the same statuses-only message
+            // forever).
+            forced = true;
             used += n;
             let partial = false;
             placed.push(Placed {
@@ -213,7 +224,7 @@ pub(crate) fn compose<T: Clone>(
             .extend(numbered_trailer(trailer.clone(), tail_ids));
         let too_big = encoding.encode(&check).len() > max_size;
         let last_partial = placed.last().is_some_and(|p| p.partial);
-        if !too_big || msg.body.commands.len() < 2 || last_partial {
+        if !too_big || msg.body.commands.len() < 2 || last_partial || forced {
             msg = check;
             break;
         }

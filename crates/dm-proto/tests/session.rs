@@ -13,110 +13,13 @@ mod pair;
 use std::time::Duration;
 
 use dm_proto::{
-    AlertItem, AuthScheme, ClientEvent, CommandHandle, GenericAlert, Initiator, ServerEvent,
-    SessionEnd,
+    AlertItem, AuthScheme, ClientEvent, GenericAlert, Initiator, ServerEvent, SessionEnd,
 };
-use pair::{Dir, Pair, Setup, creds, get};
-use syncml::{
-    AlertCode, Command, Container, Data, Encoding, Exec, Item, ItemCmd, Location, Meta, StatusCode,
+use pair::{
+    Dir, Pair, Setup, add, big_text, both, copy, creds, delete, get, item_target, pair_len,
+    replace, results_of, status_of, text,
 };
-
-fn item_target(uri: &str, data: Option<&str>) -> Item {
-    Item {
-        target: Some(Location::uri(uri)),
-        data: data.map(Data::from),
-        ..Item::default()
-    }
-}
-
-fn replace(uri: &str, value: Data) -> Command {
-    Command::Replace(ItemCmd {
-        meta: Some(Meta {
-            format: Some("chr".into()),
-            ..Meta::default()
-        }),
-        items: vec![Item {
-            target: Some(Location::uri(uri)),
-            data: Some(value),
-            ..Item::default()
-        }],
-        ..ItemCmd::default()
-    })
-}
-
-fn add(uri: &str, value: &str) -> Command {
-    Command::Add(ItemCmd {
-        meta: Some(Meta {
-            format: Some("chr".into()),
-            ..Meta::default()
-        }),
-        items: vec![item_target(uri, Some(value))],
-        ..ItemCmd::default()
-    })
-}
-
-fn delete(uri: &str) -> Command {
-    Command::Delete(ItemCmd {
-        items: vec![item_target(uri, None)],
-        ..ItemCmd::default()
-    })
-}
-
-fn copy(from: &str, to: &str) -> Command {
-    Command::Copy(ItemCmd {
-        items: vec![Item {
-            target: Some(Location::uri(to)),
-            source: Some(Location::uri(from)),
-            ..Item::default()
-        }],
-        ..ItemCmd::default()
-    })
-}
-
-fn status_of(p: &Pair, h: CommandHandle) -> Vec<(Vec<usize>, StatusCode)> {
-    p.server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Status {
-                handle, path, code, ..
-            } if *handle == h => Some((path.clone(), *code)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn results_of(p: &Pair, h: CommandHandle) -> Vec<Data> {
-    p.server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Results {
-                handle, results, ..
-            } if *handle == h => Some(results),
-            _ => None,
-        })
-        .flat_map(|r| r.items.iter().filter_map(|i| i.data.clone()))
-        .collect()
-}
-
-fn text(d: &Data) -> String {
-    String::from_utf8(d.as_bytes().to_vec()).unwrap()
-}
-
-/// One test per encoding: `NAME_xml` and `NAME_wbxml`.
-macro_rules! both {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[test]
-            fn xml() {
-                super::$scenario(syncml::Encoding::Xml);
-            }
-            #[test]
-            fn wbxml() {
-                super::$scenario(syncml::Encoding::Wbxml);
-            }
-        }
-    };
-}
+use syncml::{AlertCode, Command, Container, Data, Encoding, Exec, StatusCode};
 
 // ------------------------------------------------------------------------------------------
 
@@ -283,6 +186,134 @@ fn generic_alert(encoding: Encoding) {
 }
 
 both!(generic_alert, generic_alert);
+
+/// A Generic Alert of `n` items, each with its own type, format, mark, source and data (a
+/// gateway reporting several devices at once, GwMO-DI-005).
+fn inventory_alert(n: usize) -> GenericAlert {
+    let item = |i: usize| {
+        let kind = if i % 2 == 0 {
+            "deviceattached"
+        } else {
+            "devicedetached"
+        };
+        let mut it = AlertItem::new(
+            format!("urn:oma:at:oma-gwmo:{kind}:1.0"),
+            if i % 3 == 0 { "xml" } else { "chr" },
+            Data::from(format!("dev-{i}")),
+        )
+        .with_source(format!("./DeviceInventory/D{i}"));
+        if i % 4 == 1 {
+            it = it.with_mark("critical");
+        }
+        it
+    };
+    let mut alert = GenericAlert::new(item(0)).with_correlator("inv-1");
+    for i in 1..n {
+        alert.push(item(i));
+    }
+    alert
+}
+
+/// `(type, format, mark, source, data)` of items, to compare what left with what arrived.
+fn item_fields(items: &[syncml::Item]) -> Vec<[Option<String>; 5]> {
+    items
+        .iter()
+        .map(|i| {
+            let meta = i.meta.as_ref();
+            [
+                meta.and_then(|m| m.r#type.clone()),
+                meta.and_then(|m| m.format.clone()),
+                meta.and_then(|m| m.mark.clone()),
+                i.source.as_ref().map(|l| l.loc_uri.clone()),
+                i.data.as_ref().map(text),
+            ]
+        })
+        .collect()
+}
+
+/// The Generic Alerts the server reported, in order.
+fn generic_alerts(p: &Pair) -> Vec<syncml::Alert> {
+    p.server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Alert(a) if a.code == AlertCode::GENERIC_ALERT => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A Generic Alert with several items reaches the server as one Alert with every item, each
+/// with its own Meta, Source and Data, in order.
+fn generic_alert_several_items(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    let alert = inventory_alert(3);
+    p.client.queue_generic_alert(&alert);
+    p.run();
+    let got = generic_alerts(&p);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].correlator.as_deref(), Some("inv-1"));
+    let Command::Alert(sent) = alert.to_command() else {
+        panic!()
+    };
+    assert_eq!(item_fields(&got[0].items), item_fields(&sent.items));
+    assert_eq!(
+        got[0].items[1].meta.as_ref().unwrap().mark.as_deref(),
+        Some("critical")
+    );
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(generic_alert_several_items, generic_alert_several_items);
+
+/// A Generic Alert whose items do not fit the server's MaxMsgSize: Package 1 spans several
+/// messages, the alert is cut between whole items, every part keeps the Correlator, and the
+/// server gets every item exactly once, in order.
+fn generic_alert_over_several_messages(encoding: Encoding) {
+    let small = if encoding == Encoding::Xml {
+        1_400
+    } else {
+        600
+    };
+    let mut s = Setup::new(encoding);
+    s.client.initial_server_max_msg_size = small;
+    s.server.max_msg_size = small;
+    let mut p = s.build();
+    let alert = inventory_alert(40);
+    p.client.queue_generic_alert(&alert);
+    p.run();
+    let got = generic_alerts(&p);
+    assert!(got.len() >= 3, "spread over messages: {}", got.len());
+    assert!(got.iter().all(|a| a.correlator.as_deref() == Some("inv-1")));
+    assert!(got.iter().all(|a| !a.items.is_empty()));
+    let arrived: Vec<syncml::Item> = got.iter().flat_map(|a| a.items.clone()).collect();
+    let Command::Alert(sent) = alert.to_command() else {
+        panic!()
+    };
+    assert_eq!(item_fields(&arrived), item_fields(&sent.items));
+    let pkg1: Vec<_> = p
+        .messages(Dir::ToServer)
+        .take_while(|m| !m.body.is_final)
+        .collect();
+    assert!(pkg1.len() >= 2, "Package 1 spans several messages");
+    for m in p.messages(Dir::ToServer) {
+        assert!(pair_len(encoding, m) <= small);
+    }
+    // One 200 per part.
+    let alert_oks = p
+        .client_events
+        .iter()
+        .filter(
+            |e| matches!(e, ClientEvent::Status(s) if s.cmd == "Alert" && s.code == StatusCode::OK),
+        )
+        .count();
+    assert_eq!(alert_oks, got.len() + 1, "the parts and Alert 1201");
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(
+    generic_alert_over_several_messages,
+    generic_alert_over_several_messages
+);
 
 /// md5: the client sends no Cred at first; 407 + Chal, retry with the nonce, 212 + next nonce.
 fn md5_challenge(encoding: Encoding) {
@@ -510,10 +541,6 @@ fn hmac_and_basic(encoding: Encoding) {
 
 both!(hmac_and_basic, hmac_and_basic);
 
-fn big_text(n: usize) -> String {
-    (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
-}
-
 /// A Get whose Results exceed the server's MaxMsgSize: the device cuts the item into chunks
 /// across messages (1222 flow), the server reassembles it.
 fn large_results(encoding: Encoding) {
@@ -550,10 +577,6 @@ fn large_results(encoding: Encoding) {
             .any(|c| matches!(c, Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED))
     }));
     assert_eq!(p.server_end(), Some(SessionEnd::Completed));
-}
-
-fn pair_len(encoding: Encoding, m: &syncml::SyncMl) -> usize {
-    encoding.encode(m).len()
 }
 
 both!(large_results, large_results);
@@ -1015,3 +1038,51 @@ both!(
     challenge_during_large_object_both_ways,
     challenge_during_large_object_both_ways
 );
+
+/// Regression: a command that cannot fit any message and cannot be cut (here a Generic Alert
+/// item above the server's MaxMsgSize) waited forever behind the statuses every message
+/// starts with (an endless exchange of statuses-only messages). It now goes whole in a message
+/// of its own and the peer judges.
+fn oversized_alert_item_goes_whole(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.initial_server_max_msg_size = 1_400;
+    s.server.max_msg_size = 1_400;
+    let mut p = s.build();
+    let value = big_text(3_000);
+    p.client
+        .queue_generic_alert(&GenericAlert::new(AlertItem::new(
+            "urn:oma:at:oma-gwmo:resultaggregation:1.0",
+            "chr",
+            Data::from(value.as_str()),
+        )));
+    p.run();
+    let got = generic_alerts(&p);
+    assert_eq!(got.len(), 1);
+    assert_eq!(text(got[0].items[0].data.as_ref().unwrap()), value);
+    assert!(p.client_msgs <= 3, "{}", p.client_msgs);
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(
+    oversized_alert_item_goes_whole,
+    oversized_alert_item_goes_whole
+);
+
+/// The same on the server side: an Exec whose argument exceeds the device's MaxMsgSize (an
+/// Exec item is never chunked) goes whole once the device asks for the next message.
+fn oversized_exec_goes_whole(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.max_msg_size = 1_500;
+    let mut p = s.build();
+    let h_get = p.server.queue(get("./DevInfo/Man"));
+    let h = p.server.queue(Command::Exec(Exec {
+        items: vec![item_target("./Vendor/Name", Some(&big_text(4_000)))],
+        ..Exec::default()
+    }));
+    p.run();
+    assert_eq!(status_of(&p, h_get), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(status_of(&p, h).len(), 1, "the Exec reached the device");
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(oversized_exec_goes_whole, oversized_exec_goes_whole);
