@@ -60,7 +60,7 @@ pub struct ClientConfig {
     /// the server answers with Alert 1222; the later answers follow in later messages of the
     /// same package). Counted from each server message, so while answers are owed a message
     /// goes at least this often: it keeps the session alive. Keep it well under the server's
-    /// idle timeout.
+    /// idle timeout, and not near zero (each keep-alive costs a round trip).
     pub answer_hold: Duration,
     /// How long a command may stay unanswered. Past it the session answers it (and every
     /// command nested in it still unanswered) with 202, accepted for processing, and reports

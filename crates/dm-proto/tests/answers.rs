@@ -671,3 +671,53 @@ fn respond_after_respond_to(encoding: Encoding) {
 }
 
 both!(respond_after_respond_to, respond_after_respond_to);
+
+/// Authentication both ways while answers are held: every held message and keep-alive carries
+/// the Chal the session issued for it, so what each side persists (the latest NonceIssued /
+/// NonceReceived) is what the other holds, with md5 (nonce per session) and HMAC (nonce per
+/// message); the next session authenticates at once.
+fn nonces_in_sync_across_keep_alives(encoding: Encoding) {
+    for hmac in [false, true] {
+        let stored = pair::Nonces::in_sync(b"c0", b"s0");
+        let mut s = stored.md5_setup(encoding, 0x0101);
+        if hmac {
+            for c in [
+                &mut s.client.credentials,
+                &mut s.client.server_credentials,
+                &mut s.client_credentials_at_server,
+                &mut s.server.credentials,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                c.scheme = dm_proto::AuthScheme::Hmac;
+            }
+        }
+        s.client.answer_hold = 5 * SEC;
+        let mut p = s.build();
+        let h = p.server.queue(get("./Vendor/Name"));
+        p.server.queue(get("./DevInfo/Man"));
+        p.answer_delay = Some(delays(&[("./Vendor/Name", 12 * SEC)]));
+        p.run();
+        assert_eq!(ok_results(&p, h), ["old"], "hmac {hmac}");
+        assert!(p.client_msgs >= 4, "keep-alives went: {}", p.client_msgs);
+        assert_eq!(p.client_end(), Some(SessionEnd::Completed), "hmac {hmac}");
+        let after = stored.after(&p);
+        assert_eq!(after.device_clcred, after.server_client, "hmac {hmac}");
+        assert_eq!(after.device_srvcred, after.server_own, "hmac {hmac}");
+        // The next session, from what was persisted, is accepted at once.
+        let mut p2 = after.md5_setup(encoding, 0x0102).build();
+        p2.run();
+        assert!(
+            p2.header_codes(Dir::ToClient)
+                .iter()
+                .all(|c| c.is_success())
+        );
+        assert_eq!(p2.server_end(), Some(SessionEnd::Completed));
+    }
+}
+
+both!(
+    nonces_in_sync_across_keep_alives,
+    nonces_in_sync_across_keep_alives
+);
