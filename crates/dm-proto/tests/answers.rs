@@ -27,7 +27,7 @@ use syncml::{AlertCode, Command, Container, Data, Encoding, Exec, StatusCode};
 const SEC: Duration = Duration::from_secs(1);
 
 /// The device answers a command on `uri` after `delay`, every other command at once.
-fn delays(table: &[(&str, Duration)]) -> Box<dyn FnMut(&Command) -> Option<Duration>> {
+fn delays(table: &[(&str, Duration)]) -> pair::AnswerDelay {
     let table: Vec<(String, Duration)> = table.iter().map(|(u, d)| ((*u).to_owned(), *d)).collect();
     Box::new(move |cmd| {
         let uri = target_of(cmd)?;

@@ -191,14 +191,14 @@ both!(generic_alert, generic_alert);
 /// gateway reporting several devices at once, GwMO-DI-005).
 fn inventory_alert(n: usize) -> GenericAlert {
     let item = |i: usize| {
-        let kind = if i % 2 == 0 {
+        let kind = if i.is_multiple_of(2) {
             "deviceattached"
         } else {
             "devicedetached"
         };
         let mut it = AlertItem::new(
             format!("urn:oma:at:oma-gwmo:{kind}:1.0"),
-            if i % 3 == 0 { "xml" } else { "chr" },
+            if i.is_multiple_of(3) { "xml" } else { "chr" },
             Data::from(format!("dev-{i}")),
         )
         .with_source(format!("./DeviceInventory/D{i}"));

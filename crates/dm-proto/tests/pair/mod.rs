@@ -107,7 +107,7 @@ type Tamper = Box<dyn FnMut(&mut SyncMl)>;
 type RawTamper = Box<dyn FnMut(usize, &mut dm_proto::Transmit)>;
 type Script = Box<dyn FnMut(&[ServerEvent], &mut ServerSession)>;
 /// How long (simulated) the device takes to answer one command; `None`: at once.
-type AnswerDelay = Box<dyn FnMut(&Command) -> Option<Duration>>;
+pub type AnswerDelay = Box<dyn FnMut(&Command) -> Option<Duration>>;
 
 /// A never-answered command's delay (longer than any test runs).
 pub const NEVER: Duration = Duration::from_secs(1_000_000);
