@@ -19,8 +19,8 @@ use dm_proto::{
     SessionEnd, Timestamp,
 };
 use pair::{
-    Dir, NEVER, Pair, Setup, add, big_text, both, get, pair_len, replace, results_of, status_of,
-    text,
+    Dir, NEVER, Pair, Setup, add, big_text, both, get, has_alert, pair_len, replace, results_of,
+    status_of, text,
 };
 use syncml::{AlertCode, Command, Container, Data, Encoding, Exec, StatusCode};
 
@@ -89,16 +89,6 @@ fn statuses_in(p: &Pair, i: usize) -> Vec<(String, String)> {
 
 fn is_final(p: &Pair, dir: Dir, i: usize) -> bool {
     p.messages(dir).nth(i).unwrap().body.is_final
-}
-
-fn has_next_message_alert(p: &Pair, dir: Dir, i: usize) -> bool {
-    p.messages(dir)
-        .nth(i)
-        .unwrap()
-        .body
-        .commands
-        .iter()
-        .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE))
 }
 
 /// Time from the server's Package 2 to client message `i`.
@@ -188,12 +178,18 @@ fn one_slow_answer(encoding: Encoding) {
     assert!(is_final(&p, Dir::ToServer, 3));
     // The server asked for the rest of our package each time.
     for i in [1, 2] {
-        assert!(has_next_message_alert(&p, Dir::ToClient, i));
+        assert!(has_alert(
+            p.messages(Dir::ToClient).nth(i).unwrap(),
+            AlertCode::NEXT_MESSAGE
+        ));
         assert!(!is_final(&p, Dir::ToClient, i));
     }
     // Our package does not ask for the server's next message: its package is complete.
     for i in 1..4 {
-        assert!(!has_next_message_alert(&p, Dir::ToServer, i));
+        assert!(!has_alert(
+            p.messages(Dir::ToServer).nth(i).unwrap(),
+            AlertCode::NEXT_MESSAGE
+        ));
     }
     let at = |i| after_package2(&p, i);
     assert!(at(1) >= 5 * SEC && at(1) < 6 * SEC, "{:?}", at(1));
@@ -280,14 +276,10 @@ fn answer_after_deadline_same_session(encoding: Encoding) {
     assert_eq!(status_of(&p, h_exec), vec![(vec![], StatusCode::ACCEPTED)]);
     assert_eq!(ok_results(&p, h_man), ["Acme"]);
     let exec_ref = ref_of(package2(&p), "./Vendor/Name");
-    let deferred: Vec<_> = p
-        .client_events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Deferred(refs) => Some(refs.clone()),
-            _ => None,
-        })
-        .collect();
+    let deferred = p.client_events_where(|e| match e {
+        ClientEvent::Deferred(refs) => Some(refs.clone()),
+        _ => None,
+    });
     assert_eq!(deferred, [vec![exec_ref.clone()]]);
     // The late answer is refused, nothing of it sent.
     assert_eq!(p.refused_answers.len(), 1);
@@ -322,12 +314,8 @@ fn answer_after_deadline_same_session(encoding: Encoding) {
     p.run();
 
     let alert = p
-        .server_events
-        .iter()
-        .find_map(|e| match e {
-            ServerEvent::Alert(a) if a.code == AlertCode::GENERIC_ALERT => Some(a.clone()),
-            _ => None,
-        })
+        .generic_alerts()
+        .pop()
         .expect("the Generic Alert reached the server in the same session");
     assert_eq!(alert.correlator.as_deref(), Some("job-9"));
     assert_eq!(text(alert.items[0].data.as_ref().unwrap()), "done");
@@ -383,11 +371,8 @@ fn deferred_exec_reported_in_new_session(encoding: Encoding) {
         .with_correlator("job-10"),
     );
     p2.run();
-    let alert = p2.server_events.iter().find_map(|e| match e {
-        ServerEvent::Alert(a) => Some(a.clone()),
-        _ => None,
-    });
-    assert_eq!(alert.unwrap().correlator.as_deref(), Some("job-10"));
+    let alert = p2.generic_alerts().pop().unwrap();
+    assert_eq!(alert.correlator.as_deref(), Some("job-10"));
     assert_eq!(p2.server_end(), Some(SessionEnd::Completed));
 }
 
@@ -464,13 +449,7 @@ fn aborted_with_answers_pending(encoding: Encoding) {
             assert_eq!(never, &vec![mod_ref.clone(), seq, name_ref], "{what}");
             let abort_msg = p.messages(Dir::ToServer).last().unwrap();
             assert!(abort_msg.body.is_final);
-            assert!(
-                abort_msg
-                    .body
-                    .commands
-                    .iter()
-                    .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::SESSION_ABORT))
-            );
+            assert!(has_alert(abort_msg, AlertCode::SESSION_ABORT));
             assert_eq!(p.server_end(), Some(SessionEnd::Aborted { by_peer: true }));
         } else {
             assert_eq!(never.len(), 4, "{what}: {never:?}");
@@ -564,13 +543,7 @@ both!(
 /// for the rest), then the hold is back until the last answer.
 fn large_results_answered_late(encoding: Encoding) {
     let value = big_text(9_000);
-    let mut tree = pair::device_tree();
-    tree.insert(
-        "./Vendor/Big",
-        dm_tree::NewNode::leaf(value.as_str()),
-        dm_tree::Timestamp(0),
-    )
-    .unwrap();
+    let tree = pair::tree_with_big(&value);
     let mut s = setup(encoding, 2 * SEC);
     s.server.max_msg_size = 2_000;
     let mut p = s.build_with_tree(tree);

@@ -13,7 +13,7 @@ use dm_proto::{
     ClientEvent, CommandHandle, CommandRef, Error, ServerConfig, ServerEvent, ServerSession,
     Timestamp,
 };
-use pair::{Setup, get, nonces};
+use pair::{Setup, get, has_alert, nonces};
 use syncml::{AlertCode, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, SyncMl};
 
 fn server() -> ServerSession {
@@ -119,13 +119,7 @@ fn interrupted_large_object_gets_1225() {
             .iter()
             .any(|c| matches!(c, Command::Status(s) if s.cmd_ref == "2" && s.code.0 == 213))
     );
-    assert!(
-        answer
-            .body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE))
-    );
+    assert!(has_alert(&answer, AlertCode::NEXT_MESSAGE));
 
     // Next message: an unrelated Get instead of the rest of the object.
     let reply = server_msg(&pkg1, "2", vec![get_with_id("1", "./DevInfo/Man")], true);
@@ -522,12 +516,7 @@ fn reply_to_an_unfinished_server_package_goes_at_once() {
     let m = decoded(&client.poll_transmit(Timestamp::ZERO).expect("at once"));
     assert_eq!(answered(&m), [("1".into(), 404)]);
     assert!(!m.body.is_final);
-    assert!(
-        m.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE))
-    );
+    assert!(has_alert(&m, AlertCode::NEXT_MESSAGE));
 
     // The rest of the server's package; then a hold, then the answers.
     let second = vec![get_with_id("1", "./Vendor/Name")];

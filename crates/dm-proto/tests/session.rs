@@ -16,7 +16,7 @@ use dm_proto::{
     AlertItem, AuthScheme, ClientEvent, GenericAlert, Initiator, ServerEvent, SessionEnd,
 };
 use pair::{
-    Dir, Pair, Setup, add, big_text, both, copy, creds, delete, get, item_target, pair_len,
+    Dir, Setup, add, big_text, both, copy, creds, delete, get, has_alert, item_target, pair_len,
     replace, results_of, status_of, text,
 };
 use syncml::{AlertCode, Command, Container, Data, Encoding, Exec, StatusCode};
@@ -50,12 +50,7 @@ fn every_command(encoding: Encoding) {
     assert_eq!(devinfo.unwrap().len(), 5);
     // Package 1 carried Alert 1201.
     let pkg1 = p.messages(Dir::ToServer).next().unwrap();
-    assert!(
-        pkg1.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::CLIENT_INITIATED))
-    );
+    assert!(has_alert(pkg1, AlertCode::CLIENT_INITIATED));
     assert_eq!(pkg1.hdr.session_id, "1234");
 
     assert_eq!(status_of(&p, h_get), vec![(vec![], StatusCode::OK)]);
@@ -104,12 +99,7 @@ fn server_initiated(encoding: Encoding) {
     p.run();
     let pkg1 = p.messages(Dir::ToServer).next().unwrap();
     assert_eq!(pkg1.hdr.session_id, "2A");
-    assert!(
-        pkg1.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::SERVER_INITIATED))
-    );
+    assert!(has_alert(pkg1, AlertCode::SERVER_INITIATED));
     assert_eq!(p.server.session_id(), Some("2A"));
     assert_eq!(
         results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
@@ -231,17 +221,6 @@ fn item_fields(items: &[syncml::Item]) -> Vec<[Option<String>; 5]> {
         .collect()
 }
 
-/// The Generic Alerts the server reported, in order.
-fn generic_alerts(p: &Pair) -> Vec<syncml::Alert> {
-    p.server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Alert(a) if a.code == AlertCode::GENERIC_ALERT => Some(a.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A Generic Alert with several items reaches the server as one Alert with every item, each
 /// with its own Meta, Source and Data, in order.
 fn generic_alert_several_items(encoding: Encoding) {
@@ -249,7 +228,7 @@ fn generic_alert_several_items(encoding: Encoding) {
     let alert = inventory_alert(3);
     p.client.queue_generic_alert(&alert);
     p.run();
-    let got = generic_alerts(&p);
+    let got = p.generic_alerts();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].correlator.as_deref(), Some("inv-1"));
     let Command::Alert(sent) = alert.to_command() else {
@@ -281,7 +260,7 @@ fn generic_alert_over_several_messages(encoding: Encoding) {
     let alert = inventory_alert(40);
     p.client.queue_generic_alert(&alert);
     p.run();
-    let got = generic_alerts(&p);
+    let got = p.generic_alerts();
     assert!(got.len() >= 3, "spread over messages: {}", got.len());
     assert!(got.iter().all(|a| a.correlator.as_deref() == Some("inv-1")));
     assert!(got.iter().all(|a| !a.items.is_empty()));
@@ -349,22 +328,14 @@ fn md5_challenge(encoding: Encoding) {
     assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 
     // Nonce rotation: the last nonce the server issued is the one the client persisted.
-    let issued: Vec<_> = p
-        .server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::NonceIssued(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
-    let received: Vec<_> = p
-        .client_events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::NonceReceived(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
+    let issued = p.server_events_where(|e| match e {
+        ServerEvent::NonceIssued(n) => Some(n.clone()),
+        _ => None,
+    });
+    let received = p.client_events_where(|e| match e {
+        ClientEvent::NonceReceived(n) => Some(n.clone()),
+        _ => None,
+    });
     assert!(issued.len() >= 2, "challenge nonce and next-session nonce");
     assert_eq!(issued.last(), received.last());
 
@@ -544,14 +515,8 @@ both!(hmac_and_basic, hmac_and_basic);
 /// A Get whose Results exceed the server's MaxMsgSize: the device cuts the item into chunks
 /// across messages (1222 flow), the server reassembles it.
 fn large_results(encoding: Encoding) {
-    let mut tree = pair::device_tree();
     let value = big_text(9_000);
-    tree.insert(
-        "./Vendor/Big",
-        dm_tree::NewNode::leaf(value.as_str()),
-        dm_tree::Timestamp(0),
-    )
-    .unwrap();
+    let tree = pair::tree_with_big(&value);
     let mut s = Setup::new(encoding);
     s.server.max_msg_size = 2_000;
     let mut p = s.build_with_tree(tree);
@@ -688,12 +653,10 @@ fn multi_message_package(encoding: Encoding) {
     let to_client: Vec<_> = p.messages(Dir::ToClient).collect();
     assert!(to_client.len() >= 4);
     assert!(to_client.iter().any(|m| !m.body.is_final));
-    assert!(p.messages(Dir::ToServer).any(|m| {
-        m.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE))
-    }));
+    assert!(
+        p.messages(Dir::ToServer)
+            .any(|m| has_alert(m, AlertCode::NEXT_MESSAGE))
+    );
     assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
@@ -709,12 +672,7 @@ fn client_abort(encoding: Encoding) {
     assert_eq!(p.server_end(), Some(SessionEnd::Aborted { by_peer: true }));
     let m = p.messages(Dir::ToServer).next().unwrap();
     assert!(m.body.is_final);
-    assert!(
-        m.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::SESSION_ABORT))
-    );
+    assert!(has_alert(m, AlertCode::SESSION_ABORT));
 }
 
 both!(client_abort, client_abort);
@@ -756,13 +714,7 @@ both!(idle_timeout, idle_timeout);
 /// Results larger than the server's MaxObjSize are not sent: the device answers the Get with
 /// 413 (digest §3.1: a received MaxObjSize must be honoured), other Results go as usual.
 fn results_above_server_max_obj_size(encoding: Encoding) {
-    let mut tree = pair::device_tree();
-    tree.insert(
-        "./Vendor/Big",
-        dm_tree::NewNode::leaf(big_text(1_500).as_str()),
-        dm_tree::Timestamp(0),
-    )
-    .unwrap();
+    let tree = pair::tree_with_big(&big_text(1_500));
     let mut s = Setup::new(encoding);
     s.server.max_obj_size = 1_000;
     let mut p = s.build_with_tree(tree);
@@ -842,14 +794,10 @@ fn challenge_mid_client_package(encoding: Encoding) {
     let first = p.messages(Dir::ToServer).next().unwrap();
     assert!(!first.body.is_final, "Package 1 spans several messages");
     // Every alert and the DevInfo arrived exactly once.
-    let mut correlators: Vec<_> = p
-        .server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Alert(a) => a.correlator.clone(),
-            _ => None,
-        })
-        .collect();
+    let mut correlators = p.server_events_where(|e| match e {
+        ServerEvent::Alert(a) => a.correlator.clone(),
+        _ => None,
+    });
     correlators.sort();
     assert_eq!(
         correlators,
@@ -940,13 +888,7 @@ both!(challenge_mid_server_package, challenge_mid_server_package);
 /// nonce a refused message carried must not count (the peer processed nothing of it).
 fn challenge_during_large_object(encoding: Encoding, device_refuses: bool, server_refuses: bool) {
     let value = big_text(9_000);
-    let mut tree = pair::device_tree();
-    tree.insert(
-        "./Vendor/Big",
-        dm_tree::NewNode::leaf(value.as_str()),
-        dm_tree::Timestamp(0),
-    )
-    .unwrap();
+    let tree = pair::tree_with_big(&value);
     let mut s = Setup::new(encoding);
     if device_refuses {
         s.client.server_credentials = Some(hmac("srv1", "spw", b"s1"));
@@ -1056,7 +998,7 @@ fn oversized_alert_item_goes_whole(encoding: Encoding) {
             Data::from(value.as_str()),
         )));
     p.run();
-    let got = generic_alerts(&p);
+    let got = p.generic_alerts();
     assert_eq!(got.len(), 1);
     assert_eq!(text(got[0].items[0].data.as_ref().unwrap()), value);
     assert!(p.client_msgs <= 3, "{}", p.client_msgs);

@@ -19,7 +19,9 @@ use dm_proto::{
     ServerConfig, ServerEvent, ServerSession, StoredSecret, Timestamp,
 };
 use dm_tree::{Acl, ExecContext, NewNode, Tree};
-use syncml::{Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, StatusCode, SyncMl};
+use syncml::{
+    AlertCode, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, StatusCode, SyncMl,
+};
 
 pub const SERVER_URI: &str = "https://dm.example.org/dm";
 pub const DEVICE_ID: &str = "IMEI:490154203237518";
@@ -76,6 +78,14 @@ pub fn device_tree() -> Tree {
     tree.insert("./Vendor/Name", NewNode::leaf("old"), t)
         .unwrap();
     tree.insert("./Vendor/Other", NewNode::leaf("other"), t)
+        .unwrap();
+    tree
+}
+
+/// [`device_tree`] with a leaf `./Vendor/Big` holding `value` (large objects).
+pub fn tree_with_big(value: &str) -> Tree {
+    let mut tree = device_tree();
+    tree.insert("./Vendor/Big", NewNode::leaf(value), dm_tree::Timestamp(0))
         .unwrap();
     tree
 }
@@ -667,4 +677,32 @@ pub fn big_text(n: usize) -> String {
 
 pub fn pair_len(encoding: Encoding, m: &syncml::SyncMl) -> usize {
     encoding.encode(m).len()
+}
+
+/// True when message `m` carries an Alert with `code`.
+pub fn has_alert(m: &SyncMl, code: AlertCode) -> bool {
+    m.body
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::Alert(a) if a.code == code))
+}
+
+impl Pair {
+    /// What `pick` takes from the client's events, in order.
+    pub fn client_events_where<T>(&self, pick: impl FnMut(&ClientEvent) -> Option<T>) -> Vec<T> {
+        self.client_events.iter().filter_map(pick).collect()
+    }
+
+    /// What `pick` takes from the server's events, in order.
+    pub fn server_events_where<T>(&self, pick: impl FnMut(&ServerEvent) -> Option<T>) -> Vec<T> {
+        self.server_events.iter().filter_map(pick).collect()
+    }
+
+    /// The Generic Alerts the server reported, in order.
+    pub fn generic_alerts(&self) -> Vec<syncml::Alert> {
+        self.server_events_where(|e| match e {
+            ServerEvent::Alert(a) if a.code == AlertCode::GENERIC_ALERT => Some(a.clone()),
+            _ => None,
+        })
+    }
 }
