@@ -212,14 +212,15 @@ impl Device {
 
     /// A session whose package 1 carries a Generic Alert.
     pub async fn session_with_alert(&mut self, http: &reqwest::Client, url: &str) -> Outcome {
-        self.pending_alert = Some(dm_proto::GenericAlert {
-            correlator: None,
-            source: Some("./GwMO/Inventory/7".into()),
-            alert_type: "urn:oma:at:gwmo:1.0:deviceattached".into(),
-            format: "chr".into(),
-            mark: Some("informational".into()),
-            data: syncml::Data::Text("dev-7".into()),
-        });
+        self.pending_alert = Some(dm_proto::GenericAlert::new(
+            dm_proto::AlertItem::new(
+                "urn:oma:at:gwmo:1.0:deviceattached",
+                "chr",
+                syncml::Data::Text("dev-7".into()),
+            )
+            .with_source("./GwMO/Inventory/7")
+            .with_mark("informational"),
+        ));
         self.session(http, url).await
     }
 }
