@@ -12,6 +12,9 @@
 
 pub mod config;
 mod error;
+mod fanout;
+mod inventory;
+mod state;
 pub mod store;
 
 pub use config::Config;
