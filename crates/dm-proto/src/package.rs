@@ -79,7 +79,9 @@ impl<T> Composed<T> {
 /// Composes the next message: `hdr`, as many commands from `outbox` as fit into `max_size`
 /// (cutting a large item into a chunk when it alone does not fit), then `trailer` (alerts
 /// such as 1222 that must go in any case). `Final` is set when the outbox is empty afterwards
-/// and `may_close` is true.
+/// and `may_close` is true. With `force_one` (the previous message carried statuses only
+/// though commands were waiting) the first command after the statuses goes out even if it
+/// does not fit, so that a session always moves on.
 pub(crate) fn compose<T: Clone>(
     encoding: Encoding,
     max_size: usize,
@@ -87,6 +89,7 @@ pub(crate) fn compose<T: Clone>(
     outbox: &mut VecDeque<Outgoing<T>>,
     mut trailer: Vec<Command>,
     may_close: bool,
+    force_one: bool,
 ) -> Composed<T> {
     let budget = max_size.saturating_sub(MARGIN);
     let mut probe = SyncMl {
@@ -174,7 +177,9 @@ pub(crate) fn compose<T: Clone>(
             pushed_back += 1;
             break;
         }
-        if body.is_empty() {
+        let only_statuses = body.iter().all(|c| matches!(c, Command::Status(_)));
+        if body.is_empty() || (force_one && only_statuses && !matches!(out.cmd, Command::Status(_)))
+        {
             // Nothing smaller is possible: send it whole and let the peer judge.
             used += n;
             let partial = false;
@@ -213,7 +218,15 @@ pub(crate) fn compose<T: Clone>(
             .extend(numbered_trailer(trailer.clone(), tail_ids));
         let too_big = encoding.encode(&check).len() > max_size;
         let last_partial = placed.last().is_some_and(|p| p.partial);
-        if !too_big || msg.body.commands.len() < 2 || last_partial {
+        let forced = force_one
+            && msg
+                .body
+                .commands
+                .iter()
+                .filter(|c| !matches!(c, Command::Status(_)))
+                .count()
+                < 2;
+        if !too_big || msg.body.commands.len() < 2 || last_partial || forced {
             msg = check;
             break;
         }
@@ -479,7 +492,7 @@ mod tests {
         let mut glued = Vec::new();
         let mut messages = 0;
         while !outbox.is_empty() {
-            let c = compose(encoding, max, hdr(), &mut outbox, Vec::new(), true);
+            let c = compose(encoding, max, hdr(), &mut outbox, Vec::new(), true, false);
             let bytes = encoding.encode(&c.msg);
             assert!(
                 bytes.len() <= max,
@@ -540,7 +553,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut messages = 0;
         while !outbox.is_empty() {
-            let c = compose(Encoding::Xml, 1000, hdr(), &mut outbox, Vec::new(), true);
+            let c = compose(Encoding::Xml, 1000, hdr(), &mut outbox, Vec::new(), true, false);
             assert!(Encoding::Xml.encode(&c.msg).len() <= 1000);
             // CmdIDs restart at 1 in every message.
             assert_eq!(c.msg.body.commands[0].cmd_id(), "1");
