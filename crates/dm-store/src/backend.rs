@@ -202,7 +202,7 @@ macro_rules! impl_store {
             let pos: HashMap<JobId, usize> =
                 jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();
             let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "SELECT job_id, cmd_index, cmd_id, status, items, completed_at \
+                "SELECT job_id, cmd_index, cmd_id, status, items, completed_at, error \
                  FROM job_results WHERE job_id IN (",
             );
             let mut sep = qb.separated(", ");
@@ -222,6 +222,7 @@ macro_rules! impl_store {
                     items: serde_json::from_str::<Vec<ResultItem>>(&items)
                         .map_err(|e| corrupt("result items", e))?,
                     completed_at: row.try_get("completed_at")?,
+                    error: row.try_get("error")?,
                 };
                 if let Some(job) = pos.get(&job_id).and_then(|&i| jobs.get_mut(i)) {
                     job.results.push(result);
@@ -398,7 +399,7 @@ macro_rules! impl_store {
             for chunk in rows.chunks(BATCH_ROWS) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO job_results \
-                     (job_id, cmd_index, cmd_id, status, items, completed_at) ",
+                     (job_id, cmd_index, cmd_id, status, items, completed_at, error) ",
                 );
                 qb.push_values(chunk, |mut b, (r, items)| {
                     b.push_bind(jr.job_id)
@@ -406,12 +407,13 @@ macro_rules! impl_store {
                         .push_bind(r.cmd_id.map(i64::from))
                         .push_bind(i64::from(r.status))
                         .push_bind(items.as_str())
-                        .push_bind(r.completed_at);
+                        .push_bind(r.completed_at)
+                        .push_bind(r.error.as_deref());
                 });
                 qb.push(
                     " ON CONFLICT (job_id, cmd_index) DO UPDATE SET cmd_id = excluded.cmd_id, \
                      status = excluded.status, items = excluded.items, \
-                     completed_at = excluded.completed_at",
+                     completed_at = excluded.completed_at, error = excluded.error",
                 );
                 qb.build().execute(&mut *conn).await.map_err(|e| {
                     let id = jr.job_id.to_string();
@@ -710,6 +712,38 @@ macro_rules! impl_store {
                     c.invalidate(device_id);
                 }
                 done
+            }
+
+            async fn consume_client_nonce(
+                &self,
+                device_id: &str,
+                expected: &[u8],
+                next: &[u8],
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE devices SET client_nonce = $3 \
+                     WHERE device_id = $1 AND client_nonce = $2",
+                )
+                .bind(device_id)
+                .bind(expected)
+                .bind(next)
+                .execute(self.w())
+                .await?;
+                let swapped = done.rows_affected() == 1;
+                if let Some(c) = self.accounts() {
+                    if swapped {
+                        c.store_nonces(
+                            device_id,
+                            &NonceUpdate {
+                                client: Some(next.to_vec()),
+                                server: None,
+                            },
+                        );
+                    } else {
+                        c.invalidate(device_id);
+                    }
+                }
+                Ok(swapped)
             }
 
             async fn list_devices(&self, f: &DeviceFilter) -> Result<Vec<DeviceView>> {

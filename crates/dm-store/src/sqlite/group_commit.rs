@@ -393,7 +393,8 @@ fn merged_results(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord
     }
     for chunk in rows.chunks(BATCH_ROWS) {
         qb.push(
-            "INSERT INTO job_results (job_id, cmd_index, cmd_id, status, items, completed_at) ",
+            "INSERT INTO job_results \
+             (job_id, cmd_index, cmd_id, status, items, completed_at, error) ",
         );
         qb.push_values(chunk.iter().cloned(), |mut b, (job_id, r, items)| {
             b.push_bind(job_id)
@@ -401,12 +402,13 @@ fn merged_results(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord
                 .push_bind(r.cmd_id.map(i64::from))
                 .push_bind(i64::from(r.status))
                 .push_bind(items)
-                .push_bind(r.completed_at);
+                .push_bind(r.completed_at)
+                .push_bind(r.error.clone());
         });
         qb.push(
             " ON CONFLICT (job_id, cmd_index) DO UPDATE SET cmd_id = excluded.cmd_id, \
              status = excluded.status, items = excluded.items, \
-             completed_at = excluded.completed_at; ",
+             completed_at = excluded.completed_at, error = excluded.error; ",
         );
     }
     Ok(())
