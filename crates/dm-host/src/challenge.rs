@@ -72,7 +72,10 @@ impl ChallengeTable {
 
     /// The outstanding challenge nonce of `device_id`, if any.
     pub(crate) fn get(&self, device_id: &str) -> Option<Vec<u8>> {
-        self.lock().by_device.get(device_id).map(|e| e.nonce.clone())
+        self.lock()
+            .by_device
+            .get(device_id)
+            .map(|e| e.nonce.clone())
     }
 
     /// Takes the challenge of `device_id` if its nonce is `nonce`: true for exactly one

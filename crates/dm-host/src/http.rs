@@ -27,10 +27,10 @@ use axum::{Extension, Router};
 use dm_proto::Transmit;
 use syncml::{Encoding, SyncMl};
 
+use crate::Host;
 use crate::backend::Backend;
 use crate::log::Untrusted;
 use crate::table::Token;
-use crate::Host;
 
 /// Legacy SyncML media type of XML messages.
 pub const LEGACY_XML: &str = "application/vnd.syncml+xml";
@@ -241,7 +241,10 @@ impl<B: Backend> Host<B> {
                 if limit {
                     Reply::plain(
                         StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("message above a decoder limit: {}\n", Untrusted(&e.to_string())),
+                        format!(
+                            "message above a decoder limit: {}\n",
+                            Untrusted(&e.to_string())
+                        ),
                     )
                 } else {
                     Reply::malformed(&e.to_string())

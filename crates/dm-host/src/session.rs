@@ -12,11 +12,11 @@ use dm_proto::{
 use rand::RngCore as _;
 use syncml::{Command, Encoding, SyncMl};
 
+use crate::Host;
 use crate::backend::{Account, Backend, Claim, End, Ending, Event, SessionInfo};
 use crate::http::{Family, Incoming, Reply};
 use crate::log::Untrusted;
 use crate::table::{Checkout, Token};
-use crate::Host;
 
 /// Where an authenticated session is in its life.
 pub(crate) enum Phase {
@@ -422,7 +422,12 @@ impl<B: Backend> Host<B> {
 
     /// Hands the events of the message just handled to the backend, answers, and ends or
     /// keeps the session.
-    async fn exchange(self: &Arc<Self>, token: Token, mut live: Box<Live<B::Session>>, now: Timestamp) -> Reply {
+    async fn exchange(
+        self: &Arc<Self>,
+        token: Token,
+        mut live: Box<Live<B::Session>>,
+        now: Timestamp,
+    ) -> Reply {
         self.deliver(&mut live).await;
         let transmit = live.session.poll_transmit(now);
         self.deliver(&mut live).await;
@@ -449,7 +454,11 @@ impl<B: Backend> Host<B> {
         if events.is_empty() {
             return;
         }
-        match self.backend.events(&mut live.state, &live.info, events).await {
+        match self
+            .backend
+            .events(&mut live.state, &live.info, events)
+            .await
+        {
             Ok(commands) => live.queue(commands),
             Err(e) => {
                 tracing::error!(error = %e, device = %Untrusted(&live.info.device_id), "backend failure: session aborted");

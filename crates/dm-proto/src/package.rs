@@ -553,7 +553,15 @@ mod tests {
         let mut seen = Vec::new();
         let mut messages = 0;
         while !outbox.is_empty() {
-            let c = compose(Encoding::Xml, 1000, hdr(), &mut outbox, Vec::new(), true, false);
+            let c = compose(
+                Encoding::Xml,
+                1000,
+                hdr(),
+                &mut outbox,
+                Vec::new(),
+                true,
+                false,
+            );
             assert!(Encoding::Xml.encode(&c.msg).len() <= 1000);
             // CmdIDs restart at 1 in every message.
             assert_eq!(c.msg.body.commands[0].cmd_id(), "1");
