@@ -1,7 +1,12 @@
 //! The host with an in-memory backend, driven through its router (no sockets) by real
 //! `dm_proto::ClientSession`s, on tokio's paused clock where time matters.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -275,7 +280,10 @@ async fn unauthenticated_senders_cost_a_bounded_challenge_table() {
         assert_eq!(status, 200);
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains("<Data>401</Data>"), "{text}");
-        assert!(!text.contains("RespURI"), "a refusal opens no session: {text}");
+        assert!(
+            !text.contains("RespURI"),
+            "a refusal opens no session: {text}"
+        );
         assert_eq!(h.live_sessions(), 0);
     }
     assert_eq!(h.outstanding_challenges(), 32);

@@ -413,7 +413,8 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         untagged: &T,
     ) -> Composed<T> {
         // A refusal carries statuses only (digest §4.2): the commands wait behind it.
-        let held = if std::mem::take(&mut self.refusing) {
+        let refusing = std::mem::take(&mut self.refusing);
+        let held = if refusing {
             std::mem::take(&mut self.outbox)
         } else {
             VecDeque::new()
@@ -431,10 +432,6 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         } else {
             Vec::new()
         };
-        let waiting = self
-            .outbox
-            .iter()
-            .any(|o| !matches!(o.cmd, Command::Status(_)));
         let mut composed = compose(
             encoding,
             self.peer_max_msg,
@@ -442,10 +439,11 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
             &mut self.outbox,
             trailer,
             self.may_close,
-            self.starved,
+            // A refusal (statuses only) goes out whole: the peer may retry from scratch.
+            self.starved || refusing,
         );
-        // Statuses only, though commands waited: the next message must carry one.
-        self.starved = waiting
+        // Statuses only, though more waited: the next message carries it whatever its size.
+        self.starved = !self.outbox.is_empty()
             && composed
                 .msg
                 .body

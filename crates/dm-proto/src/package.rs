@@ -80,8 +80,8 @@ impl<T> Composed<T> {
 /// (cutting a large item into a chunk when it alone does not fit), then `trailer` (alerts
 /// such as 1222 that must go in any case). `Final` is set when the outbox is empty afterwards
 /// and `may_close` is true. With `force_one` (the previous message carried statuses only
-/// though commands were waiting) the first command after the statuses goes out even if it
-/// does not fit, so that a session always moves on.
+/// though more was waiting) every status owed and the first command after them go out even
+/// if they do not fit, so that a session always moves on.
 pub(crate) fn compose<T: Clone>(
     encoding: Encoding,
     max_size: usize,
@@ -178,8 +178,8 @@ pub(crate) fn compose<T: Clone>(
             break;
         }
         let only_statuses = body.iter().all(|c| matches!(c, Command::Status(_)));
-        if body.is_empty() || (force_one && only_statuses && !matches!(out.cmd, Command::Status(_)))
-        {
+        let forced = force_one && (only_statuses || matches!(out.cmd, Command::Status(_)));
+        if body.is_empty() || forced {
             // Nothing smaller is possible: send it whole and let the peer judge.
             used += n;
             let partial = false;
@@ -218,15 +218,7 @@ pub(crate) fn compose<T: Clone>(
             .extend(numbered_trailer(trailer.clone(), tail_ids));
         let too_big = encoding.encode(&check).len() > max_size;
         let last_partial = placed.last().is_some_and(|p| p.partial);
-        let forced = force_one
-            && msg
-                .body
-                .commands
-                .iter()
-                .filter(|c| !matches!(c, Command::Status(_)))
-                .count()
-                < 2;
-        if !too_big || msg.body.commands.len() < 2 || last_partial || forced {
+        if !too_big || msg.body.commands.len() < 2 || last_partial || force_one {
             msg = check;
             break;
         }

@@ -518,7 +518,15 @@ impl ServerSession {
             return Err(Error::SessionEnded);
         }
         match &self.session_id {
-            None => self.session_id = Some(msg.hdr.session_id.clone()),
+            None => {
+                self.session_id = Some(msg.hdr.session_id.clone());
+                // The server answers the device's message N with its own message N: a
+                // session whose first message is a device's retry (a driver that kept no
+                // session for the refused attempt) goes on numbering where the device is.
+                if let Ok(n) = msg.hdr.msg_id.trim().parse::<u32>() {
+                    self.ep.msg_id = n.saturating_sub(1);
+                }
+            }
             Some(id) if *id != msg.hdr.session_id => {
                 return Err(Error::SessionIdMismatch {
                     expected: id.clone(),
@@ -669,7 +677,7 @@ impl ServerSession {
             self.ep.may_close = true;
             return Ok(());
         }
-        if next_requested {
+        if next_requested && !self.ep.outbox.is_empty() {
             // The device wants the rest of our package.
             self.ep.want_more = false;
             self.ep.may_close = true;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub mod device;
+pub mod messages;
 
 use dm_server::{Config, Server};
 use tokio::sync::oneshot;
