@@ -2,6 +2,13 @@
 //! hostile-client probe and by running libdmclient), each through HTTP against a real
 //! `dm-server` on loopback.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::device::{Device, Outcome};
