@@ -44,7 +44,8 @@ pub(crate) const BATCH_ROWS: usize = 500;
 /// Expands `impl Store for $store` plus its row decoders.
 ///
 /// `$store` must have `fn w(&self) -> &Pool<$db>` (writes) and `fn r(&self) -> &Pool<$db>`
-/// (reads), `async fn close_pools(&self)`, `async fn record_session_impl(&self, &SessionRecord)
+/// (reads), `async fn close_pools(&self)`, `async fn consume_impl(&self, device_id, expected,
+/// next) -> Result<bool>` (which may use the generated `consume_direct`), `async fn record_session_impl(&self, &SessionRecord)
 /// -> Result<()>` (which may use the generated `record_one`), `async fn take_queued_impl(&self,
 /// device_id, session_id, limit, now) -> Result<Vec<Job>>` (which may use the generated
 /// `take_queued_direct`), and the in-memory helpers `fn accounts(&self) ->
@@ -529,6 +530,26 @@ macro_rules! impl_store {
             serde_json::to_string(v).map_err(|e| Error::InvalidArgument(e.to_string()))
         }
 
+        /// Consumes a client nonce with one compare-and-set statement (PostgreSQL's path;
+        /// SQLite batches them in its group-commit task).
+        #[allow(dead_code)]
+        pub(super) async fn consume_direct(
+            store: &$store,
+            device_id: &str,
+            expected: &[u8],
+            next: &[u8],
+        ) -> Result<bool> {
+            let done = sqlx::query(
+                "UPDATE devices SET client_nonce = $3 WHERE device_id = $1 AND client_nonce = $2",
+            )
+            .bind(device_id)
+            .bind(expected)
+            .bind(next)
+            .execute(store.w())
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
         /// Takes queued jobs with direct statements (no batching): a reader checks that there
         /// is any, one `UPDATE ... RETURNING` on the writer takes them. (PostgreSQL's path;
         /// SQLite batches its takes in its group-commit task.)
@@ -720,30 +741,7 @@ macro_rules! impl_store {
                 expected: &[u8],
                 next: &[u8],
             ) -> Result<bool> {
-                let done = sqlx::query(
-                    "UPDATE devices SET client_nonce = $3 \
-                     WHERE device_id = $1 AND client_nonce = $2",
-                )
-                .bind(device_id)
-                .bind(expected)
-                .bind(next)
-                .execute(self.w())
-                .await?;
-                let swapped = done.rows_affected() == 1;
-                if let Some(c) = self.accounts() {
-                    if swapped {
-                        c.store_nonces(
-                            device_id,
-                            &NonceUpdate {
-                                client: Some(next.to_vec()),
-                                server: None,
-                            },
-                        );
-                    } else {
-                        c.invalidate(device_id);
-                    }
-                }
-                Ok(swapped)
+                self.consume_impl(device_id, expected, next).await
             }
 
             async fn list_devices(&self, f: &DeviceFilter) -> Result<Vec<DeviceView>> {
