@@ -221,6 +221,7 @@ impl<B: Backend> Host<B> {
             offered: offered(&msg, inc.hmac.is_some()),
             peer: inc.peer,
         };
+        let presented = msg.hdr.cred.is_some() || inc.hmac.is_some();
         let looked_up = match self.backend.account(&claim).await {
             Ok(a) => a,
             Err(e) => {
@@ -260,10 +261,15 @@ impl<B: Backend> Host<B> {
         };
         let session = match opening {
             Opening::Refused(session) => {
-                if known {
+                if known && presented {
+                    tracing::warn!(
+                        device = %Untrusted(&device_id), peer = ?inc.peer,
+                        "the device failed to authenticate (wrong credentials): challenge sent"
+                    );
+                } else if known {
                     tracing::info!(
                         device = %Untrusted(&device_id), peer = ?inc.peer,
-                        "device not authenticated: credentials missing or wrong, challenge sent"
+                        "device not authenticated: no credentials, challenge sent"
                     );
                 }
                 return self.answer_refusal(session, &device_id, known, inc.family, now);
