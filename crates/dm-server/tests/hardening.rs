@@ -12,20 +12,10 @@
 mod common;
 
 use common::device::{Device, Outcome};
-use common::{Running, config, messages, start, temp_db};
+use common::{Running, account, config, job, messages, start, temp_db};
 use dm_proto::{Initiator, SessionEnd};
 use dm_store::Store as _;
 use serde_json::{Value, json};
-
-fn account(id: &str, name: &str, password: &str) -> Value {
-    json!({
-        "device_id": id,
-        "auth_type": "md5",
-        "auth_name": name,
-        "auth_secret": password,
-        "server_secret": "server-secret",
-    })
-}
 
 async fn add_device(s: &Running, id: &str, name: &str, password: &str) {
     assert_eq!(
@@ -44,10 +34,6 @@ async fn queue(s: &Running, device: &str, commands: Value) -> i64 {
         .await
         .unwrap();
     created["id"].as_i64().unwrap()
-}
-
-async fn job(s: &Running, id: i64) -> Value {
-    s.get(&format!("/jobs/{id}")).await.json().await.unwrap()
 }
 
 fn get_mod() -> Value {

@@ -127,3 +127,19 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("dm.db");
     (dir, path)
 }
+
+/// The API body of an MD5 device account (server secret "server-secret").
+pub fn account(id: &str, name: &str, password: &str) -> serde_json::Value {
+    serde_json::json!({
+        "device_id": id,
+        "auth_type": "md5",
+        "auth_name": name,
+        "auth_secret": password,
+        "server_secret": "server-secret",
+    })
+}
+
+/// A job as the API shows it.
+pub async fn job(s: &Running, id: i64) -> serde_json::Value {
+    s.get(&format!("/jobs/{id}")).await.json().await.unwrap()
+}
