@@ -71,7 +71,8 @@ pub use client::{
 pub use credentials::{Credentials, NONCE_LEN, NonceSource, StoredSecret};
 pub use error::Error;
 pub use header::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, session_id_text,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, MAX_PEER_MAX_MSG_SIZE,
+    MIN_PEER_MAX_MSG_SIZE, SessionEnd, session_id_text,
 };
 pub use server::{CommandHandle, ServerConfig, ServerEvent, ServerSession};
 pub use syncml::auth::AuthScheme;

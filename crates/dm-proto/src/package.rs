@@ -83,7 +83,9 @@ impl<T> Composed<T> {
 /// Composes the next message: `hdr`, as many commands from `outbox` as fit into `max_size`
 /// (cutting a large item into a chunk when it alone does not fit), then `trailer` (alerts
 /// such as 1222 that must go in any case). `Final` is set when the outbox is empty afterwards
-/// and `may_close` is true.
+/// and `may_close` is true. With `force_one` (the previous message carried statuses only
+/// though more was waiting) every status owed and the first command after them go out even
+/// if they do not fit, so that a session always moves on.
 pub(crate) fn compose<T: Clone>(
     encoding: Encoding,
     max_size: usize,
@@ -91,6 +93,7 @@ pub(crate) fn compose<T: Clone>(
     outbox: &mut VecDeque<Outgoing<T>>,
     mut trailer: Vec<Command>,
     may_close: bool,
+    force_one: bool,
 ) -> Composed<T> {
     let budget = max_size.saturating_sub(MARGIN);
     let mut probe = SyncMl {
@@ -180,12 +183,16 @@ pub(crate) fn compose<T: Clone>(
             pushed_back += 1;
             break;
         }
-        let only_unavoidable = body.len() <= UNAVOIDABLE_STATUSES
-            && body.iter().all(|c| matches!(c, Command::Status(_)));
-        if only_unavoidable {
-            // Nothing smaller is possible, and no later message has more room: send it whole
-            // and let the peer judge (waiting would send the same statuses-only message
-            // forever).
+        let only_statuses = body.iter().all(|c| matches!(c, Command::Status(_)));
+        // Nothing smaller is possible: an empty message, one holding only the statuses every
+        // message starts with (no later message has more room: waiting would send the same
+        // statuses-only message forever), or a message the caller needs to go whatever its
+        // size. Send it whole and let the peer judge.
+        let unavoidable = body.len() <= UNAVOIDABLE_STATUSES && only_statuses;
+        if body.is_empty()
+            || unavoidable
+            || (force_one && (only_statuses || matches!(out.cmd, Command::Status(_))))
+        {
             forced = true;
             used += n;
             let partial = false;
@@ -224,7 +231,7 @@ pub(crate) fn compose<T: Clone>(
             .extend(numbered_trailer(trailer.clone(), tail_ids));
         let too_big = encoding.encode(&check).len() > max_size;
         let last_partial = placed.last().is_some_and(|p| p.partial);
-        if !too_big || msg.body.commands.len() < 2 || last_partial || forced {
+        if !too_big || msg.body.commands.len() < 2 || last_partial || forced || force_one {
             msg = check;
             break;
         }
@@ -505,7 +512,7 @@ mod tests {
         let mut glued = Vec::new();
         let mut messages = 0;
         while !outbox.is_empty() {
-            let c = compose(encoding, max, hdr(), &mut outbox, Vec::new(), true);
+            let c = compose(encoding, max, hdr(), &mut outbox, Vec::new(), true, false);
             let bytes = encoding.encode(&c.msg);
             assert!(
                 bytes.len() <= max,
@@ -566,7 +573,15 @@ mod tests {
         let mut seen = Vec::new();
         let mut messages = 0;
         while !outbox.is_empty() {
-            let c = compose(Encoding::Xml, 1000, hdr(), &mut outbox, Vec::new(), true);
+            let c = compose(
+                Encoding::Xml,
+                1000,
+                hdr(),
+                &mut outbox,
+                Vec::new(),
+                true,
+                false,
+            );
             assert!(Encoding::Xml.encode(&c.msg).len() <= 1000);
             // CmdIDs restart at 1 in every message.
             assert_eq!(c.msg.body.commands[0].cmd_id(), "1");

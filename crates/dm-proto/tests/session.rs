@@ -483,6 +483,20 @@ fn server_auth_wrong(encoding: Encoding) {
     );
     assert_eq!(p.client_end(), Some(SessionEnd::PeerAuthFailed));
     assert_eq!(p.server_end(), Some(SessionEnd::AuthFailed));
+    // Issue 6 item 6: the device's last refusal is answered (the HTTP response it waits
+    // for): statuses, Alert 1223, Final, and no Chal (no nonce the device would never read).
+    let last = p.messages(Dir::ToClient).last().unwrap();
+    assert!(last.body.is_final);
+    assert!(
+        last.body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.code == syncml::AlertCode::SESSION_ABORT))
+    );
+    assert!(last.body.commands.iter().all(|c| match c {
+        Command::Status(st) => st.chal.is_none(),
+        _ => true,
+    }));
     assert!(
         !p.client_events
             .iter()
@@ -1028,3 +1042,44 @@ fn oversized_exec_goes_whole(encoding: Encoding) {
 }
 
 both!(oversized_exec_goes_whole, oversized_exec_goes_whole);
+
+/// Issue 6 item 10g: a device announcing MaxMsgSize 1, 0 or a huge value gets its commands
+/// anyway (the value is clamped to MIN/MAX_PEER_MAX_MSG_SIZE), and the Status for its header
+/// says so once.
+fn absurd_peer_max_msg_size(encoding: Encoding) {
+    for announced in [1usize, 0, usize::MAX] {
+        let mut s = Setup::new(encoding);
+        s.client.max_msg_size = announced;
+        let mut p = s.build();
+        let h = p.server.queue(get("./DevInfo/Man"));
+        let h2 = p.server.queue(add("./Vendor/N", "v"));
+        p.run();
+        assert_eq!(
+            status_of(&p, h),
+            vec![(vec![], StatusCode::OK)],
+            "{announced}"
+        );
+        assert_eq!(
+            status_of(&p, h2),
+            vec![(vec![], StatusCode::OK)],
+            "{announced}"
+        );
+        assert_eq!(p.server_end(), Some(SessionEnd::Completed), "{announced}");
+        let notes: Vec<String> = p
+            .messages(Dir::ToClient)
+            .flat_map(|m| m.body.commands.iter())
+            .filter_map(|c| match c {
+                Command::Status(st) if st.cmd_ref == "0" => st.items.first().cloned(),
+                _ => None,
+            })
+            .filter_map(|i| i.data.and_then(|d| d.as_str().map(str::to_owned)))
+            .collect();
+        assert_eq!(notes.len(), 1, "{announced}: {notes:?}");
+        assert!(
+            notes[0].contains(&format!("MaxMsgSize {announced}")),
+            "{notes:?}"
+        );
+    }
+}
+
+both!(absurd_peer_max_msg_size, absurd_peer_max_msg_size);

@@ -328,6 +328,10 @@ impl Pair {
                 .expect("client takes it");
             self.drain_client();
         }
+        for (d, m) in self.log.iter().take(12) {
+            let names: Vec<&str> = m.body.commands.iter().map(syncml::Command::name).collect();
+            eprintln!("{d:?} final={} {names:?}", m.body.is_final);
+        }
         panic!("session did not settle");
     }
 
