@@ -130,6 +130,29 @@ pub struct Config {
     /// Model reported in the gateway's DevInfo.
     #[serde(default = "default_model")]
     pub model: String,
+    /// `GwConfig/DefaultMode` on a fresh tree (`Proxy` or `Transparent`; the server may change
+    /// it later).
+    #[serde(default)]
+    pub default_mode: Option<String>,
+    /// `GwConfig/ModeRules` on a fresh tree.
+    #[serde(default)]
+    pub mode_rules: Vec<ModeRuleConfig>,
+}
+
+/// One initial mode rule (`GwConfig/ModeRules/<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRuleConfig {
+    /// The rule's node name.
+    pub name: String,
+    /// `Match`: form-urlencoded conditions (`man=`, `mod=`, `id_prefix=`, `kind=`, `protocol=`).
+    #[serde(rename = "match", default)]
+    pub matcher: String,
+    /// `Mode`: `Proxy` or `Transparent`.
+    pub mode: String,
+    /// `Order`.
+    #[serde(default)]
+    pub order: i64,
 }
 
 fn default_db() -> PathBuf {
@@ -192,6 +215,23 @@ impl Config {
         if self.southbound.server_id.is_empty() || ids.contains(self.southbound.server_id.as_str())
         {
             return bad("southbound.server_id must be set and differ from the servers' ids".into());
+        }
+        if let Some(m) = &self.default_mode
+            && gwmo::mode::Mode::parse(m).is_err()
+        {
+            return bad(format!("default_mode {m:?} is not Proxy or Transparent"));
+        }
+        for r in &self.mode_rules {
+            let order = r.order.to_string();
+            if let Err(e) = gwmo::mode::Rule::from_leaves(
+                &r.name,
+                &r.matcher,
+                &r.mode,
+                Some(&order),
+                &syncml::Limits::default(),
+            ) {
+                return bad(format!("mode rule {:?}: {e}", r.name));
+            }
         }
         let mut dev = std::collections::BTreeSet::new();
         for d in &self.devices {

@@ -77,6 +77,17 @@ impl OpEntry {
     }
 }
 
+/// What [`Ops::poll`] found.
+#[derive(Debug)]
+pub(crate) struct Polled {
+    /// Targets to start, per operation.
+    pub(crate) dispatches: Vec<(String, Dispatch)>,
+    /// Engine events, per operation.
+    pub(crate) events: Vec<(String, FanoutEvent)>,
+    /// The earliest deadline of any engine.
+    pub(crate) next: Option<Timestamp>,
+}
+
 /// Every operation, and the tickets of the deferred `Start` Execs.
 #[derive(Debug, Default)]
 pub(crate) struct Ops {
@@ -243,14 +254,7 @@ impl Ops {
     }
 
     /// Every running engine's dispatches and events, and the earliest deadline.
-    pub(crate) fn poll(
-        &mut self,
-        now: Timestamp,
-    ) -> (
-        Vec<(String, Dispatch)>,
-        Vec<(String, FanoutEvent)>,
-        Option<Timestamp>,
-    ) {
+    pub(crate) fn poll(&mut self, now: Timestamp) -> Polled {
         let mut dispatches = std::mem::take(&mut self.dispatches);
         let mut events = Vec::new();
         let mut next: Option<Timestamp> = None;
@@ -271,7 +275,11 @@ impl Ops {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         }
-        (dispatches, events, next)
+        Polled {
+            dispatches,
+            events,
+            next,
+        }
     }
 
     /// The engine of `op`, for the driver's `handle_*` calls.

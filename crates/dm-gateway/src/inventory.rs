@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use dm_tree::{AccessType, Change, Format, MountContext, MountNode, NewNode, NodeProvider};
-use gwmo::inventory::{DeviceRecord, Presence};
+use gwmo::inventory::DeviceRecord;
 use gwmo::layout;
 use gwmo::mode::Mode;
 use syncml::{Data, StatusCode};
@@ -210,12 +210,4 @@ impl InventoryTree {
         }
         StatusCode::OK
     }
-}
-
-/// True when the device is registered and attached.
-pub(crate) fn attached(shared: &Shared, id: &str) -> bool {
-    lock(&shared.directory)
-        .inventory
-        .get(id)
-        .is_some_and(|r| r.presence == Presence::Attached)
 }

@@ -11,11 +11,18 @@
 //! logic is in the sans-IO crates (`gwmo`, `dm-proto`, `dm-tree`), this crate drives it.
 
 pub mod config;
+mod dispatch;
 mod error;
 mod fanout;
+mod gateway;
+mod gwconfig;
 mod inventory;
+mod northbound;
+pub mod relay;
+mod southbound;
 mod state;
 pub mod store;
 
 pub use config::Config;
 pub use error::Error;
+pub use gateway::{Bound, run};

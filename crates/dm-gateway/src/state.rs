@@ -33,6 +33,15 @@ pub(crate) struct Directory {
     pub(crate) inform_gateways: bool,
 }
 
+/// The receiving ends of the northbound tasks' channels, per server id.
+#[derive(Debug)]
+pub(crate) struct Receivers {
+    /// Session triggers.
+    pub(crate) triggers: HashMap<String, mpsc::UnboundedReceiver<dm_client::Trigger>>,
+    /// Completions of deferred `Start` Execs.
+    pub(crate) completions: HashMap<String, mpsc::UnboundedReceiver<Completion>>,
+}
+
 /// A store write queued by synchronous code.
 #[derive(Debug, Clone)]
 pub(crate) enum Write {
@@ -60,12 +69,14 @@ pub(crate) struct Shared {
     writes: Mutex<Vec<Write>>,
     /// Wakes the northbound task of a server (a session is wanted: alerts queued, a
     /// notification arrived).
-    pub(crate) north_wake: HashMap<String, Arc<Notify>>,
+    pub(crate) north_wake: HashMap<String, mpsc::UnboundedSender<dm_client::Trigger>>,
     /// Where the fanout driver hands the outcome of a `Start` Exec to the live northbound
     /// session of a server.
     pub(crate) completions: HashMap<String, mpsc::UnboundedSender<Completion>>,
     /// Wakes the timer task (inventory leases, operations).
     pub(crate) timer_wake: Notify,
+    /// Posts Package 0 to HTTP notification addresses (no redirects followed).
+    pub(crate) notify_http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Shared {
@@ -100,13 +111,7 @@ impl Shared {
     pub(crate) async fn new(
         config: Config,
         store: GatewayStore,
-    ) -> Result<
-        (
-            Arc<Shared>,
-            HashMap<String, mpsc::UnboundedReceiver<Completion>>,
-        ),
-        Error,
-    > {
+    ) -> Result<(Arc<Shared>, Receivers), Error> {
         let epoch = Instant::now();
         let mut inventory = Inventory::new(InventoryConfig::default());
         let now = Timestamp::ZERO;
@@ -117,10 +122,13 @@ impl Shared {
             }
         }
         let mut north_wake = HashMap::new();
+        let mut triggers = HashMap::new();
         let mut completions = HashMap::new();
         let mut receivers = HashMap::new();
         for s in &config.servers {
-            north_wake.insert(s.server_id.clone(), Arc::new(Notify::new()));
+            let (wake, woken) = mpsc::unbounded_channel();
+            north_wake.insert(s.server_id.clone(), wake);
+            triggers.insert(s.server_id.clone(), woken);
             let (tx, rx) = mpsc::unbounded_channel();
             completions.insert(s.server_id.clone(), tx);
             receivers.insert(s.server_id.clone(), rx);
@@ -131,6 +139,11 @@ impl Shared {
             responses.push(store.responses(&o.op).await?);
         }
         let ops = Ops::restore(now, stored_ops, responses);
+        let notify_http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         let shared = Arc::new(Shared {
             config,
             store,
@@ -146,8 +159,15 @@ impl Shared {
             north_wake,
             completions,
             timer_wake: Notify::new(),
+            notify_http,
         });
-        Ok((shared, receivers))
+        Ok((
+            shared,
+            Receivers {
+                triggers,
+                completions: receivers,
+            },
+        ))
     }
 
     /// The monotonic time since the process started.
@@ -172,8 +192,13 @@ impl Shared {
 
     /// Wakes the northbound session task of `server_id`.
     pub(crate) fn wake_north(&self, server_id: &str) {
-        if let Some(n) = self.north_wake.get(server_id) {
-            n.notify_one();
+        self.trigger_north(server_id, dm_client::Trigger::Client);
+    }
+
+    /// Asks the northbound task of `server_id` for a session started by `trigger`.
+    pub(crate) fn trigger_north(&self, server_id: &str, trigger: dm_client::Trigger) {
+        if let Some(tx) = self.north_wake.get(server_id) {
+            let _ = tx.send(trigger);
         }
     }
 
@@ -267,9 +292,4 @@ impl Shared {
         }
         Ok(())
     }
-}
-
-/// How long to wait for `d`, at least a millisecond (a deadline in the past fires at once).
-pub(crate) fn at_least_ms(d: Duration) -> Duration {
-    d.max(Duration::from_millis(1))
 }

@@ -263,6 +263,37 @@ impl GenericAlert {
         &self.items
     }
 
+    /// The Generic Alert an `Alert` command carries (the inverse of
+    /// [`GenericAlert::to_command`]): `None` for another alert code or an alert without items.
+    /// An item without `Meta/Format` gets `chr`, one without `Data` an empty text.
+    #[must_use]
+    pub fn from_alert(alert: &Alert) -> Option<Self> {
+        if alert.code != AlertCode::GENERIC_ALERT || alert.items.is_empty() {
+            return None;
+        }
+        let items = alert
+            .items
+            .iter()
+            .map(|i| {
+                let meta = i.meta.as_ref();
+                AlertItem {
+                    source: i.source.as_ref().map(|l| l.loc_uri.clone()),
+                    target: i.target.as_ref().map(|l| l.loc_uri.clone()),
+                    alert_type: meta.and_then(|m| m.r#type.clone()).unwrap_or_default(),
+                    format: meta
+                        .and_then(|m| m.format.clone())
+                        .unwrap_or_else(|| "chr".to_owned()),
+                    mark: meta.and_then(|m| m.mark.clone()),
+                    data: i.data.clone().unwrap_or_else(|| Data::Text(String::new())),
+                }
+            })
+            .collect();
+        Some(GenericAlert {
+            correlator: alert.correlator.clone(),
+            items,
+        })
+    }
+
     /// The Alert command carrying this alert (CmdID left empty).
     #[must_use]
     pub fn to_command(&self) -> Command {
