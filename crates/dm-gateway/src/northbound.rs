@@ -297,7 +297,7 @@ impl North {
             for (id, xml) in &alerts {
                 match syncml::xml::decode_fragment(
                     xml.as_bytes(),
-                    syncml::xml::FragmentKind::Commands,
+                    syncml::xml::FragmentKind::Alerts,
                     &syncml::Limits::default(),
                 ) {
                     Ok(cmds) => {
