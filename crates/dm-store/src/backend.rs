@@ -11,7 +11,7 @@ macro_rules! device_cols {
     () => {
         "d.device_id, d.auth_name, d.client_auth, d.client_verifier, d.server_auth, \
          d.server_auth_name, d.server_secret, d.client_nonce, d.server_nonce, d.notify_addrs, \
-         d.gateway_id, d.gateway_mode, d.enabled, d.created_at, d.updated_at"
+         d.kind, d.enabled, d.created_at, d.updated_at"
     };
 }
 
@@ -27,7 +27,31 @@ macro_rules! registry_cols {
 macro_rules! job_cols {
     () => {
         "id, device_id, state, commands, attempts, created_at, updated_at, sent_at, \
-         sent_session, sent_msg_id, sent_cmd_ids, completed_at"
+         sent_session, sent_msg_id, sent_cmd_ids, completed_at, gateway_id, awaiting_since"
+    };
+}
+
+/// Columns of a link.
+macro_rules! link_cols {
+    () => {
+        "id, device_id, gateway_id, mode, since, until, attached, addresses, updated_at"
+    };
+}
+
+/// Columns of the current link, table alias `l`, renamed `l_*`.
+macro_rules! current_link_cols {
+    () => {
+        "l.id AS l_id, l.device_id AS l_device_id, l.gateway_id AS l_gateway_id, \
+         l.mode AS l_mode, l.since AS l_since, l.until AS l_until, l.attached AS l_attached, \
+         l.addresses AS l_addresses, l.updated_at AS l_updated_at"
+    };
+}
+
+/// `devices d` with its registry entry and current link.
+macro_rules! devices_joined {
+    () => {
+        " FROM devices d LEFT JOIN registry r ON r.device_id = d.device_id \
+         LEFT JOIN device_links l ON l.device_id = d.device_id AND l.until IS NULL"
     };
 }
 
@@ -61,11 +85,12 @@ macro_rules! impl_store {
         use crate::session::dedup_tree_values;
         use crate::tree::subtree_range;
         use crate::{
-            AuthType, CommandResult, Counts, DeviceAccount, DeviceFilter, DeviceView, Error,
-            Event, EventFilter, EventId, GatewayRoute, Job, JobCommand, JobFilter, JobId,
-            JobResults, JobState, NewEvent, NewJob, NonceUpdate, Registry, RegistryUpdate,
-            RequeueScope, Result, ResultItem, Secret, SentIn, SessionRecord, Store, TreeValue,
-            UnixMillis, page_size,
+            AuthType, CommandResult, Counts, DeviceAccount, DeviceFilter, DeviceKind,
+            DeviceLink, DeviceView, Error, Event, EventFilter, EventId, Job, JobCommand,
+            JobFilter, JobId, JobResults, JobState, LinkCounts, LinkFilter, LinkMode,
+            LinkReport, NewEvent, NewJob, NonceUpdate, REGISTRY_ONLY_PREFIX, Registry,
+            RegistryUpdate, RequeueScope, Result, ResultItem, Secret, SentIn, SessionRecord,
+            Store, TreeValue, UnixMillis, page_size,
         };
 
         fn corrupt(what: &'static str, detail: impl ToString) -> Error {
@@ -89,8 +114,6 @@ macro_rules! impl_store {
 
         fn device_from_row(row: &$row) -> Result<DeviceAccount> {
             let addrs: String = row.try_get("notify_addrs")?;
-            let gateway_id: Option<String> = row.try_get("gateway_id")?;
-            let gateway_mode: Option<String> = row.try_get("gateway_mode")?;
             Ok(DeviceAccount {
                 device_id: row.try_get("device_id")?,
                 auth_name: row.try_get("auth_name")?,
@@ -103,10 +126,7 @@ macro_rules! impl_store {
                 server_nonce: row.try_get("server_nonce")?,
                 notify_addrs: serde_json::from_str(&addrs)
                     .map_err(|e| corrupt("notify_addrs", e))?,
-                gateway: gateway_id.map(|gateway_id| GatewayRoute {
-                    gateway_id,
-                    mode: gateway_mode.unwrap_or_default(),
-                }),
+                kind: DeviceKind::parse(&row.try_get::<String, _>("kind")?)?,
                 enabled: row.try_get("enabled")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
@@ -174,7 +194,38 @@ macro_rules! impl_store {
                 updated_at: row.try_get("updated_at")?,
                 sent,
                 completed_at: row.try_get("completed_at")?,
+                gateway: row.try_get("gateway_id")?,
+                awaiting_since: row.try_get("awaiting_since")?,
                 results: Vec::new(),
+            })
+        }
+
+        /// A link from columns named `{p}id`, `{p}device_id`, ...; `None` when a left join
+        /// found none.
+        fn link_from_row(row: &$row, p: &str) -> Result<Option<DeviceLink>> {
+            let col = |c: &str| format!("{p}{c}");
+            let id: Option<i64> = row.try_get(col("id").as_str())?;
+            let Some(id) = id else { return Ok(None) };
+            let addresses: String = row.try_get(col("addresses").as_str())?;
+            Ok(Some(DeviceLink {
+                id,
+                device_id: row.try_get(col("device_id").as_str())?,
+                gateway_id: row.try_get(col("gateway_id").as_str())?,
+                mode: LinkMode::parse(&row.try_get::<String, _>(col("mode").as_str())?)?,
+                since: row.try_get(col("since").as_str())?,
+                until: row.try_get(col("until").as_str())?,
+                attached: row.try_get(col("attached").as_str())?,
+                addresses: serde_json::from_str(&addresses)
+                    .map_err(|e| corrupt("link addresses", e))?,
+                updated_at: row.try_get(col("updated_at").as_str())?,
+            }))
+        }
+
+        fn view_from_row(row: &$row) -> Result<DeviceView> {
+            Ok(DeviceView {
+                account: device_from_row(row)?,
+                registry: registry_from_row(row)?,
+                link: link_from_row(row, "l_")?,
             })
         }
 
@@ -494,7 +545,192 @@ macro_rules! impl_store {
             for jr in &rec.job_results {
                 write_job_results(&mut *conn, jr, rec.at).await?;
             }
-            write_events(&mut *conn, &rec.device_id, &rec.events).await
+            write_events(&mut *conn, &rec.device_id, &rec.events).await?;
+            if rec.has_gateway_parts() {
+                write_gateway_parts(&mut *conn, rec).await?;
+            }
+            Ok(())
+        }
+
+        /// The links, proxied tree values and awaiting marks of a gateway's session.
+        async fn write_gateway_parts(conn: &mut $conn, rec: &SessionRecord) -> Result<()> {
+            mark_gateway(&mut *conn, &rec.device_id, rec.at).await?;
+            write_links(&mut *conn, &rec.device_id, &rec.links, rec.at).await?;
+            for p in &rec.proxied {
+                if device_exists(&mut *conn, &p.device_id).await?.is_some() {
+                    write_tree(&mut *conn, &p.device_id, &p.values).await?;
+                }
+            }
+            for id in &rec.awaiting {
+                sqlx::query(
+                    "UPDATE jobs SET awaiting_since = $3, updated_at = $3 \
+                     WHERE id = $1 AND state = 'sent' AND gateway_id = $2",
+                )
+                .bind(*id)
+                .bind(rec.device_id.as_str())
+                .bind(rec.at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// The client auth type of a device, if it exists.
+        async fn device_exists(conn: &mut $conn, device_id: &str) -> Result<Option<String>> {
+            let row = sqlx::query("SELECT client_auth FROM devices WHERE device_id = $1")
+                .bind(device_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            row.map(|r| r.try_get::<String, _>("client_auth").map_err(Error::from))
+                .transpose()
+        }
+
+        async fn mark_gateway(conn: &mut $conn, device_id: &str, now: UnixMillis) -> Result<()> {
+            sqlx::query(
+                "UPDATE devices SET kind = 'gateway', updated_at = $2 \
+                 WHERE device_id = $1 AND kind <> 'gateway'",
+            )
+            .bind(device_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Applies a gateway's reports (see the `link` module docs): a registry-only entry
+        /// for a device without one, its kind and DevInfo, then its current link.
+        async fn write_links(
+            conn: &mut $conn,
+            gateway_id: &str,
+            reports: &[LinkReport],
+            now: UnixMillis,
+        ) -> Result<()> {
+            for r in reports {
+                if r.device_id.is_empty() || r.device_id == gateway_id {
+                    continue;
+                }
+                let client_auth = match device_exists(&mut *conn, &r.device_id).await? {
+                    Some(auth) => auth,
+                    None => {
+                        let entry = DeviceAccount::registry_only(&r.device_id, r.kind, now);
+                        sqlx::query(
+                            "INSERT INTO devices (device_id, auth_name, client_auth, \
+                             client_verifier, server_auth, server_auth_name, server_secret, \
+                             client_nonce, server_nonce, notify_addrs, kind, enabled, \
+                             created_at, updated_at) VALUES ($1, $2, 'none', '', 'none', NULL, \
+                             '', $3, $3, '[]', $4, $5, $6, $6) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&entry.device_id)
+                        .bind(&entry.auth_name)
+                        .bind(Vec::<u8>::new())
+                        .bind(entry.kind.as_str())
+                        .bind(false)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                        // An auth name taken by an account (refused for accounts since
+                        // version 3, possible before): the report is skipped.
+                        match device_exists(&mut *conn, &r.device_id).await? {
+                            Some(auth) => auth,
+                            None => continue,
+                        }
+                    }
+                };
+                if r.kind == DeviceKind::Gateway {
+                    mark_gateway(&mut *conn, &r.device_id, now).await?;
+                }
+                if !r.devinfo.is_empty() {
+                    let devinfo = json_text(&r.devinfo)?;
+                    sqlx::query(
+                        "INSERT INTO registry (device_id, devinfo, man, model) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (device_id) DO UPDATE SET \
+                         devinfo = CASE WHEN registry.devinfo IS NULL OR $5 \
+                                   THEN excluded.devinfo ELSE registry.devinfo END, \
+                         man = CASE WHEN registry.devinfo IS NULL OR $5 \
+                               THEN excluded.man ELSE registry.man END, \
+                         model = CASE WHEN registry.devinfo IS NULL OR $5 \
+                                 THEN excluded.model ELSE registry.model END",
+                    )
+                    .bind(&r.device_id)
+                    .bind(devinfo)
+                    .bind(r.devinfo.get("Man"))
+                    .bind(r.devinfo.get("Mod"))
+                    .bind(client_auth == AuthType::None.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                write_link(&mut *conn, gateway_id, r, now).await?;
+            }
+            Ok(())
+        }
+
+        /// Opens, updates or closes the device's current link for one report.
+        async fn write_link(
+            conn: &mut $conn,
+            gateway_id: &str,
+            r: &LinkReport,
+            now: UnixMillis,
+        ) -> Result<()> {
+            let addresses = json_text(&r.addresses)?;
+            let current = sqlx::query(
+                "SELECT id, gateway_id, mode FROM device_links \
+                 WHERE device_id = $1 AND until IS NULL",
+            )
+            .bind(&r.device_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let current = match current {
+                Some(row) => Some((
+                    row.try_get::<i64, _>("id")?,
+                    row.try_get::<String, _>("gateway_id")?,
+                    LinkMode::parse(&row.try_get::<String, _>("mode")?)?,
+                )),
+                None => None,
+            };
+            let same_gateway = current.as_ref().is_some_and(|(_, g, _)| g == gateway_id);
+            let keep = match &current {
+                // Same gateway, same mode; or a detach of the current gateway in any mode.
+                Some((_, _, mode)) => same_gateway && (*mode == r.mode || !r.attached),
+                None => false,
+            };
+            if let (true, Some((id, _, _))) = (keep, &current) {
+                sqlx::query(
+                    "UPDATE device_links SET attached = $2, addresses = $3, updated_at = $4 \
+                     WHERE id = $1",
+                )
+                .bind(*id)
+                .bind(r.attached)
+                .bind(addresses)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                return Ok(());
+            }
+            if !r.attached && current.is_some() {
+                // A detach from a gateway that is not the device's current one: stale.
+                return Ok(());
+            }
+            if let Some((id, _, _)) = &current {
+                sqlx::query("UPDATE device_links SET until = $2, updated_at = $2 WHERE id = $1")
+                    .bind(*id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO device_links (device_id, gateway_id, mode, since, until, attached, \
+                 addresses, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, $4)",
+            )
+            .bind(&r.device_id)
+            .bind(gateway_id)
+            .bind(r.mode.as_str())
+            .bind(now)
+            .bind(r.attached)
+            .bind(addresses)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| Error::on_write(e, "link", &r.device_id, "device", gateway_id))?;
+            Ok(())
         }
 
         /// `WHERE` clauses of the device filter (the query must join `registry r`).
@@ -515,6 +751,12 @@ macro_rules! impl_store {
             if let Some(t) = f.seen_since {
                 qb.push(" AND r.last_contact >= ").push_bind(t);
             }
+            if let Some(k) = f.kind {
+                qb.push(" AND d.kind = ").push_bind(k.as_str());
+            }
+            if let Some(g) = f.gateway_id.as_deref() {
+                qb.push(" AND l.gateway_id = ").push_bind(g);
+            }
         }
 
         fn check_device_fields(a: &DeviceAccount) -> Result<()> {
@@ -522,6 +764,11 @@ macro_rules! impl_store {
                 return Err(Error::InvalidArgument(
                     "device id and auth name must not be empty".into(),
                 ));
+            }
+            if !a.is_registry_only() && a.auth_name.starts_with(REGISTRY_ONLY_PREFIX) {
+                return Err(Error::InvalidArgument(format!(
+                    "auth names starting with {REGISTRY_ONLY_PREFIX:?} are reserved"
+                )));
             }
             Ok(())
         }
@@ -592,11 +839,25 @@ macro_rules! impl_store {
             async fn create_device(&self, a: &DeviceAccount) -> Result<()> {
                 check_device_fields(a)?;
                 let addrs = json_text(&a.notify_addrs)?;
-                sqlx::query(
+                // A registry-only entry of the same id (a device known from a gateway's
+                // report) becomes this account, keeping its kind if it is a gateway.
+                let done = sqlx::query(
                     "INSERT INTO devices (device_id, auth_name, client_auth, client_verifier, \
                      server_auth, server_auth_name, server_secret, client_nonce, server_nonce, \
-                     notify_addrs, gateway_id, gateway_mode, enabled, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     notify_addrs, kind, enabled, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (device_id) DO UPDATE SET auth_name = excluded.auth_name, \
+                     client_auth = excluded.client_auth, \
+                     client_verifier = excluded.client_verifier, \
+                     server_auth = excluded.server_auth, \
+                     server_auth_name = excluded.server_auth_name, \
+                     server_secret = excluded.server_secret, \
+                     client_nonce = excluded.client_nonce, server_nonce = excluded.server_nonce, \
+                     notify_addrs = excluded.notify_addrs, \
+                     kind = CASE WHEN devices.kind = 'gateway' THEN 'gateway' \
+                            ELSE excluded.kind END, \
+                     enabled = excluded.enabled, updated_at = excluded.updated_at \
+                     WHERE devices.client_auth = 'none' AND excluded.client_auth <> 'none'",
                 )
                 .bind(&a.device_id)
                 .bind(&a.auth_name)
@@ -608,14 +869,23 @@ macro_rules! impl_store {
                 .bind(a.client_nonce.as_slice())
                 .bind(a.server_nonce.as_slice())
                 .bind(addrs)
-                .bind(a.gateway.as_ref().map(|g| g.gateway_id.as_str()))
-                .bind(a.gateway.as_ref().map(|g| g.mode.as_str()))
+                .bind(a.kind.as_str())
                 .bind(a.enabled)
                 .bind(a.created_at)
                 .bind(a.updated_at)
                 .execute(self.w())
-                .await
-                .map_err(|e| Error::on_write(e, "device", &a.device_id, "device", &a.device_id))?;
+                .await;
+                if let Some(c) = self.accounts() {
+                    c.invalidate(&a.device_id);
+                }
+                let done = done
+                    .map_err(|e| Error::on_write(e, "device", &a.device_id, "device", &a.device_id))?;
+                if done.rows_affected() == 0 {
+                    return Err(Error::Conflict {
+                        what: "device",
+                        id: a.device_id.clone(),
+                    });
+                }
                 Ok(())
             }
 
@@ -674,8 +944,8 @@ macro_rules! impl_store {
                 let done = sqlx::query(
                     "UPDATE devices SET auth_name = $2, client_auth = $3, client_verifier = $4, \
                      server_auth = $5, server_auth_name = $6, server_secret = $7, \
-                     client_nonce = $8, server_nonce = $9, notify_addrs = $10, gateway_id = $11, \
-                     gateway_mode = $12, enabled = $13, updated_at = $14 WHERE device_id = $1",
+                     client_nonce = $8, server_nonce = $9, notify_addrs = $10, kind = $11, \
+                     enabled = $12, updated_at = $13 WHERE device_id = $1",
                 )
                 .bind(&a.device_id)
                 .bind(&a.auth_name)
@@ -687,8 +957,7 @@ macro_rules! impl_store {
                 .bind(a.client_nonce.as_slice())
                 .bind(a.server_nonce.as_slice())
                 .bind(addrs)
-                .bind(a.gateway.as_ref().map(|g| g.gateway_id.as_str()))
-                .bind(a.gateway.as_ref().map(|g| g.mode.as_str()))
+                .bind(a.kind.as_str())
                 .bind(a.enabled)
                 .bind(a.updated_at)
                 .execute(self.w())
@@ -750,7 +1019,9 @@ macro_rules! impl_store {
                     device_cols!(),
                     ", ",
                     registry_cols!(),
-                    " FROM devices d LEFT JOIN registry r ON r.device_id = d.device_id"
+                    ", ",
+                    current_link_cols!(),
+                    devices_joined!()
                 ));
                 push_device_filter(&mut qb, f);
                 if let Some(after) = f.after.as_deref() {
@@ -759,21 +1030,12 @@ macro_rules! impl_store {
                 qb.push(" ORDER BY d.device_id LIMIT ")
                     .push_bind(page_size(f.limit));
                 let rows = qb.build().fetch_all(self.r()).await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(DeviceView {
-                            account: device_from_row(row)?,
-                            registry: registry_from_row(row)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(view_from_row).collect()
             }
 
             async fn count_devices(&self, f: &DeviceFilter) -> Result<u64> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT COUNT(*) AS n FROM devices d \
-                     LEFT JOIN registry r ON r.device_id = d.device_id",
-                );
+                let mut qb =
+                    sqlx::QueryBuilder::<$db>::new(concat!("SELECT COUNT(*) AS n", devices_joined!()));
                 push_device_filter(&mut qb, f);
                 let row = qb.build().fetch_one(self.r()).await?;
                 Ok(to_u64(row.try_get("n")?))
@@ -962,7 +1224,8 @@ macro_rules! impl_store {
                     RequeueScope::SentBefore(t) => {
                         sqlx::query(concat!(
                             "UPDATE jobs SET state = 'queued', updated_at = $2 \
-                             WHERE state = 'sent' AND sent_at <= $1 RETURNING ",
+                             WHERE state = 'sent' AND sent_at <= $1 \
+                             AND awaiting_since IS NULL RETURNING ",
                             job_cols!()
                         ))
                         .bind(*t)
@@ -973,7 +1236,8 @@ macro_rules! impl_store {
                     RequeueScope::Session(s) => {
                         sqlx::query(concat!(
                             "UPDATE jobs SET state = 'queued', updated_at = $2 \
-                             WHERE state = 'sent' AND sent_session = $1 RETURNING ",
+                             WHERE state = 'sent' AND sent_session = $1 \
+                             AND awaiting_since IS NULL RETURNING ",
                             job_cols!()
                         ))
                         .bind(s.as_str())
@@ -1018,6 +1282,126 @@ macro_rules! impl_store {
                 let mut jobs = jobs_from_rows(&mut tx, std::slice::from_ref(&row)).await?;
                 tx.commit().await?;
                 jobs.pop().ok_or_else(|| corrupt("job", "vanished"))
+            }
+
+            async fn take_gateway_jobs(
+                &self,
+                gateway_id: &str,
+                session_id: &str,
+                limit: u32,
+                now: UnixMillis,
+            ) -> Result<Vec<Job>> {
+                if limit == 0 {
+                    return Err(Error::InvalidArgument("limit must be at least 1".into()));
+                }
+                let rows = sqlx::query($sql::TAKE_GATEWAY)
+                    .bind(gateway_id)
+                    .bind(session_id)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.w())
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut conn = self.r().acquire().await?;
+                jobs_from_rows(&mut conn, &rows).await
+            }
+
+            async fn current_link(&self, device_id: &str) -> Result<Option<DeviceLink>> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    link_cols!(),
+                    " FROM device_links WHERE device_id = $1 AND until IS NULL"
+                ))
+                .bind(device_id)
+                .fetch_optional(self.r())
+                .await?;
+                match row {
+                    Some(row) => link_from_row(&row, ""),
+                    None => Ok(None),
+                }
+            }
+
+            async fn list_links(&self, f: &LinkFilter) -> Result<Vec<DeviceLink>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(concat!(
+                    "SELECT ",
+                    link_cols!(),
+                    " FROM device_links WHERE 1 = 1"
+                ));
+                if let Some(d) = f.device_id.as_deref() {
+                    qb.push(" AND device_id = ").push_bind(d);
+                }
+                if let Some(g) = f.gateway_id.as_deref() {
+                    qb.push(" AND gateway_id = ").push_bind(g);
+                }
+                if f.current {
+                    qb.push(" AND until IS NULL");
+                }
+                if let Some(a) = f.after_id {
+                    qb.push(" AND id > ").push_bind(a);
+                }
+                qb.push(" ORDER BY id LIMIT ").push_bind(page_size(f.limit));
+                let rows = qb.build().fetch_all(self.r()).await?;
+                rows.iter()
+                    .filter_map(|row| link_from_row(row, "").transpose())
+                    .collect()
+            }
+
+            async fn link_counts(&self, gateway_id: &str) -> Result<LinkCounts> {
+                let rows = sqlx::query(
+                    "SELECT l.mode AS mode, l.attached AS attached, d.kind AS kind, \
+                     COUNT(*) AS n FROM device_links l \
+                     JOIN devices d ON d.device_id = l.device_id \
+                     WHERE l.gateway_id = $1 AND l.until IS NULL \
+                     GROUP BY l.mode, l.attached, d.kind",
+                )
+                .bind(gateway_id)
+                .fetch_all(self.r())
+                .await?;
+                let mut c = LinkCounts::default();
+                for row in &rows {
+                    let n = to_u64(row.try_get("n")?);
+                    c.total += n;
+                    if row.try_get::<bool, _>("attached")? {
+                        c.attached += n;
+                    }
+                    match LinkMode::parse(&row.try_get::<String, _>("mode")?)? {
+                        LinkMode::Proxy => c.proxy += n,
+                        LinkMode::Transparent => c.transparent += n,
+                        LinkMode::Adaptation => c.adaptation += n,
+                    }
+                    if DeviceKind::parse(&row.try_get::<String, _>("kind")?)? == DeviceKind::Gateway
+                    {
+                        c.gateways += n;
+                    }
+                }
+                Ok(c)
+            }
+
+            async fn apply_link_reports(
+                &self,
+                gateway_id: &str,
+                reports: &[LinkReport],
+                now: UnixMillis,
+            ) -> Result<()> {
+                let mut tx = self.w().begin().await?;
+                if device_exists(&mut tx, gateway_id).await?.is_none() {
+                    return Err(Error::NotFound {
+                        what: "device",
+                        id: gateway_id.to_owned(),
+                    });
+                }
+                mark_gateway(&mut tx, gateway_id, now).await?;
+                write_links(&mut tx, gateway_id, reports, now).await?;
+                tx.commit().await?;
+                if let Some(c) = self.accounts() {
+                    c.invalidate(gateway_id);
+                    for r in reports {
+                        c.invalidate(&r.device_id);
+                    }
+                }
+                Ok(())
             }
 
             async fn append_event(&self, e: &NewEvent) -> Result<EventId> {

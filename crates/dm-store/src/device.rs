@@ -22,7 +22,7 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use subtle::ConstantTimeEq as _;
 
-use crate::{Error, UnixMillis};
+use crate::{DeviceKind, DeviceLink, Error, UnixMillis};
 
 /// A credential kept out of logs: `Debug` prints `Secret(***)`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -105,15 +105,6 @@ impl AuthType {
     }
 }
 
-/// How the server reaches a device that sits behind a DM gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayRoute {
-    /// Device id of the gateway.
-    pub gateway_id: String,
-    /// The gateway's management mode for this device (`transparent`, `proxy`, `adaptation`).
-    pub mode: String,
-}
-
 /// A device account: who the device is, how it authenticates, how to notify it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAccount {
@@ -137,8 +128,9 @@ pub struct DeviceAccount {
     pub server_nonce: Vec<u8>,
     /// Notification addresses, tried in order: `udp:HOST:PORT` or `http://...`.
     pub notify_addrs: Vec<String>,
-    /// Set when the device is reached through a gateway.
-    pub gateway: Option<GatewayRoute>,
+    /// A device or a gateway. (How a device is reached through a gateway is its current
+    /// [`crate::DeviceLink`], not part of the account.)
+    pub kind: DeviceKind,
     /// Disabled accounts are refused at authentication.
     pub enabled: bool,
     /// Creation time.
@@ -170,7 +162,7 @@ impl DeviceAccount {
             client_nonce: Vec::new(),
             server_nonce: Vec::new(),
             notify_addrs: Vec::new(),
-            gateway: None,
+            kind: DeviceKind::Device,
             enabled: true,
             created_at: now,
             updated_at: now,
@@ -201,6 +193,10 @@ pub struct DeviceFilter {
     pub model: Option<String>,
     /// Last contact at or after this time.
     pub seen_since: Option<UnixMillis>,
+    /// Only devices of this kind.
+    pub kind: Option<DeviceKind>,
+    /// Only devices currently linked behind this gateway.
+    pub gateway_id: Option<String>,
     /// Keyset pagination: only device ids greater than this (pass the last id of the previous
     /// page).
     pub after: Option<String>,
@@ -239,8 +235,10 @@ pub struct RegistryUpdate {
 pub struct DeviceView {
     /// The account.
     pub account: DeviceAccount,
-    /// The registry entry; `None` before the first session.
+    /// The registry entry; `None` before the first session (or report).
     pub registry: Option<Registry>,
+    /// Its current link to a gateway, if any.
+    pub link: Option<DeviceLink>,
 }
 
 /// New nonces to store; `None` keeps the stored one.

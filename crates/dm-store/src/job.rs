@@ -285,6 +285,13 @@ pub struct Job {
     pub sent: Option<SentIn>,
     /// When it reached `done`, `failed` or `cancelled`.
     pub completed_at: Option<UnixMillis>,
+    /// The gateway that carried it as a Fanout operation (Proxy mode), when it went out in a
+    /// gateway's session (kept after a requeue until the next send).
+    pub gateway: Option<String>,
+    /// Set when that gateway accepted the operation for later completion (Fanout `Start`
+    /// answered 202, seed 001 Y'): the job stays `sent`, is neither re-sent nor re-queued, and
+    /// completes with the gateway's `completionstatus` alert.
+    pub awaiting_since: Option<UnixMillis>,
     /// Results recorded so far, by command index.
     pub results: Vec<CommandResult>,
 }

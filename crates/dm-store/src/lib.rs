@@ -12,6 +12,9 @@
 //! [`Store::take_queued_jobs`]; after a restart [`Store::requeue_unanswered`] puts the jobs
 //! that were sent but not answered back in the queue.
 //!
+//! Gateways: [`link`] (device kinds, the <gateway, device, mode> links with their history,
+//! registry-only entries for devices known from a gateway's report only).
+//!
 //! Secrets: see the [`device`] module docs for what is stored; [`Secret`] redacts itself in
 //! `Debug` output and nothing here logs credentials.
 
@@ -23,6 +26,7 @@ mod error;
 pub mod event;
 pub mod job;
 mod job_hint;
+pub mod link;
 mod migrate;
 mod postgres;
 mod session;
@@ -31,8 +35,8 @@ mod store;
 pub mod tree;
 
 pub use device::{
-    AuthType, DeviceAccount, DeviceFilter, DeviceView, GatewayRoute, NonceUpdate, Registry,
-    RegistryUpdate, Secret, md5_verifier,
+    AuthType, DeviceAccount, DeviceFilter, DeviceView, NonceUpdate, Registry, RegistryUpdate,
+    Secret, md5_verifier,
 };
 pub use error::{Error, Result};
 pub use event::{Event, EventFilter, EventId, NewEvent};
@@ -40,8 +44,12 @@ pub use job::{
     CommandKind, CommandResult, Job, JobCommand, JobFilter, JobId, JobItem, JobResults, JobState,
     NO_STATUS, NewJob, RequeueScope, ResultItem, SentIn,
 };
+pub use link::{
+    DeviceKind, DeviceLink, LinkCounts, LinkFilter, LinkId, LinkMode, LinkReport,
+    REGISTRY_ONLY_PREFIX,
+};
 pub use postgres::PgStore;
-pub use session::SessionRecord;
+pub use session::{ProxiedValues, SessionRecord};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{AnyStore, Counts, Store};
 pub use tree::TreeValue;

@@ -3,9 +3,10 @@
 use std::future::Future;
 
 use crate::{
-    DeviceAccount, DeviceFilter, DeviceView, Error, Event, EventFilter, EventId, Job, JobFilter,
-    JobId, JobResults, JobState, NewEvent, NewJob, NonceUpdate, PgStore, Registry, RegistryUpdate,
-    RequeueScope, Result, SessionRecord, SqliteStore, TreeValue, UnixMillis,
+    DeviceAccount, DeviceFilter, DeviceLink, DeviceView, Error, Event, EventFilter, EventId, Job,
+    JobFilter, JobId, JobResults, JobState, LinkCounts, LinkFilter, LinkReport, NewEvent, NewJob,
+    NonceUpdate, PgStore, Registry, RegistryUpdate, RequeueScope, Result, SessionRecord,
+    SqliteStore, TreeValue, UnixMillis,
 };
 
 /// Totals over the whole store.
@@ -264,6 +265,61 @@ pub trait Store: Send + Sync {
         now: UnixMillis,
     ) -> impl Future<Output = Result<Job>> + Send;
 
+    /// Takes up to `limit` queued jobs (oldest first) of the devices currently linked behind
+    /// `gateway_id` in Proxy or Adaptation mode, for the gateway's session: marks them `sent` in
+    /// `session_id` at `now`, carried by the gateway ([`Job::gateway`]), and counts an attempt.
+    /// Concurrent callers never get the same job.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `limit == 0`.
+    fn take_gateway_jobs(
+        &self,
+        gateway_id: &str,
+        session_id: &str,
+        limit: u32,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<Job>>> + Send;
+
+    // ----- gateways and links -----
+
+    /// The device's current link (`until` unset), if any.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn current_link(
+        &self,
+        device_id: &str,
+    ) -> impl Future<Output = Result<Option<DeviceLink>>> + Send;
+
+    /// One page of links matching the filter, in id order (a device's history, or a
+    /// gateway's devices).
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn list_links(
+        &self,
+        filter: &LinkFilter,
+    ) -> impl Future<Output = Result<Vec<DeviceLink>>> + Send;
+
+    /// Counts over the gateway's current links.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn link_counts(&self, gateway_id: &str) -> impl Future<Output = Result<LinkCounts>> + Send;
+
+    /// Applies a gateway's device reports at `now` in one transaction, as a session record's
+    /// [`SessionRecord::links`] does (marks `gateway_id` a gateway; see the [`crate::link`]
+    /// module docs).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the gateway has no entry.
+    fn apply_link_reports(
+        &self,
+        gateway_id: &str,
+        reports: &[LinkReport],
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     // ----- events -----
 
     /// Stores an alert.
@@ -418,6 +474,32 @@ impl Store for AnyStore {
     }
     async fn delete_tree_values(&self, device_id: &str, prefix: &str) -> Result<u64> {
         dispatch!(self, s => s.delete_tree_values(device_id, prefix))
+    }
+    async fn take_gateway_jobs(
+        &self,
+        gateway_id: &str,
+        session_id: &str,
+        limit: u32,
+        now: UnixMillis,
+    ) -> Result<Vec<Job>> {
+        dispatch!(self, s => s.take_gateway_jobs(gateway_id, session_id, limit, now))
+    }
+    async fn current_link(&self, device_id: &str) -> Result<Option<DeviceLink>> {
+        dispatch!(self, s => s.current_link(device_id))
+    }
+    async fn list_links(&self, filter: &LinkFilter) -> Result<Vec<DeviceLink>> {
+        dispatch!(self, s => s.list_links(filter))
+    }
+    async fn link_counts(&self, gateway_id: &str) -> Result<LinkCounts> {
+        dispatch!(self, s => s.link_counts(gateway_id))
+    }
+    async fn apply_link_reports(
+        &self,
+        gateway_id: &str,
+        reports: &[LinkReport],
+        now: UnixMillis,
+    ) -> Result<()> {
+        dispatch!(self, s => s.apply_link_reports(gateway_id, reports, now))
     }
     async fn create_job(&self, job: &NewJob) -> Result<Job> {
         dispatch!(self, s => s.create_job(job))

@@ -117,3 +117,45 @@ async fn reopen_does_not_remigrate() {
     again.close().await;
     h.finish().await;
 }
+
+/// Schema migration 3 (gateways, seed 001 X.3) on a PostgreSQL database at version 2 keeps its
+/// data (see `suite::check_migrated_v2`).
+#[tokio::test]
+async fn migration_3_moves_gateway_columns_into_links() {
+    let Some(admin_url) = std::env::var("DMSTORE_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("REQUIRE_ORACLES").as_deref() != Ok("1"),
+            "DMSTORE_PG_URL is not set but REQUIRE_ORACLES=1"
+        );
+        println!("SKIPPED: DMSTORE_PG_URL not set");
+        return;
+    };
+    let suffix = RandomState::new().hash_one(("migration_3", std::process::id()));
+    let db = format!("dmstore_test_{suffix:016x}");
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = with_database(&admin_url, &db);
+    {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(include_str!("v2_pg.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let store = AnyStore::open(&url).await.unwrap();
+    suite::check_migrated_v2(&store).await;
+    let h = Harness {
+        store,
+        admin_url,
+        db,
+    };
+    h.finish().await;
+    admin.close().await.unwrap();
+}

@@ -160,3 +160,28 @@ async fn migration_2_keeps_version_1_data() {
     );
     store.close().await;
 }
+
+/// Schema migration 3 (gateways, seed 001 X.3) on a database at version 2 keeps its data: the
+/// unused `devices.gateway_id`/`gateway_mode` values become links, then the columns go.
+#[tokio::test]
+async fn migration_3_moves_gateway_columns_into_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dm.db");
+    let url = format!("sqlite:{}", path.display());
+    {
+        use sqlx::ConnectOptions as _;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("v2.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let store = AnyStore::open(&url).await.unwrap();
+    suite::check_migrated_v2(&store).await;
+    store.close().await;
+}

@@ -102,16 +102,64 @@ const V2: &str = r#"
 ALTER TABLE job_results ADD COLUMN error TEXT;
 "#;
 
+/// Version 3: gateways; see the SQLite script of the same version for what each part means.
+const V3: &str = r#"
+ALTER TABLE devices ADD COLUMN kind TEXT NOT NULL DEFAULT 'device';
+
+CREATE TABLE device_links (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    device_id  TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    gateway_id TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    mode       TEXT NOT NULL,
+    since      BIGINT NOT NULL,
+    until      BIGINT,
+    attached   BOOLEAN NOT NULL,
+    addresses  TEXT NOT NULL DEFAULT '[]',
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX device_links_current ON device_links (device_id) WHERE until IS NULL;
+CREATE INDEX device_links_gateway ON device_links (gateway_id, device_id) WHERE until IS NULL;
+CREATE INDEX device_links_history ON device_links (device_id, id);
+
+INSERT INTO device_links (device_id, gateway_id, mode, since, until, attached, updated_at)
+    SELECT d.device_id, d.gateway_id, LOWER(COALESCE(NULLIF(d.gateway_mode, ''), 'proxy')),
+           d.updated_at, NULL, TRUE, d.updated_at
+    FROM devices d
+    WHERE d.gateway_id IS NOT NULL AND d.gateway_id <> d.device_id
+      AND EXISTS (SELECT 1 FROM devices g WHERE g.device_id = d.gateway_id);
+UPDATE devices SET kind = 'gateway'
+    WHERE device_id IN (SELECT gateway_id FROM device_links);
+ALTER TABLE devices DROP COLUMN gateway_id;
+ALTER TABLE devices DROP COLUMN gateway_mode;
+
+ALTER TABLE jobs ADD COLUMN gateway_id TEXT;
+ALTER TABLE jobs ADD COLUMN awaiting_since BIGINT;
+"#;
+
 /// All scripts, oldest first.
-pub(crate) static MIGRATIONS: [&str; 2] = [V1, V2];
+pub(crate) static MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 /// Takes queued jobs of a device; `SKIP LOCKED` keeps concurrent sessions (or server nodes)
 /// from taking the same job or waiting on each other.
 pub(crate) const TAKE_QUEUED: &str = concat!(
     "UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = $3, sent_at = $3, \
-     sent_session = $2, sent_msg_id = NULL, sent_cmd_ids = NULL \
+     sent_session = $2, sent_msg_id = NULL, sent_cmd_ids = NULL, gateway_id = NULL, \
+     awaiting_since = NULL \
      WHERE id IN (SELECT id FROM jobs WHERE device_id = $1 AND state = 'queued' \
      ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING ",
+    job_cols!()
+);
+
+/// Takes queued jobs of the devices a gateway manages in Proxy (or Adaptation) mode for the
+/// gateway's session ($1 gateway, $2 session, $3 now, $4 limit); `SKIP LOCKED` as above.
+pub(crate) const TAKE_GATEWAY: &str = concat!(
+    "UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = $3, sent_at = $3, \
+     sent_session = $2, sent_msg_id = NULL, sent_cmd_ids = NULL, gateway_id = $1, \
+     awaiting_since = NULL \
+     WHERE id IN (SELECT j.id FROM jobs j JOIN device_links l \
+     ON l.device_id = j.device_id AND l.until IS NULL \
+     WHERE l.gateway_id = $1 AND l.mode IN ('proxy', 'adaptation') AND j.state = 'queued' \
+     ORDER BY j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) RETURNING ",
     job_cols!()
 );
 

@@ -266,7 +266,7 @@ async fn take_round(pool: &SqlitePool, round: &[Take]) -> Result<HashMap<String,
                 .push_bind(i64::from(t.limit));
         });
         qb.push(
-            "), picked AS (SELECT pid, psess, pnow FROM (               SELECT j.id AS pid, v.sess AS psess, v.now AS pnow, v.lim AS plim,                ROW_NUMBER() OVER (PARTITION BY j.device_id ORDER BY j.id) AS rn                FROM jobs j JOIN v ON j.device_id = v.dev WHERE j.state = 'queued')              WHERE rn <= plim)              UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = picked.pnow,              sent_at = picked.pnow, sent_session = picked.psess, sent_msg_id = NULL,              sent_cmd_ids = NULL FROM picked WHERE jobs.id = picked.pid RETURNING ",
+            "), picked AS (SELECT pid, psess, pnow FROM (               SELECT j.id AS pid, v.sess AS psess, v.now AS pnow, v.lim AS plim,                ROW_NUMBER() OVER (PARTITION BY j.device_id ORDER BY j.id) AS rn                FROM jobs j JOIN v ON j.device_id = v.dev WHERE j.state = 'queued')              WHERE rn <= plim)              UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = picked.pnow,              sent_at = picked.pnow, sent_session = picked.psess, sent_msg_id = NULL,              sent_cmd_ids = NULL, gateway_id = NULL, awaiting_since = NULL FROM picked WHERE jobs.id = picked.pid RETURNING ",
         );
         qb.push(job_cols!());
         let rows = qb.build().fetch_all(&mut *conn).await?;
@@ -290,12 +290,14 @@ async fn take_round(pool: &SqlitePool, round: &[Take]) -> Result<HashMap<String,
 
 /// Writes and answers every pending record, leaving `batch` empty.
 async fn write_batch(pool: &SqlitePool, accounts: &AccountCache, batch: &mut Vec<Pending>) {
-    // Records with a job completion but no results need the per-record existence check.
+    // Records with a job completion but no results need the per-record existence check;
+    // a gateway's records (links, proxied values) are written alone too.
     let (merged, single): (Vec<Pending>, Vec<Pending>) = batch.drain(..).partition(|p| {
-        p.rec
-            .job_results
-            .iter()
-            .all(|jr| jr.complete.is_none() || !jr.results.is_empty())
+        !p.rec.has_gateway_parts()
+            && p.rec
+                .job_results
+                .iter()
+                .all(|jr| jr.complete.is_none() || !jr.results.is_empty())
     });
     let mut single = single;
     if merged.len() > 1 {
@@ -319,6 +321,13 @@ async fn write_batch(pool: &SqlitePool, accounts: &AccountCache, batch: &mut Vec
         let r = write_single(pool, &p.rec).await;
         if r.is_ok() {
             accounts.store_nonces(&p.rec.device_id, &p.rec.nonces);
+        }
+        if p.rec.has_gateway_parts() {
+            // Kinds changed (the gateway, reported child gateways, new entries).
+            accounts.invalidate(&p.rec.device_id);
+            for l in &p.rec.links {
+                accounts.invalidate(&l.device_id);
+            }
         }
         let _ = p.reply.send(r);
     }

@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use dm_store::{
-    AnyStore, AuthType, CommandKind, CommandResult, DeviceAccount, DeviceFilter, Error,
-    EventFilter, GatewayRoute, JobCommand, JobFilter, JobItem, JobResults, JobState, NewEvent,
-    NewJob, NonceUpdate, RegistryUpdate, RequeueScope, ResultItem, SessionRecord, Store, TreeValue,
-    md5_verifier,
+    AnyStore, AuthType, CommandKind, CommandResult, DeviceAccount, DeviceFilter, DeviceKind,
+    Error, EventFilter, JobCommand, JobFilter, JobItem, JobResults, JobState, LinkFilter, LinkMode,
+    LinkReport, NewEvent, NewJob, NonceUpdate, ProxiedValues, RegistryUpdate, RequeueScope,
+    ResultItem, SessionRecord, Store, TreeValue, md5_verifier,
 };
 
 /// Generates one `#[tokio::test]` per suite function; `$open` yields `Option<Harness>`.
@@ -56,6 +56,8 @@ macro_rules! all_suite_tests {
             job_queued_after_an_empty_take_is_found,
             client_nonce_is_consumed_once,
             result_error_round_trips,
+            gwmo_di_004_gateway_reports_become_links_with_history,
+            gwmo_pmode_001_proxy_jobs_taken_for_the_gateway_and_awaited,
         );
     };
 }
@@ -165,10 +167,7 @@ pub async fn device_crud_and_conflicts(s: &AnyStore) {
     b.server_auth = AuthType::None;
     b.server_auth_name = None;
     b.notify_addrs = vec!["http://127.0.0.1:9/x".into()];
-    b.gateway = Some(GatewayRoute {
-        gateway_id: "GW:1".into(),
-        mode: "proxy".into(),
-    });
+    b.kind = DeviceKind::Gateway;
     b.enabled = false;
     b.updated_at = T0 + 5;
     s.update_device(&b).await.unwrap();
@@ -755,6 +754,7 @@ fn session_record(device: &str, job_id: i64) -> SessionRecord {
             correlator: Some("c1".into()),
             data: Some("ok".into()),
         }],
+        ..SessionRecord::default()
     }
 }
 
@@ -1365,4 +1365,388 @@ pub async fn result_error_round_trips(s: &AnyStore) {
         assert_eq!(r.error.as_deref(), Some(dm_store::NO_STATUS));
         assert_eq!(r.status, 0);
     }
+}
+
+fn report(id: &str, mode: LinkMode, attached: bool) -> LinkReport {
+    LinkReport {
+        device_id: id.into(),
+        kind: DeviceKind::Device,
+        mode,
+        attached,
+        addresses: vec!["udp:10.0.0.7:2948".into()],
+        devinfo: BTreeMap::new(),
+    }
+}
+
+/// Seed 001 X.3 / GwMO-DI-003/004: a gateway's attach and detach reports are stored as the
+/// <gateway, device, mode> relationship with its history; unknown devices get registry-only
+/// entries; a gateway behind a gateway is a link like any other.
+pub async fn gwmo_di_004_gateway_reports_become_links_with_history(s: &AnyStore) {
+    for (id, auth) in [("GW:1", "g1"), ("GW:2", "g2"), ("IMEI:1", "d1")] {
+        s.create_device(&account(id, auth)).await.unwrap();
+    }
+    s.update_registry(
+        "IMEI:1",
+        &RegistryUpdate {
+            devinfo: Some(devinfo("Own", "Self")),
+            ..RegistryUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut unknown = report("IMEI:9", LinkMode::Transparent, true);
+    unknown.devinfo = devinfo("Acme", "T9");
+    let mut child = report("GW:CHILD", LinkMode::Proxy, true);
+    child.kind = DeviceKind::Gateway;
+    let mut known = report("IMEI:1", LinkMode::Proxy, true);
+    known.devinfo = devinfo("Reported", "Other");
+    s.apply_link_reports("GW:1", &[known, unknown, child], T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_device("GW:1").await.unwrap().unwrap().kind,
+        DeviceKind::Gateway
+    );
+    // The registry-only entry: no credentials, disabled, DevInfo from the report.
+    let nine = s.get_device("IMEI:9").await.unwrap().unwrap();
+    assert!(nine.is_registry_only() && !nine.enabled);
+    assert_eq!(nine.kind, DeviceKind::Device);
+    let reg = s.get_registry("IMEI:9").await.unwrap().unwrap();
+    assert_eq!(reg.devinfo.get("Mod").map(String::as_str), Some("T9"));
+    // A device with DevInfo of its own sessions keeps it.
+    let reg = s.get_registry("IMEI:1").await.unwrap().unwrap();
+    assert_eq!(reg.devinfo.get("Man").map(String::as_str), Some("Own"));
+    assert_eq!(
+        s.get_device("GW:CHILD").await.unwrap().unwrap().kind,
+        DeviceKind::Gateway
+    );
+    let first = s.current_link("IMEI:1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            first.gateway_id.as_str(),
+            first.mode,
+            first.attached,
+            first.since,
+            first.until
+        ),
+        ("GW:1", LinkMode::Proxy, true, T0 + 10, None)
+    );
+    assert_eq!(first.addresses, ["udp:10.0.0.7:2948"]);
+
+    // Detach and re-attach: the same row, attached flips.
+    s.apply_link_reports(
+        "GW:1",
+        &[report("IMEI:1", LinkMode::Proxy, false)],
+        T0 + 20,
+    )
+    .await
+    .unwrap();
+    let l = s.current_link("IMEI:1").await.unwrap().unwrap();
+    assert_eq!((l.id, l.attached, l.updated_at), (first.id, false, T0 + 20));
+    s.apply_link_reports("GW:1", &[report("IMEI:1", LinkMode::Proxy, true)], T0 + 30)
+        .await
+        .unwrap();
+    assert!(s.current_link("IMEI:1").await.unwrap().unwrap().attached);
+
+    // Reported by another gateway: the old link closes, a new one opens.
+    s.apply_link_reports(
+        "GW:2",
+        &[report("IMEI:1", LinkMode::Transparent, true)],
+        T0 + 40,
+    )
+    .await
+    .unwrap();
+    // A late detach from the old gateway changes nothing.
+    s.apply_link_reports(
+        "GW:1",
+        &[report("IMEI:1", LinkMode::Proxy, false)],
+        T0 + 50,
+    )
+    .await
+    .unwrap();
+    let now = s.current_link("IMEI:1").await.unwrap().unwrap();
+    assert_eq!(
+        (now.gateway_id.as_str(), now.mode, now.attached),
+        ("GW:2", LinkMode::Transparent, true)
+    );
+    let history = s
+        .list_links(&LinkFilter {
+            device_id: Some("IMEI:1".into()),
+            ..LinkFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (history[0].id, history[0].until),
+        (first.id, Some(T0 + 40))
+    );
+    assert_eq!(history[1].until, None);
+    // A mode change on the same gateway is history too.
+    s.apply_link_reports("GW:2", &[report("IMEI:1", LinkMode::Proxy, true)], T0 + 60)
+        .await
+        .unwrap();
+    let modes: Vec<LinkMode> = s
+        .list_links(&LinkFilter {
+            device_id: Some("IMEI:1".into()),
+            ..LinkFilter::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.mode)
+        .collect();
+    assert_eq!(
+        modes,
+        [LinkMode::Proxy, LinkMode::Transparent, LinkMode::Proxy]
+    );
+
+    // Device views carry the current link; filters by gateway and kind.
+    let behind = s
+        .list_devices(&DeviceFilter {
+            gateway_id: Some("GW:1".into()),
+            ..DeviceFilter::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = behind.iter().map(|v| v.account.device_id.as_str()).collect();
+    assert_eq!(ids, ["GW:CHILD", "IMEI:9"]);
+    assert_eq!(
+        behind[1].link.as_ref().map(|l| l.mode),
+        Some(LinkMode::Transparent)
+    );
+    let gateways = DeviceFilter {
+        kind: Some(DeviceKind::Gateway),
+        ..DeviceFilter::default()
+    };
+    assert_eq!(s.count_devices(&gateways).await.unwrap(), 3);
+    let counts = s.link_counts("GW:1").await.unwrap();
+    assert_eq!(
+        (
+            counts.total,
+            counts.attached,
+            counts.proxy,
+            counts.transparent,
+            counts.gateways
+        ),
+        (2, 2, 1, 1, 1)
+    );
+    assert_eq!(
+        s.list_links(&LinkFilter {
+            gateway_id: Some("GW:1".into()),
+            current: true,
+            ..LinkFilter::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        2
+    );
+
+    // An account for a registry-only device takes its place (the link stays); a real
+    // account's id still conflicts; reserved auth names are refused.
+    let mut upgrade = account("IMEI:9", "d9");
+    upgrade.updated_at = T0 + 70;
+    s.create_device(&upgrade).await.unwrap();
+    let nine = s.get_device("IMEI:9").await.unwrap().unwrap();
+    assert!(!nine.is_registry_only() && nine.enabled);
+    assert_eq!(nine.auth_name, "d9");
+    assert!(s.current_link("IMEI:9").await.unwrap().is_some());
+    let e = s.create_device(&account("IMEI:9", "d9b")).await.unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    let e = s
+        .create_device(&account("IMEI:77", "registry-only:IMEI:77"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    let e = s
+        .apply_link_reports("GW:none", &[report("X", LinkMode::Proxy, true)], T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+
+    // Deleting a gateway removes its links.
+    s.delete_device("GW:2").await.unwrap();
+    assert!(s.current_link("IMEI:1").await.unwrap().is_none());
+}
+
+/// GwMO-PMode-001, seed 001 Y/Y': jobs of Proxy-mode devices are taken for their gateway's
+/// session (stored under the End Device), may wait for the gateway's completion alert without
+/// being re-queued, and their results and tree values land under the End Device.
+pub async fn gwmo_pmode_001_proxy_jobs_taken_for_the_gateway_and_awaited(s: &AnyStore) {
+    for (id, auth) in [("GW:1", "g1"), ("GW:2", "g2"), ("D:direct", "dd")] {
+        s.create_device(&account(id, auth)).await.unwrap();
+    }
+    s.apply_link_reports(
+        "GW:1",
+        &[
+            report("D:proxy", LinkMode::Proxy, true),
+            report("D:transp", LinkMode::Transparent, true),
+        ],
+        T0,
+    )
+    .await
+    .unwrap();
+    let j1 = s.create_job(&new_job("D:proxy", T0)).await.unwrap();
+    let j2 = s.create_job(&new_job("D:transp", T0)).await.unwrap();
+    let j3 = s.create_job(&new_job("D:direct", T0)).await.unwrap();
+    let j4 = s.create_job(&new_job("D:proxy", T0)).await.unwrap();
+
+    assert!(
+        s.take_gateway_jobs("GW:2", "S0", 10, T0 + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken = s.take_gateway_jobs("GW:1", "S1", 10, T0 + 1).await.unwrap();
+    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [j1.id, j4.id]);
+    assert!(taken.iter().all(|j| j.device_id == "D:proxy"
+        && j.state == JobState::Sent
+        && j.gateway.as_deref() == Some("GW:1")
+        && j.attempts == 1));
+    assert!(
+        s.take_gateway_jobs("GW:1", "S2", 10, T0 + 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A Transparent-mode device's jobs stay for its own session; direct ones too.
+    let own = s.take_queued_jobs("D:transp", "S3", 10, T0 + 2).await.unwrap();
+    assert_eq!(own.iter().map(|j| j.id).collect::<Vec<_>>(), [j2.id]);
+    assert_eq!(own[0].gateway, None);
+    assert_eq!(
+        s.take_queued_jobs("D:direct", "S4", 10, T0 + 2)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let _ = j3;
+
+    // The gateway's session: j4 answered (Y), j1 accepted for later (Y'), a proxied value.
+    let result = CommandResult {
+        index: 0,
+        cmd_id: Some(1),
+        status: 200,
+        items: vec![],
+        completed_at: T0 + 5,
+        error: None,
+    };
+    let rec = SessionRecord {
+        device_id: "GW:1".into(),
+        at: T0 + 5,
+        job_results: vec![JobResults {
+            job_id: j4.id,
+            results: vec![result.clone()],
+            complete: Some(JobState::Done),
+        }],
+        proxied: vec![
+            ProxiedValues {
+                device_id: "D:proxy".into(),
+                values: vec![tv("./DevInfo/Mod", b"P1", T0 + 5)],
+            },
+            // A device that is gone is skipped, the rest is stored.
+            ProxiedValues {
+                device_id: "D:gone".into(),
+                values: vec![tv("./DevInfo/Mod", b"X", T0 + 5)],
+            },
+        ],
+        awaiting: vec![j1.id],
+        ..SessionRecord::default()
+    };
+    s.record_session(&rec).await.unwrap();
+    assert_eq!(
+        s.get_job(j4.id).await.unwrap().unwrap().state,
+        JobState::Done
+    );
+    let awaited = s.get_job(j1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (awaited.state, awaited.awaiting_since),
+        (JobState::Sent, Some(T0 + 5))
+    );
+    assert_eq!(
+        s.get_tree_value("D:proxy", "./DevInfo/Mod")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        b"P1"
+    );
+    assert!(
+        s.get_tree_value("GW:1", "./DevInfo/Mod")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Neither the session's end nor a restart puts an awaited job back in the queue.
+    assert!(
+        s.requeue_unanswered(&RequeueScope::Session("S1".into()), T0 + 6)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let back = s
+        .requeue_unanswered(&RequeueScope::SentBefore(T0 + 10), T0 + 10)
+        .await
+        .unwrap();
+    assert!(back.iter().all(|j| j.id != j1.id), "{back:?}");
+    // Another gateway cannot mark it.
+    let other = SessionRecord {
+        device_id: "GW:2".into(),
+        at: T0 + 7,
+        awaiting: vec![j4.id],
+        ..SessionRecord::default()
+    };
+    s.record_session(&other).await.unwrap();
+    assert_eq!(s.get_job(j4.id).await.unwrap().unwrap().awaiting_since, None);
+    // The completion alert's session completes it.
+    let done = SessionRecord {
+        device_id: "GW:1".into(),
+        at: T0 + 8,
+        job_results: vec![JobResults {
+            job_id: j1.id,
+            results: vec![result],
+            complete: Some(JobState::Done),
+        }],
+        ..SessionRecord::default()
+    };
+    s.record_session(&done).await.unwrap();
+    assert_eq!(
+        s.get_job(j1.id).await.unwrap().unwrap().state,
+        JobState::Done
+    );
+}
+
+/// What a store migrated from the data of `tests/v2.sql` / `tests/v2_pg.sql` holds (schema
+/// version 3): the old gateway columns became an open link (and the gateway's kind), a
+/// dangling one was dropped, jobs and results are kept and read with no gateway.
+pub async fn check_migrated_v2(s: &AnyStore) {
+    let gw = s.get_device("GW:OLD").await.unwrap().unwrap();
+    assert_eq!((gw.kind, gw.auth_name.as_str()), (DeviceKind::Gateway, "gw"));
+    let behind = s.get_device("IMEI:BEHIND").await.unwrap().unwrap();
+    assert_eq!(behind.kind, DeviceKind::Device);
+    let link = s.current_link("IMEI:BEHIND").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            link.gateway_id.as_str(),
+            link.mode,
+            link.attached,
+            link.since
+        ),
+        ("GW:OLD", LinkMode::Transparent, true, 7)
+    );
+    assert!(s.current_link("IMEI:DANGLING").await.unwrap().is_none());
+    assert!(s.get_device("IMEI:DANGLING").await.unwrap().is_some());
+    let job = s.get_job(1).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.gateway.as_deref(), job.awaiting_since),
+        (JobState::Sent, None, None)
+    );
+    assert_eq!(job.results[0].status, 200);
+    // The new columns work on the old rows.
+    let again = s
+        .requeue_unanswered(&RequeueScope::SentBefore(T0), T0)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
 }
