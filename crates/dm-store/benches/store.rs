@@ -120,6 +120,7 @@ fn record(i: usize, job_id: Option<i64>, at: i64) -> SessionRecord {
         } else {
             Vec::new()
         },
+        ..SessionRecord::default()
     }
 }
 
