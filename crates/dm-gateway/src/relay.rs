@@ -22,31 +22,7 @@ use syncml::notification::{self, wsp};
 use crate::northbound::North;
 use crate::state::{Shared, lock};
 
-/// Name of the relay MAC header (HTTP) and WSP application header.
-pub const RELAY_MAC_HEADER: &str = "X-Oma-GwMO-MAC";
-
-/// The relay MAC of docs/gateway.md §4: the `x-syncml-hmac` formula over `device "\n" body`,
-/// keyed by the server's credentials for the gateway (`server_id`, `password`) and the nonce
-/// the gateway stores for them.
-#[must_use]
-pub fn relay_mac(
-    server_id: &str,
-    password: &str,
-    nonce: &[u8],
-    device: &str,
-    body: &[u8],
-) -> String {
-    let mut signed = Vec::with_capacity(device.len() + 1 + body.len());
-    signed.extend_from_slice(device.as_bytes());
-    signed.push(b'\n');
-    signed.extend_from_slice(body);
-    syncml::auth::hmac_mac(
-        server_id,
-        syncml::auth::Secret::Password(password),
-        nonce,
-        &signed,
-    )
-}
+pub use syncml::notification::{RELAY_MAC_HEADER, relay_mac};
 
 /// One notification as it arrived, unwrapped.
 struct Received {
