@@ -25,6 +25,9 @@ use crate::Error;
 /// notification_udp_port = 2948
 /// max_job_attempts = 3
 /// challenge_capacity = 65536
+/// transparent_direct = "public"
+/// long_poll_hold_secs = 55
+/// max_long_polls = 10000
 ///
 /// [enrolment]
 /// policy = "secret"
@@ -67,6 +70,30 @@ pub struct Config {
     /// Most challenge nonces kept for devices that did not authenticate yet (the only state
     /// kept for an unauthenticated sender; the oldest is dropped first). Default 65,536.
     pub challenge_capacity: usize,
+    /// Which address a gateway reported for a Transparent-mode device the server notifies
+    /// directly instead of through the gateway (seed 001 Z, B.1). Default `public`.
+    pub transparent_direct: DirectPolicy,
+    /// How long `POST /dm/wait` (the long-poll of a device or gateway the server cannot reach,
+    /// GwMO-HLF-001) is held before it is answered 204. Default 55 s.
+    pub long_poll_hold_secs: u64,
+    /// Most `POST /dm/wait` requests held at once (one per device; more get 503). Default
+    /// 10,000.
+    pub max_long_polls: usize,
+}
+
+/// Which reported address of a Transparent-mode device is notified directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectPolicy {
+    /// A publicly routable IP address: not private (RFC 1918, unique local `fc00::/7`), not
+    /// loopback, link-local, shared (`100.64/10`), documentation, benchmarking, multicast,
+    /// reserved or unspecified. Host names count as not public (the server cannot tell).
+    #[default]
+    Public,
+    /// Any reported address (a LAN the server can reach, or tests on loopback).
+    Any,
+    /// None: always through the gateway.
+    Never,
 }
 
 /// Secrets (API token, passwords) are never printed, so a config can be logged safely.
@@ -91,6 +118,9 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("max_job_attempts", &self.max_job_attempts)
             .field("challenge_capacity", &self.challenge_capacity)
+            .field("transparent_direct", &self.transparent_direct)
+            .field("long_poll_hold_secs", &self.long_poll_hold_secs)
+            .field("max_long_polls", &self.max_long_polls)
             .finish()
     }
 }
@@ -123,6 +153,9 @@ impl Default for Config {
             public_url: None,
             max_job_attempts: 3,
             challenge_capacity: 65_536,
+            transparent_direct: DirectPolicy::Public,
+            long_poll_hold_secs: 55,
+            max_long_polls: 10_000,
         }
     }
 }

@@ -6,7 +6,11 @@
 //!   SyncML DM in XML or WBXML, one `dm_proto::ServerSession` per session, results stored;
 //! - the operator REST API under `/api/v1` (bearer token; OpenAPI at `/api/v1/openapi.json`;
 //!   JSON shapes in [`api::model`], documented in `docs/api.md`);
-//! - Package 0 notifications sent on request over UDP (WSP push) or HTTP;
+//! - Package 0 notifications sent on request over UDP (WSP push) or HTTP, routed by each
+//!   device's gateway link (direct, through its gateway's session in Proxy mode, relayed by
+//!   its gateway in Transparent mode);
+//! - `POST /dm/wait`: the long-poll of a gateway (or device) the server cannot reach
+//!   (GwMO-HLF-001), which carries its notifications;
 //! - `GET`/`POST /healthz`: a liveness probe (no token, no store access).
 //!
 //! Start it with [`run`] (prints `listening on URL`) or [`Server::bind`] + [`Server::serve`]
@@ -18,8 +22,10 @@ mod config;
 mod dm;
 mod error;
 pub mod notifier;
+mod route;
 mod state;
 pub mod tls;
+mod wait;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +33,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use config::{Config, EnrolmentPolicy};
+pub use config::{Config, DirectPolicy, EnrolmentPolicy};
 pub use error::Error;
 
 use state::AppState;
@@ -146,6 +152,7 @@ fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/healthz", axum::routing::get(healthz).post(healthz_post))
+        .route("/dm/wait", axum::routing::post(wait::handle))
         .nest("/api/v1", api::routes(state.clone()))
         .with_state(state.clone())
         .merge(state.host.router())

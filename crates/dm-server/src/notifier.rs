@@ -106,8 +106,9 @@ impl Notifier {
 
     /// Delivers one notification.
     ///
-    /// `wsp_push` is the whole datagram for UDP (the WSP push PDU wrapping Package 0);
-    /// `package0` is the bare Package 0 for HTTP.
+    /// `wsp_push` is the whole datagram for UDP (the WSP push PDU wrapping Package 0, with
+    /// any push headers); `package0` is the bare Package 0 for HTTP, sent with
+    /// `http_headers` (the GwMO relay headers of a notification a gateway relays).
     ///
     /// # Errors
     /// [`NotifyError`] when the host does not resolve or the transport fails.
@@ -116,6 +117,7 @@ impl Notifier {
         to: &NotifyAddress,
         wsp_push: &[u8],
         package0: &[u8],
+        http_headers: &[(&str, &str)],
     ) -> Result<(), NotifyError> {
         match to {
             NotifyAddress::Udp { host, port } => {
@@ -133,13 +135,14 @@ impl Notifier {
                 Ok(())
             }
             NotifyAddress::Http(url) => {
-                let resp = self
-                    .http
-                    .post(url)
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        syncml::CONTENT_TYPE_NOTIFICATION,
-                    )
+                let mut req = self.http.post(url).header(
+                    reqwest::header::CONTENT_TYPE,
+                    syncml::CONTENT_TYPE_NOTIFICATION,
+                );
+                for (name, value) in http_headers {
+                    req = req.header(*name, *value);
+                }
+                let resp = req
                     .body(package0.to_vec())
                     .send()
                     .await

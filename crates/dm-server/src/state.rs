@@ -9,6 +9,7 @@ use dm_store::{AnyStore, RequeueScope, Store as _};
 
 use crate::dm::{DmBackend, Notified};
 use crate::notifier::Notifier;
+use crate::wait::WaitChannels;
 use crate::{Config, Error};
 
 /// Shared server state (one per [`crate::Server`]).
@@ -20,6 +21,8 @@ pub(crate) struct AppState {
     pub(crate) host: Arc<Host<DmBackend>>,
     /// Package 0 session ids sent per device, so that the device's 1200 session is matched.
     pub(crate) notified: Notified,
+    /// The long-polls of devices the server cannot reach (`POST /dm/wait`).
+    pub(crate) wait: WaitChannels,
     next_notify_id: AtomicU16,
 }
 
@@ -48,6 +51,10 @@ impl AppState {
             enrolment: config.enrolment.clone(),
             max_job_attempts: config.max_job_attempts.max(1),
             notified: notified.clone(),
+            limits: syncml::Limits {
+                max_size: config.max_body_bytes,
+                ..syncml::Limits::default()
+            },
         };
         let mut host_config = HostConfig::new(config.server_id.clone());
         host_config.max_msg_size = config.max_msg_size;
@@ -59,8 +66,13 @@ impl AppState {
         host_config.public_url.clone_from(&config.public_url);
         host_config.tls = tls;
         host_config.challenge_capacity = config.challenge_capacity;
+        let wait = WaitChannels::new(
+            config.max_long_polls,
+            std::time::Duration::from_secs(config.long_poll_hold_secs),
+        );
         Ok(Arc::new(AppState {
             host: Host::new(host_config, backend),
+            wait,
             config,
             store,
             notifier,

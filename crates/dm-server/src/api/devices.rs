@@ -5,15 +5,19 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dm_store::{DeviceAccount, DeviceFilter, DeviceView, Registry, Secret, Store as _};
+use dm_store::{
+    DeviceAccount, DeviceFilter, DeviceLink, DeviceView, LinkFilter, Registry, Secret, Store as _,
+};
 use serde::Deserialize;
-use syncml::notification::{Notification, UiMode, wsp};
+use syncml::notification::UiMode;
 
 use super::model::{
-    self, AuthType, Device, DeviceList, DeviceUpdate, NewDevice, NotifyRequest, NotifyResponse,
+    self, AuthType, Device, DeviceKind, DeviceList, DeviceUpdate, LinkList, NewDevice,
+    NotifyRequest, NotifyResponse,
 };
 use super::{Failure, JsonBody, QueryArgs};
 use crate::notifier::NotifyAddress;
+use crate::route::{self, RouteError};
 use crate::state::{AppState, now_ms};
 
 impl From<AuthType> for dm_store::AuthType {
@@ -38,12 +42,24 @@ impl From<dm_store::AuthType> for AuthType {
     }
 }
 
-fn device_json(account: &DeviceAccount, registry: Option<Registry>) -> Device {
+pub(crate) fn device_json(
+    account: &DeviceAccount,
+    registry: Option<Registry>,
+    link: Option<DeviceLink>,
+) -> Device {
     let registry = registry.unwrap_or_default();
+    let registry_only = account.is_registry_only();
     Device {
         device_id: account.device_id.clone(),
+        kind: account.kind.into(),
+        registry_only,
+        link: link.map(Into::into),
         auth_type: account.client_auth.into(),
-        auth_name: account.auth_name.clone(),
+        auth_name: if registry_only {
+            String::new()
+        } else {
+            account.auth_name.clone()
+        },
         server_auth_type: account.server_auth.into(),
         notify: account.notify_addrs.clone(),
         created_at: account.created_at,
@@ -99,9 +115,12 @@ pub(crate) async fn create(
         .unwrap_or(req.auth_secret);
     account.server_secret = Secret::new(server_secret);
     account.notify_addrs = notify_addrs;
+    account.kind = req.kind.into();
     state.store.create_device(&account).await?;
     tracing::info!(device = %account.device_id, "device account created");
-    Ok((StatusCode::CREATED, Json(device_json(&account, None))))
+    // A registry-only entry it replaced keeps its registry, link and kind.
+    let (account, registry, link) = view(&state, &account.device_id).await?;
+    Ok((StatusCode::CREATED, Json(device_json(&account, registry, link))))
 }
 
 /// Query of `GET /api/v1/devices`.
@@ -112,9 +131,43 @@ pub(crate) struct ListQuery {
     manufacturer: Option<String>,
     model: Option<String>,
     seen_since: Option<i64>,
+    kind: Option<DeviceKind>,
+    gateway: Option<String>,
     after: Option<String>,
     #[serde(default)]
     limit: u32,
+}
+
+impl ListQuery {
+    fn filter(self) -> DeviceFilter {
+        DeviceFilter {
+            id_prefix: self.prefix,
+            manufacturer: self.manufacturer,
+            model: self.model,
+            seen_since: self.seen_since,
+            kind: self.kind.map(Into::into),
+            gateway_id: self.gateway,
+            after: self.after,
+            limit: self.limit,
+        }
+    }
+}
+
+/// One page of devices as the API lists them.
+pub(crate) async fn page(state: &AppState, filter: &DeviceFilter) -> Result<DeviceList, Failure> {
+    let size = effective_limit(filter.limit);
+    let views: Vec<DeviceView> = state.store.list_devices(filter).await?;
+    let next_after = (views.len() == size)
+        .then(|| views.last().map(|v| v.account.device_id.clone()))
+        .flatten();
+    let devices = views
+        .into_iter()
+        .map(|v| device_json(&v.account, v.registry, v.link))
+        .collect();
+    Ok(DeviceList {
+        devices,
+        next_after,
+    })
 }
 
 /// `GET /api/v1/devices`.
@@ -122,27 +175,18 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     QueryArgs(q): QueryArgs<ListQuery>,
 ) -> Result<Json<DeviceList>, Failure> {
-    let filter = DeviceFilter {
-        id_prefix: q.prefix,
-        manufacturer: q.manufacturer,
-        model: q.model,
-        seen_since: q.seen_since,
-        after: q.after,
-        limit: q.limit,
-    };
-    let page = effective_limit(q.limit);
-    let views: Vec<DeviceView> = state.store.list_devices(&filter).await?;
-    let next_after = (views.len() == page)
-        .then(|| views.last().map(|v| v.account.device_id.clone()))
-        .flatten();
-    let devices = views
-        .into_iter()
-        .map(|v| device_json(&v.account, v.registry))
-        .collect();
-    Ok(Json(DeviceList {
-        devices,
-        next_after,
-    }))
+    Ok(Json(page(&state, &q.filter()).await?))
+}
+
+/// A device's account, registry entry and current link.
+pub(crate) async fn view(
+    state: &AppState,
+    id: &str,
+) -> Result<(DeviceAccount, Option<Registry>, Option<DeviceLink>), Failure> {
+    let account = account(state, id).await?;
+    let registry = state.store.get_registry(id).await?;
+    let link = state.store.current_link(id).await?;
+    Ok((account, registry, link))
 }
 
 /// The page size the store uses for `limit`.
@@ -160,9 +204,42 @@ pub(crate) async fn show(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Device>, Failure> {
-    let account = account(&state, &id).await?;
-    let registry = state.store.get_registry(&id).await?;
-    Ok(Json(device_json(&account, registry)))
+    let (account, registry, link) = view(&state, &id).await?;
+    Ok(Json(device_json(&account, registry, link)))
+}
+
+/// Query of `GET /api/v1/devices/{id}/links`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinksQuery {
+    after: Option<i64>,
+    #[serde(default)]
+    limit: u32,
+}
+
+/// `GET /api/v1/devices/{id}/links`: the device's gateway links, oldest first.
+pub(crate) async fn links(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    QueryArgs(q): QueryArgs<LinksQuery>,
+) -> Result<Json<LinkList>, Failure> {
+    account(&state, &id).await?;
+    let links = state
+        .store
+        .list_links(&LinkFilter {
+            device_id: Some(id),
+            after_id: q.after,
+            limit: q.limit,
+            ..LinkFilter::default()
+        })
+        .await?;
+    let next_after = (links.len() == effective_limit(q.limit))
+        .then(|| links.last().map(|l| l.id))
+        .flatten();
+    Ok(Json(LinkList {
+        links: links.into_iter().map(Into::into).collect(),
+        next_after,
+    }))
 }
 
 /// `PATCH /api/v1/devices/{id}`: changes secrets, auth types, notification addresses or the
@@ -214,11 +291,14 @@ pub(crate) async fn update(
     if let Some(enabled) = req.enabled {
         a.enabled = enabled;
     }
+    if let Some(kind) = req.kind {
+        a.kind = kind.into();
+    }
     a.updated_at = now_ms();
     state.store.update_device(&a).await?;
     tracing::info!(device = %id, "device account updated");
-    let registry = state.store.get_registry(&id).await?;
-    Ok(Json(device_json(&a, registry)))
+    let (a, registry, link) = view(&state, &id).await?;
+    Ok(Json(device_json(&a, registry, link)))
 }
 
 /// `DELETE /api/v1/devices/{id}`.
@@ -262,7 +342,8 @@ pub(crate) async fn tree(
     Ok(Json(model::TreeValues { values }))
 }
 
-/// `POST /api/v1/devices/{id}/notify`: Package 0 to the device's first notification address.
+/// `POST /api/v1/devices/{id}/notify`: Package 0 by the device's route (`route`: directly,
+/// to its gateway in Proxy mode, relayed by its gateway in Transparent mode).
 pub(crate) async fn notify(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -278,46 +359,24 @@ pub(crate) async fn notify(
         Some(text) => UiMode::parse(text)
             .ok_or_else(|| Failure::bad_request(format!("unknown ui_mode {text:?}")))?,
     };
-    let account = account(&state, &id).await?;
-    let Some(address) = account.notify_addrs.first().cloned() else {
-        return Err(Failure::new(
-            StatusCode::CONFLICT,
-            "the device has no notification address",
-        ));
-    };
-    let to = NotifyAddress::parse(&address, state.config.notification_udp_port)
-        .map_err(|e| Failure::new(StatusCode::CONFLICT, e.to_string()))?;
-    let session_id = state.next_notify_session_id();
-    let server_id = account
-        .server_auth_name
-        .clone()
-        .unwrap_or_else(|| state.config.server_id.clone());
-    let mut pkg0 = Notification::new(server_id, session_id);
-    pkg0.ui_mode = ui_mode;
-    let package0 = pkg0
-        .encode(account.server_secret.expose(), &account.server_nonce)
-        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let tid = u8::try_from(session_id & 0xff).unwrap_or(0);
-    let push = wsp::encode_push(tid, &package0, &[])
-        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    state
-        .notifier
-        .send(&to, &push, &package0)
+    let sent = route::notify(&state, &id, ui_mode)
         .await
-        .map_err(|e| {
-            tracing::warn!(device = %id, %address, error = %e, "notification failed");
-            Failure::new(StatusCode::BAD_GATEWAY, e.to_string())
+        .map_err(|e| match e {
+            RouteError::NotFound(_) => Failure::new(StatusCode::NOT_FOUND, e.to_string()),
+            RouteError::NoRoute(_) => Failure::new(StatusCode::CONFLICT, e.to_string()),
+            RouteError::Failed(_) => Failure::new(StatusCode::BAD_GATEWAY, e.to_string()),
+            RouteError::Encode(_) => {
+                Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+            RouteError::Store(e) => Failure::from(e),
         })?;
-    if let Ok(mut map) = state.notified.lock() {
-        map.insert(id.clone(), session_id);
-    }
-    let session_id = pkg0.session_id_hex();
-    tracing::info!(device = %id, %address, %session_id, "Package 0 sent");
     Ok((
         StatusCode::ACCEPTED,
         Json(NotifyResponse {
-            session_id,
-            address,
+            session_id: sent.session_id,
+            address: sent.address,
+            route: sent.route.to_owned(),
+            gateway: sent.gateway,
         }),
     ))
 }

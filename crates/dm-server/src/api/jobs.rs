@@ -19,6 +19,8 @@ pub(crate) fn job_json(job: dm_store::Job) -> Job {
         state: job.state.into(),
         commands: job.commands,
         attempts: job.attempts,
+        via_gateway: job.gateway,
+        awaiting_since: job.awaiting_since,
         results: job
             .results
             .into_iter()

@@ -5,6 +5,7 @@
 
 mod devices;
 mod events;
+mod gateways;
 mod jobs;
 pub mod model;
 pub mod openapi;
@@ -36,6 +37,10 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/devices/{id}/tree", get(devices::tree))
         .route("/devices/{id}/events", get(events::for_device))
         .route("/devices/{id}/notify", post(devices::notify))
+        .route("/devices/{id}/links", get(devices::links))
+        .route("/gateways", get(gateways::list))
+        .route("/gateways/{id}", get(gateways::show))
+        .route("/gateways/{id}/devices", get(gateways::devices))
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/cancel", post(jobs::cancel))

@@ -20,6 +20,152 @@ pub enum AuthType {
     None,
 }
 
+/// What a device is (`kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// An End Device (the default).
+    #[default]
+    Device,
+    /// A DM gateway: it reports the devices behind it and carries their Proxy-mode jobs.
+    Gateway,
+}
+
+impl From<dm_store::DeviceKind> for DeviceKind {
+    fn from(k: dm_store::DeviceKind) -> Self {
+        match k {
+            dm_store::DeviceKind::Device => DeviceKind::Device,
+            dm_store::DeviceKind::Gateway => DeviceKind::Gateway,
+        }
+    }
+}
+
+impl From<DeviceKind> for dm_store::DeviceKind {
+    fn from(k: DeviceKind) -> Self {
+        match k {
+            DeviceKind::Device => dm_store::DeviceKind::Device,
+            DeviceKind::Gateway => dm_store::DeviceKind::Gateway,
+        }
+    }
+}
+
+/// How a gateway manages a device behind it (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkMode {
+    /// Through the gateway's Fanout MO, in the gateway's sessions (GwMO-PMode-001).
+    Proxy,
+    /// The device has its own sessions; the gateway relays its notifications (GwMO-TMode-001).
+    Transparent,
+    /// The gateway speaks another protocol to it (routed like proxy).
+    Adaptation,
+}
+
+impl From<dm_store::LinkMode> for LinkMode {
+    fn from(m: dm_store::LinkMode) -> Self {
+        match m {
+            dm_store::LinkMode::Proxy => LinkMode::Proxy,
+            dm_store::LinkMode::Transparent => LinkMode::Transparent,
+            dm_store::LinkMode::Adaptation => LinkMode::Adaptation,
+        }
+    }
+}
+
+/// A device's link to a gateway (seed 001 X.3): current (`until` null) or past.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The gateway.
+    pub gateway_id: String,
+    /// How the gateway manages the device.
+    pub mode: LinkMode,
+    /// As last reported: attached or detached (GwMO-DI-003).
+    pub attached: bool,
+    /// When the link opened (the gateway first reported the device in this mode).
+    pub since: i64,
+    /// When it closed (the device moved to another gateway or mode); `null`: current.
+    pub until: Option<i64>,
+    /// Where the gateway reaches the device, as reported (`udp:HOST:PORT`, `http://...`).
+    pub addresses: Vec<String>,
+    /// Last report.
+    pub updated_at: i64,
+}
+
+impl From<dm_store::DeviceLink> for Link {
+    fn from(l: dm_store::DeviceLink) -> Self {
+        Link {
+            gateway_id: l.gateway_id,
+            mode: l.mode.into(),
+            attached: l.attached,
+            since: l.since,
+            until: l.until,
+            addresses: l.addresses,
+            updated_at: l.updated_at,
+        }
+    }
+}
+
+/// `GET /api/v1/devices/{id}/links`: the device's link history, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkList {
+    /// The links, oldest first.
+    pub links: Vec<Link>,
+    /// Pass as `after` to get the next page; `null` on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// Counts over the devices currently behind a gateway, as the server knows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayCounts {
+    /// Devices behind it.
+    pub total: u64,
+    /// Attached.
+    pub attached: u64,
+    /// Detached.
+    pub detached: u64,
+    /// In Proxy mode.
+    pub proxy: u64,
+    /// In Transparent mode.
+    pub transparent: u64,
+    /// In Adaptation mode.
+    pub adaptation: u64,
+    /// Gateways behind it (child gateways).
+    pub gateways: u64,
+}
+
+impl From<dm_store::LinkCounts> for GatewayCounts {
+    fn from(c: dm_store::LinkCounts) -> Self {
+        GatewayCounts {
+            total: c.total,
+            attached: c.attached,
+            detached: c.total.saturating_sub(c.attached),
+            proxy: c.proxy,
+            transparent: c.transparent,
+            adaptation: c.adaptation,
+            gateways: c.gateways,
+        }
+    }
+}
+
+/// A gateway (`GET /api/v1/gateways`, `GET /api/v1/gateways/{id}`): the device view and the
+/// counts of the devices behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    /// The gateway as a device.
+    #[serde(flatten)]
+    pub device: Device,
+    /// The devices behind it, counted.
+    pub behind: GatewayCounts,
+}
+
+/// `GET /api/v1/gateways`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayList {
+    /// The gateways of this page, ordered by `device_id`.
+    pub gateways: Vec<Gateway>,
+    /// Pass as `after` to get the next page; `null` on the last page.
+    pub next_after: Option<String>,
+}
+
 /// `POST /api/v1/devices`: a new device account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +190,10 @@ pub struct NewDevice {
     /// Notification address: `udp:HOST[:PORT]` or `http(s)://...`.
     #[serde(default)]
     pub notify: Option<String>,
+    /// `device` (default) or `gateway` (the server also learns it from the gateway's first
+    /// inventory alert).
+    #[serde(default)]
+    pub kind: DeviceKind,
 }
 
 /// `PATCH /api/v1/devices/{id}`: changes to a device account; absent fields are kept.
@@ -71,6 +221,9 @@ pub struct DeviceUpdate {
     /// Enables or disables the account (a disabled device is refused at authentication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// `device` or `gateway`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DeviceKind>,
 }
 
 fn default_auth() -> AuthType {
@@ -78,10 +231,21 @@ fn default_auth() -> AuthType {
 }
 
 /// A device as the API shows it (`GET /api/v1/devices/{id}` and list items).
+///
+/// A *registry-only* device (`registry_only` true) is one the server learned from a gateway's
+/// `deviceattached` report and holds no account for: `auth_type` is `none`, `auth_name` empty,
+/// it cannot open a DM session with the server and is reached through its gateway (`link`).
+/// `POST /api/v1/devices` with its id gives it an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
     /// The device's `DevId`.
     pub device_id: String,
+    /// `device` or `gateway`.
+    pub kind: DeviceKind,
+    /// Known from a gateway's report only (no credentials).
+    pub registry_only: bool,
+    /// Its current link to a gateway; `null`: reached directly.
+    pub link: Option<Link>,
     /// How the device authenticates.
     pub auth_type: AuthType,
     /// The name it authenticates with.
@@ -215,6 +379,12 @@ pub struct Job {
     pub commands: Vec<dm_store::JobCommand>,
     /// How many times it was sent.
     pub attempts: u32,
+    /// The gateway that carried it as a Fanout operation (the device is behind it in Proxy
+    /// mode); `null` when it went to the device itself.
+    pub via_gateway: Option<String>,
+    /// Set when that gateway accepted the operation and will report its outcome later (seed
+    /// 001 Y'): the job stays `sent` until then.
+    pub awaiting_since: Option<i64>,
     /// Per-command outcomes recorded so far, by index.
     pub results: Vec<CommandOutcome>,
     /// When it was queued.
@@ -280,10 +450,17 @@ pub struct NotifyRequest {
 /// `POST /api/v1/devices/{id}/notify` answer (202).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotifyResponse {
-    /// The SessionID the device will use (uppercase hex, no leading zeros).
+    /// The SessionID the notified party will use (uppercase hex, no leading zeros): the
+    /// device's, or its gateway's for a Proxy-mode device.
     pub session_id: String,
-    /// Where it was sent.
+    /// Where it was sent: a notification address, or `long-poll`.
     pub address: String,
+    /// `direct`, `proxy` (the gateway was notified: the job goes in its session),
+    /// `transparent` (the gateway relays the device's own notification) or
+    /// `transparent-direct` (a public address the gateway reported).
+    pub route: String,
+    /// The gateway it went through, if any.
+    pub gateway: Option<String>,
 }
 
 /// Every error answer: `{"error": "..."}` with a 4xx/5xx HTTP status.

@@ -15,6 +15,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/devices/{id}/tree"),
     ("get", "/api/v1/devices/{id}/events"),
     ("post", "/api/v1/devices/{id}/notify"),
+    ("get", "/api/v1/devices/{id}/links"),
+    ("get", "/api/v1/gateways"),
+    ("get", "/api/v1/gateways/{id}"),
+    ("get", "/api/v1/gateways/{id}/devices"),
     ("post", "/api/v1/jobs"),
     ("get", "/api/v1/jobs"),
     ("get", "/api/v1/jobs/{id}"),
@@ -64,6 +68,75 @@ fn auth_type() -> Value {
     json!({ "type": "string", "enum": ["basic", "md5", "hmac", "none"] })
 }
 
+fn kind() -> Value {
+    json!({ "type": "string", "enum": ["device", "gateway"] })
+}
+
+/// The schemas of gateways and links (seed 001 X.3).
+fn gateway_schemas() -> Value {
+    json!({
+        "Link": { "type": "object",
+            "required": ["gateway_id", "mode", "attached", "since", "until", "addresses", "updated_at"],
+            "description": "A device behind a gateway in a mode, for a span of time (until null: current).",
+            "properties": {
+                "gateway_id": { "type": "string" },
+                "mode": { "type": "string", "enum": ["proxy", "transparent", "adaptation"] },
+                "attached": { "type": "boolean" },
+                "since": { "type": "integer" }, "until": nullable("integer"),
+                "addresses": { "type": "array", "items": { "type": "string" },
+                               "description": "Where the gateway reaches the device (udp:HOST:PORT, http://...)." },
+                "updated_at": { "type": "integer" }
+            } },
+        "LinkList": { "type": "object", "required": ["links", "next_after"],
+            "properties": { "links": { "type": "array", "items": reference("Link") },
+                            "next_after": nullable("integer") } },
+        "GatewayCounts": { "type": "object",
+            "required": ["total", "attached", "detached", "proxy", "transparent", "adaptation", "gateways"],
+            "properties": {
+                "total": { "type": "integer" }, "attached": { "type": "integer" },
+                "detached": { "type": "integer" }, "proxy": { "type": "integer" },
+                "transparent": { "type": "integer" }, "adaptation": { "type": "integer" },
+                "gateways": { "type": "integer", "description": "Child gateways." }
+            } },
+        "Gateway": { "allOf": [ reference("Device"), { "type": "object", "required": ["behind"],
+            "properties": { "behind": reference("GatewayCounts") } } ] },
+        "GatewayList": { "type": "object", "required": ["gateways", "next_after"],
+            "properties": { "gateways": { "type": "array", "items": reference("Gateway") },
+                            "next_after": nullable("string") } }
+    })
+}
+
+/// The paths of gateways and links.
+fn gateway_paths(unauthorized: &Value, not_found: &Value) -> Value {
+    json!({
+        "/api/v1/devices/{id}/links": {
+            "get": { "summary": "The device's gateway links, oldest first (its history).",
+                "parameters": [ path_param("Device id.", "string"),
+                                query("after", "integer", "next_after of the previous page."),
+                                limit() ],
+                "responses": { "200": ok("Links.", "LinkList"), "401": unauthorized, "404": not_found } }
+        },
+        "/api/v1/gateways": {
+            "get": { "summary": "Gateways, with counts of the devices behind each.",
+                "parameters": [ query("after", "string", "next_after of the previous page."), limit() ],
+                "responses": { "200": ok("A page of gateways.", "GatewayList"), "401": unauthorized } }
+        },
+        "/api/v1/gateways/{id}": {
+            "get": { "summary": "One gateway with counts of the devices behind it.",
+                "parameters": [ path_param("Gateway (device) id.", "string") ],
+                "responses": { "200": ok("The gateway.", "Gateway"), "401": unauthorized,
+                               "404": err("No such device, or not a gateway.") } }
+        },
+        "/api/v1/gateways/{id}/devices": {
+            "get": { "summary": "The devices currently behind the gateway.",
+                "parameters": [ path_param("Gateway (device) id.", "string"),
+                                query("after", "string", "next_after of the previous page."), limit() ],
+                "responses": { "200": ok("A page of devices.", "DeviceList"), "401": unauthorized,
+                               "404": not_found } }
+        }
+    })
+}
+
 fn schemas() -> Value {
     let item = json!({ "type": "object", "required": ["path"], "properties": {
         "path": { "type": "string", "description": "Node URI (for copy: the source)." },
@@ -86,7 +159,8 @@ fn schemas() -> Value {
                 "auth_secret": { "type": "string", "writeOnly": true },
                 "server_auth_type": auth_type(),
                 "server_secret": { "type": "string", "writeOnly": true },
-                "notify": { "type": "string", "description": "udp:HOST[:PORT] or http(s)://..." }
+                "notify": { "type": "string", "description": "udp:HOST[:PORT] or http(s)://..." },
+                "kind": kind()
             } },
         "DeviceUpdate": { "type": "object",
             "description": "Absent fields are kept. A new auth_name needs auth_secret too.",
@@ -98,12 +172,19 @@ fn schemas() -> Value {
                 "server_secret": { "type": "string", "writeOnly": true },
                 "notify": { "type": "array", "items": { "type": "string" },
                             "description": "Replaces the notification addresses ([] removes them)." },
-                "enabled": { "type": "boolean" }
+                "enabled": { "type": "boolean" },
+                "kind": kind()
             } },
         "Device": { "type": "object",
-            "required": ["device_id", "auth_type", "auth_name", "server_auth_type", "created_at", "devinfo"],
+            "required": ["device_id", "kind", "registry_only", "link", "auth_type", "auth_name",
+                         "server_auth_type", "created_at", "devinfo"],
+            "description": "registry_only: known from a gateway's report only (no credentials, auth_type none, auth_name empty); reached through its gateway.",
             "properties": {
                 "device_id": { "type": "string" },
+                "kind": kind(),
+                "registry_only": { "type": "boolean" },
+                "link": { "oneOf": [ reference("Link"), { "type": "null" } ],
+                          "description": "Current gateway link; null: reached directly." },
                 "auth_type": auth_type(),
                 "auth_name": { "type": "string" },
                 "server_auth_type": auth_type(),
@@ -149,7 +230,7 @@ fn schemas() -> Value {
                 "cmd_id": nullable("integer"), "status": { "type": "integer" },
                 "items": { "type": "array", "items": reference("ResultItem") },
                 "completed_at": { "type": "integer" },
-                "error": { "type": "string", "description": "Why there is no status (status 0), e.g. \"no status from device\"." }
+                "error": { "type": "string", "description": "Why there is no status of the device: \"no status from device\" (status 0), or the refusal of a Proxy-mode job's operation by its gateway (status: the gateway's code)." }
             } },
         "Job": { "type": "object",
             "required": ["id", "device_id", "state", "commands", "attempts", "results", "created_at", "updated_at"],
@@ -159,6 +240,8 @@ fn schemas() -> Value {
                 "state": { "type": "string", "enum": ["queued", "sent", "done", "failed", "cancelled"] },
                 "commands": { "type": "array", "items": reference("JobCommand") },
                 "attempts": { "type": "integer" },
+                "via_gateway": nullable("string"),
+                "awaiting_since": nullable("integer"),
                 "results": { "type": "array", "items": reference("CommandOutcome") },
                 "created_at": { "type": "integer" }, "updated_at": { "type": "integer" },
                 "completed_at": nullable("integer")
@@ -182,8 +265,11 @@ fn schemas() -> Value {
         "NotifyRequest": { "type": "object",
             "properties": { "ui_mode": { "type": "string",
                 "enum": ["not-specified", "background", "informative", "user-interaction"] } } },
-        "NotifyResponse": { "type": "object", "required": ["session_id", "address"],
-            "properties": { "session_id": { "type": "string" }, "address": { "type": "string" } } }
+        "NotifyResponse": { "type": "object", "required": ["session_id", "address", "route", "gateway"],
+            "properties": { "session_id": { "type": "string" }, "address": { "type": "string" },
+                            "route": { "type": "string",
+                                       "enum": ["direct", "proxy", "transparent", "transparent-direct"] },
+                            "gateway": nullable("string") } }
     })
 }
 
@@ -192,7 +278,8 @@ fn schemas() -> Value {
 pub fn document() -> Value {
     let unauthorized = err("Missing or wrong bearer token.");
     let not_found = err("No such device or job.");
-    json!({
+    let extra = gateway_paths(&unauthorized, &not_found);
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "dm-server operator API",
@@ -202,7 +289,7 @@ pub fn document() -> Value {
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": schemas()
+            "schemas": merged(schemas(), gateway_schemas())
         },
         "security": [ { "bearer": [] } ],
         "paths": {
@@ -222,6 +309,8 @@ pub fn document() -> Value {
                         query("manufacturer", "string", "Only devices whose DevInfo Man equals this."),
                         query("model", "string", "Only devices whose DevInfo Mod equals this."),
                         query("seen_since", "integer", "Only devices with a last contact at or after this time (ms)."),
+                        query("kind", "string", "Only devices of this kind: device or gateway."),
+                        query("gateway", "string", "Only devices currently behind this gateway."),
                         query("after", "string", "next_after of the previous page."),
                         limit() ],
                     "responses": { "200": ok("A page of devices.", "DeviceList"), "401": unauthorized } }
@@ -256,12 +345,12 @@ pub fn document() -> Value {
                     "responses": { "200": ok("Events.", "EventList"), "401": unauthorized, "404": not_found } }
             },
             "/api/v1/devices/{id}/notify": {
-                "post": { "summary": "Send a Package 0 to the device's notification address.",
+                "post": { "summary": "Send a Package 0 by the device's route: to it, to its gateway (proxy), or through its gateway's relay (transparent); by a long-poll when one is open.",
                     "parameters": [ path_param("Device id.", "string") ],
                     "requestBody": { "required": false, "content": { "application/json": {
                         "schema": reference("NotifyRequest") } } },
                     "responses": { "202": ok("Sent.", "NotifyResponse"), "401": unauthorized,
-                                   "404": not_found, "409": err("The device has no notification address."),
+                                   "404": not_found, "409": err("No way to reach the device (no address, no long-poll, no gateway account)."),
                                    "502": err("Delivery failed.") } }
             },
             "/api/v1/jobs": {
@@ -298,7 +387,18 @@ pub fn document() -> Value {
                     "responses": { "200": ok("Events.", "EventList"), "401": unauthorized } }
             }
         }
-    })
+    });
+    let paths = doc["paths"].take();
+    doc["paths"] = merged(paths, extra);
+    doc
+}
+
+/// The members of two JSON objects.
+fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
 }
 
 #[cfg(test)]

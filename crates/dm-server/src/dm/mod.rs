@@ -6,7 +6,14 @@
 //! queued jobs as the session's commands, and everything the session produced (registry,
 //! tree values, job results, events, nonces) written in one transaction when it ends, with
 //! unanswered jobs queued again (or failed after `max_job_attempts` sends with no status).
+//!
+//! A gateway's session (an account of kind `gateway`) also carries the queued jobs of the End
+//! Devices it manages in Proxy mode, as Fanout operations, and its Generic Alerts teach the
+//! server which devices are behind it ([`gateway`]). Only an authenticated session reaches
+//! these hooks, so only an authenticated gateway's reports count. A registry-only entry (a
+//! device known from a gateway's report, without credentials) never authenticates.
 
+mod gateway;
 mod session;
 
 use std::collections::HashMap;
@@ -14,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use dm_host::{Account, Backend, Claim, End, Ending, Event, Opened, SessionInfo};
 use dm_proto::{AuthScheme, Credentials, StoredSecret};
-use dm_store::{AnyStore, AuthType, DeviceAccount, Store as _};
-use syncml::Command;
+use dm_store::{AnyStore, AuthType, DeviceAccount, DeviceKind, JobState, Store as _};
+use syncml::{AlertCode, Command};
 
 use crate::EnrolmentPolicy;
 use crate::state::now_ms;
@@ -36,6 +43,8 @@ pub(crate) struct DmBackend {
     /// Sends of a job that got no status from the device before it fails.
     pub(crate) max_job_attempts: u32,
     pub(crate) notified: Notified,
+    /// Decoder limits of GwMO payloads (fragments, forms) inside messages.
+    pub(crate) limits: syncml::Limits,
 }
 
 fn scheme(t: AuthType) -> Option<AuthScheme> {
@@ -101,6 +110,57 @@ impl DmBackend {
     }
 }
 
+impl DmBackend {
+    /// The GwMO part of a Generic Alert of an authenticated session: device reports become
+    /// links (seed 001 X.3), a `completionstatus` completes the job it names if that job is
+    /// still `sent` and was carried by this very gateway (Y').
+    async fn gateway_alert(
+        &self,
+        state: &mut DmSession,
+        session: &SessionInfo,
+        alert: &syncml::Alert,
+    ) -> Result<(), dm_host::Error> {
+        let read = gateway::read_alert(alert, &self.limits);
+        if !read.reports.is_empty() {
+            tracing::info!(
+                gateway = %dm_host::log::Untrusted(&session.device_id),
+                devices = read.reports.len(),
+                "gateway reported devices"
+            );
+            state.reported(read.reports);
+        }
+        for response in read.responses {
+            let Some(id) = gateway::job_of_operation(&response.op) else {
+                continue;
+            };
+            if state.has_job(id) {
+                continue;
+            }
+            let job = self
+                .store
+                .get_job(id)
+                .await
+                .map_err(dm_host::Error::backend)?;
+            match job {
+                Some(job)
+                    if job.state == JobState::Sent
+                        && job.gateway.as_deref() == Some(session.device_id.as_str())
+                        && job.device_id == response.device =>
+                {
+                    tracing::info!(job = id, "the gateway reported the job's outcome");
+                    state.completed_later(job, &response);
+                }
+                _ => tracing::warn!(
+                    gateway = %dm_host::log::Untrusted(&session.device_id),
+                    operation = %dm_host::log::Untrusted(&response.op),
+                    "completion for no job this gateway carries: ignored"
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Backend for DmBackend {
     type Session = DmSession;
 
@@ -111,6 +171,20 @@ impl Backend for DmBackend {
         }
         .map_err(dm_host::Error::backend)?;
         match looked_up {
+            // No credentials: reached through its gateway only (an enrolling device may take
+            // the id, as for an unknown one).
+            Some(a) if a.is_registry_only() => match &self.enrolment {
+                EnrolmentPolicy::Secret { secret } if claim.auth_name.is_none_or(|n| n != a.auth_name) => {
+                    Ok(Some(self.enrolling(claim, secret)))
+                }
+                _ => {
+                    tracing::warn!(
+                        device = %dm_host::log::Untrusted(claim.device_id),
+                        "refused: a registry-only device (known from a gateway) has no credentials"
+                    );
+                    Ok(None)
+                }
+            },
             Some(a) if a.enabled => Ok(Some(self.host_account(&a, false))),
             Some(a) => {
                 tracing::warn!(
@@ -180,23 +254,43 @@ impl Backend for DmBackend {
                 "session answers our notification"
             );
         }
+        let now = now_ms();
         let jobs = self
             .store
-            .take_queued_jobs(&session.device_id, &session.key, JOBS_PER_SESSION, now_ms())
+            .take_queued_jobs(&session.device_id, &session.key, JOBS_PER_SESSION, now)
             .await
             .map_err(dm_host::Error::backend)?;
-        let mut state = DmSession::new(&session.device_id);
-        let commands: Vec<Command> = state.take(jobs);
+        let mut state = DmSession::new(&session.device_id, self.limits);
+        let mut commands: Vec<Command> = state.take(jobs);
+        let kind = self
+            .store
+            .get_device(&session.device_id)
+            .await
+            .map_err(dm_host::Error::backend)?
+            .map(|a| a.kind);
+        if kind == Some(DeviceKind::Gateway) {
+            let proxied = self
+                .store
+                .take_gateway_jobs(&session.device_id, &session.key, JOBS_PER_SESSION, now)
+                .await
+                .map_err(dm_host::Error::backend)?;
+            commands.extend(state.take_proxied(proxied));
+        }
         Ok(Opened { state, commands })
     }
 
     async fn events(
         &self,
         state: &mut DmSession,
-        _session: &SessionInfo,
+        session: &SessionInfo,
         events: Vec<Event>,
     ) -> Result<Vec<Command>, dm_host::Error> {
         for ev in events {
+            if let Event::Alert(a) = &ev
+                && a.code == AlertCode::GENERIC_ALERT
+            {
+                self.gateway_alert(state, session, a).await?;
+            }
             state.event(ev);
         }
         Ok(Vec::new())

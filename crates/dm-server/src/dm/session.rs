@@ -1,21 +1,55 @@
 //! One authenticated session as `dm-server` keeps it: the jobs taken for it and everything it
 //! will write, collected in a [`SessionRecord`] written in one transaction at its end.
+//!
+//! A gateway's session also carries the jobs of its Proxy-mode End Devices as Fanout
+//! operations ([`super::gateway`]): their answers are stored under those devices' jobs with
+//! the same per-command results as a direct session's.
 
 use std::collections::BTreeMap;
 
 use dm_host::{Ending, Event, SessionInfo};
 use dm_store::{
-    CommandResult, Job, JobCommand, JobResults, JobState, NO_STATUS, NewEvent, ResultItem,
-    SessionRecord, TreeValue,
+    CommandResult, Job, JobCommand, JobId, JobResults, JobState, LinkReport, NO_STATUS, NewEvent,
+    ProxiedValues, ResultItem, SessionRecord, TreeValue,
 };
-use syncml::{Alert, AlertCode, Command, Item, Meta, Status};
+use gwmo::payload::DeviceResponse;
+use syncml::{Alert, AlertCode, Command, Item, Limits, Meta, Status};
 
+use super::gateway;
 use crate::commands;
 use crate::state::now_ms;
+
+/// Where a Fanout operation (a Proxy-mode job in its gateway's session) is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fanout {
+    /// Sent; the gateway has given no verdict yet.
+    Sent,
+    /// The device's response came (the `Start` Exec's Status 200, seed 001 Y; or a
+    /// `completionstatus` alert, Y').
+    Answered,
+    /// The gateway accepted it for later (Status 202, Y'): the job waits for the alert.
+    Accepted,
+    /// The gateway refused it: that status, on which step.
+    Refused { code: u16, step: &'static str },
+}
+
+/// How a taken job travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// In its device's own session.
+    Direct,
+    /// As a Fanout operation in its gateway's session.
+    Fanout(Fanout),
+}
 
 /// A job taken for this session.
 struct TakenJob {
     id: i64,
+    /// Its End Device.
+    device_id: String,
+    route: Route,
+    /// Tree values of a proxied job's Results (stored under its End Device).
+    values: Vec<TreeValue>,
     commands: Vec<JobCommand>,
     /// Pre-order index of each top-level command.
     top_index: Vec<u32>,
@@ -29,6 +63,72 @@ struct TakenJob {
 }
 
 impl TakenJob {
+    fn new(job: Job, route: Route) -> TakenJob {
+        let mut top_index = Vec::with_capacity(job.commands.len());
+        let mut next = 0u32;
+        for cmd in &job.commands {
+            top_index.push(next);
+            next += u32::try_from(commands::count(std::slice::from_ref(cmd))).unwrap_or(0);
+        }
+        TakenJob {
+            id: job.id,
+            device_id: job.device_id,
+            route,
+            values: Vec::new(),
+            total: commands::count(&job.commands),
+            attempts: job.attempts,
+            results: job
+                .results
+                .into_iter()
+                .filter(|r| r.status != 0)
+                .map(|r| (r.index, r))
+                .collect(),
+            commands: job.commands,
+            top_index,
+            fresh: Vec::new(),
+        }
+    }
+
+    /// Takes in the answers of a Proxy-mode device (its response fragment).
+    fn answered_by_device(&mut self, response: &[Command], now: i64) {
+        let answers = gateway::map_response(&self.commands, response, now);
+        for (index, r) in answers.results {
+            if !self.fresh.contains(&index) {
+                self.fresh.push(index);
+            }
+            self.results.insert(index, r);
+        }
+        self.values.extend(answers.values);
+        self.route = Route::Fanout(Fanout::Answered);
+    }
+
+    /// Gives every command without a status (or, `all`, every command) the error `error`,
+    /// with `status` (0: none of the device's).
+    fn fill(&mut self, status: u16, error: &str, now: i64, all: bool) {
+        for i in 0..self.total {
+            let Ok(index) = u32::try_from(i) else {
+                continue;
+            };
+            let missing = self.results.get(&index).is_none_or(|r| r.status == 0);
+            if all || missing {
+                if !self.fresh.contains(&index) {
+                    self.fresh.push(index);
+                }
+                self.results.insert(
+                    index,
+                    CommandResult {
+                        index,
+                        cmd_id: self.results.get(&index).and_then(|r| r.cmd_id),
+                        status,
+                        completed_at: now,
+                        error: Some(error.to_owned()),
+                        ..CommandResult::default()
+                    },
+                );
+            }
+        }
+    }
+
     /// True when every command of the job has a status.
     fn complete(&self) -> bool {
         (0..self.total).all(|i| {
@@ -67,12 +167,25 @@ impl Finished {
     }
 }
 
+/// What the command at one position of the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Top-level command `top` of job `job` (a direct job).
+    Command { job: usize, top: usize },
+    /// The Fanout `Sequence` of job `job` (a Proxy-mode job).
+    Operation { job: usize },
+    /// The `Delete` of an earlier attempt's operation (its status does not matter).
+    Cancel,
+}
+
 /// The backend state of one session.
 pub(crate) struct DmSession {
     record: SessionRecord,
     jobs: Vec<TakenJob>,
-    /// The command at each position the host reports: (job, top-level command).
-    sent: Vec<(usize, usize)>,
+    /// The command at each position the host reports.
+    sent: Vec<Sent>,
+    /// Decoder limits of the fragments inside a gateway's answers.
+    limits: Limits,
 }
 
 /// Pre-order index of the command at `path` (child indexes) below the top-level command that
@@ -88,7 +201,8 @@ fn preorder(cmd: &JobCommand, base: u32, path: &[usize]) -> Option<u32> {
     preorder(cmd.children.get(first)?, idx, rest)
 }
 
-fn result_item(i: &Item, default_meta: Option<&Meta>) -> ResultItem {
+/// One returned node of a Results item (`Meta` of the item, else of the Results).
+pub(super) fn result_item(i: &Item, default_meta: Option<&Meta>) -> ResultItem {
     let meta = i.meta.as_ref();
     let pick = |f: fn(&Meta) -> Option<&String>| {
         meta.and_then(f)
@@ -113,7 +227,7 @@ fn result_item(i: &Item, default_meta: Option<&Meta>) -> ResultItem {
 }
 
 /// The items of a device's Status that carry data (e.g. the output of an Exec).
-fn status_items(status: &Status) -> Vec<ResultItem> {
+pub(super) fn status_items(status: &Status) -> Vec<ResultItem> {
     let target = status.target_refs.first();
     status
         .items
@@ -132,7 +246,7 @@ fn status_items(status: &Status) -> Vec<ResultItem> {
 }
 
 impl DmSession {
-    pub(crate) fn new(device_id: &str) -> Self {
+    pub(crate) fn new(device_id: &str, limits: Limits) -> Self {
         DmSession {
             record: SessionRecord {
                 device_id: device_id.to_owned(),
@@ -140,6 +254,7 @@ impl DmSession {
             },
             jobs: Vec::new(),
             sent: Vec::new(),
+            limits,
         }
     }
 
@@ -149,30 +264,11 @@ impl DmSession {
         let mut out = Vec::new();
         for job in jobs {
             let job_idx = self.jobs.len();
-            let mut top_index = Vec::with_capacity(job.commands.len());
-            let mut next = 0u32;
-            for cmd in &job.commands {
-                top_index.push(next);
-                next += u32::try_from(commands::count(std::slice::from_ref(cmd))).unwrap_or(0);
-            }
-            let taken = TakenJob {
-                id: job.id,
-                total: commands::count(&job.commands),
-                attempts: job.attempts,
-                results: job
-                    .results
-                    .into_iter()
-                    .filter(|r| r.status != 0)
-                    .map(|r| (r.index, r))
-                    .collect(),
-                commands: job.commands,
-                top_index,
-                fresh: Vec::new(),
-            };
+            let taken = TakenJob::new(job, Route::Direct);
             for (top, cmd) in taken.commands.iter().enumerate() {
                 if !taken.answered(top) {
                     out.push(commands::to_syncml(cmd));
-                    self.sent.push((job_idx, top));
+                    self.sent.push(Sent::Command { job: job_idx, top });
                 }
             }
             tracing::debug!(job = taken.id, attempt = taken.attempts, "job sent");
@@ -181,9 +277,89 @@ impl DmSession {
         out
     }
 
+    /// Takes the jobs of the gateway's Proxy-mode devices: one Fanout operation each
+    /// (docs/gateway.md §5), preceded by the Delete of an earlier attempt's operation.
+    pub(crate) fn take_proxied(&mut self, jobs: Vec<Job>) -> Vec<Command> {
+        let mut out = Vec::new();
+        for job in jobs {
+            let job_idx = self.jobs.len();
+            if job.attempts > 1 {
+                out.push(gateway::fanout_cancel(job.id));
+                self.sent.push(Sent::Cancel);
+            }
+            out.push(gateway::fanout_sequence(
+                job.id,
+                &job.device_id,
+                &job.commands,
+            ));
+            self.sent.push(Sent::Operation { job: job_idx });
+            tracing::debug!(
+                job = job.id,
+                device = %dm_host::log::Untrusted(&job.device_id),
+                attempt = job.attempts,
+                "job sent to its gateway as a Fanout operation"
+            );
+            self.jobs.push(TakenJob::new(job, Route::Fanout(Fanout::Sent)));
+        }
+        out
+    }
+
+    /// Device reports of the gateway (written with the session's record).
+    pub(crate) fn reported(&mut self, reports: Vec<LinkReport>) {
+        self.record.links.extend(reports);
+    }
+
+    /// True when job `id` is already handled in this session.
+    pub(crate) fn has_job(&self, id: JobId) -> bool {
+        self.jobs.iter().any(|j| j.id == id)
+    }
+
+    /// A `completionstatus` response for `job` (sent earlier, carried by this gateway, still
+    /// `sent`: the caller checked): it completes in this session's record (seed 001 Y').
+    pub(crate) fn completed_later(&mut self, job: Job, response: &DeviceResponse) {
+        let mut taken = TakenJob::new(job, Route::Fanout(Fanout::Sent));
+        taken.answered_by_device(&response.commands, now_ms());
+        self.jobs.push(taken);
+    }
+
+    /// The Status of a command of job `job`'s Fanout Sequence (`path` inside it; empty: the
+    /// Sequence). The first verdict counts.
+    fn operation_status(&mut self, job: usize, path: &[usize], status: &Status) {
+        let limits = self.limits;
+        let Some(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        if j.route != Route::Fanout(Fanout::Sent) {
+            return;
+        }
+        let code = status.code.0;
+        let ok = (200..300).contains(&code);
+        let step = match path {
+            [] => "Sequence",
+            [i] => gateway::sequence_step(*i),
+            _ => return,
+        };
+        if path == [gateway::START_INDEX] && code == 200 {
+            let op = gateway::operation_id(j.id);
+            match gateway::response_in(&status.items, &op, &j.device_id, &limits) {
+                Some(response) => j.answered_by_device(&response, now_ms()),
+                None => {
+                    tracing::warn!(job = j.id, "the gateway's answer has no response of the device");
+                    j.route = Route::Fanout(Fanout::Answered);
+                }
+            }
+        } else if path == [gateway::START_INDEX] && code == 202 {
+            j.route = Route::Fanout(Fanout::Accepted);
+        } else if !ok {
+            j.route = Route::Fanout(Fanout::Refused { code, step });
+        }
+    }
+
     /// The result slot of the command at `path` inside queued command `command`.
     fn result(&mut self, command: usize, path: &[usize]) -> Option<&mut CommandResult> {
-        let &(job_idx, top) = self.sent.get(command)?;
+        let Some(&Sent::Command { job: job_idx, top }) = self.sent.get(command) else {
+            return None;
+        };
         let job = self.jobs.get_mut(job_idx)?;
         let index = preorder(job.commands.get(top)?, *job.top_index.get(top)?, path)?;
         if !job.fresh.contains(&index) {
@@ -244,6 +420,16 @@ impl DmSession {
             Event::Status {
                 command,
                 path,
+                status,
+                ..
+            } if matches!(self.sent.get(command), Some(Sent::Operation { .. })) => {
+                if let Some(&Sent::Operation { job }) = self.sent.get(command) {
+                    self.operation_status(job, &path, &status);
+                }
+            }
+            Event::Status {
+                command,
+                path,
                 code,
                 status,
             } => {
@@ -299,40 +485,54 @@ impl DmSession {
         max_attempts: u32,
     ) -> Finished {
         let mut incomplete = false;
+        let gateway = info.device_id.clone();
         for mut job in std::mem::take(&mut self.jobs) {
-            let complete = job.complete();
-            let state = if complete {
-                Some(JobState::Done)
-            } else if job.attempts >= max_attempts {
-                for i in 0..job.total {
-                    let Ok(index) = u32::try_from(i) else {
-                        continue;
-                    };
-                    let missing = job.results.get(&index).is_none_or(|r| r.status == 0);
-                    if missing {
-                        job.fresh.push(index);
-                        job.results.insert(
-                            index,
-                            CommandResult {
-                                index,
-                                completed_at: now,
-                                error: Some(NO_STATUS.to_owned()),
-                                ..CommandResult::default()
-                            },
-                        );
+            let state = match job.route.clone() {
+                Route::Fanout(Fanout::Accepted) => {
+                    // Y': it completes with the gateway's alert; neither re-sent nor re-queued.
+                    self.record.awaiting.push(job.id);
+                    tracing::info!(job = job.id, gateway = %dm_host::log::Untrusted(&gateway), "the gateway will report the job's outcome later");
+                    None
+                }
+                Route::Fanout(Fanout::Refused { code, step }) => {
+                    let error = format!("gateway {gateway} refused the operation: {step} got {code}");
+                    tracing::warn!(job = job.id, %code, step, gateway = %dm_host::log::Untrusted(&gateway), "job failed: its gateway refused the Fanout operation");
+                    job.fill(code, &error, now, true);
+                    Some(JobState::Failed)
+                }
+                Route::Fanout(Fanout::Answered) => {
+                    if job.complete() {
+                        Some(JobState::Done)
+                    } else {
+                        // The device's answer is all there will be.
+                        job.fill(0, NO_STATUS, now, false);
+                        Some(JobState::Failed)
                     }
                 }
-                tracing::warn!(
-                    job = job.id,
-                    device = %dm_host::log::Untrusted(&info.device_id),
-                    attempts = job.attempts,
-                    "job failed: no status from the device after the allowed sends"
-                );
-                Some(JobState::Failed)
-            } else {
-                incomplete = true;
-                None
+                Route::Direct | Route::Fanout(Fanout::Sent) => {
+                    if job.complete() {
+                        Some(JobState::Done)
+                    } else if job.attempts >= max_attempts {
+                        job.fill(0, NO_STATUS, now, false);
+                        tracing::warn!(
+                            job = job.id,
+                            device = %dm_host::log::Untrusted(&job.device_id),
+                            attempts = job.attempts,
+                            "job failed: no status from the device after the allowed sends"
+                        );
+                        Some(JobState::Failed)
+                    } else {
+                        incomplete = true;
+                        None
+                    }
+                }
             };
+            if !job.values.is_empty() {
+                self.record.proxied.push(ProxiedValues {
+                    device_id: job.device_id.clone(),
+                    values: std::mem::take(&mut job.values),
+                });
+            }
             let results: Vec<CommandResult> = job
                 .fresh
                 .iter()
