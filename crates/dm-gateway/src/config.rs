@@ -9,7 +9,8 @@
 //! server_id = "dmserver"
 //! client_auth = { type = "md5", name = "GW:home-1", secret = "gw-secret" }
 //! server_auth = { type = "md5", secret = "server-secret" }
-//! long_poll = false                # keep POST /dm/wait open (gateway behind NAT, GwMO-HLF-001)
+//! long_poll = false                # keep POST /dm/wait (at the url's origin) open: the
+//!                                  # server's notifications come on it (behind NAT, GwMO-HLF-001)
 //!
 //! [northbound]                     # where the servers' Package 0 arrives (also relayed ones)
 //! udp = "127.0.0.1:2948"
@@ -47,7 +48,9 @@ pub struct NorthServer {
     pub client_auth: ClientAuth,
     /// What it presents to the gateway (SRVCRED; also keys its Package 0 and relay MACs).
     pub server_auth: ServerAuth,
-    /// Keep an outbound long-poll open to the server (`POST /dm/wait`, docs/gateway.md §6).
+    /// Keep an outbound long-poll open to the server (`POST /dm/wait` at the origin of `url`,
+    /// docs/gateway.md §6): the server's notifications arrive on it, so the gateway needs no
+    /// inbound address for this server.
     #[serde(default)]
     pub long_poll: bool,
 }

@@ -194,6 +194,9 @@ pub async fn run(
             continue;
         };
         tasks.push(tokio::spawn(north.clone().serve(i, triggers, completions)));
+        if s.long_poll {
+            tasks.push(tokio::spawn(north.clone().long_poll(i)));
+        }
     }
     tasks.push(tokio::spawn(timers(shared.clone())));
     on_bound(bound);

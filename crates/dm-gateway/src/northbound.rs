@@ -3,7 +3,7 @@
 //! Fanout operations mounted), and one session task per server.
 //!
 //! A session starts at start-up, when the server notifies the gateway (Package 0 by UDP,
-//! HTTP or the long-poll channel), when alerts are queued for the server (inventory changes,
+//! HTTP or the long-poll channel, [`North::long_poll`]), when alerts are queued for the server (inventory changes,
 //! completed operations: they go in package 1 and leave the outbox once the server
 //! accepted the session), and on the configured interval. The server's commands run on the
 //! tree with [`dm_tree::Tree::execute_deferrable`]: a `Start` Exec of a Fanout operation is
@@ -31,6 +31,28 @@ use crate::state::{Shared, lock, unix_now};
 
 /// Name of the store value holding the tree snapshot.
 const TREE_KEY: &str = "north.tree";
+
+/// Longest a long-poll request may take (the server holds it up to 55 s by default).
+const POLL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Longest pause between two long-polls after failures (doubling from 1 s).
+const POLL_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The long-poll URL of a server: `POST /dm/wait` at the origin of its DM URL.
+fn wait_url(dm_url: &str) -> Option<reqwest::Url> {
+    let mut url = reqwest::Url::parse(dm_url).ok()?;
+    url.set_path("/dm/wait");
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url)
+}
+
+/// A long-poll body: `<device id> "\n" <unix seconds> "\n" <32 random hex digits>`.
+fn poll_body(device_id: &str, unix_secs: u64) -> String {
+    let random: [u8; 16] = rand::random();
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{device_id}\n{unix_secs}\n{hex}")
+}
 
 /// Most queued alerts sent in one session.
 const ALERTS_PER_SESSION: u32 = 64;
@@ -205,6 +227,84 @@ impl North {
                 session_id: n.session_id,
             },
         );
+    }
+
+    /// Keeps a long-poll open to server `index` forever (docs/gateway.md §6, GwMO-HLF-001):
+    /// `POST /dm/wait` with the body of [`poll_body`] and an `x-syncml-hmac` header under the
+    /// gateway's client credentials and an empty nonce. A 200 answer is a Package 0 handled
+    /// as if it came by HTTP (for the gateway, or, with the `X-Oma-GwMO` headers, to relay);
+    /// 204 polls again at once; failures back off up to 30 s. The caller aborts the task.
+    pub(crate) async fn long_poll(self: Arc<Self>, index: usize) {
+        let Some(server) = self.shared.config.servers.get(index).cloned() else {
+            return;
+        };
+        let Some(url) = wait_url(&server.url) else {
+            tracing::error!(server = %server.server_id, "no long-poll URL for this server URL");
+            return;
+        };
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let body = poll_body(&self.shared.config.device_id, unix_now().0);
+            let mac = syncml::auth::HmacHeader::compute(
+                &server.client_auth.name,
+                syncml::auth::Secret::Password(&server.client_auth.secret),
+                b"",
+                body.as_bytes(),
+            );
+            let sent = self
+                .http
+                .post(url.clone())
+                .timeout(POLL_TIMEOUT)
+                .header("x-syncml-hmac", mac.to_header_value())
+                .header(reqwest::header::CONTENT_TYPE, "text/plain")
+                .body(body)
+                .send()
+                .await;
+            let failure = match sent {
+                Ok(resp) if resp.status() == reqwest::StatusCode::OK => {
+                    let from = resp
+                        .remote_addr()
+                        .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+                    let header = |name: &str| {
+                        resp.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned)
+                    };
+                    let relay = header(syncml::notification::GWMO_HEADER).map(|device| {
+                        dm_client::listener::Relay {
+                            device,
+                            mac: header(syncml::notification::RELAY_MAC_HEADER),
+                        }
+                    });
+                    match resp.bytes().await {
+                        Ok(bytes) => {
+                            tracing::debug!(server = %server.server_id, "notification by long-poll");
+                            let arrival = dm_client::listener::Arrival {
+                                via: dm_client::listener::Via::Http,
+                                from,
+                                bytes: bytes.to_vec(),
+                                relay,
+                            };
+                            crate::relay::handle(&self.shared, &self, arrival).await;
+                            None
+                        }
+                        Err(e) => Some(e.to_string()),
+                    }
+                }
+                Ok(resp) if resp.status() == reqwest::StatusCode::NO_CONTENT => None,
+                Ok(resp) => Some(format!("status {}", resp.status())),
+                Err(e) => Some(e.to_string()),
+            };
+            match failure {
+                None => backoff = Duration::from_secs(1),
+                Some(why) => {
+                    tracing::warn!(server = %server.server_id, error = %why, "long-poll failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(POLL_BACKOFF_MAX);
+                }
+            }
+        }
     }
 
     /// Runs the sessions with server `index` forever (the caller aborts the task).

@@ -379,7 +379,11 @@ mod tests {
         };
         assert!(rx1.await.is_err());
         w.done("A", t1);
-        assert_eq!(w.waiting(), 1, "the old ticket does not remove the new poll");
+        assert_eq!(
+            w.waiting(),
+            1,
+            "the old ticket does not remove the new poll"
+        );
         let Ok(Wait::Pending(_, _rx_b)) = w.wait("B") else {
             panic!()
         };

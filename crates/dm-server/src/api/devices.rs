@@ -120,7 +120,10 @@ pub(crate) async fn create(
     tracing::info!(device = %account.device_id, "device account created");
     // A registry-only entry it replaced keeps its registry, link and kind.
     let (account, registry, link) = view(&state, &account.device_id).await?;
-    Ok((StatusCode::CREATED, Json(device_json(&account, registry, link))))
+    Ok((
+        StatusCode::CREATED,
+        Json(device_json(&account, registry, link)),
+    ))
 }
 
 /// Query of `GET /api/v1/devices`.
@@ -365,9 +368,7 @@ pub(crate) async fn notify(
             RouteError::NotFound(_) => Failure::new(StatusCode::NOT_FOUND, e.to_string()),
             RouteError::NoRoute(_) => Failure::new(StatusCode::CONFLICT, e.to_string()),
             RouteError::Failed(_) => Failure::new(StatusCode::BAD_GATEWAY, e.to_string()),
-            RouteError::Encode(_) => {
-                Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-            }
+            RouteError::Encode(_) => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             RouteError::Store(e) => Failure::from(e),
         })?;
     Ok((

@@ -354,11 +354,9 @@ mod tests {
     /// docs/gateway.md §5: the fragment's CmdIDs are 1..n in pre-order, URIs the device's.
     #[test]
     fn gwmo_pmode_001_fragment_numbers_commands_in_preorder() {
-        let cmds = job(
-            r#"[{"kind":"get","items":[{"path":"./DevInfo/Mod"}]},
+        let cmds = job(r#"[{"kind":"get","items":[{"path":"./DevInfo/Mod"}]},
                 {"kind":"atomic","children":[{"kind":"replace","items":[{"path":"./A","value":"1"}]},
-                                              {"kind":"delete","items":[{"path":"./B"}]}]}]"#,
-        );
+                                              {"kind":"delete","items":[{"path":"./B"}]}]}]"#);
         let f = command_fragment(&cmds);
         assert_eq!(f[0].cmd_id(), "1");
         assert_eq!(f[1].cmd_id(), "2");
@@ -370,7 +368,9 @@ mod tests {
         };
         let names: Vec<&str> = seq.commands.iter().map(Command::name).collect();
         assert_eq!(names, ["Add", "Add", "Add", "Exec"]);
-        let Command::Add(c) = &seq.commands[2] else { panic!() };
+        let Command::Add(c) = &seq.commands[2] else {
+            panic!()
+        };
         assert_eq!(
             c.items[0].target.as_ref().unwrap().loc_uri,
             "./GwMO/Fanout/Operations/j7/Commands"
@@ -387,10 +387,8 @@ mod tests {
 
     #[test]
     fn responses_map_onto_preorder_indexes_and_containers_give_failures() {
-        let cmds = job(
-            r#"[{"kind":"get","items":[{"path":"./DevInfo/Mod"}]},
-                {"kind":"atomic","children":[{"kind":"replace","items":[{"path":"./A","value":"1"}]}]}]"#,
-        );
+        let cmds = job(r#"[{"kind":"get","items":[{"path":"./DevInfo/Mod"}]},
+                {"kind":"atomic","children":[{"kind":"replace","items":[{"path":"./A","value":"1"}]}]}]"#);
         let results = Command::Results(Results {
             cmd_ref: "1".into(),
             items: vec![Item {
@@ -402,7 +400,12 @@ mod tests {
         });
         let a = map_response(
             &cmds,
-            &[status("1", 200), results, status("2", 504), status("77", 200)],
+            &[
+                status("1", 200),
+                results,
+                status("2", 504),
+                status("77", 200),
+            ],
             5,
         );
         let got: Vec<(u32, u16)> = a.results.values().map(|r| (r.index, r.status)).collect();

@@ -174,7 +174,9 @@ impl Backend for DmBackend {
             // No credentials: reached through its gateway only (an enrolling device may take
             // the id, as for an unknown one).
             Some(a) if a.is_registry_only() => match &self.enrolment {
-                EnrolmentPolicy::Secret { secret } if claim.auth_name.is_none_or(|n| n != a.auth_name) => {
+                EnrolmentPolicy::Secret { secret }
+                    if claim.auth_name.is_none_or(|n| n != a.auth_name) =>
+                {
                     Ok(Some(self.enrolling(claim, secret)))
                 }
                 _ => {

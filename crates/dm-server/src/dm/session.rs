@@ -299,7 +299,8 @@ impl DmSession {
                 attempt = job.attempts,
                 "job sent to its gateway as a Fanout operation"
             );
-            self.jobs.push(TakenJob::new(job, Route::Fanout(Fanout::Sent)));
+            self.jobs
+                .push(TakenJob::new(job, Route::Fanout(Fanout::Sent)));
         }
         out
     }
@@ -344,7 +345,10 @@ impl DmSession {
             match gateway::response_in(&status.items, &op, &j.device_id, &limits) {
                 Some(response) => j.answered_by_device(&response, now_ms()),
                 None => {
-                    tracing::warn!(job = j.id, "the gateway's answer has no response of the device");
+                    tracing::warn!(
+                        job = j.id,
+                        "the gateway's answer has no response of the device"
+                    );
                     j.route = Route::Fanout(Fanout::Answered);
                 }
             }
@@ -495,7 +499,8 @@ impl DmSession {
                     None
                 }
                 Route::Fanout(Fanout::Refused { code, step }) => {
-                    let error = format!("gateway {gateway} refused the operation: {step} got {code}");
+                    let error =
+                        format!("gateway {gateway} refused the operation: {step} got {code}");
                     tracing::warn!(job = job.id, %code, step, gateway = %dm_host::log::Untrusted(&gateway), "job failed: its gateway refused the Fanout operation");
                     job.fill(code, &error, now, true);
                     Some(JobState::Failed)

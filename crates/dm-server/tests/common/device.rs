@@ -48,7 +48,13 @@ pub struct Device {
     pub answer_types: Vec<String>,
     /// Every 200 answer's body, in order.
     pub received: Vec<Vec<u8>>,
+    /// Answers a server command instead of the tree when it returns `Some` (a scripted
+    /// gateway answering Fanout operations): gets the `MsgID` and the command.
+    pub responder: Option<Responder>,
 }
+
+/// See [`Device::responder`].
+pub type Responder = Box<dyn FnMut(&str, &syncml::Command) -> Option<Vec<syncml::Command>> + Send>;
 
 /// What one session did.
 #[derive(Debug, Default)]
@@ -98,6 +104,7 @@ impl Device {
             sent: Vec::new(),
             answer_types: Vec::new(),
             received: Vec::new(),
+            responder: None,
         }
     }
 
@@ -227,7 +234,10 @@ impl Device {
                     };
                     let mut answers = Vec::new();
                     for c in &commands {
-                        answers.extend(self.tree.execute(&ctx, c));
+                        match self.responder.as_mut().and_then(|r| r(&msg_id, c)) {
+                            Some(scripted) => answers.extend(scripted),
+                            None => answers.extend(self.tree.execute(&ctx, c)),
+                        }
                     }
                     out.commands_executed += commands.len();
                     s.respond(answers).unwrap();

@@ -1,7 +1,7 @@
 //! Scripted-peer messages: the one place tests build or edit SyncML messages by hand (a
 //! replayed package, a client quirk), on top of what a real `ClientSession` sent.
 
-use syncml::{Command, Encoding, Limits, SyncMl};
+use syncml::{Command, Encoding, Item, Limits, Status, StatusCode, SyncMl};
 
 /// Decodes an XML or WBXML message.
 pub fn decode(bytes: &[u8]) -> SyncMl {
@@ -67,4 +67,56 @@ pub fn header_status(bytes: &[u8]) -> (u16, bool) {
 /// The `RespURI` of a server message, if any.
 pub fn resp_uri(bytes: &[u8]) -> Option<String> {
     decode(bytes).hdr.resp_uri
+}
+
+/// The Status a device (or scripted gateway) answers `cmd` of message `msg_id` with.
+pub fn status_for(msg_id: &str, cmd: &Command, code: u16, items: Vec<Item>) -> Command {
+    let targets = match cmd {
+        Command::Add(c) | Command::Replace(c) | Command::Delete(c) | Command::Get(c) => c
+            .items
+            .iter()
+            .filter_map(|i| i.target.as_ref().map(|t| t.loc_uri.clone()))
+            .collect(),
+        Command::Exec(e) => e
+            .items
+            .iter()
+            .filter_map(|i| i.target.as_ref().map(|t| t.loc_uri.clone()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Command::Status(Status {
+        cmd_id: String::new(),
+        msg_ref: msg_id.to_owned(),
+        cmd_ref: cmd.cmd_id().to_owned(),
+        cmd: cmd.name().to_owned(),
+        target_refs: targets,
+        source_refs: Vec::new(),
+        cred: None,
+        chal: None,
+        code: StatusCode(code),
+        items,
+    })
+}
+
+/// The answers of a gateway to a Fanout `Sequence` (docs/gateway.md §5): `codes` for the
+/// three Adds and the `Start` Exec (whose Status carries `exec_items`), 200 for the Sequence.
+pub fn fanout_answer(
+    msg_id: &str,
+    cmd: &Command,
+    codes: [u16; 4],
+    exec_items: Vec<Item>,
+) -> Option<Vec<Command>> {
+    let Command::Sequence(seq) = cmd else {
+        return None;
+    };
+    let mut out = vec![status_for(msg_id, cmd, 200, Vec::new())];
+    let mut exec_items = Some(exec_items);
+    for (c, code) in seq.commands.iter().zip(codes) {
+        let items = match c {
+            Command::Exec(_) => exec_items.take().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        out.push(status_for(msg_id, c, code, items));
+    }
+    Some(out)
 }

@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use dm_store::{
-    AnyStore, AuthType, CommandKind, CommandResult, DeviceAccount, DeviceFilter, DeviceKind,
-    Error, EventFilter, JobCommand, JobFilter, JobItem, JobResults, JobState, LinkFilter, LinkMode,
+    AnyStore, AuthType, CommandKind, CommandResult, DeviceAccount, DeviceFilter, DeviceKind, Error,
+    EventFilter, JobCommand, JobFilter, JobItem, JobResults, JobState, LinkFilter, LinkMode,
     LinkReport, NewEvent, NewJob, NonceUpdate, ProxiedValues, RegistryUpdate, RequeueScope,
     ResultItem, SessionRecord, Store, TreeValue, md5_verifier,
 };
@@ -1434,13 +1434,9 @@ pub async fn gwmo_di_004_gateway_reports_become_links_with_history(s: &AnyStore)
     assert_eq!(first.addresses, ["udp:10.0.0.7:2948"]);
 
     // Detach and re-attach: the same row, attached flips.
-    s.apply_link_reports(
-        "GW:1",
-        &[report("IMEI:1", LinkMode::Proxy, false)],
-        T0 + 20,
-    )
-    .await
-    .unwrap();
+    s.apply_link_reports("GW:1", &[report("IMEI:1", LinkMode::Proxy, false)], T0 + 20)
+        .await
+        .unwrap();
     let l = s.current_link("IMEI:1").await.unwrap().unwrap();
     assert_eq!((l.id, l.attached, l.updated_at), (first.id, false, T0 + 20));
     s.apply_link_reports("GW:1", &[report("IMEI:1", LinkMode::Proxy, true)], T0 + 30)
@@ -1457,13 +1453,9 @@ pub async fn gwmo_di_004_gateway_reports_become_links_with_history(s: &AnyStore)
     .await
     .unwrap();
     // A late detach from the old gateway changes nothing.
-    s.apply_link_reports(
-        "GW:1",
-        &[report("IMEI:1", LinkMode::Proxy, false)],
-        T0 + 50,
-    )
-    .await
-    .unwrap();
+    s.apply_link_reports("GW:1", &[report("IMEI:1", LinkMode::Proxy, false)], T0 + 50)
+        .await
+        .unwrap();
     let now = s.current_link("IMEI:1").await.unwrap().unwrap();
     assert_eq!(
         (now.gateway_id.as_str(), now.mode, now.attached),
@@ -1477,10 +1469,7 @@ pub async fn gwmo_di_004_gateway_reports_become_links_with_history(s: &AnyStore)
         .await
         .unwrap();
     assert_eq!(history.len(), 2);
-    assert_eq!(
-        (history[0].id, history[0].until),
-        (first.id, Some(T0 + 40))
-    );
+    assert_eq!((history[0].id, history[0].until), (first.id, Some(T0 + 40)));
     assert_eq!(history[1].until, None);
     // A mode change on the same gateway is history too.
     s.apply_link_reports("GW:2", &[report("IMEI:1", LinkMode::Proxy, true)], T0 + 60)
@@ -1509,7 +1498,10 @@ pub async fn gwmo_di_004_gateway_reports_become_links_with_history(s: &AnyStore)
         })
         .await
         .unwrap();
-    let ids: Vec<&str> = behind.iter().map(|v| v.account.device_id.as_str()).collect();
+    let ids: Vec<&str> = behind
+        .iter()
+        .map(|v| v.account.device_id.as_str())
+        .collect();
     assert_eq!(ids, ["GW:CHILD", "IMEI:9"]);
     assert_eq!(
         behind[1].link.as_ref().map(|l| l.mode),
@@ -1552,7 +1544,10 @@ pub async fn gwmo_di_004_gateway_reports_become_links_with_history(s: &AnyStore)
     assert!(!nine.is_registry_only() && nine.enabled);
     assert_eq!(nine.auth_name, "d9");
     assert!(s.current_link("IMEI:9").await.unwrap().is_some());
-    let e = s.create_device(&account("IMEI:9", "d9b")).await.unwrap_err();
+    let e = s
+        .create_device(&account("IMEI:9", "d9b"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
     let e = s
         .create_device(&account("IMEI:77", "registry-only:IMEI:77"))
@@ -1599,7 +1594,10 @@ pub async fn gwmo_pmode_001_proxy_jobs_taken_for_the_gateway_and_awaited(s: &Any
             .is_empty()
     );
     let taken = s.take_gateway_jobs("GW:1", "S1", 10, T0 + 1).await.unwrap();
-    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [j1.id, j4.id]);
+    assert_eq!(
+        taken.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [j1.id, j4.id]
+    );
     assert!(taken.iter().all(|j| j.device_id == "D:proxy"
         && j.state == JobState::Sent
         && j.gateway.as_deref() == Some("GW:1")
@@ -1611,7 +1609,10 @@ pub async fn gwmo_pmode_001_proxy_jobs_taken_for_the_gateway_and_awaited(s: &Any
             .is_empty()
     );
     // A Transparent-mode device's jobs stay for its own session; direct ones too.
-    let own = s.take_queued_jobs("D:transp", "S3", 10, T0 + 2).await.unwrap();
+    let own = s
+        .take_queued_jobs("D:transp", "S3", 10, T0 + 2)
+        .await
+        .unwrap();
     assert_eq!(own.iter().map(|j| j.id).collect::<Vec<_>>(), [j2.id]);
     assert_eq!(own[0].gateway, None);
     assert_eq!(
@@ -1698,7 +1699,10 @@ pub async fn gwmo_pmode_001_proxy_jobs_taken_for_the_gateway_and_awaited(s: &Any
         ..SessionRecord::default()
     };
     s.record_session(&other).await.unwrap();
-    assert_eq!(s.get_job(j4.id).await.unwrap().unwrap().awaiting_since, None);
+    assert_eq!(
+        s.get_job(j4.id).await.unwrap().unwrap().awaiting_since,
+        None
+    );
     // The completion alert's session completes it.
     let done = SessionRecord {
         device_id: "GW:1".into(),
@@ -1722,7 +1726,10 @@ pub async fn gwmo_pmode_001_proxy_jobs_taken_for_the_gateway_and_awaited(s: &Any
 /// dangling one was dropped, jobs and results are kept and read with no gateway.
 pub async fn check_migrated_v2(s: &AnyStore) {
     let gw = s.get_device("GW:OLD").await.unwrap().unwrap();
-    assert_eq!((gw.kind, gw.auth_name.as_str()), (DeviceKind::Gateway, "gw"));
+    assert_eq!(
+        (gw.kind, gw.auth_name.as_str()),
+        (DeviceKind::Gateway, "gw")
+    );
     let behind = s.get_device("IMEI:BEHIND").await.unwrap().unwrap();
     assert_eq!(behind.kind, DeviceKind::Device);
     let link = s.current_link("IMEI:BEHIND").await.unwrap().unwrap();
