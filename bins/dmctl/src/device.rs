@@ -1,5 +1,7 @@
 //! Device accounts and what the server knows of each device: `dmctl devices`,
-//! `dmctl device add|remove|list|show`, `dmctl notify`, `dmctl tree`.
+//! `dmctl device add|remove|list|show`, `dmctl notify`, `dmctl tree`. A device behind a
+//! gateway shows its gateway and mode; a registry-only one (learned from a gateway's report,
+//! no account) shows auth `none`.
 
 use serde_json::{Map, Value, json};
 
@@ -18,6 +20,12 @@ pub struct ListArgs {
     /// Only devices whose DevInfo/Mod is this.
     #[arg(long)]
     pub model: Option<String>,
+    /// Only devices of this kind.
+    #[arg(long, value_parser = ["device", "gateway"])]
+    pub kind: Option<String>,
+    /// Only devices currently behind this gateway.
+    #[arg(long, value_name = "GATEWAY")]
+    pub gateway: Option<String>,
 }
 
 /// How a peer authenticates.
@@ -68,6 +76,10 @@ pub struct AddArgs {
     /// Package 0 address: udp:HOST[:PORT] or http(s)://...
     #[arg(long, value_name = "ADDRESS")]
     pub notify: Option<String>,
+    /// What it is (the server also learns that a device is a gateway from its first
+    /// inventory alert).
+    #[arg(long, value_parser = ["device", "gateway"])]
+    pub kind: Option<String>,
 }
 
 /// How a device may authenticate (no `none`).
@@ -103,7 +115,7 @@ pub enum Command {
     },
     /// List devices (as `dmctl devices`).
     List(ListArgs),
-    /// Show one device: account, last contact, DevInfo.
+    /// Show one device: account, gateway link and its history, last contact, DevInfo.
     Show {
         /// Device id.
         device_id: String,
@@ -120,6 +132,8 @@ pub fn list(client: &Client, args: &ListArgs, json: bool) -> Result<(), Error> {
         ("prefix", &args.prefix),
         ("manufacturer", &args.manufacturer),
         ("model", &args.model),
+        ("kind", &args.kind),
+        ("gateway", &args.gateway),
     ] {
         if let Some(v) = v {
             query.push((k, v.clone()));
@@ -130,14 +144,38 @@ pub fn list(client: &Client, args: &ListArgs, json: bool) -> Result<(), Error> {
         output::json(&Value::Array(devices));
         return Ok(());
     }
+    print_devices(&devices);
+    Ok(())
+}
+
+/// The mode column: `proxy`, `transparent (detached)`, ... ; `-` for a device reached directly.
+fn mode(link: &Value) -> String {
+    match link.get("mode").and_then(Value::as_str) {
+        None => "-".to_owned(),
+        Some(m) if link.get("attached") == Some(&Value::Bool(false)) => format!("{m} (detached)"),
+        Some(m) => m.to_owned(),
+    }
+}
+
+/// The device table of `dmctl devices` (also `dmctl gateway inventory`): a registry-only
+/// device (known from its gateway's report, no account) shows auth `none` and no auth name.
+pub fn print_devices(devices: &[Value]) {
     let rows: Vec<Vec<String>> = devices
         .iter()
         .map(|d| {
             let devinfo = d.get("devinfo").cloned().unwrap_or(Value::Null);
+            let link = d.get("link").cloned().unwrap_or(Value::Null);
+            let auth_name = match output::field(d, "auth_name") {
+                n if n.is_empty() => "-".to_owned(),
+                n => n,
+            };
             vec![
                 output::field(d, "device_id"),
+                output::field(d, "kind"),
+                output::field(&link, "gateway_id"),
+                mode(&link),
                 output::field(d, "auth_type"),
-                output::field(d, "auth_name"),
+                auth_name,
                 output::field(&devinfo, "Man"),
                 output::field(&devinfo, "Mod"),
                 output::time(d.get("last_contact_at").and_then(Value::as_i64)),
@@ -148,6 +186,9 @@ pub fn list(client: &Client, args: &ListArgs, json: bool) -> Result<(), Error> {
     output::table(
         &[
             "DEVICE",
+            "KIND",
+            "GATEWAY",
+            "MODE",
             "AUTH",
             "AUTH NAME",
             "MAN",
@@ -157,7 +198,6 @@ pub fn list(client: &Client, args: &ListArgs, json: bool) -> Result<(), Error> {
         ],
         &rows,
     );
-    Ok(())
 }
 
 /// Runs a `dmctl device` subcommand.
@@ -182,7 +222,8 @@ pub fn run(client: &Client, cmd: &Command, json: bool) -> Result<(), Error> {
             if json {
                 output::json(&d);
             } else {
-                show(&d);
+                let links = client.get_all(&["devices", device_id, "links"], &[], "links")?;
+                show(&d, &links);
             }
             Ok(())
         }
@@ -207,6 +248,9 @@ fn add(client: &Client, args: &AddArgs, json: bool) -> Result<(), Error> {
     if let Some(n) = &args.notify {
         body.insert("notify".into(), json!(n));
     }
+    if let Some(k) = &args.kind {
+        body.insert("kind".into(), json!(k));
+    }
     let d: Value = client.post(&["devices"], &Value::Object(body))?;
     if json {
         output::json(&d);
@@ -221,7 +265,32 @@ fn add(client: &Client, args: &AddArgs, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn show(d: &Value) {
+/// One link as a line: `GW:1 proxy attached since ... [until ...]`.
+fn link_line(l: &Value) -> String {
+    let mut text = format!(
+        "{} {} {} since {}",
+        output::field(l, "gateway_id"),
+        output::field(l, "mode"),
+        if l.get("attached") == Some(&Value::Bool(false)) {
+            "detached"
+        } else {
+            "attached"
+        },
+        output::time(l.get("since").and_then(Value::as_i64))
+    );
+    if let Some(until) = l.get("until").and_then(Value::as_i64) {
+        text.push_str(&format!(" until {}", output::time(Some(until))));
+    }
+    if let Some(a) = l.get("addresses").and_then(Value::as_array)
+        && !a.is_empty()
+    {
+        let addrs: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+        text.push_str(&format!(" at {}", addrs.join(", ")));
+    }
+    text
+}
+
+fn show(d: &Value, links: &[Value]) {
     let notify = d
         .get("notify")
         .and_then(Value::as_array)
@@ -233,16 +302,24 @@ fn show(d: &Value) {
         })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "-".into());
+    let auth = if d.get("registry_only") == Some(&Value::Bool(true)) {
+        "none (registry-only: known from its gateway's report, reached through it)".to_owned()
+    } else {
+        format!(
+            "{} as {}",
+            output::field(d, "auth_type"),
+            output::field(d, "auth_name")
+        )
+    };
+    let link = match d.get("link") {
+        Some(l) if l.is_object() => link_line(l),
+        _ => "- (reached directly)".to_owned(),
+    };
     let mut rows = vec![
         ("device", output::field(d, "device_id")),
-        (
-            "auth",
-            format!(
-                "{} as {}",
-                output::field(d, "auth_type"),
-                output::field(d, "auth_name")
-            ),
-        ),
+        ("kind", output::field(d, "kind")),
+        ("auth", auth),
+        ("gateway", link),
         ("server auth", output::field(d, "server_auth_type")),
         ("notify", notify),
         (
@@ -275,6 +352,12 @@ fn show(d: &Value) {
     }
     for (k, v) in devinfo {
         println!("{k:<width$}  {v}");
+    }
+    if !links.is_empty() {
+        println!("link history:");
+        for l in links {
+            println!("  {}", link_line(l));
+        }
     }
 }
 
@@ -309,10 +392,15 @@ pub fn run_notify(client: &Client, args: &NotifyArgs, json: bool) -> Result<(), 
     if json {
         output::json(&answer);
     } else {
+        let via = match answer.get("gateway").and_then(Value::as_str) {
+            Some(g) => format!(" via gateway {g}"),
+            None => String::new(),
+        };
         println!(
-            "notified {} at {} (session {})",
+            "notified {} at {}{via} ({}, session {})",
             args.device_id,
             output::field(&answer, "address"),
+            output::field(&answer, "route"),
             output::field(&answer, "session_id")
         );
     }

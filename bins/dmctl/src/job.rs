@@ -250,7 +250,12 @@ pub fn run_submit(client: &Client, args: &SubmitArgs, json: bool) -> anyhow::Res
     Ok(submit(client, &args.device_id, commands, &args.wait, json)?)
 }
 
-fn submit(
+/// Queues a job of `commands` for `device_id`; with `--wait` notifies the device (by its
+/// route: directly or through its gateway), waits and prints the results, else prints the id.
+///
+/// # Errors
+/// As [`run`].
+pub fn submit(
     client: &Client,
     device_id: &str,
     commands: Vec<Value>,

@@ -11,6 +11,7 @@
 //! Operator commands (the REST API of `dm-server`, see `docs/api.md`; global flags `--server`
 //! / `DMCTL_SERVER`, `--token` / `DMCTL_TOKEN`, `--json`):
 //! - `dmctl devices`, `dmctl device add|remove|list|show` ([`device`]);
+//! - `dmctl gateway list|inventory G [--live]` ([`gateway`]);
 //! - `dmctl get|replace|add|delete|exec|copy DEVICE ... [--wait]`, `dmctl submit DEVICE FILE`,
 //!   `dmctl job|jobs|cancel` ([`job`]);
 //! - `dmctl notify DEVICE`, `dmctl tree DEVICE` ([`device`]), `dmctl events` ([`event`]).
@@ -28,6 +29,7 @@ mod auth;
 mod convert;
 mod device;
 mod event;
+mod gateway;
 mod input;
 mod job;
 mod output;
@@ -62,6 +64,9 @@ enum Command {
     /// Device accounts: add, remove, list, show.
     #[command(subcommand)]
     Device(device::Command),
+    /// Gateways and the devices behind them: list, inventory.
+    #[command(subcommand)]
+    Gateway(gateway::Command),
     /// Queue management commands for a device (one job each; --wait for the answer).
     #[command(flatten)]
     Job(job::Command),
@@ -124,6 +129,7 @@ fn run_operator(connection: &api::Connection, command: &Command) -> anyhow::Resu
     match command {
         Command::Devices(args) => device::list(&client, args, json)?,
         Command::Device(cmd) => device::run(&client, cmd, json)?,
+        Command::Gateway(cmd) => gateway::run(&client, cmd, json)?,
         Command::Job(cmd) => job::run(&client, cmd, json)?,
         Command::Submit(args) => job::run_submit(&client, args, json)?,
         Command::ShowJob(args) => job::show(&client, args, json)?,
