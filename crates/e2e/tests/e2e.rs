@@ -1,6 +1,7 @@
 //! Issue 3 item 6 through the real binaries on loopback: `dm-server` (SQLite, and PostgreSQL
-//! when `DMSTORE_PG_URL` is set), `dm-client`, REST-queued jobs. Each scenario runs once per
-//! backend (`<scenario>::sqlite`, `<scenario>::postgres`).
+//! when `DMSTORE_PG_URL` is set), `dm-client`, REST-queued jobs; and issue 7's server-side
+//! routing through a real `dm-gateway` (Proxy mode, the long-poll channel), driven by
+//! `dmctl`. Each scenario runs once per backend (`<scenario>::sqlite`, `<scenario>::postgres`).
 
 // Test code: helpers outside #[test] functions may unwrap and index too.
 #![allow(
@@ -15,8 +16,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::{
-    Backend, Client, ClientOpts, Device, SERVER_ID, Server, client_config, client_once, free_tcp,
-    free_udp, statuses,
+    Backend, Client, ClientOpts, Device, GATEWAY_SOUTH_ID, Gateway, GatewayOpts, SERVER_ID, Server,
+    client_config, client_once, dmctl, free_tcp, free_udp, statuses,
 };
 use serde_json::{Value, json};
 
@@ -458,3 +459,112 @@ async fn simulator_runs_full_sessions(backend: Backend) {
     assert_eq!(statuses(&jobs[0]), [200, 200]);
 }
 on_both_backends!(simulator_runs_full_sessions);
+
+/// Seed 001 Y, GwMO-PMode-001 through the real binaries: `dm-server`, `dm-gateway` and a
+/// `dm-client` in Proxy mode behind it (its DM server is the gateway's southbound endpoint).
+/// The gateway reports the device (X.2, X.3); `dmctl get DEVICE ./DevInfo/Mod --wait`
+/// notifies the gateway, the job travels as a Fanout operation and the device's value comes
+/// back, stored under the End Device; `dmctl devices` shows it behind the gateway in Proxy
+/// mode. With `long_poll` the gateway has no inbound address at all and is notified on its
+/// `POST /dm/wait` long-poll (GwMO-HLF-001).
+async fn proxied_get_through_the_gateway(backend: Backend, long_poll: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&backend, dir.path(), "127.0.0.1:0");
+    let gw = Device::new("GW");
+    let north = (!long_poll).then(free_udp);
+    server
+        .add_device(&gw, north.map(|a| format!("udp:{a}")).as_deref())
+        .await;
+    let dev = Device::new("IMEI");
+    let dev_udp = free_udp();
+    let gateway = Gateway::start(
+        dir.path(),
+        &server,
+        &gw,
+        &GatewayOpts {
+            north_udp: north,
+            long_poll,
+            devices: vec![(dev.clone(), dev_udp)],
+        },
+    );
+    let opts = ClientOpts {
+        udp: Some(dev_udp),
+        session_on_start: true,
+        server_id: Some(GATEWAY_SOUTH_ID.to_owned()),
+        model: Some("Proxied-1".to_owned()),
+        ..ClientOpts::default()
+    };
+    let cfg = client_config(dir.path(), &gateway.south_dm_url, &dev, &opts);
+    let client = Client::start(&cfg);
+
+    // X.1-X.3: the device registers with the gateway, the gateway reports it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, d) = server
+            .api("GET", &format!("/devices/{}", dev.id), None)
+            .await;
+        if code == 200 && d["link"]["gateway_id"] == gw.id.as_str() {
+            assert_eq!(d["link"]["mode"], "proxy", "{d}");
+            assert_eq!(d["registry_only"], true, "{d}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway never reported the device: {d}\ngateway: {}\nclient: {}",
+            gateway.log_text(),
+            client.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let (ok, out, err) = dmctl(
+        &server,
+        &["get", &dev.id, "./DevInfo/Mod", "--wait", "--timeout", "60"],
+    )
+    .await;
+    assert!(
+        ok,
+        "dmctl: {err}\n{out}\ngateway: {}\nclient: {}\nserver: {}",
+        gateway.log_text(),
+        client.log_text(),
+        server.log_text()
+    );
+    assert!(out.contains("./DevInfo/Mod (chr): Proxied-1"), "{out}");
+
+    // The job is the End Device's, carried by the gateway.
+    let (code, jobs) = server
+        .api("GET", &format!("/jobs?device_id={}", dev.id), None)
+        .await;
+    assert_eq!(code, 200);
+    let j = &jobs["jobs"][0];
+    assert_eq!(j["state"], "done", "{j}");
+    assert_eq!(j["via_gateway"], gw.id.as_str());
+    assert_eq!(result_data(j, 0).as_deref(), Some("Proxied-1"));
+    let (code, gwjobs) = server
+        .api("GET", &format!("/jobs?device_id={}", gw.id), None)
+        .await;
+    assert_eq!(code, 200);
+    assert!(gwjobs["jobs"].as_array().unwrap().is_empty(), "{gwjobs}");
+
+    let (ok, table, err) = dmctl(&server, &["devices", "--gateway", &gw.id]).await;
+    assert!(ok, "{err}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&dev.id))
+        .unwrap_or_else(|| panic!("{table}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[1..4], ["device", gw.id.as_str(), "proxy"], "{table}");
+    let (ok, inv, err) = dmctl(&server, &["gateway", "inventory", &gw.id]).await;
+    assert!(ok, "{err}");
+    assert!(inv.contains("total 1, attached 1"), "{inv}");
+}
+
+async fn proxied_get_through_a_notified_gateway(backend: Backend) {
+    proxied_get_through_the_gateway(backend, false).await;
+}
+on_both_backends!(proxied_get_through_a_notified_gateway);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gwmo_hlf_001_proxied_get_through_a_long_polling_gateway() {
+    proxied_get_through_the_gateway(Backend::Sqlite, true).await;
+}

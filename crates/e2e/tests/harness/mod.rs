@@ -31,6 +31,10 @@ pub fn bin_dir() -> &'static Path {
                 "dm-client-bin",
                 "-p",
                 "dm-sim",
+                "-p",
+                "dm-gateway-bin",
+                "-p",
+                "dmctl",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -290,6 +294,11 @@ pub struct ClientOpts {
     pub wrong_server_secret: bool,
     pub exec: Vec<(String, String)>,
     pub session_on_start: bool,
+    /// The DM server id of its account (default [`SERVER_ID`]; a gateway's southbound id
+    /// for a Proxy-mode device).
+    pub server_id: Option<String>,
+    /// `DevInfo/Mod` it reports.
+    pub model: Option<String>,
 }
 
 /// Writes a `dm-client` config for `dev` against `server_url` into `dir`; returns its path.
@@ -297,7 +306,7 @@ pub fn client_config(dir: &Path, server_url: &str, dev: &Device, o: &ClientOpts)
     let listen = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
     let mut text = format!(
         r#"server_url = "{server_url}"
-server_id = "{SERVER_ID}"
+server_id = "{server_id}"
 device_id = "{id}"
 tree_file = "{tree}"
 encoding = "{enc}"
@@ -312,8 +321,12 @@ secret = "{srv}"
 [listen]
 udp = "{udp}"
 http = "{http}"
+[device]
+model = "{model}"
 [exec]
 "#,
+        server_id = o.server_id.as_deref().unwrap_or(SERVER_ID),
+        model = o.model.as_deref().unwrap_or("e2e-model"),
         id = dev.id,
         tree = dir.join(format!("{}.tree", dev.id)).display(),
         enc = if o.wbxml { "wbxml" } else { "xml" },
@@ -407,4 +420,128 @@ pub fn statuses(job: &Value) -> Vec<u64> {
         .as_array()
         .map(|r| r.iter().filter_map(|x| x["status"].as_u64()).collect())
         .unwrap_or_default()
+}
+
+/// A gateway's configuration for [`Gateway::start`].
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOpts {
+    /// Its UDP Package 0 listener (`None`: no inbound address at all).
+    pub north_udp: Option<SocketAddr>,
+    /// Keep `POST /dm/wait` open to the server (GwMO-HLF-001).
+    pub long_poll: bool,
+    /// End Device accounts it holds: the device and its notification address.
+    pub devices: Vec<(Device, SocketAddr)>,
+}
+
+/// The southbound server id of the gateways the tests start.
+pub const GATEWAY_SOUTH_ID: &str = "e2e-gateway";
+
+/// A running `dm-gateway` (killed on drop).
+pub struct Gateway {
+    child: Child,
+    /// Its southbound DM endpoint, `http://ADDR/dm`.
+    pub south_dm_url: String,
+    pub log: PathBuf,
+}
+
+impl Gateway {
+    /// Writes the configuration of gateway `gw` (its account on `server`: md5 both ways) and
+    /// starts `dm-gateway`, reading its southbound address from the first stdout line.
+    pub fn start(dir: &Path, server: &Server, gw: &Device, o: &GatewayOpts) -> Gateway {
+        let mut text = format!(
+            r#"device_id = "{id}"
+db = "{db}"
+[[servers]]
+url = "{url}"
+server_id = "{SERVER_ID}"
+client_auth = {{ type = "md5", name = "{name}", secret = "{secret}" }}
+server_auth = {{ type = "md5", secret = "{srv}" }}
+long_poll = {long_poll}
+"#,
+            id = gw.id,
+            db = dir.join(format!("{}.db", gw.id)).display(),
+            url = server.dm_url(),
+            name = gw.auth_name,
+            secret = gw.secret,
+            srv = gw.server_secret,
+            long_poll = o.long_poll,
+        );
+        if let Some(udp) = o.north_udp {
+            text.push_str(&format!("[northbound]\nudp = \"{udp}\"\n"));
+        }
+        text.push_str(&format!(
+            "[southbound]\nlisten = \"127.0.0.1:0\"\nserver_id = \"{GATEWAY_SOUTH_ID}\"\n"
+        ));
+        for (d, notify) in &o.devices {
+            text.push_str(&format!(
+                "[[devices]]\nid = \"{}\"\nclient_auth = {{ type = \"md5\", name = \"{}\", secret = \"{}\" }}\nserver_secret = \"{}\"\nnotify = \"udp:{notify}\"\n",
+                d.id, d.auth_name, d.secret, d.server_secret
+            ));
+        }
+        let config = dir.join(format!("{}.gateway.toml", gw.id));
+        std::fs::write(&config, text).expect("writing the gateway config");
+        let log = dir.join(format!("{}.gateway.log", gw.id));
+        let stderr = std::fs::File::create(&log).expect("gateway log");
+        let mut child = Command::new(bin("dm-gateway"))
+            .arg("--config")
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info,dm_gateway=debug")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("starting dm-gateway");
+        let stdout = child.stdout.take().expect("gateway stdout");
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        reader
+            .read_line(&mut line)
+            .expect("reading the gateway's first line");
+        // It prints its other listeners next: keep reading so that it never writes to a
+        // closed pipe.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            while reader.read_line(&mut rest).unwrap_or(0) > 0 {
+                rest.clear();
+            }
+        });
+        let south = line
+            .trim()
+            .strip_prefix("southbound on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", read(&log)))
+            .to_owned();
+        Gateway {
+            child,
+            south_dm_url: format!("{south}/dm"),
+            log,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        read(&self.log)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `dmctl ARGS` against `server`; returns (success, stdout, stderr).
+pub async fn dmctl(server: &Server, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(bin("dmctl"))
+        .args(args)
+        .env("DMCTL_SERVER", &server.url)
+        .env("DMCTL_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("running dmctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
