@@ -521,3 +521,29 @@ impl Executor for NorthExecutor<'_> {
         lock(&self.north.shared.ops).release(gone);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/gateway.md §6: the poll goes to `/dm/wait` at the server's origin; its body is
+    /// `<id>\n<unix seconds>\n<32 hex digits>`, a new random part each time.
+    #[test]
+    fn gwmo_hlf_001_poll_url_and_body() {
+        assert_eq!(
+            wait_url("http://127.0.0.1:8080/dm").unwrap().as_str(),
+            "http://127.0.0.1:8080/dm/wait"
+        );
+        assert_eq!(
+            wait_url("https://dm.example.org/some/path?x=1").unwrap().as_str(),
+            "https://dm.example.org/dm/wait"
+        );
+        assert!(wait_url("not a url").is_none());
+        let a = poll_body("GW:1", 1_700_000_000);
+        let lines: Vec<&str> = a.split('\n').collect();
+        assert_eq!(lines[..2], ["GW:1", "1700000000"]);
+        assert_eq!(lines[2].len(), 32);
+        assert!(lines[2].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, poll_body("GW:1", 1_700_000_000));
+    }
+}
