@@ -535,7 +535,9 @@ mod tests {
             "http://127.0.0.1:8080/dm/wait"
         );
         assert_eq!(
-            wait_url("https://dm.example.org/some/path?x=1").unwrap().as_str(),
+            wait_url("https://dm.example.org/some/path?x=1")
+                .unwrap()
+                .as_str(),
             "https://dm.example.org/dm/wait"
         );
         assert!(wait_url("not a url").is_none());

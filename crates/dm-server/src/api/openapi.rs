@@ -388,8 +388,10 @@ pub fn document() -> Value {
             }
         }
     });
-    let paths = doc["paths"].take();
-    doc["paths"] = merged(paths, extra);
+    if let Some(paths) = doc.get_mut("paths") {
+        let own = paths.take();
+        *paths = merged(own, extra);
+    }
     doc
 }
 

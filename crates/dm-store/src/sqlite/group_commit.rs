@@ -55,7 +55,7 @@ struct Consume {
 }
 
 enum Op {
-    Record(Pending),
+    Record(Box<Pending>),
     Take(Take),
     Consume(Consume),
 }
@@ -82,7 +82,7 @@ impl GroupCommit {
     pub(crate) async fn submit(&self, rec: SessionRecord) -> Result<()> {
         let (reply, done) = oneshot::channel();
         self.queue
-            .send(Op::Record(Pending { rec, reply }))
+            .send(Op::Record(Box::new(Pending { rec, reply })))
             .await
             .map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?
@@ -140,7 +140,7 @@ async fn run(pool: SqlitePool, accounts: Arc<AccountCache>, mut rx: mpsc::Receiv
     while rx.recv_many(&mut ops, MAX_BATCH).await > 0 {
         for op in ops.drain(..) {
             match op {
-                Op::Record(p) => batch.push(p),
+                Op::Record(p) => batch.push(*p),
                 Op::Take(t) => takes.push(t),
                 Op::Consume(c) => consumes.push(c),
             }
