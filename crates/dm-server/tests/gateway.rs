@@ -495,16 +495,10 @@ async fn http_sink() -> (
     (addr, rx)
 }
 
-/// GwMO-TMode-001, seed 001 Z': a Transparent-mode device's notification goes to its gateway
-/// (HTTP here: `X-Oma-GwMO` and `X-Oma-GwMO-MAC` headers; UDP: the WSP push headers) with
-/// the device's own Package 0 and a relay MAC the gateway verifies with its credentials; the
-/// device's job stays queued for the device's own session.
-#[tokio::test]
-async fn gwmo_tmode_001_transparent_notification_carries_relay_headers() {
-    let (_dir, db) = temp_db();
-    let (s, mut gw) = setup(config(&db)).await;
-    let (sink, mut posts) = http_sink().await;
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+/// A server with the gateway and `IMEI:T` (an account) behind it in Transparent mode, reported
+/// at `address`.
+async fn transparent_setup(cfg: dm_server::Config, address: Address) -> (Running, Device) {
+    let (s, mut gw) = setup(cfg).await;
     assert_eq!(
         s.post("/devices", account("IMEI:T", "devt", "devt-pw"))
             .await
@@ -518,10 +512,23 @@ async fn gwmo_tmode_001_transparent_notification_carries_relay_headers() {
             "IMEI:T",
             Mode::Transparent,
             Presence::Attached,
-            vec![Address::Udp("10.9.9.9:2948".into())],
+            vec![address],
         )],
     )
     .await;
+    (s, gw)
+}
+
+/// GwMO-TMode-001, seed 001 Z': a Transparent-mode device's notification goes to its gateway
+/// (HTTP here: `X-Oma-GwMO` and `X-Oma-GwMO-MAC` headers; UDP: the WSP push headers) with
+/// the device's own Package 0 and a relay MAC the gateway verifies with its credentials; the
+/// device's job stays queued for the device's own session.
+#[tokio::test]
+async fn gwmo_tmode_001_transparent_notification_carries_relay_headers() {
+    let (_dir, db) = temp_db();
+    let (sink, mut posts) = http_sink().await;
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (s, mut gw) = transparent_setup(config(&db), Address::Udp("10.9.9.9:2948".into())).await;
     let r = s
         .patch(
             &format!("/devices/{GW}"),
@@ -618,25 +625,8 @@ async fn gwmo_tmode_001_reported_address_is_notified_directly() {
     let (_dir, db) = temp_db();
     let mut cfg = config(&db);
     cfg.transparent_direct = dm_server::DirectPolicy::Any;
-    let (s, mut gw) = setup(cfg).await;
     let (sink, mut posts) = http_sink().await;
-    assert_eq!(
-        s.post("/devices", account("IMEI:T", "devt", "devt-pw"))
-            .await
-            .status(),
-        201
-    );
-    attach(
-        &s,
-        &mut gw,
-        &[report(
-            "IMEI:T",
-            Mode::Transparent,
-            Presence::Attached,
-            vec![Address::Http(format!("http://{sink}/p0"))],
-        )],
-    )
-    .await;
+    let (s, _gw) = transparent_setup(cfg, Address::Http(format!("http://{sink}/p0"))).await;
     let sent: Value = s
         .post("/devices/IMEI:T/notify", json!({}))
         .await

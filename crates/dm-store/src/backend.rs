@@ -62,6 +62,27 @@ macro_rules! event_cols {
     };
 }
 
+/// The statement taking queued jobs of the devices a gateway manages in Proxy (or
+/// Adaptation) mode for the gateway's session (`$1` gateway, `$2` session, `$3` now, `$4`
+/// limit), with the backend's row locking clause: they stay stored under their End Devices and
+/// are carried by the gateway as Fanout operations.
+macro_rules! take_gateway_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = $3, \
+             sent_at = $3, sent_session = $2, sent_msg_id = NULL, sent_cmd_ids = NULL, \
+             gateway_id = $1, awaiting_since = NULL \
+             WHERE id IN (SELECT j.id FROM jobs j JOIN device_links l \
+             ON l.device_id = j.device_id AND l.until IS NULL \
+             WHERE l.gateway_id = $1 AND l.mode IN ('proxy', 'adaptation') \
+             AND j.state = 'queued' ORDER BY j.id LIMIT $4",
+            $lock,
+            ") RETURNING ",
+            job_cols!()
+        )
+    };
+}
+
 /// Rows per multi-row `INSERT` (keeps the bind count far below both backends' limits).
 pub(crate) const BATCH_ROWS: usize = 500;
 
@@ -819,9 +840,22 @@ macro_rules! impl_store {
             if any.is_none() {
                 return Ok(Vec::new());
             }
-            // One statement: atomic on its own (no explicit transaction, one writer hop).
-            let rows = sqlx::query($sql::TAKE_QUEUED)
-                .bind(device_id)
+            take_with(store, $sql::TAKE_QUEUED, device_id, session_id, limit, now).await
+        }
+
+        /// Runs a take statement (`$1` device or gateway, `$2` session, `$3` now, `$4` limit):
+        /// one statement, atomic on its own (no explicit transaction, one writer hop); results
+        /// exist only for requeued jobs and are read on a reader connection.
+        async fn take_with(
+            store: &$store,
+            sql: &'static str,
+            key: &str,
+            session_id: &str,
+            limit: u32,
+            now: UnixMillis,
+        ) -> Result<Vec<Job>> {
+            let rows = sqlx::query(sql)
+                .bind(key)
                 .bind(session_id)
                 .bind(now)
                 .bind(i64::from(limit))
@@ -830,7 +864,6 @@ macro_rules! impl_store {
             if rows.is_empty() {
                 return Ok(Vec::new());
             }
-            // Results exist only for requeued jobs; read them on a reader connection.
             let mut conn = store.r().acquire().await?;
             jobs_from_rows(&mut conn, &rows).await
         }
@@ -1294,18 +1327,7 @@ macro_rules! impl_store {
                 if limit == 0 {
                     return Err(Error::InvalidArgument("limit must be at least 1".into()));
                 }
-                let rows = sqlx::query($sql::TAKE_GATEWAY)
-                    .bind(gateway_id)
-                    .bind(session_id)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.w())
-                    .await?;
-                if rows.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut conn = self.r().acquire().await?;
-                jobs_from_rows(&mut conn, &rows).await
+                take_with(self, $sql::TAKE_GATEWAY, gateway_id, session_id, limit, now).await
             }
 
             async fn current_link(&self, device_id: &str) -> Result<Option<DeviceLink>> {

@@ -124,26 +124,30 @@ async fn reopen_keeps_data_and_schema() {
     s.close().await;
 }
 
+/// A file database built by running `scripts` (an older build's schema and data), closed.
+async fn older_database(path: &std::path::Path, scripts: &[&str]) {
+    use sqlx::ConnectOptions as _;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    for script in scripts {
+        sqlx::raw_sql(script).execute(&mut conn).await.unwrap();
+    }
+}
+
 /// Schema migration 2 (`job_results.error`) on a database created at version 1 keeps its
 /// data: the old results read back with no error, new ones store it.
 #[tokio::test]
 async fn migration_2_keeps_version_1_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dm.db");
-    let url = format!("sqlite:{}", path.display());
-    {
-        // A version-1 database, as an older build left it.
-        use sqlx::ConnectOptions as _;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .connect()
-            .await
-            .unwrap();
-        let v1 = include_str!("v1.sql");
-        sqlx::raw_sql(v1).execute(&mut conn).await.unwrap();
-    }
-    let store = AnyStore::open(&url).await.unwrap();
+    older_database(&path, &[include_str!("v1.sql")]).await;
+    let store = AnyStore::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
     let job = store.get_job(1).await.unwrap().unwrap();
     assert_eq!(job.device_id, "IMEI:OLD");
     assert_eq!(job.results.len(), 1);
@@ -167,21 +171,14 @@ async fn migration_2_keeps_version_1_data() {
 async fn migration_3_moves_gateway_columns_into_links() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dm.db");
-    let url = format!("sqlite:{}", path.display());
-    {
-        use sqlx::ConnectOptions as _;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::raw_sql(include_str!("v2.sql"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-    let store = AnyStore::open(&url).await.unwrap();
+    older_database(
+        &path,
+        &[include_str!("v1.sql"), include_str!("v2_delta.sql")],
+    )
+    .await;
+    let store = AnyStore::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
     suite::check_migrated_v2(&store).await;
     store.close().await;
 }

@@ -89,14 +89,19 @@ impl TakenJob {
         }
     }
 
+    /// Stores `r` as the result of its command, answered in this session.
+    fn set_fresh(&mut self, r: CommandResult) {
+        if !self.fresh.contains(&r.index) {
+            self.fresh.push(r.index);
+        }
+        self.results.insert(r.index, r);
+    }
+
     /// Takes in the answers of a Proxy-mode device (its response fragment).
     fn answered_by_device(&mut self, response: &[Command], now: i64) {
         let answers = gateway::map_response(&self.commands, response, now);
-        for (index, r) in answers.results {
-            if !self.fresh.contains(&index) {
-                self.fresh.push(index);
-            }
-            self.results.insert(index, r);
+        for r in answers.results.into_values() {
+            self.set_fresh(r);
         }
         self.values.extend(answers.values);
         self.route = Route::Fanout(Fanout::Answered);
@@ -111,20 +116,14 @@ impl TakenJob {
             };
             let missing = self.results.get(&index).is_none_or(|r| r.status == 0);
             if all || missing {
-                if !self.fresh.contains(&index) {
-                    self.fresh.push(index);
-                }
-                self.results.insert(
+                self.set_fresh(CommandResult {
                     index,
-                    CommandResult {
-                        index,
-                        cmd_id: self.results.get(&index).and_then(|r| r.cmd_id),
-                        status,
-                        completed_at: now,
-                        error: Some(error.to_owned()),
-                        ..CommandResult::default()
-                    },
-                );
+                    cmd_id: self.results.get(&index).and_then(|r| r.cmd_id),
+                    status,
+                    completed_at: now,
+                    error: Some(error.to_owned()),
+                    ..CommandResult::default()
+                });
             }
         }
     }
@@ -367,15 +366,11 @@ impl DmSession {
         let job = self.jobs.get_mut(job_idx)?;
         let index = preorder(job.commands.get(top)?, *job.top_index.get(top)?, path)?;
         if !job.fresh.contains(&index) {
-            job.fresh.push(index);
-            job.results.insert(
+            job.set_fresh(CommandResult {
                 index,
-                CommandResult {
-                    index,
-                    completed_at: now_ms(),
-                    ..CommandResult::default()
-                },
-            );
+                completed_at: now_ms(),
+                ..CommandResult::default()
+            });
         }
         job.results.get_mut(&index)
     }

@@ -150,18 +150,8 @@ pub(crate) const TAKE_QUEUED: &str = concat!(
     job_cols!()
 );
 
-/// Takes queued jobs of the devices a gateway manages in Proxy (or Adaptation) mode for the
-/// gateway's session ($1 gateway, $2 session, $3 now, $4 limit); `SKIP LOCKED` as above.
-pub(crate) const TAKE_GATEWAY: &str = concat!(
-    "UPDATE jobs SET state = 'sent', attempts = attempts + 1, updated_at = $3, sent_at = $3, \
-     sent_session = $2, sent_msg_id = NULL, sent_cmd_ids = NULL, gateway_id = $1, \
-     awaiting_since = NULL \
-     WHERE id IN (SELECT j.id FROM jobs j JOIN device_links l \
-     ON l.device_id = j.device_id AND l.until IS NULL \
-     WHERE l.gateway_id = $1 AND l.mode IN ('proxy', 'adaptation') AND j.state = 'queued' \
-     ORDER BY j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) RETURNING ",
-    job_cols!()
-);
+/// Takes queued jobs of the devices a gateway manages (see `take_gateway_sql!`).
+pub(crate) const TAKE_GATEWAY: &str = take_gateway_sql!(" FOR UPDATE OF j SKIP LOCKED");
 
 /// Key of the advisory lock that serialises concurrent migrations.
 pub(crate) const MIGRATION_LOCK: i64 = 0x646d_5f73_746f_7265; // "dm_store"
