@@ -57,6 +57,16 @@ async fn setup(cfg: dm_server::Config) -> (Running, Device) {
     (s, Device::new(GW, "gw1", "gw-pw"))
 }
 
+/// An account (md5, server secret `server-secret`) for `id`.
+async fn provision(s: &Running, id: &str, name: &str, password: &str) {
+    assert_eq!(
+        s.post("/devices", account(id, name, password))
+            .await
+            .status(),
+        201
+    );
+}
+
 async fn session(s: &Running, dev: &mut Device) {
     let out = dev.session(&s.http, &format!("{}/dm", s.url)).await;
     assert_eq!(out.ended, Some(SessionEnd::Completed), "{out:?}");
@@ -185,12 +195,7 @@ async fn gwmo_di_004_attach_and_detach_alerts_become_links() {
     assert!(!out.authenticated, "{out:?}");
 
     // A sender that does not authenticate reports nothing.
-    assert_eq!(
-        s.post("/devices", account("GW:2", "gw2", "gw2-pw"))
-            .await
-            .status(),
-        201
-    );
+    provision(&s, "GW:2", "gw2", "gw2-pw").await;
     let mut liar = Device::new("GW:2", "gw2", "not-the-password");
     liar.pending_alert = Some(alert(
         None,
@@ -391,12 +396,7 @@ async fn gwmo_pmode_001_y_prime_accepted_then_completed_by_alert() {
 
     let op = format!("j{id}");
     // Another (authenticated) gateway cannot complete it.
-    assert_eq!(
-        s.post("/devices", account("GW:2", "gw2", "gw2-pw"))
-            .await
-            .status(),
-        201
-    );
+    provision(&s, "GW:2", "gw2", "gw2-pw").await;
     let mut other = Device::new("GW:2", "gw2", "gw2-pw");
     other.pending_alert = Some(alert(Some(&op), device_answer(&op)));
     session(&s, &mut other).await;
@@ -499,12 +499,7 @@ async fn http_sink() -> (
 /// at `address`.
 async fn transparent_setup(cfg: dm_server::Config, address: Address) -> (Running, Device) {
     let (s, mut gw) = setup(cfg).await;
-    assert_eq!(
-        s.post("/devices", account("IMEI:T", "devt", "devt-pw"))
-            .await
-            .status(),
-        201
-    );
+    provision(&s, "IMEI:T", "devt", "devt-pw").await;
     attach(
         &s,
         &mut gw,
