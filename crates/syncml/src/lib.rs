@@ -21,7 +21,7 @@ pub mod xml;
 
 pub use ast::*;
 pub use error::Error;
-pub use limits::Limits;
+pub use limits::{HARD_MAX_NESTING, LimitKind, Limits};
 
 /// MIME type of XML-encoded DM messages.
 pub const CONTENT_TYPE_XML: &str = "application/vnd.syncml.dm+xml";
@@ -37,6 +37,16 @@ pub enum Encoding {
     Xml,
     /// WBXML (`application/vnd.syncml.dm+wbxml`).
     Wbxml,
+}
+
+impl std::fmt::Display for Encoding {
+    /// `XML` or `WBXML`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encoding::Xml => "XML",
+            Encoding::Wbxml => "WBXML",
+        })
+    }
 }
 
 impl Encoding {
