@@ -723,7 +723,195 @@ mod tests {
     use super::*;
 
     fn events(input: &[u8]) -> Result<Vec<Event<'_>>, Error> {
-        Reader::new(input, Limits::default())?.collect()
+        events_with(input, Limits::default())
+    }
+
+    fn events_with(input: &[u8], limits: Limits) -> Result<Vec<Event<'_>>, Error> {
+        Reader::new(input, limits)?.collect()
+    }
+
+    fn exceeded(limit: LimitKind, offset: usize, max: usize) -> Error {
+        Error::LimitExceeded { limit, offset, max }
+    }
+
+    /// `<x>` + `body` + `</x>` with string table `table` (WBXML 1.3, UTF-8).
+    fn doc(table: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut d = vec![0x03, 0x01, 0x6A];
+        crate::write_mb_u_int32(&mut d, u32::try_from(table.len()).unwrap());
+        d.extend_from_slice(table);
+        d.push(0x45);
+        d.extend_from_slice(body);
+        d.push(0x01);
+        d
+    }
+
+    #[test]
+    fn string_table_references_are_counted_and_their_text_bounded() {
+        let table = [b'a'; 100].iter().chain(&[0]).copied().collect::<Vec<_>>();
+        let body = [0x83, 0x00].repeat(50);
+        let d = doc(&table, &body);
+        let at = d.len() - 1 - body.len();
+        // 50 references of 100 bytes: 5000 bytes of output from a 207-byte document, more than
+        // the default budget (16 times: 3312 bytes: the 34th reference is one too many).
+        assert_eq!(
+            events(&d),
+            Err(exceeded(LimitKind::Output, at + 2 * 33, 16 * d.len()))
+        );
+        let wide = Limits {
+            max_expansion: 100,
+            ..Limits::default()
+        };
+        assert_eq!(events_with(&d, wide).unwrap().len(), 52);
+        let text = Limits {
+            max_text: 1000,
+            ..wide
+        };
+        assert_eq!(
+            events_with(&d, text),
+            Err(exceeded(LimitKind::Text, at + 20, 1000)),
+            "the 11th reference makes 1100 bytes"
+        );
+        let refs = Limits {
+            max_str_refs: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, refs),
+            Err(exceeded(LimitKind::StrRefs, at + 6, 3))
+        );
+        let ratio = Limits {
+            max_expansion: 2,
+            ..Limits::default()
+        };
+        let budget = 2 * d.len();
+        assert_eq!(
+            events_with(&d, ratio),
+            Err(exceeded(LimitKind::Output, at + 2 * (budget / 100), budget))
+        );
+        let output = Limits {
+            max_output: 250,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, output),
+            Err(exceeded(LimitKind::Output, at + 4, 250))
+        );
+        // The text run ends at a tag: 10 elements of 9 references each fit in max_text 1000.
+        let mut body = Vec::new();
+        for _ in 0..10 {
+            body.push(0x46);
+            body.extend([0x83, 0x00].repeat(9));
+            body.push(0x01);
+        }
+        assert!(events_with(&doc(&table, &body), text).is_ok());
+    }
+
+    #[test]
+    fn entities_elements_and_literal_names_are_counted() {
+        let d = doc(&[], &[0x02, 0x41].repeat(10));
+        let at = d.len() - 21;
+        assert!(events(&d).is_ok());
+        let few = Limits {
+            max_entities: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, few),
+            Err(exceeded(LimitKind::Entities, at + 8, 4))
+        );
+        // An entity outside Unicode counts as U+FFFD (3 bytes).
+        let text = Limits {
+            max_text: 5,
+            ..Limits::default()
+        };
+        let bad = doc(
+            &[],
+            &[
+                0x02, 0x8F, 0xFF, 0xFF, 0x7F, 0x02, 0x41, 0x02, 0x41, 0x02, 0x41,
+            ],
+        );
+        assert_eq!(
+            events_with(&bad, text).unwrap_err(),
+            exceeded(LimitKind::Text, bad.len() - 3, 5)
+        );
+        // Elements, the fast path included.
+        let d = doc(&[], &[0x06, 0x06, 0x06]);
+        let two = Limits {
+            max_elements: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, two),
+            Err(exceeded(LimitKind::Elements, 7, 3))
+        );
+        assert_eq!(
+            events_fast_with(&d, two),
+            Err(exceeded(LimitKind::Elements, 7, 3))
+        );
+        // Literal names are output.
+        let table = [b'n'; 100].iter().chain(&[0]).copied().collect::<Vec<_>>();
+        let d = doc(&table, &[0x04, 0x00].repeat(5));
+        let small = Limits {
+            max_output: 450,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, small),
+            Err(exceeded(LimitKind::Output, d.len() - 3, 450))
+        );
+    }
+
+    #[test]
+    fn nested_documents_share_the_budget_and_the_depth() {
+        let table = [b'a'; 100].iter().chain(&[0]).copied().collect::<Vec<_>>();
+        let inner = doc(&table, &[0x83, 0x00].repeat(4));
+        let limits = Limits {
+            max_output: 1000,
+            max_depth: 4,
+            ..Limits::default()
+        };
+        // The outer document: <x><x>OPAQUE(inner)</x></x>.
+        let mut body = vec![0x45, 0xC3];
+        crate::write_mb_u_int32(&mut body, u32::try_from(inner.len()).unwrap());
+        body.extend_from_slice(&inner);
+        body.push(0x01);
+        let outer_doc = doc(&[], &body);
+        let mut outer = Reader::new(&outer_doc, limits).unwrap();
+        outer.next_event().unwrap();
+        outer.next_event().unwrap();
+        let Some(Event::Opaque(bytes)) = outer.next_event().unwrap() else {
+            panic!()
+        };
+        let left = outer.output_left();
+        assert_eq!(left, 1000 - inner.len());
+        // Depth 2 here: the nested root is at depth 3, its children at 4 (the limit).
+        let mut nested = outer.nested(bytes, outer.depth()).unwrap();
+        let evs: Vec<_> = nested.by_ref().collect::<Result<_, _>>().unwrap();
+        assert_eq!(evs.len(), 6);
+        outer.absorb(&nested);
+        assert_eq!(outer.output_left(), left - 400);
+        // A second pass over the same bytes still fits (85 bytes left), a third does not: its
+        // first reference is past the budget, whichever reader spends it.
+        let mut again = outer.nested(bytes, outer.depth()).unwrap();
+        assert!(again.by_ref().all(|e| e.is_ok()));
+        outer.absorb(&again);
+        assert_eq!(outer.output_left(), left - 800);
+        let mut third = outer.nested(bytes, outer.depth()).unwrap();
+        assert_eq!(
+            third.by_ref().collect::<Result<Vec<_>, _>>().unwrap_err(),
+            exceeded(LimitKind::Output, inner.len() - 9, 1000)
+        );
+        outer.absorb(&third);
+        assert!(outer.charge(outer.output_left() + 1).is_err());
+        // One level deeper and the nested root's children go past max_depth.
+        let deep = outer.nested(bytes, outer.depth() + 1).unwrap();
+        let nested_inner = doc(&[], &[0x46, 0x01]);
+        let mut deeper = deep.nested(&nested_inner, 3).unwrap();
+        deeper.next_event().unwrap();
+        assert_eq!(
+            deeper.next_event().unwrap_err(),
+            exceeded(LimitKind::Depth, nested_inner.len() - 3, 4)
+        );
     }
 
     #[test]
@@ -909,7 +1097,11 @@ mod tests {
     /// Reads `input` trying the fast paths first, as events (a fast-path string read comes out
     /// as `Str` + `End`, an empty one as `End`).
     fn events_fast(input: &[u8]) -> Result<Vec<Event<'_>>, Error> {
-        let mut r = Reader::new(input, Limits::default())?;
+        events_fast_with(input, Limits::default())
+    }
+
+    fn events_fast_with(input: &[u8], limits: Limits) -> Result<Vec<Event<'_>>, Error> {
+        let mut r = Reader::new(input, limits)?;
         let mut ev = Vec::new();
         let mut after_start = false;
         loop {
@@ -988,6 +1180,29 @@ mod tests {
                 Ok(slow) => proptest::prop_assert_eq!(events_fast(&data).unwrap(), slow),
                 Err(e) => proptest::prop_assert_eq!(events_fast(&data).unwrap_err(), e),
             }
+        }
+
+        #[test]
+        fn fast_paths_agree_under_any_limits(
+            body: Vec<u8>,
+            text in 0usize..64,
+            output in 0usize..256,
+            refs in 0usize..8,
+            elements in 0usize..16,
+            depth in 0usize..6,
+        ) {
+            let mut data = vec![0x03, 0x01, 0x6A, 0x06, b'a', b'a', b'a', 0, b'b', 0, 0x45];
+            data.extend_from_slice(&body);
+            let limits = Limits {
+                max_text: text,
+                max_output: output,
+                max_str_refs: refs,
+                max_elements: elements,
+                max_depth: depth,
+                ..Limits::default()
+            };
+            // The fast paths keep to the limits exactly as next_event does.
+            proptest::prop_assert_eq!(events_fast_with(&data, limits), events_with(&data, limits));
         }
 
         #[test]
