@@ -28,8 +28,8 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-/// Runs `dmctl convert`. The input is decoded under the default [`Limits`] (4 MiB, at most 16
-/// times that much decoded output, ...); one past `max_size` bytes of it are read, so an input
+/// Runs `dmctl convert`. The input is decoded under the default [`Limits`] (4 MiB, at most 32
+/// times that much decoded output and 16 MiB, ...); one past `max_size` bytes of it are read, so an input
 /// over the limit is reported as such (`input size (max_size) limit of 4194304 exceeded`).
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let limits = Limits::default();

@@ -10,6 +10,26 @@
 //! - [`notification`]: Package 0 (`application/vnd.syncml.notification`).
 //!
 //! Nothing here does I/O, reads a clock or draws random numbers.
+//!
+//! # Bounded work
+//!
+//! Both codecs decode under one [`Limits`] (the type of the `wbxml` crate, re-exported here):
+//! input size, nesting depth, element count, the size of each text value and of the whole
+//! decoded output, and the counts of string-table references and entities; a nested DDF (TNDS)
+//! document inside a WBXML `Data` counts against the same budget and depth as the message
+//! holding it. The work is linear in the input and **the decoded output is at most
+//! [`Limits::output_budget`] of the input: 32 times its size and 16 MiB with the defaults**
+//! (XML: at most the input itself; no XML construct expands). Exceeding a limit is
+//! [`Error::LimitExceeded`] with the limit ([`LimitKind`]) and the byte offset, never a panic or
+//! an abort: a server answers it with HTTP 413 and any other decode error with 400
+//! ([`Error::limit`], [`Error::offset`] for the log line).
+//!
+//! # NUL bytes at the end of XML text
+//!
+//! The C DM client libdmclient ends some values with the NUL of its C strings
+//! (`<Data>leaf\0</Data>`). The XML decoder drops a run of NUL bytes right before an end tag, so
+//! that value reads `leaf`; a NUL anywhere else is an [`Error::XmlInvalidChar`] with its offset
+//! (see [`xml`]).
 
 pub mod ast;
 pub mod auth;

@@ -101,7 +101,8 @@ fn string_table_amplification_stops_at_the_text_limit() {
         let offset = limit_of(Encoding::Wbxml, &body, &limits, LimitKind::Text);
         assert_eq!(offset, refs_start + 2 * 13, "the 14th reference");
     }
-    // With a larger max_text the total output budget (16 × the input) stops it instead, and
+    // With a larger max_text the total output budget (16 MiB, less than 32 × the input) stops
+    // it instead, and
     // with a low reference count the count does.
     let wide = Limits {
         max_text: usize::MAX,

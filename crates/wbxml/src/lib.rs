@@ -13,7 +13,7 @@
 //! - [`Reader`]: header ([`Header`]), then [`Event`]s; total (never panics), typed [`Error`]s
 //!   with byte offsets, `mb_u_int32` overflow checked. It keeps to [`Limits`]: input size,
 //!   depth, element count, the size of each text value and of the whole decoded output (at most
-//!   16 times the input with the defaults), string-table reference and entity counts, so its
+//!   32 times the input and 16 MiB with the defaults), string-table reference and entity counts, so its
 //!   work is linear in the input whatever the string table holds ([`Limits`] states the
 //!   guarantee). Documents embedded in a document ([`Reader::nested`]) share its budget.
 //! - [`Writer`]: header, tags, inline strings, string-table references, opaque data, entities.
