@@ -1,7 +1,9 @@
 //! Fuzz target `tnds_add`: an `Add` of Type `application/vnd.syncml.dmtnds+xml` with arbitrary
 //! `Data` on a small tree never panics, answers with exactly one `Status`, is all or nothing
 //! (a failed Add leaves the tree byte-for-byte unchanged), and leaves a tree whose snapshot
-//! round-trips and whose TNDS serialisation is well-formed XML.
+//! round-trips and whose TNDS serialisation is well-formed XML. Bounded output: what the Add
+//! stores (the growth of the tree's snapshot) is at most twice the document plus a constant
+//! (a TNDS node costs more XML than snapshot bytes; XML does not expand).
 //!
 //! Input: `[target, flags, document...]`: `target` picks the Add target from [`TARGETS`];
 //! `flags` bits 0-1 the `Data` variant (Xml, Text, CData, Opaque), bit 2 puts the `Meta` on the
@@ -121,6 +123,13 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
         return;
     }
     assert!(tree.len() >= before_len);
+    assert!(
+        after.len() <= before.len() + 2 * doc.len() + 256,
+        "a TNDS Add of {} bytes grew the tree's snapshot from {} to {} bytes",
+        doc.len(),
+        before.len(),
+        after.len()
+    );
     assert!(
         tree.len() <= 64,
         "the node limit was exceeded: {}",
