@@ -380,3 +380,46 @@ fn other_nuls_are_errors_with_their_offset() {
         }
     }
 }
+
+/// Found by fuzzing `wbxml_decode` and `wbxml_nested` (seeds `limit-reencode-more-compact.wbxml`,
+/// `limit-nested-reencode.wbxml`): our encoder compresses better than the input did (one
+/// string-table entry for a repeated string), so its WBXML of a decoded message exceeded the
+/// output budget of its own, smaller size. The encoder now keeps its output decodable under the
+/// default limits: here, 2,000 items with the same 2 KB URI, which a string table would shrink to
+/// ~12 KB standing for 4 MB, are written without one.
+#[test]
+fn our_encoder_output_always_decodes_under_the_default_limits() {
+    use syncml::{Item, ItemCmd, Location};
+    let uri = format!("./Vendor/{}", "x".repeat(2000));
+    let mut msg = SyncMl::default();
+    msg.body.commands.push(Command::Get(ItemCmd {
+        cmd_id: "1".into(),
+        items: (0..2000)
+            .map(|_| Item {
+                target: Some(Location::uri(uri.as_str())),
+                ..Item::default()
+            })
+            .collect(),
+        ..ItemCmd::default()
+    }));
+    let bytes = syncml::wbxml::encode(&msg);
+    assert!(
+        bytes.len() > 2000 * 2000,
+        "written plain: {} bytes",
+        bytes.len()
+    );
+    assert_eq!(
+        syncml::wbxml::decode(&bytes, &Limits::default()).unwrap(),
+        msg
+    );
+    // 20 of them keep the string table (the output stays within 32 times the input).
+    if let Command::Get(g) = &mut msg.body.commands[0] {
+        g.items.truncate(20);
+    }
+    let bytes = syncml::wbxml::encode(&msg);
+    assert!(bytes.len() < 3000, "compact: {} bytes", bytes.len());
+    assert_eq!(
+        syncml::wbxml::decode(&bytes, &Limits::default()).unwrap(),
+        msg
+    );
+}

@@ -399,10 +399,11 @@ pub(crate) fn is_mgmt_tree(xml: &str) -> bool {
             .is_some_and(|h| h.contains(NS_DDF))
 }
 
-/// Encodes a TNDS `MgmtTree` XML text as a nested DM DDF 1.2 WBXML document, libwbxml style.
-/// `None` if the text is not a well-formed document using only DDF 1.2 elements (the caller
-/// then writes the text itself as `OPAQUE`).
-pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
+/// Encodes a TNDS `MgmtTree` XML text as a nested DM DDF 1.2 WBXML document, libwbxml style,
+/// with the number of string-table references it holds. `None` if the text is not a
+/// well-formed document using only DDF 1.2 elements (the caller then writes the text itself as
+/// `OPAQUE`).
+pub(crate) fn encode_nested(xml: &str) -> Option<(Vec<u8>, usize)> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut evs: Vec<DdfEv<'_>> = Vec::with_capacity(64);
     let mut depth = 0usize;
@@ -512,7 +513,8 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
             }
         }
     }
-    Some(w.finish())
+    let refs = w.str_refs();
+    Some((w.finish(), refs))
 }
 
 /// One event of non-DDF XML in `Data`, written as WBXML elements the way libwbxml does:
