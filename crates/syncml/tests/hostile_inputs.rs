@@ -11,7 +11,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code; the wall clock bounds how long a hostile input may take to decode"
 )]
 
 mod hostile;
