@@ -128,8 +128,10 @@ pub(crate) fn tree_now() -> dm_tree::Timestamp {
     )
 }
 
-/// The nonces stored in the tree: (client credentials' nonce, server credentials' nonce).
-fn stored_nonces(tree: &Tree, server_id: &str) -> (Vec<u8>, Vec<u8>) {
+/// The nonces stored in the tree for the account with `server_id`: (client credentials'
+/// nonce, server credentials' nonce); empty when there is no such account.
+#[must_use]
+pub fn stored_nonces(tree: &Tree, server_id: &str) -> (Vec<u8>, Vec<u8>) {
     let Some(acc) = dmacc::find_by_server_id(tree, server_id) else {
         return (Vec::new(), Vec::new());
     };
@@ -140,9 +142,17 @@ fn stored_nonces(tree: &Tree, server_id: &str) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-/// (Re)installs the DMAcc account of `account` in `tree`, keeping the nonces already stored.
-fn install_account(tree: &mut Tree, account: &Account) -> Result<(), Error> {
-    let now = tree_now();
+/// (Re)installs the DMAcc account of `account` in `tree` as `./DMAcc/<node>`, keeping the
+/// nonces already stored for its server.
+///
+/// # Errors
+/// [`Error::Tree`] when the account cannot be written (e.g. a server id unusable in an ACL).
+pub fn install_account(
+    tree: &mut Tree,
+    account: &Account,
+    node: &str,
+    now: dm_tree::Timestamp,
+) -> Result<(), Error> {
     let (client_nonce, server_nonce) = stored_nonces(tree, &account.server_id);
     if let Some(old) = dmacc::find_by_server_id(tree, &account.server_id) {
         tree.remove(&old.uri.to_absolute_string(), now)?;
@@ -171,7 +181,7 @@ fn install_account(tree: &mut Tree, account: &Account) -> Result<(), Error> {
             },
         ],
     };
-    dmacc::install(tree, dmacc::DEFAULT_PARENT, ACCOUNT_NODE, &acc, now)?;
+    dmacc::install(tree, dmacc::DEFAULT_PARENT, node, &acc, now)?;
     Ok(())
 }
 
@@ -255,7 +265,7 @@ impl Device {
         let mut facts = facts.clone();
         facts.dev_id.clone_from(&account.device_id);
         install_device_mos(&mut tree, &facts)?;
-        install_account(&mut tree, &account)?;
+        install_account(&mut tree, &account, ACCOUNT_NODE, tree_now())?;
         let nonces = stored_nonces(&tree, &account.server_id);
         Ok(Device {
             account,
@@ -311,29 +321,8 @@ impl Device {
         trigger: Trigger,
         alerts: &[GenericAlert],
     ) -> Result<SessionReport, Error> {
-        let (client_nonce, server_nonce) = self.nonces.clone();
-        let a = &self.account;
-        let mut config = ClientConfig::new(a.server_url.clone(), a.device_id.clone());
-        config.encoding = a.encoding;
-        config.max_msg_size = a.max_msg_size;
-        config.max_obj_size = a.max_obj_size;
-        config.idle_timeout = a.idle_timeout;
-        config.credentials = scheme(a.client_auth.auth_type).map(|scheme| Credentials {
-            scheme,
-            name: a.client_auth.name.clone(),
-            secret: StoredSecret::Password(a.client_auth.secret.clone()),
-            nonce: client_nonce,
-        });
-        config.server_credentials = scheme(a.server_auth.auth_type).map(|scheme| Credentials {
-            scheme,
-            name: a.server_auth.name.clone(),
-            secret: StoredSecret::Password(a.server_auth.secret.clone()),
-            nonce: server_nonce,
-        });
-        let (initiator, session_id) = match trigger {
-            Trigger::Client => (Initiator::Client, rand::random_range(1..=u16::MAX)),
-            Trigger::Server { session_id } => (Initiator::Server, session_id),
-        };
+        let config = client_config(&self.account, &self.nonces);
+        let (initiator, session_id) = initiator(trigger);
         let server_auth_off = config.server_credentials.is_none();
         let mut session = ClientSession::new(
             config,
@@ -358,30 +347,69 @@ impl Device {
     }
 
     fn store_nonces(&mut self, report: &SessionReport) -> Result<(), Error> {
-        let now = tree_now();
         let id = self.account.server_id.clone();
-        if report.commands > 0 {
-            // The server's commands may have replaced an AAuthData node.
-            self.nonces = stored_nonces(&self.tree, &id);
-        }
-        if let Some(n) = report
-            .client_nonce
-            .as_ref()
-            .filter(|n| **n != self.nonces.0)
-        {
-            dmacc::set_nonce(&mut self.tree, &id, &dmacc::AuthLevel::ClCred, n, now)?;
-            self.nonces.0.clone_from(n);
-        }
-        if let Some(n) = report
-            .server_nonce
-            .as_ref()
-            .filter(|n| **n != self.nonces.1)
-        {
-            dmacc::set_nonce(&mut self.tree, &id, &dmacc::AuthLevel::SrvCred, n, now)?;
-            self.nonces.1.clone_from(n);
-        }
+        self.nonces = record_nonces(&mut self.tree, &id, report, tree_now())?;
         Ok(())
     }
+}
+
+/// The `ClientSession` configuration of `account`, with the stored `nonces` (CLCRED,
+/// SRVCRED) from [`stored_nonces`].
+#[must_use]
+pub fn client_config(account: &Account, nonces: &(Vec<u8>, Vec<u8>)) -> ClientConfig {
+    let a = account;
+    let mut config = ClientConfig::new(a.server_url.clone(), a.device_id.clone());
+    config.encoding = a.encoding;
+    config.max_msg_size = a.max_msg_size;
+    config.max_obj_size = a.max_obj_size;
+    config.idle_timeout = a.idle_timeout;
+    config.credentials = scheme(a.client_auth.auth_type).map(|scheme| Credentials {
+        scheme,
+        name: a.client_auth.name.clone(),
+        secret: StoredSecret::Password(a.client_auth.secret.clone()),
+        nonce: nonces.0.clone(),
+    });
+    config.server_credentials = scheme(a.server_auth.auth_type).map(|scheme| Credentials {
+        scheme,
+        name: a.server_auth.name.clone(),
+        secret: StoredSecret::Password(a.server_auth.secret.clone()),
+        nonce: nonces.1.clone(),
+    });
+    config
+}
+
+/// The initiator and session id of a session `trigger` starts (a fresh random id for a
+/// client-initiated one).
+#[must_use]
+pub fn initiator(trigger: Trigger) -> (Initiator, u16) {
+    match trigger {
+        Trigger::Client => (Initiator::Client, rand::random_range(1..=u16::MAX)),
+        Trigger::Server { session_id } => (Initiator::Server, session_id),
+    }
+}
+
+/// Stores in `tree`'s DMAcc for `server_id` the nonces a session exchanged (`report`), and
+/// returns the nonces now stored (CLCRED, SRVCRED). The server's commands may have replaced an
+/// `AAuthData` node themselves: what the tree holds is read back first.
+///
+/// # Errors
+/// [`Error::Tree`] when a nonce cannot be written.
+pub fn record_nonces(
+    tree: &mut Tree,
+    server_id: &str,
+    report: &SessionReport,
+    now: dm_tree::Timestamp,
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    let mut nonces = stored_nonces(tree, server_id);
+    if let Some(n) = report.client_nonce.as_ref().filter(|n| **n != nonces.0) {
+        dmacc::set_nonce(tree, server_id, &dmacc::AuthLevel::ClCred, n, now)?;
+        nonces.0.clone_from(n);
+    }
+    if let Some(n) = report.server_nonce.as_ref().filter(|n| **n != nonces.1) {
+        dmacc::set_nonce(tree, server_id, &dmacc::AuthLevel::SrvCred, n, now)?;
+        nonces.1.clone_from(n);
+    }
+    Ok(nonces)
 }
 
 /// Executes server commands against the device's tree.

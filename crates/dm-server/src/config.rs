@@ -23,6 +23,8 @@ use crate::Error;
 /// max_body_bytes = 1048576
 /// max_msg_size = 65536
 /// notification_udp_port = 2948
+/// max_job_attempts = 3
+/// challenge_capacity = 65536
 ///
 /// [enrolment]
 /// policy = "secret"
@@ -59,6 +61,12 @@ pub struct Config {
     /// Base URL devices use to reach this server (for `RespURI`), e.g. `https://dm.example.org`.
     /// `None`: derived from the request's `Host` header and the listener's scheme.
     pub public_url: Option<String>,
+    /// Sends of a job after which the commands the device never answered (no Status at all)
+    /// end it as `failed`, each with the result error "no status from device". Default 3.
+    pub max_job_attempts: u32,
+    /// Most challenge nonces kept for devices that did not authenticate yet (the only state
+    /// kept for an unauthenticated sender; the oldest is dropped first). Default 65,536.
+    pub challenge_capacity: usize,
 }
 
 /// Secrets (API token, passwords) are never printed, so a config can be logged safely.
@@ -81,6 +89,8 @@ impl std::fmt::Debug for Config {
             .field("notification_udp_port", &self.notification_udp_port)
             .field("enrolment", &self.enrolment)
             .field("public_url", &self.public_url)
+            .field("max_job_attempts", &self.max_job_attempts)
+            .field("challenge_capacity", &self.challenge_capacity)
             .finish()
     }
 }
@@ -111,6 +121,8 @@ impl Default for Config {
             notification_udp_port: 2948,
             enrolment: EnrolmentPolicy::Reject,
             public_url: None,
+            max_job_attempts: 3,
+            challenge_capacity: 65_536,
         }
     }
 }

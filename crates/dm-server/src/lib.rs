@@ -110,7 +110,7 @@ impl Server {
             state,
             ..
         } = self;
-        let sweeper = tokio::spawn(state::sweep_sessions(state.clone()));
+        let timeouts = tokio::spawn(state.host.clone().run_timeouts());
         let result = match tls {
             Some(config) => tls::serve(listener, config, router, shutdown).await,
             None => axum::serve(
@@ -121,7 +121,7 @@ impl Server {
             .await
             .map_err(Error::Io),
         };
-        sweeper.abort();
+        timeouts.abort();
         state.close().await;
         result
     }
@@ -146,10 +146,10 @@ fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/healthz", axum::routing::get(healthz).post(healthz_post))
-        .merge(dm::routes())
         .nest("/api/v1", api::routes(state.clone()))
+        .with_state(state.clone())
+        .merge(state.host.router())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .with_state(state)
 }
 
 /// `GET /healthz`: `ok` (no token, no store access): a liveness probe.

@@ -84,11 +84,13 @@
 
 mod decode;
 mod encode;
+mod fragment;
 mod reader;
 mod tag;
 
 pub use decode::decode;
 pub use encode::{encode, encode_into, encode_pretty};
+pub use fragment::{FragmentKind, decode_fragment, encode_fragment};
 
 #[cfg(doc)]
 use crate::{Error, HARD_MAX_NESTING, Limits, SyncMl};

@@ -47,7 +47,8 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
     parser.document()
 }
 
-fn limit_error(limit: LimitKind, offset: usize, max: usize) -> Error {
+/// An exceeded XML decoding limit.
+pub(super) fn limit_error(limit: LimitKind, offset: usize, max: usize) -> Error {
     Error::LimitExceeded {
         encoding: Encoding::Xml,
         limit,
