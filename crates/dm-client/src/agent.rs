@@ -153,7 +153,10 @@ impl Agent {
             url: config.server_url.clone(),
             reason: e.to_string(),
         };
-        let proxy = config.gateway.as_ref().and_then(|g| g.http_proxy.as_deref());
+        let proxy = config
+            .gateway
+            .as_ref()
+            .and_then(|g| g.http_proxy.as_deref());
         let http = client(proxy).map_err(transport)?;
         let gateway = match gateway_account {
             Some(a) => Some((a, client(None).map_err(transport)?)),
@@ -298,8 +301,12 @@ impl Agent {
             .await;
         tree_file::write_atomic(&self.config.tree_file, &self.device.snapshot())?;
         match &result {
-            Ok(r) => tracing::info!(gateway = %account.server_url, end = ?r.end, "registered with the gateway"),
-            Err(e) => tracing::warn!(gateway = %account.server_url, error = %e, "registration with the gateway failed"),
+            Ok(r) => {
+                tracing::info!(gateway = %account.server_url, end = ?r.end, "registered with the gateway")
+            }
+            Err(e) => {
+                tracing::warn!(gateway = %account.server_url, error = %e, "registration with the gateway failed")
+            }
         }
         result.map(Some)
     }

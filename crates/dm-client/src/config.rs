@@ -314,7 +314,10 @@ impl Config {
                     reason: "gateway.client_auth.type cannot be none".into(),
                 });
             }
-            if g.url.trim().is_empty() || g.server_id.trim().is_empty() || g.server_id == self.server_id {
+            if g.url.trim().is_empty()
+                || g.server_id.trim().is_empty()
+                || g.server_id == self.server_id
+            {
                 return Err(Error::Config {
                     reason: "gateway.url and gateway.server_id must be set, and the server id differ from server_id".into(),
                 });

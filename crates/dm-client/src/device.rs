@@ -77,7 +77,11 @@ impl Account {
         };
         a.server_auth = AuthSpec {
             auth_type: g.server_auth.auth_type,
-            name: g.server_auth.name.clone().unwrap_or_else(|| g.server_id.clone()),
+            name: g
+                .server_auth
+                .name
+                .clone()
+                .unwrap_or_else(|| g.server_id.clone()),
             secret: g.server_auth.secret.clone(),
         };
         Some(a)

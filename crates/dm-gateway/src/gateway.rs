@@ -160,11 +160,16 @@ pub async fn run(
     if let Some(addr) = shared.config.southbound.relay {
         let l = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| Error::Io { what: format!("binding {addr}"), source })?;
+            .map_err(|source| Error::Io {
+                what: format!("binding {addr}"),
+                source,
+            })?;
         relay_addr = l.local_addr().ok();
         let app = crate::http_relay::router(shared.clone(), host.config().limits.max_size)?;
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await {
+            if let Err(e) =
+                axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await
+            {
                 tracing::error!(error = %e, "HTTP relay stopped");
             }
         }));
@@ -212,6 +217,15 @@ pub async fn run(
         tasks.push(tokio::spawn(north.clone().serve(i, triggers, completions)));
     }
     tasks.push(tokio::spawn(timers(shared.clone())));
+    {
+        let shared = shared.clone();
+        let mut ed = rx.ed_triggers;
+        tasks.push(tokio::spawn(async move {
+            while let Some(id) = ed.recv().await {
+                crate::dispatch::trigger(&shared, &id).await;
+            }
+        }));
+    }
     on_bound(bound);
     shutdown.await;
     for t in &tasks {

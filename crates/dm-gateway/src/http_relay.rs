@@ -52,11 +52,19 @@ pub(crate) fn router(shared: Arc<Shared>, max_body: usize) -> Result<axum::Route
 }
 
 fn origin(u: &Uri) -> Option<(String, String)> {
-    Some((u.scheme_str()?.to_ascii_lowercase(), u.authority()?.as_str().to_ascii_lowercase()))
+    Some((
+        u.scheme_str()?.to_ascii_lowercase(),
+        u.authority()?.as_str().to_ascii_lowercase(),
+    ))
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 fn address_ip(a: &Address) -> Option<IpAddr> {
@@ -64,7 +72,11 @@ fn address_ip(a: &Address) -> Option<IpAddr> {
         Address::Udp(hp) => hp.as_str(),
         Address::Http(url) => url.split("://").nth(1)?.split('/').next()?,
     };
-    hostport.parse::<SocketAddr>().map(|s| s.ip()).ok().or_else(|| hostport.parse().ok())
+    hostport
+        .parse::<SocketAddr>()
+        .map(|s| s.ip())
+        .ok()
+        .or_else(|| hostport.parse().ok())
 }
 
 /// True when `ip` is the address of a device registered in Transparent mode and attached.
@@ -86,10 +98,14 @@ async fn forward(
         return plain(StatusCode::NOT_IMPLEMENTED, "CONNECT is not relayed\n");
     }
     let Some((scheme, authority)) = origin(req.uri()) else {
-        return plain(StatusCode::BAD_REQUEST, "expected an absolute-form request URI\n");
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "expected an absolute-form request URI\n",
+        );
     };
     let allowed = relay.shared.config.servers.iter().any(|s| {
-        s.url.parse::<Uri>().ok().and_then(|u| origin(&u)) == Some((scheme.clone(), authority.clone()))
+        s.url.parse::<Uri>().ok().and_then(|u| origin(&u))
+            == Some((scheme.clone(), authority.clone()))
     });
     if !allowed {
         tracing::warn!(%peer, to = %dm_host::log::Untrusted(&authority), "relay refused: not one of the gateway's DM servers");
@@ -131,8 +147,14 @@ async fn forward(
             back.insert(n, v);
         }
     }
-    if resp.content_length().is_some_and(|n| n > relay.max_body as u64) {
-        return plain(StatusCode::BAD_GATEWAY, "the DM server's answer is too large\n");
+    if resp
+        .content_length()
+        .is_some_and(|n| n > relay.max_body as u64)
+    {
+        return plain(
+            StatusCode::BAD_GATEWAY,
+            "the DM server's answer is too large\n",
+        );
     }
     let mut resp = resp;
     let mut bytes = Vec::new();
@@ -140,7 +162,12 @@ async fn forward(
         match resp.chunk().await {
             Ok(Some(c)) if bytes.len() + c.len() <= relay.max_body => bytes.extend_from_slice(&c),
             Ok(None) => break,
-            _ => return plain(StatusCode::BAD_GATEWAY, "the DM server's answer was cut or too large\n"),
+            _ => {
+                return plain(
+                    StatusCode::BAD_GATEWAY,
+                    "the DM server's answer was cut or too large\n",
+                );
+            }
         }
     }
     let bytes = Bytes::from(bytes);
