@@ -422,8 +422,10 @@ const SETTABLE: AccessType =
 fn op_leaf(e: &OpEntry, name: &str) -> Option<MountNode> {
     let o = &e.stored;
     match name {
-        "Targets" => leaf(o.targets.join(","), Format::Chr, SETTABLE),
-        "Commands" => leaf(o.commands.clone(), Format::Xml, SETTABLE),
+        // Created by an Add (they do not exist before), changed by a Replace.
+        "Targets" if !o.targets.is_empty() => leaf(o.targets.join(","), Format::Chr, SETTABLE),
+        "Commands" if !o.commands.is_empty() => leaf(o.commands.clone(), Format::Xml, SETTABLE),
+        // Exist with their defaults: changed by a Replace.
         "WaitSeconds" => leaf(o.wait_secs.to_string(), Format::Int, SETTABLE),
         "TimeoutSeconds" => leaf(o.timeout_secs.to_string(), Format::Int, SETTABLE),
         "Start" => leaf(

@@ -24,6 +24,8 @@ pub struct Bound {
     pub north_udp: Option<SocketAddr>,
     /// The HTTP Package 0 listener, if on.
     pub north_http: Option<SocketAddr>,
+    /// The HTTP relay for Transparent-mode devices, if on.
+    pub relay: Option<SocketAddr>,
 }
 
 /// Writes the accounts of the configuration's `[[devices]]` (stored nonces are kept).
@@ -154,12 +156,31 @@ pub async fn run(
         }
     }));
     tasks.push(tokio::spawn(host.clone().run_timeouts()));
+    let mut relay_addr = None;
+    if let Some(addr) = shared.config.southbound.relay {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Io {
+                what: format!("binding {addr}"),
+                source,
+            })?;
+        relay_addr = l.local_addr().ok();
+        let app = crate::http_relay::router(shared.clone(), host.config().limits.max_size)?;
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) =
+                axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await
+            {
+                tracing::error!(error = %e, "HTTP relay stopped");
+            }
+        }));
+    }
 
     let (arr_tx, mut arr_rx) = mpsc::channel(256);
     let mut bound = Bound {
         south: south_addr,
         north_udp: None,
         north_http: None,
+        relay: relay_addr,
     };
     if let Some(addr) = shared.config.northbound.udp {
         let sock = listener::bind_udp(addr).await?;
@@ -196,6 +217,15 @@ pub async fn run(
         tasks.push(tokio::spawn(north.clone().serve(i, triggers, completions)));
     }
     tasks.push(tokio::spawn(timers(shared.clone())));
+    {
+        let shared = shared.clone();
+        let mut ed = rx.ed_triggers;
+        tasks.push(tokio::spawn(async move {
+            while let Some(id) = ed.recv().await {
+                crate::dispatch::trigger(&shared, &id).await;
+            }
+        }));
+    }
     on_bound(bound);
     shutdown.await;
     for t in &tasks {

@@ -155,6 +155,7 @@ impl North {
             Mount::nodes(FanoutTree::new(shared.clone())),
             now,
         )?;
+        crate::gwconfig::register_ed_trigger(&mut tree, &shared)?;
         crate::gwconfig::apply(&shared, &tree);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(shared.config.http_timeout_secs.max(1)))
@@ -297,7 +298,7 @@ impl North {
             for (id, xml) in &alerts {
                 match syncml::xml::decode_fragment(
                     xml.as_bytes(),
-                    syncml::xml::FragmentKind::Commands,
+                    syncml::xml::FragmentKind::Alerts,
                     &syncml::Limits::default(),
                 ) {
                     Ok(cmds) => {

@@ -38,6 +38,8 @@ pub enum FragmentKind {
     Commands,
     /// `Status` and `Results` (what a device answers).
     Responses,
+    /// `Alert` commands (what a device reports: a gateway's queue of Generic Alerts).
+    Alerts,
 }
 
 impl FragmentKind {
@@ -46,6 +48,7 @@ impl FragmentKind {
         match self {
             FragmentKind::Commands => "Get, Add, Replace, Delete, Exec, Copy, Atomic or Sequence",
             FragmentKind::Responses => "Status or Results",
+            FragmentKind::Alerts => "Alert",
         }
     }
 
@@ -63,6 +66,7 @@ impl FragmentKind {
                     | Tag::Sequence
             ),
             FragmentKind::Responses => matches!(tag, Tag::Status | Tag::Results),
+            FragmentKind::Alerts => matches!(tag, Tag::Alert),
         }
     }
 
@@ -83,6 +87,7 @@ impl FragmentKind {
                 | Command::Copy(_),
             ) => true,
             (FragmentKind::Responses, Command::Status(_) | Command::Results(_)) => true,
+            (FragmentKind::Alerts, Command::Alert(_)) => true,
             _ => false,
         }
     }
