@@ -80,6 +80,10 @@ struct Args {
     /// Password the server uses toward the devices (default: per device, derived from its id).
     #[arg(long)]
     server_secret: Option<String>,
+    /// Password of every device (default: per device, derived from its id), e.g. a gateway's
+    /// enrolment secret.
+    #[arg(long)]
+    device_secret: Option<String>,
     /// Device id prefix: devices are PREFIX-0 .. PREFIX-(N-1).
     #[arg(long, default_value = "sim")]
     prefix: String,
@@ -291,8 +295,10 @@ fn device_id(prefix: &str, i: usize) -> String {
     format!("{prefix}-{i}")
 }
 
-fn device_secret(id: &str) -> String {
-    format!("pw-{id}-sim")
+fn device_secret(args: &Args, id: &str) -> String {
+    args.device_secret
+        .clone()
+        .unwrap_or_else(|| format!("pw-{id}-sim"))
 }
 
 fn server_secret(args: &Args, id: &str) -> String {
@@ -466,7 +472,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     "device_id": id,
                     "auth_type": a.auth.api_name(),
                     "auth_name": id,
-                    "auth_secret": device_secret(&id),
+                    "auth_secret": device_secret(&a, &id),
                     "server_auth_type": a.server_auth.api_name(),
                     "server_secret": server_secret(&a, &id),
                 });
@@ -506,7 +512,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             client_auth: AuthSpec {
                 auth_type: args.auth.config(),
                 name: id.clone(),
-                secret: device_secret(&id),
+                secret: device_secret(&args, &id),
             },
             server_auth: AuthSpec {
                 auth_type: args.server_auth.config(),

@@ -368,6 +368,8 @@ impl Executor for NorthExecutor<'_> {
         cmds: Vec<Command>,
     ) -> Result<Vec<Command>, dm_client::Error> {
         let mut replies = Vec::new();
+        let started = std::time::Instant::now();
+        let count = cmds.len();
         {
             let mut tree = lock(&self.north.tree);
             let ctx = ExecContext {
@@ -383,6 +385,10 @@ impl Executor for NorthExecutor<'_> {
                 }
             }
         }
+        tracing::info!(
+            "{count} server command(s) executed in {:.2} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         // What the providers changed is stored before the server sees the statuses.
         self.north.shared.drain_inventory_events();
         if let Err(e) = self.north.shared.flush().await {
