@@ -119,7 +119,10 @@ impl Shared {
         store: GatewayStore,
     ) -> Result<(Arc<Shared>, Receivers), Error> {
         let epoch = Instant::now();
-        let mut inventory = Inventory::new(InventoryConfig::default());
+        let mut inventory = Inventory::new(InventoryConfig {
+            min_lease: Duration::from_secs(config.min_lease_secs.max(1)),
+            ..InventoryConfig::default()
+        });
         let now = Timestamp::ZERO;
         let unix = unix_now();
         for record in store.devices().await? {
