@@ -4,3 +4,5 @@
 //! In: TCP connections (plain or TLS) carrying SyncML DM messages in HTTP POST bodies, and a
 //! backend that knows the accounts and what to do with an authenticated session.
 //! Out: HTTP responses, and the backend's hooks called for authenticated sessions only.
+
+pub mod log;
