@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dm_store::{AnyStore, RequeueScope, Store as _};
 
 use crate::dm::SessionTable;
-use crate::notifier::Notifier;
+use crate::notifier::{Notifier, NotifyPolicy};
 use crate::{Config, Error};
 
 /// Shared server state (one per [`crate::Server`]).
@@ -38,7 +38,10 @@ impl AppState {
                 "jobs sent but unanswered before the restart are queued again"
             );
         }
-        let notifier = Notifier::new().await?;
+        let notifier = Notifier::new(NotifyPolicy::allowing(
+            config.notify_allowed_networks.clone(),
+        ))
+        .await?;
         let first_id = u16::try_from(now_ms().rem_euclid(0xfff0))
             .unwrap_or(1)
             .max(1);

@@ -53,14 +53,14 @@ impl PublicUrl {
 }
 
 /// The base URL (`scheme://authority[/path]`, no trailing `/`) for URLs handed to the peer of
-/// one request: `public` when configured; else `http(s)://` (by `tls`) and the request's `Host`
+/// one request: `public` when configured (checked beforehand with [`PublicUrl::parse`]); else `http(s)://` (by `tls`) and the request's `Host`
 /// header when it is a plain `host[:port]` (a DNS name, an IPv4 address or a bracketed IPv6
 /// address); else `http(s)://localhost`. A `Host` with anything else (a path, user
 /// information, spaces, control characters) is never copied into a URL.
 #[must_use]
-pub fn base_url(public: Option<&PublicUrl>, host: Option<&HeaderValue>, tls: bool) -> String {
+pub fn base_url(public: Option<&str>, host: Option<&HeaderValue>, tls: bool) -> String {
     if let Some(public) = public {
-        return public.as_str().to_owned();
+        return public.trim_end_matches('/').to_owned();
     }
     let scheme = if tls { "https" } else { "http" };
     let host = host
@@ -151,7 +151,7 @@ mod tests {
         let public = PublicUrl::parse("https://dm.example.org/base/").unwrap();
         let host = HeaderValue::from_static("dm.lan:8080");
         assert_eq!(
-            base_url(Some(&public), Some(&host), false),
+            base_url(Some(public.as_str()), Some(&host), false),
             "https://dm.example.org/base"
         );
         assert_eq!(base_url(None, Some(&host), false), "http://dm.lan:8080");

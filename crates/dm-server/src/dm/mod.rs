@@ -75,18 +75,11 @@ fn incoming(
         .get(syncml::auth::HMAC_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let base_url = match &state.config.public_url {
-        Some(u) => u.trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-                .unwrap_or("localhost");
-            let scheme = if state.tls { "https" } else { "http" };
-            format!("{scheme}://{host}")
-        }
-    };
+    let base_url = dm_host::listener::base_url(
+        state.config.public_url.as_deref(),
+        headers.get(header::HOST),
+        state.tls,
+    );
     Ok(Incoming {
         encoding,
         body,
