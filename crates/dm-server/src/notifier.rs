@@ -106,8 +106,12 @@ impl NotifyAddress {
                 return Err(bad());
             }
             if !url.username().is_empty() || url.password().is_some() {
+                // The refusal names the URL without the credentials.
+                let mut shown = url.clone();
+                let _ = shown.set_username("");
+                let _ = shown.set_password(None);
                 return Err(NotifyError::Refused {
-                    address: text.to_owned(),
+                    address: shown.to_string(),
                     reason: "user information (user:password@) is not allowed in a notification URL",
                 });
             }
