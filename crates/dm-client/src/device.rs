@@ -347,9 +347,13 @@ impl Device {
             session.queue_generic_alert(alert);
         }
         let idle = self.account.idle_timeout;
+        let limit = session::response_limit(
+            self.account.max_msg_size,
+            syncml::Limits::default().max_size,
+        );
         let http_result = {
             let mut executor = TreeExecutor { device: self };
-            session::drive(http, &mut session, &mut executor, idle).await
+            session::drive(http, &mut session, &mut executor, idle, limit).await
         };
         let mut report = http_result?;
         report.server_authenticated |= server_auth_off;
