@@ -51,7 +51,7 @@ struct Args {
     /// Most connections open at once (listener.max_connections, default 4096).
     #[arg(long)]
     max_connections: Option<usize>,
-    /// Most requests handled at once; past it 503 + Retry-After (listener.max_in_flight, 256).
+    /// Most requests handled at once; past it 503 + Retry-After (listener.max_in_flight, 128).
     #[arg(long)]
     max_in_flight: Option<usize>,
     /// Seconds a client has to send a complete request head (listener.header_read_timeout_secs, 10).

@@ -35,7 +35,7 @@ use crate::Error;
 ///
 /// [listener]            # dm_host::listener::ListenerLimits; these are the defaults
 /// max_connections = 4096
-/// max_in_flight = 256
+/// max_in_flight = 128
 /// header_read_timeout_secs = 10
 /// idle_timeout_secs = 30
 /// request_timeout_secs = 60

@@ -63,7 +63,10 @@ impl Server {
             (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
             _ => None,
         };
-        let listener = Listener::bind(config.listen, tls, config.listener).await?;
+        // The later messages of an admitted DM session go before new sessions under load.
+        let listener = Listener::bind(config.listen, tls, config.listener)
+            .await?
+            .with_priority(|uri| uri.path().starts_with("/dm/s/"));
         let state = AppState::new(config, listener.is_tls()).await?;
         let router = router(state.clone());
         Ok(Server {

@@ -224,6 +224,104 @@ async fn dm_requests_past_the_in_flight_bound_get_503() {
     s.stop().await;
 }
 
+/// Under load the later messages of an admitted session go first: with three of four
+/// in-flight slots held, a new session is shed but a running one continues to its end.
+#[tokio::test]
+async fn a_running_session_continues_while_new_ones_are_shed() {
+    let (_dir, db) = temp_db();
+    let s = start(dm_server::Config {
+        listener: ListenerLimits {
+            max_in_flight: 4,
+            ..ListenerLimits::default()
+        },
+        ..config(&db)
+    })
+    .await;
+    provision(&s, "IMEI:run").await;
+    provision(&s, "IMEI:new").await;
+    let job = json!({"device_id": "IMEI:run", "commands": [
+        {"kind": "get", "items": [{"path": "./DevInfo/Mod"}]}]});
+    assert_eq!(s.post("/jobs", job).await.status(), 201);
+    let dm_url = format!("{}/dm", s.url);
+
+    // Package 1 of the running session is admitted (nothing is held yet).
+    let mut c = ClientConfig::new(dm_url.clone(), "IMEI:run");
+    c.credentials = Some(Credentials {
+        scheme: AuthScheme::Md5,
+        name: "IMEI:run".to_owned(),
+        secret: StoredSecret::Password("pw".to_owned()),
+        nonce: Vec::new(),
+    });
+    let dev = Device::new("IMEI:run", "IMEI:run", "pw");
+    let mut session = ClientSession::new(
+        c,
+        Initiator::Client,
+        9,
+        dm_tree::mo::devinfo::items(&dev.tree),
+        Box::new(|b: &mut [u8]| rand::rng().fill_bytes(b)),
+        now(),
+    );
+    let post = |url: String, bytes: Vec<u8>| {
+        s.http
+            .post(url)
+            .header("content-type", "application/vnd.syncml.dm+xml")
+            .body(bytes)
+            .send()
+    };
+    let t = session.poll_transmit(now()).unwrap();
+    let r = post(t.url.unwrap(), t.bytes).await.unwrap();
+    assert_eq!(r.status(), 200);
+    session
+        .handle_bytes(now(), &r.bytes().await.unwrap(), None)
+        .unwrap();
+
+    // Three requests whose bodies have not arrived hold three of the four slots.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = post(dm_url.clone(), package1("IMEI:new")).await.unwrap();
+    assert_eq!(r.status(), 503, "a new session is shed");
+
+    // The running session answers its Get on its RespURI and completes.
+    let mut messages = 0;
+    while let Some(ev) = session.poll_event() {
+        if let dm_proto::ClientEvent::Commands { msg_id, commands } = ev {
+            let mut tree = Device::new("IMEI:run", "IMEI:run", "pw").tree;
+            let ctx = dm_tree::ExecContext {
+                server_id: SERVER_ID,
+                msg_id: &msg_id,
+                now: dm_tree::Timestamp(0),
+            };
+            let answers = commands
+                .iter()
+                .flat_map(|c| tree.execute(&ctx, c))
+                .collect();
+            session.respond(answers).unwrap();
+        }
+    }
+    while let Some(t) = session.poll_transmit(now()) {
+        let url = t.url.unwrap();
+        assert!(url.contains("/dm/s/"), "{url}");
+        let r = post(url, t.bytes).await.unwrap();
+        assert_eq!(r.status(), 200, "the running session is not shed");
+        session
+            .handle_bytes(now(), &r.bytes().await.unwrap(), None)
+            .unwrap();
+        while session.poll_event().is_some() {}
+        messages += 1;
+    }
+    assert!(messages >= 1);
+    assert_eq!(session.ended(), Some(dm_proto::SessionEnd::Completed));
+    drop(held);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn invalid_listener_limits_fail_at_bind() {
     let (_dir, db) = temp_db();

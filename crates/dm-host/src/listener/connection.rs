@@ -9,6 +9,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,10 +19,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
 
 use super::{ListenerLimits, Phase};
 
@@ -29,11 +29,10 @@ use super::{ListenerLimits, Phase};
 pub(super) struct Shared {
     pub(super) router: Router,
     pub(super) limits: ListenerLimits,
+    /// Which requests may use the slots kept for priority work (`None`: no reserve).
+    priority: Option<Priority>,
     /// Permits for requests being handled.
     pub(super) in_flight: Arc<Semaphore>,
-    /// Signalled when the connection cap is reached: connections that have read nothing yet or
-    /// are idle between requests close.
-    pub(super) at_cap: Notify,
     /// True while the accept loop waits for a free connection slot: every response then says
     /// `Connection: close`, so that the connections waiting get their turn.
     pub(super) saturated: AtomicBool,
@@ -45,12 +44,16 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub(super) fn new(router: Router, limits: ListenerLimits) -> Shared {
+    pub(super) fn new(
+        router: Router,
+        limits: ListenerLimits,
+        priority: Option<Priority>,
+    ) -> Shared {
         Shared {
             router,
+            priority,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
-            at_cap: Notify::new(),
             saturated: AtomicBool::new(false),
             shed_since_log: AtomicU64::new(0),
             last_shed_log_ms: AtomicU64::new(0),
@@ -79,6 +82,9 @@ impl Shared {
         }
     }
 }
+
+/// Tells requests that continue admitted work (they may use the reserved slots) from new work.
+pub(super) type Priority = Arc<dyn Fn(&axum::http::Uri) -> bool + Send + Sync>;
 
 fn ms_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -111,7 +117,7 @@ pub(super) async fn serve(
                 return;
             }
         },
-        _ = phase.wait_for(|p| *p != Phase::Serving) => return,
+        _ = phase.wait_for(|p| matches!(p, Phase::Draining | Phase::Stopped)) => return,
     };
     http(stream, peer, shared, phase).await;
 }
@@ -144,8 +150,14 @@ async fn http<S>(
         .keep_alive(true);
     let mut conn = pin!(builder.serve_connection(io, gate));
     let mut closing = false;
+    // Idle check: every half idle timeout; two checks in a row without a byte moved and no
+    // request being handled close the connection (between 1 and 1.5 idle timeouts after the
+    // last byte).
+    let tick = (limits.idle_timeout / 2).max(Duration::from_millis(1));
+    let mut check = pin!(tokio::time::sleep(tick));
+    let mut seen = activity.moves();
+    let mut quiet_checks = 0u8;
     loop {
-        let idle_deadline = activity.idle_deadline(limits.idle_timeout);
         tokio::select! {
             ended = conn.as_mut() => {
                 if let Err(e) = ended {
@@ -153,71 +165,72 @@ async fn http<S>(
                 }
                 return;
             }
-            () = tokio::time::sleep_until(idle_deadline) => {
-                if activity.is_idle(limits.idle_timeout) {
-                    tracing::debug!(%peer, "connection idle past the idle timeout: closed");
-                    return;
+            () = check.as_mut() => {
+                check.as_mut().reset(Instant::now() + tick);
+                let moves = activity.moves();
+                if moves != seen || activity.busy() > 0 {
+                    seen = moves;
+                    quiet_checks = 0;
+                } else {
+                    quiet_checks += 1;
+                    if quiet_checks >= 2 {
+                        tracing::debug!(%peer, "connection idle past the idle timeout: closed");
+                        return;
+                    }
                 }
             }
             changed = phase.changed() => match changed.map(|()| *phase.borrow()) {
                 Ok(Phase::Serving) => {}
+                Ok(Phase::AtCap(_)) => {
+                    // Only between requests: a connection that has not sent its first request
+                    // yet may be a device about to (the header timeout bounds the others).
+                    if !closing && activity.busy() == 0 && activity.served() > 0 {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
                 Ok(Phase::Draining) => {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
                 Ok(Phase::Stopped) | Err(_) => return,
             },
-            () = shared.at_cap.notified(), if !closing => {
-                if activity.busy() == 0 {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
         }
     }
 }
 
-/// When a connection last moved bytes, and how many of its requests are being handled.
+/// How often a connection moved bytes (a count, not a clock: cheap on every read and write),
+/// and how many of its requests are being handled.
 struct Activity {
-    epoch: Instant,
-    last_io_ms: AtomicU64,
+    moves: AtomicU64,
     busy: AtomicUsize,
+    served: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Activity {
         Activity {
-            epoch: Instant::now(),
-            last_io_ms: AtomicU64::new(0),
+            moves: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
         }
     }
 
     fn touch(&self) {
-        self.last_io_ms
-            .store(ms_since(self.epoch), Ordering::Relaxed);
+        self.moves.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn moves(&self) -> u64 {
+        self.moves.load(Ordering::Relaxed)
     }
 
     fn busy(&self) -> usize {
         self.busy.load(Ordering::Relaxed)
     }
 
-    fn last_io(&self) -> Instant {
-        self.epoch + std::time::Duration::from_millis(self.last_io_ms.load(Ordering::Relaxed))
-    }
-
-    /// When the connection becomes idle if nothing happens: a full timeout from now while a
-    /// request is being handled (the request timeout bounds that), else from the last byte.
-    fn idle_deadline(&self, timeout: std::time::Duration) -> Instant {
-        if self.busy() > 0 {
-            Instant::now() + timeout
-        } else {
-            self.last_io() + timeout
-        }
-    }
-
-    fn is_idle(&self, timeout: std::time::Duration) -> bool {
-        self.busy() == 0 && self.last_io() + timeout <= Instant::now()
+    /// Requests of this connection handled to their end.
+    fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     fn begin(self: &Arc<Self>) -> Busy {
@@ -226,12 +239,13 @@ impl Activity {
     }
 }
 
-/// A request being handled; the idle clock restarts when it ends.
+/// A request being handled; its end counts as activity (the idle clock restarts).
 struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.touch();
+        self.0.served.fetch_add(1, Ordering::Relaxed);
         self.0.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -311,7 +325,16 @@ impl hyper::service::Service<Request<Incoming>> for Gate {
     type Future = Answer;
 
     fn call(&self, mut req: Request<Incoming>) -> Answer {
-        let Ok(permit) = self.shared.in_flight.clone().try_acquire_owned() else {
+        let reserved_for_priority = match &self.shared.priority {
+            Some(is_priority) if !is_priority(req.uri()) => self.shared.limits.max_in_flight / 4,
+            _ => 0,
+        };
+        let admitted = if self.shared.in_flight.available_permits() > reserved_for_priority {
+            self.shared.in_flight.clone().try_acquire_owned().ok()
+        } else {
+            None
+        };
+        let Some(permit) = admitted else {
             self.shared.note_shed();
             let busy = busy_response(self.shared.limits.retry_after_secs());
             return Box::pin(std::future::ready(Ok(busy)));
@@ -324,7 +347,9 @@ impl hyper::service::Service<Request<Incoming>> for Gate {
             let _permit = permit;
             let _busy = busy;
             let timeout = shared.limits.request_timeout;
-            match tokio::time::timeout(timeout, shared.router.clone().oneshot(req)).await {
+            // Router is always ready (axum documents it): call it without `poll_ready`.
+            let routed = tower::Service::call(&mut shared.router.clone(), req);
+            match tokio::time::timeout(timeout, routed).await {
                 Ok(Ok(mut resp)) => {
                     if shared.saturated.load(Ordering::Relaxed) {
                         resp.headers_mut()

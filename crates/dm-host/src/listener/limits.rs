@@ -13,7 +13,7 @@ use crate::Error;
 ///
 /// ```toml
 /// max_connections = 4096
-/// max_in_flight = 256
+/// max_in_flight = 128
 /// header_read_timeout_secs = 10
 /// idle_timeout_secs = 30
 /// request_timeout_secs = 60
@@ -25,14 +25,16 @@ use crate::Error;
 #[serde(default, deny_unknown_fields)]
 pub struct ListenerLimits {
     /// Most connections open at once (default 4,096). Past it the listener stops accepting:
-    /// new connections wait in the kernel's accept queue, connections that have not sent a byte
-    /// yet or are idle between requests are closed, and the others are closed after their
+    /// new connections wait in the kernel's accept queue, connections idle between requests
+    /// are closed, and the others are closed after their
     /// current response, to make room. [`crate::listener::Listener::bind`] lowers it to three
     /// quarters of the process's open-file limit (`RLIMIT_NOFILE`), so that the store, the
     /// notifier and the log keep file descriptors even when every slot is taken.
     pub max_connections: usize,
-    /// Most requests handled at once, over all connections (default 256). A request past it
+    /// Most requests handled at once, over all connections (default 128). A request past it
     /// is answered at once with `503 Service Unavailable` and `Retry-After`, never queued.
+    /// With [`crate::listener::Listener::with_priority`], a quarter of it is kept for priority
+    /// requests: others are shed once three quarters are taken.
     pub max_in_flight: usize,
     /// Longest wait for a complete request head (request line and headers), counted from the
     /// moment the connection is ready for a request: after accept (and again after the TLS
@@ -65,7 +67,7 @@ impl Default for ListenerLimits {
     fn default() -> Self {
         ListenerLimits {
             max_connections: 4096,
-            max_in_flight: 256,
+            max_in_flight: 128,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),

@@ -15,12 +15,14 @@
 //! - hold a request slot with a slow body or a slow handler: answered `408` after
 //!   [`ListenerLimits::request_timeout`];
 //! - exhaust file descriptors: at most [`ListenerLimits::max_connections`] connections (and
-//!   at most three quarters of `RLIMIT_NOFILE`); at the cap accepting pauses, connections that
-//!   have not sent a byte yet or are idle between requests are closed, and every response says `Connection: close` until a slot is
+//!   at most three quarters of `RLIMIT_NOFILE`); at the cap accepting pauses, connections idle
+//!   between requests are closed, and every response says `Connection: close` until a slot is
 //!   free, so waiting connections get their turn. A failed `accept` (`EMFILE`, `ENFILE`, `ENOBUFS`, ...) backs
 //!   off from 10 ms to 1 s instead of spinning, and the loop never gives up;
 //! - queue work: past [`ListenerLimits::max_in_flight`] requests being handled, a request is
-//!   answered `503 Service Unavailable` with `Retry-After` at once.
+//!   answered `503 Service Unavailable` with `Retry-After` at once; with
+//!   [`Listener::with_priority`] new work is shed first (a quarter of the slots is kept for the
+//!   continuation of admitted work).
 //!
 //! ```no_run
 //! # async fn example(router: axum::Router) -> Result<(), dm_host::Error> {
@@ -60,11 +62,17 @@ use connection::Shared;
 enum Phase {
     /// Accepting and serving.
     Serving,
+    /// Accepting and serving; the connection cap was reached (the n-th time: each notice is a
+    /// change): connections idle between requests close to make room.
+    AtCap(u64),
     /// No longer accepting; connections finish their current request and close.
     Draining,
     /// The shutdown grace is over: connections close now.
     Stopped,
 }
+
+/// How often, at most, connections are asked to make room at the connection cap.
+const CAP_NOTICE_EVERY: Duration = Duration::from_millis(250);
 
 /// A bound, not yet serving listener (plain HTTP or HTTPS).
 pub struct Listener {
@@ -72,6 +80,7 @@ pub struct Listener {
     local_addr: SocketAddr,
     tls: Option<TlsAcceptor>,
     limits: ListenerLimits,
+    priority: Option<connection::Priority>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -80,6 +89,7 @@ impl std::fmt::Debug for Listener {
             .field("local_addr", &self.local_addr)
             .field("tls", &self.tls.is_some())
             .field("limits", &self.limits)
+            .field("priority", &self.priority.is_some())
             .finish()
     }
 }
@@ -126,7 +136,22 @@ impl Listener {
             local_addr,
             tls: tls.map(TlsAcceptor::from),
             limits: fitted,
+            priority: None,
         })
+    }
+
+    /// Keeps a quarter of [`ListenerLimits::max_in_flight`] for requests `is_priority` picks
+    /// (by URI): other requests are shed once three quarters of the slots are taken. Use it for
+    /// the continuation of work already admitted (dm-server: the later messages of a DM session,
+    /// `POST /dm/s/{token}`), so that overload refuses new sessions rather than breaking
+    /// running ones.
+    #[must_use]
+    pub fn with_priority(
+        mut self,
+        is_priority: impl Fn(&axum::http::Uri) -> bool + Send + Sync + 'static,
+    ) -> Listener {
+        self.priority = Some(Arc::new(is_priority));
+        self
     }
 
     /// The bound address (the real port when port 0 was asked for).
@@ -162,13 +187,19 @@ impl Listener {
     /// handshakes and broken connections are logged at debug level and dropped.
     pub async fn serve(self, router: Router, shutdown: impl Future<Output = ()> + Send) {
         let Listener {
-            tcp, tls, limits, ..
+            tcp,
+            tls,
+            limits,
+            priority,
+            ..
         } = self;
-        let shared = Arc::new(Shared::new(router, limits));
+        let shared = Arc::new(Shared::new(router, limits, priority));
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let (phase, watch_phase) = watch::channel(Phase::Serving);
         let mut shutdown = pin!(shutdown);
         let mut backoff = AcceptBackoff::default();
+        let mut last_cap_notice: Option<tokio::time::Instant> = None;
+        let mut cap_notices = 0u64;
         loop {
             let permit = match slots.clone().try_acquire_owned() {
                 Ok(permit) => permit,
@@ -178,7 +209,13 @@ impl Listener {
                         "connection limit reached: closing idle connections, pausing accept"
                     );
                     shared.saturated.store(true, Ordering::Relaxed);
-                    shared.at_cap.notify_waiters();
+                    // Waking every connection costs one wake-up each: at most every 250 ms.
+                    let now = tokio::time::Instant::now();
+                    if last_cap_notice.is_none_or(|t| now.duration_since(t) >= CAP_NOTICE_EVERY) {
+                        last_cap_notice = Some(now);
+                        cap_notices += 1;
+                        let _ = phase.send(Phase::AtCap(cap_notices));
+                    }
                     let permit = tokio::select! {
                         () = &mut shutdown => break,
                         permit = slots.clone().acquire_owned() => match permit {
