@@ -24,7 +24,7 @@
 //! API requests (provisioning, job queueing) answered 503 are retried after `Retry-After`;
 //! DM sessions are not (a session with a 503 answer counts as shed and failed), unless
 //! `--retry-shed`: then it is tried again after `Retry-After`, up to 10 times.
-//! `--baseline-only` runs the baseline rounds and nothing else.
+//! `--baseline-only` runs the baseline rounds and nothing else (no provisioning either).
 //! `--provision-only` stops after provisioning (e.g. to register a large fleet). `--threads`
 //! sets the simulator's own worker threads (default 1: on a small machine the simulator's CPU
 //! competes with the server's).
@@ -523,7 +523,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("building the HTTP client")?;
 
-    if let Some(token) = &args.api_token {
+    if let Some(token) = args.api_token.as_ref().filter(|_| !args.baseline_only) {
         let bar = progress(args.devices as u64, "provisioning");
         let (h, a, u, b) = (http.clone(), args.clone(), urls.clone(), bar.clone());
         let token = token.clone();

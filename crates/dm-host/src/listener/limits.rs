@@ -44,7 +44,9 @@ pub struct ListenerLimits {
     #[serde(rename = "header_read_timeout_secs", with = "secs")]
     pub header_read_timeout: Duration,
     /// Longest time a connection may go without a byte read or written while no request of it
-    /// is being handled (default 30 s): catches a peer that stops reading its response.
+    /// is being handled (default 30 s): catches a peer that stops reading its response. Checked
+    /// every half timeout, so the connection closes between 1 and 1.5 timeouts after its last
+    /// byte.
     #[serde(rename = "idle_timeout_secs", with = "secs")]
     pub idle_timeout: Duration,
     /// Longest time one request may take, reading its body included (default 60 s). Past it
