@@ -405,7 +405,9 @@ fn print_results(job: &Value) {
         let result = results
             .iter()
             .find(|r| r.get("index").and_then(Value::as_u64) == Some(index as u64));
+        let error = result.and_then(|r| r.get("error")).and_then(Value::as_str);
         let status = match result.and_then(|r| r.get("status")).and_then(Value::as_u64) {
+            _ if error.is_some() => error.unwrap_or_default().to_owned(),
             Some(code) => format!("{code} {}", output::status_text(code))
                 .trim_end()
                 .to_owned(),

@@ -512,14 +512,15 @@ fn wait_get_replace_exec_answered_by_a_real_device() {
         let _ = stop_rx.await;
     }));
     // A first, client-initiated session: registry, DevInfo, nonces; it carries a Generic Alert.
-    handle.queue_alert(dm_client::GenericAlert {
-        correlator: None,
-        source: Some("./Ext/Sensor".into()),
-        alert_type: "urn:oma:at:test:dmctl:1.0".into(),
-        format: "chr".into(),
-        mark: Some("informational".into()),
-        data: syncml::Data::Text("hello operator".into()),
-    });
+    handle.queue_alert(dm_client::GenericAlert::new(
+        dm_client::AlertItem::new(
+            "urn:oma:at:test:dmctl:1.0",
+            "chr",
+            syncml::Data::Text("hello operator".into()),
+        )
+        .with_source("./Ext/Sensor")
+        .with_mark("informational"),
+    ));
     let report = h.rt.block_on(handle.trigger_session()).unwrap();
     assert!(report.completed(), "{report:?}");
 

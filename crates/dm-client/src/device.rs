@@ -62,6 +62,31 @@ pub struct Account {
 }
 
 impl Account {
+    /// The account of the device with the gateway it registers with (`config.gateway`), if
+    /// any: same device id, encoding and limits, the gateway's URL, id and credentials.
+    #[must_use]
+    pub fn for_gateway(config: &Config, device_id: &str) -> Option<Account> {
+        let g = config.gateway.as_ref()?;
+        let mut a = Account::from_config(config, device_id);
+        a.server_url.clone_from(&g.url);
+        a.server_id.clone_from(&g.server_id);
+        a.client_auth = AuthSpec {
+            auth_type: g.client_auth.auth_type,
+            name: g.client_auth.name.clone(),
+            secret: g.client_auth.secret.clone(),
+        };
+        a.server_auth = AuthSpec {
+            auth_type: g.server_auth.auth_type,
+            name: g
+                .server_auth
+                .name
+                .clone()
+                .unwrap_or_else(|| g.server_id.clone()),
+            secret: g.server_auth.secret.clone(),
+        };
+        Some(a)
+    }
+
     /// The account a [`Config`] describes, for the device `device_id`.
     #[must_use]
     pub fn from_config(config: &Config, device_id: &str) -> Account {
@@ -128,8 +153,10 @@ pub(crate) fn tree_now() -> dm_tree::Timestamp {
     )
 }
 
-/// The nonces stored in the tree: (client credentials' nonce, server credentials' nonce).
-fn stored_nonces(tree: &Tree, server_id: &str) -> (Vec<u8>, Vec<u8>) {
+/// The nonces stored in the tree for the account with `server_id`: (client credentials'
+/// nonce, server credentials' nonce); empty when there is no such account.
+#[must_use]
+pub fn stored_nonces(tree: &Tree, server_id: &str) -> (Vec<u8>, Vec<u8>) {
     let Some(acc) = dmacc::find_by_server_id(tree, server_id) else {
         return (Vec::new(), Vec::new());
     };
@@ -140,9 +167,17 @@ fn stored_nonces(tree: &Tree, server_id: &str) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-/// (Re)installs the DMAcc account of `account` in `tree`, keeping the nonces already stored.
-fn install_account(tree: &mut Tree, account: &Account) -> Result<(), Error> {
-    let now = tree_now();
+/// (Re)installs the DMAcc account of `account` in `tree` as `./DMAcc/<node>`, keeping the
+/// nonces already stored for its server.
+///
+/// # Errors
+/// [`Error::Tree`] when the account cannot be written (e.g. a server id unusable in an ACL).
+pub fn install_account(
+    tree: &mut Tree,
+    account: &Account,
+    node: &str,
+    now: dm_tree::Timestamp,
+) -> Result<(), Error> {
     let (client_nonce, server_nonce) = stored_nonces(tree, &account.server_id);
     if let Some(old) = dmacc::find_by_server_id(tree, &account.server_id) {
         tree.remove(&old.uri.to_absolute_string(), now)?;
@@ -171,7 +206,7 @@ fn install_account(tree: &mut Tree, account: &Account) -> Result<(), Error> {
             },
         ],
     };
-    dmacc::install(tree, dmacc::DEFAULT_PARENT, ACCOUNT_NODE, &acc, now)?;
+    dmacc::install(tree, dmacc::DEFAULT_PARENT, node, &acc, now)?;
     Ok(())
 }
 
@@ -255,7 +290,7 @@ impl Device {
         let mut facts = facts.clone();
         facts.dev_id.clone_from(&account.device_id);
         install_device_mos(&mut tree, &facts)?;
-        install_account(&mut tree, &account)?;
+        install_account(&mut tree, &account, ACCOUNT_NODE, tree_now())?;
         let nonces = stored_nonces(&tree, &account.server_id);
         Ok(Device {
             account,
@@ -311,29 +346,32 @@ impl Device {
         trigger: Trigger,
         alerts: &[GenericAlert],
     ) -> Result<SessionReport, Error> {
-        let (client_nonce, server_nonce) = self.nonces.clone();
-        let a = &self.account;
-        let mut config = ClientConfig::new(a.server_url.clone(), a.device_id.clone());
-        config.encoding = a.encoding;
-        config.max_msg_size = a.max_msg_size;
-        config.max_obj_size = a.max_obj_size;
-        config.idle_timeout = a.idle_timeout;
-        config.credentials = scheme(a.client_auth.auth_type).map(|scheme| Credentials {
-            scheme,
-            name: a.client_auth.name.clone(),
-            secret: StoredSecret::Password(a.client_auth.secret.clone()),
-            nonce: client_nonce,
-        });
-        config.server_credentials = scheme(a.server_auth.auth_type).map(|scheme| Credentials {
-            scheme,
-            name: a.server_auth.name.clone(),
-            secret: StoredSecret::Password(a.server_auth.secret.clone()),
-            nonce: server_nonce,
-        });
-        let (initiator, session_id) = match trigger {
-            Trigger::Client => (Initiator::Client, rand::random_range(1..=u16::MAX)),
-            Trigger::Server { session_id } => (Initiator::Server, session_id),
+        let account = self.account.clone();
+        self.run_session_as(http, &account, trigger, alerts).await
+    }
+
+    /// Runs one session to its end with the server of `account` (another account than the
+    /// device's own, e.g. the gateway it registers with, installed with
+    /// [`Device::install_account`]), on the same tree, and stores the nonces it exchanged in
+    /// that account's DMAcc.
+    ///
+    /// # Errors
+    /// As [`Device::run_session`].
+    pub async fn run_session_as(
+        &mut self,
+        http: &reqwest::Client,
+        account: &Account,
+        trigger: Trigger,
+        alerts: &[GenericAlert],
+    ) -> Result<SessionReport, Error> {
+        let own = account.server_id == self.account.server_id;
+        let nonces = if own {
+            self.nonces.clone()
+        } else {
+            stored_nonces(&self.tree, &account.server_id)
         };
+        let config = client_config(account, &nonces);
+        let (initiator, session_id) = initiator(trigger);
         let server_auth_off = config.server_credentials.is_none();
         let mut session = ClientSession::new(
             config,
@@ -346,51 +384,106 @@ impl Device {
         for alert in alerts {
             session.queue_generic_alert(alert);
         }
-        let idle = self.account.idle_timeout;
-        let limit = session::response_limit(
-            self.account.max_msg_size,
-            syncml::Limits::default().max_size,
-        );
+        let idle = account.idle_timeout;
+        let limit =
+            session::response_limit(account.max_msg_size, syncml::Limits::default().max_size);
         let http_result = {
-            let mut executor = TreeExecutor { device: self };
+            let mut executor = TreeExecutor {
+                device: self,
+                server_id: account.server_id.clone(),
+            };
             session::drive(http, &mut session, &mut executor, idle, limit).await
         };
         let mut report = http_result?;
         report.server_authenticated |= server_auth_off;
-        self.store_nonces(&report)?;
+        if own {
+            self.store_nonces(&report)?;
+        } else {
+            record_nonces(&mut self.tree, &account.server_id, &report, tree_now())?;
+        }
         Ok(report)
     }
 
+    /// Installs another account (`./DMAcc/<node>`) in the tree, e.g. the gateway the device
+    /// registers with; its stored nonces are kept.
+    ///
+    /// # Errors
+    /// [`Error::Tree`].
+    pub fn install_account(&mut self, account: &Account, node: &str) -> Result<(), Error> {
+        install_account(&mut self.tree, account, node, tree_now())
+    }
+
     fn store_nonces(&mut self, report: &SessionReport) -> Result<(), Error> {
-        let now = tree_now();
         let id = self.account.server_id.clone();
-        if report.commands > 0 {
-            // The server's commands may have replaced an AAuthData node.
-            self.nonces = stored_nonces(&self.tree, &id);
-        }
-        if let Some(n) = report
-            .client_nonce
-            .as_ref()
-            .filter(|n| **n != self.nonces.0)
-        {
-            dmacc::set_nonce(&mut self.tree, &id, &dmacc::AuthLevel::ClCred, n, now)?;
-            self.nonces.0.clone_from(n);
-        }
-        if let Some(n) = report
-            .server_nonce
-            .as_ref()
-            .filter(|n| **n != self.nonces.1)
-        {
-            dmacc::set_nonce(&mut self.tree, &id, &dmacc::AuthLevel::SrvCred, n, now)?;
-            self.nonces.1.clone_from(n);
-        }
+        self.nonces = record_nonces(&mut self.tree, &id, report, tree_now())?;
         Ok(())
     }
+}
+
+/// The `ClientSession` configuration of `account`, with the stored `nonces` (CLCRED,
+/// SRVCRED) from [`stored_nonces`].
+#[must_use]
+pub fn client_config(account: &Account, nonces: &(Vec<u8>, Vec<u8>)) -> ClientConfig {
+    let a = account;
+    let mut config = ClientConfig::new(a.server_url.clone(), a.device_id.clone());
+    config.encoding = a.encoding;
+    config.max_msg_size = a.max_msg_size;
+    config.max_obj_size = a.max_obj_size;
+    config.idle_timeout = a.idle_timeout;
+    config.credentials = scheme(a.client_auth.auth_type).map(|scheme| Credentials {
+        scheme,
+        name: a.client_auth.name.clone(),
+        secret: StoredSecret::Password(a.client_auth.secret.clone()),
+        nonce: nonces.0.clone(),
+    });
+    config.server_credentials = scheme(a.server_auth.auth_type).map(|scheme| Credentials {
+        scheme,
+        name: a.server_auth.name.clone(),
+        secret: StoredSecret::Password(a.server_auth.secret.clone()),
+        nonce: nonces.1.clone(),
+    });
+    config
+}
+
+/// The initiator and session id of a session `trigger` starts (a fresh random id for a
+/// client-initiated one).
+#[must_use]
+pub fn initiator(trigger: Trigger) -> (Initiator, u16) {
+    match trigger {
+        Trigger::Client => (Initiator::Client, rand::random_range(1..=u16::MAX)),
+        Trigger::Server { session_id } => (Initiator::Server, session_id),
+    }
+}
+
+/// Stores in `tree`'s DMAcc for `server_id` the nonces a session exchanged (`report`), and
+/// returns the nonces now stored (CLCRED, SRVCRED). The server's commands may have replaced an
+/// `AAuthData` node themselves: what the tree holds is read back first.
+///
+/// # Errors
+/// [`Error::Tree`] when a nonce cannot be written.
+pub fn record_nonces(
+    tree: &mut Tree,
+    server_id: &str,
+    report: &SessionReport,
+    now: dm_tree::Timestamp,
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    let mut nonces = stored_nonces(tree, server_id);
+    if let Some(n) = report.client_nonce.as_ref().filter(|n| **n != nonces.0) {
+        dmacc::set_nonce(tree, server_id, &dmacc::AuthLevel::ClCred, n, now)?;
+        nonces.0.clone_from(n);
+    }
+    if let Some(n) = report.server_nonce.as_ref().filter(|n| **n != nonces.1) {
+        dmacc::set_nonce(tree, server_id, &dmacc::AuthLevel::SrvCred, n, now)?;
+        nonces.1.clone_from(n);
+    }
+    Ok(nonces)
 }
 
 /// Executes server commands against the device's tree.
 struct TreeExecutor<'a> {
     device: &'a mut Device,
+    /// The server whose commands these are (ACL principal).
+    server_id: String,
 }
 
 fn execute_all(tree: &mut Tree, server_id: &str, msg_id: &str, cmds: &[Command]) -> Vec<Command> {
@@ -404,7 +497,7 @@ fn execute_all(tree: &mut Tree, server_id: &str, msg_id: &str, cmds: &[Command])
 
 impl Executor for TreeExecutor<'_> {
     async fn execute(&mut self, msg_id: String, cmds: Vec<Command>) -> Result<Vec<Command>, Error> {
-        let server_id = self.device.account.server_id.clone();
+        let server_id = self.server_id.clone();
         if !self.device.blocking_exec {
             return Ok(execute_all(
                 &mut self.device.tree,

@@ -31,6 +31,6 @@ pub mod tree_file;
 pub use agent::{Agent, AgentHandle};
 pub use config::Config;
 pub use device::{Device, Trigger};
-pub use dm_proto::{GenericAlert, SessionEnd};
+pub use dm_proto::{AlertItem, GenericAlert, SessionEnd};
 pub use error::Error;
 pub use session::SessionReport;

@@ -38,7 +38,23 @@ pub struct Arrival {
     pub from: SocketAddr,
     /// The raw bytes: a WSP push PDU for [`Via::Udp`], the Package 0 itself for [`Via::Http`].
     pub bytes: Vec<u8>,
+    /// For [`Via::Http`]: the GwMO relay headers, when the POST named an End Device to relay to
+    /// (a gateway's listener; an End Device ignores such notifications). For [`Via::Udp`] they
+    /// are inside the WSP push.
+    pub relay: Option<Relay>,
 }
+
+/// The relay headers of a notification POSTed to a gateway (Transparent mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// `X-Oma-GwMO`: the End Device to relay to.
+    pub device: String,
+    /// `X-Oma-GwMO-MAC`: the relay MAC, if given.
+    pub mac: Option<String>,
+}
+
+/// Most bytes of a relay header value kept.
+const MAX_RELAY_HEADER: usize = 512;
 
 /// Binds the UDP listener.
 ///
@@ -81,6 +97,7 @@ pub async fn serve_udp(socket: UdpSocket, tx: mpsc::Sender<Arrival>) {
             via: Via::Udp,
             from,
             bytes: bytes.to_vec(),
+            relay: None,
         };
         if tx.send(arrival).await.is_err() {
             return;
@@ -108,10 +125,22 @@ async fn post_notification(
         tracing::warn!(%from, content_type, "http listener: not a Package 0 content type");
         return StatusCode::UNSUPPORTED_MEDIA_TYPE;
     }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= MAX_RELAY_HEADER)
+            .map(|v| v.trim().to_owned())
+    };
+    let relay = header("x-oma-gwmo").map(|device| Relay {
+        device,
+        mac: header("x-oma-gwmo-mac"),
+    });
     let arrival = Arrival {
         via: Via::Http,
         from,
         bytes: body.to_vec(),
+        relay,
     };
     match state.tx.send(arrival).await {
         Ok(()) => StatusCode::ACCEPTED,

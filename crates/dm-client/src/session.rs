@@ -9,7 +9,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use dm_proto::{ClientEvent, ClientSession, SessionEnd, Timestamp};
+use std::collections::HashMap;
+
+use dm_proto::{ClientEvent, ClientSession, CommandRef, SessionEnd, Timestamp};
 use syncml::{Command, Status};
 
 use crate::Error;
@@ -63,14 +65,96 @@ impl SessionReport {
 }
 
 /// Executes the commands of one server message and returns their Status / Results.
+///
+/// A synchronous executor (a local tree) answers every command in [`Executor::execute`]. One
+/// whose work takes time (the gateway: a command for a device behind it) answers what it can
+/// there, reports [`Executor::has_pending`], and yields the rest from
+/// [`Executor::completion`] as it finishes; the driver then answers each command on its own
+/// (`ClientSession::respond_to`) and waits on the session's timer meanwhile.
 pub trait Executor {
     /// Executes `cmds`, which came in the server message `msg_id` (the payload of
-    /// `ClientEvent::Commands`).
+    /// `ClientEvent::Commands`): the Status / Results known now.
     fn execute(
         &mut self,
         msg_id: String,
         cmds: Vec<Command>,
     ) -> impl Future<Output = Result<Vec<Command>, Error>>;
+
+    /// True while some command's answer is still to come from [`Executor::completion`].
+    fn has_pending(&self) -> bool {
+        false
+    }
+
+    /// The next finished answer (Status, and Results for a Get) of a pending command; `None`
+    /// when no more will come.
+    fn completion(&mut self) -> impl Future<Output = Option<Vec<Command>>> {
+        std::future::ready(None)
+    }
+
+    /// The session gave up waiting for these commands (answered 202 at its deadline, or ended
+    /// with them owed): their answers must go another way (a Generic Alert).
+    fn abandoned(&mut self, refs: &[CommandRef]) {
+        let _ = refs;
+    }
+}
+
+/// The top-level command each command (nested ones included) of a server message belongs to,
+/// by `(MsgRef, CmdID)`.
+#[derive(Debug, Default)]
+struct Owners(HashMap<(String, String), CommandRef>);
+
+impl Owners {
+    fn add(&mut self, msg_id: &str, commands: &[Command]) {
+        fn walk(
+            map: &mut HashMap<(String, String), CommandRef>,
+            msg: &str,
+            top: &CommandRef,
+            c: &Command,
+        ) {
+            map.insert((msg.to_owned(), c.cmd_id().to_owned()), top.clone());
+            if let Command::Atomic(x) | Command::Sequence(x) = c {
+                for child in &x.commands {
+                    walk(map, msg, top, child);
+                }
+            }
+        }
+        for c in commands {
+            let top = CommandRef::new(msg_id, c);
+            walk(&mut self.0, msg_id, &top, c);
+        }
+    }
+
+    /// Answers `responses` command by command (grouped by top-level command, in order).
+    fn respond(
+        &self,
+        session: &mut ClientSession,
+        msg_id: Option<&str>,
+        responses: Vec<Command>,
+    ) -> Result<(), Error> {
+        let mut groups: Vec<(CommandRef, Vec<Command>)> = Vec::new();
+        for r in responses {
+            let (msg_ref, cmd_ref) = match &r {
+                Command::Status(s) => (s.msg_ref.clone(), s.cmd_ref.clone()),
+                Command::Results(x) => (x.msg_ref.clone().unwrap_or_default(), x.cmd_ref.clone()),
+                _ => continue,
+            };
+            let msg_ref = match (msg_ref.is_empty(), msg_id) {
+                (true, Some(m)) => m.to_owned(),
+                _ => msg_ref,
+            };
+            let Some(top) = self.0.get(&(msg_ref, cmd_ref)) else {
+                continue;
+            };
+            match groups.last_mut() {
+                Some((t, g)) if t == top => g.push(r),
+                _ => groups.push((top.clone(), vec![r])),
+            }
+        }
+        for (top, group) in groups {
+            session.respond_to(&top, group)?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `session` to its end, POSTing with `http` (which carries the timeouts). Each response
@@ -101,6 +185,7 @@ pub async fn drive<E: Executor>(
         server_nonce: None,
     };
     let mut server_checked = false;
+    let mut owners = Owners::default();
     let mut fallback_url: Option<String> = None;
     // A nonce issued to the server travels in the Chal of our next message; when the session
     // ends without one (the server's last package had no commands) the server never sees it,
@@ -111,8 +196,16 @@ pub async fn drive<E: Executor>(
             match event {
                 ClientEvent::Commands { msg_id, commands } => {
                     report.commands += commands.len();
-                    let responses = executor.execute(msg_id, commands).await?;
-                    session.respond(responses)?;
+                    owners.add(&msg_id, &commands);
+                    let responses = executor.execute(msg_id.clone(), commands).await?;
+                    if executor.has_pending() {
+                        owners.respond(session, Some(&msg_id), responses)?;
+                    } else {
+                        session.respond(responses)?;
+                    }
+                }
+                ClientEvent::Deferred(refs) | ClientEvent::Unanswered(refs) => {
+                    executor.abandoned(&refs);
                 }
                 ClientEvent::ServerAuthenticated => server_checked = true,
                 ClientEvent::NonceReceived(n) => report.client_nonce = Some(n),
@@ -127,6 +220,27 @@ pub async fn drive<E: Executor>(
             if let Some(end) = session.ended() {
                 report.end = end;
                 break;
+            }
+            if executor.has_pending() {
+                // Answers are on their way: wait for one, or for the session's own timer
+                // (keep-alives, the answer deadline).
+                let deadline = session
+                    .poll_timeout()
+                    .map(|t| tokio::time::Instant::from_std(epoch + t.since_epoch()));
+                let timer = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => tokio::time::sleep(idle_timeout).await,
+                    }
+                };
+                tokio::select! {
+                    done = executor.completion() => match done {
+                        Some(responses) => owners.respond(session, None, responses)?,
+                        None => session.handle_timeout(now() + idle_timeout),
+                    },
+                    () = timer => session.handle_timeout(now()),
+                }
+                continue;
             }
             // Nothing to send and not ended: the state machine waits for input that never comes.
             session.handle_timeout(now() + idle_timeout);

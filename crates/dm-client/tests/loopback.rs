@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as HttpStatus};
 use dm_client::config::Config;
-use dm_client::{Agent, GenericAlert, SessionEnd, Trigger};
+use dm_client::{Agent, AlertItem, GenericAlert, SessionEnd, Trigger};
 use dm_proto::{
     AuthScheme, CommandHandle, Credentials, ServerConfig, ServerEvent, ServerSession, StoredSecret,
     Timestamp,
@@ -346,14 +346,11 @@ async fn generic_alert_goes_with_the_next_session() {
     let server = start_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut agent = Agent::new(config(&server, dir.path(), "")).await.unwrap();
-    agent.handle().queue_alert(GenericAlert {
-        correlator: None,
-        source: Some("./Ext/Sensor".into()),
-        alert_type: "urn:example:alert:1.0".into(),
-        format: "chr".into(),
-        mark: Some("warning".into()),
-        data: Data::Text("too hot".into()),
-    });
+    agent.handle().queue_alert(GenericAlert::new(
+        AlertItem::new("urn:example:alert:1.0", "chr", Data::Text("too hot".into()))
+            .with_source("./Ext/Sensor")
+            .with_mark("warning"),
+    ));
     assert_eq!(agent.handle().queued_alerts(), 1);
     let report = agent.run_session(Trigger::Client).await.unwrap();
     assert!(report.completed());

@@ -3,13 +3,21 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// What can stop a listener from starting.
+/// What a [`crate::Backend`] hook reports, and what can stop a listener from starting.
 ///
 /// Once serving, nothing a peer does is an error here: failed handshakes, slow or broken
-/// connections and failed accepts are logged and the listener goes on.
+/// connections and failed accepts are logged and the listener goes on; a peer's bad message
+/// is an HTTP or SyncML status.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The backend's storage (or whatever it relies on) failed.
+    #[error("backend: {source}")]
+    Backend {
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -50,4 +58,13 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+}
+
+impl Error {
+    /// Wraps a backend's own error.
+    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Backend {
+            source: Box::new(source),
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! The device side of a DM session.
 //!
 //! In: messages from the server (`handle_bytes` / `handle_message`), the application's answers
-//! to the server's commands (`respond`), Generic Alerts to report (`queue_generic_alert`),
-//! timer expiries (`handle_timeout`). Out: messages to POST (`poll_transmit`), events
-//! (`poll_event`), the next deadline (`poll_timeout`).
+//! to the server's commands, each as it finishes (`respond_to`) or all at once (`respond`),
+//! Generic Alerts to report (`queue_generic_alert`), timer expiries (`handle_timeout`). Out:
+//! messages to POST (`poll_transmit`), events (`poll_event`), the next deadline
+//! (`poll_timeout`).
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use syncml::{
     StatusCode, SyncHdr, SyncMl,
 };
 
+use crate::answers::{Answers, CommandRef};
 use crate::credentials::{Credentials, MacInput, NonceSource, Verdict};
 use crate::endpoint::{Endpoint, OwnVerdict, SessionEvent};
 use crate::header::{
@@ -53,11 +55,29 @@ pub struct ClientConfig {
     pub max_auth_attempts: u32,
     /// Send `Cred` in Package 1 (true), or only once the server challenges (false).
     pub cred_in_first_message: bool,
+    /// While some of the server's commands are still unanswered, how long the answers ready
+    /// so far wait for the others before they go anyway (in a message without `Final`, which
+    /// the server answers with Alert 1222; the later answers follow in later messages of the
+    /// same package). Counted from each server message, so while answers are owed a message
+    /// goes at least this often: it keeps the session alive. Keep it well under the server's
+    /// idle timeout, and not near zero (each keep-alive costs a round trip).
+    pub answer_hold: Duration,
+    /// How long a command may stay unanswered. Past it the session answers it (and every
+    /// command nested in it still unanswered) with 202, accepted for processing, and reports
+    /// it as [`ClientEvent::Deferred`]: its outcome is then for the application to report by
+    /// Generic Alert (1226), in this session or a later one.
+    pub answer_deadline: Duration,
 }
+
+/// Default [`ClientConfig::answer_hold`]: well under a server's usual idle timeout (minutes).
+pub const DEFAULT_ANSWER_HOLD: Duration = Duration::from_secs(20);
+/// Default [`ClientConfig::answer_deadline`].
+pub const DEFAULT_ANSWER_DEADLINE: Duration = Duration::from_secs(120);
 
 impl ClientConfig {
     /// A configuration with defaults: XML, 16 KiB messages, 1 MiB objects, 5 minutes idle
-    /// timeout, no authentication, 3 auth attempts.
+    /// timeout, no authentication, 3 auth attempts, answers held up to
+    /// [`DEFAULT_ANSWER_HOLD`], deferred after [`DEFAULT_ANSWER_DEADLINE`].
     #[must_use]
     pub fn new(server_uri: impl Into<String>, device_id: impl Into<String>) -> Self {
         ClientConfig {
@@ -73,6 +93,8 @@ impl ClientConfig {
             server_credentials: None,
             max_auth_attempts: 3,
             cred_in_first_message: true,
+            answer_hold: DEFAULT_ANSWER_HOLD,
+            answer_deadline: DEFAULT_ANSWER_DEADLINE,
         }
     }
 }
@@ -117,13 +139,26 @@ pub enum Initiator {
     Server,
 }
 
-/// A Generic Alert (1226) the device reports (digest §3.8).
+/// A Generic Alert (1226) the device reports (digest §3.8): one or more items, each an alert
+/// of its own, under one optional `Correlator`.
+///
+/// When the items do not fit one message (the server's `MaxMsgSize`), the session sends them
+/// as several Generic Alerts, each with the same `Correlator` and as many whole items as fit,
+/// in order (each item being an independent alert, nothing is lost in the cut).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenericAlert {
-    /// `Correlator` of the asynchronous Exec this alert reports on, if any.
-    pub correlator: Option<String>,
-    /// `Item/Source/LocURI`: the node the alert is about.
+    correlator: Option<String>,
+    /// Never empty.
+    items: Vec<AlertItem>,
+}
+
+/// One item of a [`GenericAlert`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertItem {
+    /// `Source/LocURI`: the node the alert is about.
     pub source: Option<String>,
+    /// `Target/LocURI`, if any.
+    pub target: Option<String>,
     /// `Meta/Type`: the alert type, e.g. `urn:oma:at:oma-gwmo:deviceattached:1.0`.
     pub alert_type: String,
     /// `Meta/Format`, e.g. `chr`, `xml`, `int`.
@@ -134,7 +169,131 @@ pub struct GenericAlert {
     pub data: Data,
 }
 
+impl AlertItem {
+    /// An item of type `alert_type` carrying `data` in `format`, with no Source, Target or
+    /// Mark.
+    #[must_use]
+    pub fn new(alert_type: impl Into<String>, format: impl Into<String>, data: Data) -> Self {
+        AlertItem {
+            source: None,
+            target: None,
+            alert_type: alert_type.into(),
+            format: format.into(),
+            mark: None,
+            data,
+        }
+    }
+
+    /// The same item with `Source/LocURI` = `uri`.
+    #[must_use]
+    pub fn with_source(mut self, uri: impl Into<String>) -> Self {
+        self.source = Some(uri.into());
+        self
+    }
+
+    /// The same item with `Target/LocURI` = `uri`.
+    #[must_use]
+    pub fn with_target(mut self, uri: impl Into<String>) -> Self {
+        self.target = Some(uri.into());
+        self
+    }
+
+    /// The same item with `Meta/Mark` = `mark`.
+    #[must_use]
+    pub fn with_mark(mut self, mark: impl Into<String>) -> Self {
+        self.mark = Some(mark.into());
+        self
+    }
+
+    fn to_item(&self) -> Item {
+        Item {
+            target: self.target.as_deref().map(Location::uri),
+            source: self.source.as_deref().map(Location::uri),
+            meta: Some(Meta {
+                format: Some(self.format.clone()),
+                r#type: Some(self.alert_type.clone()),
+                mark: self.mark.clone(),
+                ..Meta::default()
+            }),
+            data: Some(self.data.clone()),
+            more_data: false,
+        }
+    }
+}
+
 impl GenericAlert {
+    /// A Generic Alert of one item, without `Correlator`.
+    #[must_use]
+    pub fn new(item: AlertItem) -> Self {
+        GenericAlert {
+            correlator: None,
+            items: vec![item],
+        }
+    }
+
+    /// The same alert with `Correlator` = `correlator` (the Correlator of the asynchronous
+    /// Exec it reports on).
+    #[must_use]
+    pub fn with_correlator(mut self, correlator: impl Into<String>) -> Self {
+        self.correlator = Some(correlator.into());
+        self
+    }
+
+    /// The same alert with one more item.
+    #[must_use]
+    pub fn with_item(mut self, item: AlertItem) -> Self {
+        self.items.push(item);
+        self
+    }
+
+    /// Adds an item.
+    pub fn push(&mut self, item: AlertItem) {
+        self.items.push(item);
+    }
+
+    /// The `Correlator`, if any.
+    #[must_use]
+    pub fn correlator(&self) -> Option<&str> {
+        self.correlator.as_deref()
+    }
+
+    /// The items, in order (at least one).
+    #[must_use]
+    pub fn items(&self) -> &[AlertItem] {
+        &self.items
+    }
+
+    /// The Generic Alert an `Alert` command carries (the inverse of
+    /// [`GenericAlert::to_command`]): `None` for another alert code or an alert without items.
+    /// An item without `Meta/Format` gets `chr`, one without `Data` an empty text.
+    #[must_use]
+    pub fn from_alert(alert: &Alert) -> Option<Self> {
+        if alert.code != AlertCode::GENERIC_ALERT || alert.items.is_empty() {
+            return None;
+        }
+        let items = alert
+            .items
+            .iter()
+            .map(|i| {
+                let meta = i.meta.as_ref();
+                AlertItem {
+                    source: i.source.as_ref().map(|l| l.loc_uri.clone()),
+                    target: i.target.as_ref().map(|l| l.loc_uri.clone()),
+                    alert_type: meta.and_then(|m| m.r#type.clone()).unwrap_or_default(),
+                    format: meta
+                        .and_then(|m| m.format.clone())
+                        .unwrap_or_else(|| "chr".to_owned()),
+                    mark: meta.and_then(|m| m.mark.clone()),
+                    data: i.data.clone().unwrap_or_else(|| Data::Text(String::new())),
+                }
+            })
+            .collect();
+        Some(GenericAlert {
+            correlator: alert.correlator.clone(),
+            items,
+        })
+    }
+
     /// The Alert command carrying this alert (CmdID left empty).
     #[must_use]
     pub fn to_command(&self) -> Command {
@@ -144,18 +303,7 @@ impl GenericAlert {
             cred: None,
             code: AlertCode::GENERIC_ALERT,
             correlator: self.correlator.clone(),
-            items: vec![Item {
-                target: None,
-                source: self.source.as_deref().map(Location::uri),
-                meta: Some(Meta {
-                    format: Some(self.format.clone()),
-                    r#type: Some(self.alert_type.clone()),
-                    mark: self.mark.clone(),
-                    ..Meta::default()
-                }),
-                data: Some(self.data.clone()),
-                more_data: false,
-            }],
+            items: self.items.iter().map(AlertItem::to_item).collect(),
         })
     }
 }
@@ -166,8 +314,12 @@ impl GenericAlert {
 #[allow(clippy::large_enum_variant)] // events are short-lived; boxing would only add noise
 pub enum ClientEvent {
     /// The server sent management commands (large objects already reassembled). Execute them
-    /// (e.g. with `dm_tree::Tree::execute`) and give every Status and Results back with
-    /// [`ClientSession::respond`]; the session sends nothing until then.
+    /// (e.g. with `dm_tree::Tree::execute`) and give their Status and Results back, all at
+    /// once with [`ClientSession::respond`], or each as it finishes with
+    /// [`ClientSession::respond_to`] (the command's [`CommandRef`] is `msg_id` and its
+    /// CmdID). While some are owed the session holds the answers ready so far for up to
+    /// [`ClientConfig::answer_hold`] (see there), and answers 202 for what is still owed at
+    /// [`ClientConfig::answer_deadline`].
     Commands {
         /// `MsgID` of the server message they came in (the `MsgRef` of the answers).
         msg_id: String,
@@ -194,16 +346,17 @@ pub enum ClientEvent {
     NonceIssued(Vec<u8>),
     /// The server's status for one of our commands (Alert, Replace of DevInfo, Results).
     Status(Status),
+    /// These commands were still unanswered at [`ClientConfig::answer_deadline`]: the session
+    /// answered them (and the commands nested in them) 202, accepted for processing. Answers
+    /// given for them from now on are refused ([`Error::NotAwaited`]); report their outcome by
+    /// Generic Alert (1226), with the Exec's `Correlator` where there is one.
+    Deferred(Vec<CommandRef>),
+    /// The session ended while these commands were still unanswered (abort, timeout,
+    /// authentication failure): the server never got their Status. Reported just before
+    /// [`ClientEvent::Ended`].
+    Unanswered(Vec<CommandRef>),
     /// The session is over; no more messages will be sent.
     Ended(SessionEnd),
-}
-
-/// Commands handed to the application and not yet answered.
-#[derive(Debug, Clone)]
-struct AwaitingApp {
-    msg_id: String,
-    /// CmdID and element name of every command handed out.
-    cmds: Vec<(String, &'static str)>,
 }
 
 /// The device side of one DM session, as a sans-IO state machine (see the crate docs).
@@ -230,6 +383,16 @@ struct AwaitingApp {
 ///   application sees the command; a size mismatch gets 424, an object above `MaxObjSize`
 ///   413, an object interrupted by another command Alert 1225. Outgoing items (Results) too
 ///   large for one message are chunked (`MoreData`, `Meta/Size` on the first chunk).
+/// - **Answers as they finish**: the commands of a server message are owed until each has a
+///   Status ([`respond_to`](Self::respond_to)). The reply goes as soon as nothing is owed;
+///   while something is, the answers ready so far wait up to `answer_hold`, then go in a
+///   message without `Final` (a keep-alive when nothing is ready) and later answers follow in
+///   later messages of the same package, `Final` with the last. The reply to a server message
+///   without `Final` (its package goes on), the rest of a multi-message reply, a resend after
+///   a challenge and an abort go at once. Answers to commands inside an Atomic wait for the
+///   Atomic's own Status and go with it. Past `answer_deadline` what is still owed is
+///   answered 202 ([`ClientEvent::Deferred`]); when the session ends first, the application
+///   learns what was never answered ([`ClientEvent::Unanswered`]).
 /// - A server message with `Final`, no commands and no challenge ends the session
 ///   ([`SessionEnd::Completed`]); nothing is sent back.
 pub struct ClientSession {
@@ -247,7 +410,11 @@ pub struct ClientSession {
     /// The server nonce in force before the one the last message carried, if it carried one.
     last_msg_void_to: Option<Vec<u8>>,
     next_hdr_answer: Option<(StatusCode, Option<Chal>)>,
-    awaiting: Option<AwaitingApp>,
+    /// The answers owed to the server's commands.
+    answers: Answers,
+    /// While answers are owed: when the reply goes even though some are still missing. `None`
+    /// when the reply goes as soon as it is ready.
+    hold_until: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -306,7 +473,8 @@ impl ClientSession {
             void_to: None,
             last_msg_void_to: None,
             next_hdr_answer: None,
-            awaiting: None,
+            answers: Answers::default(),
+            hold_until: None,
         }
     }
 
@@ -335,12 +503,14 @@ impl ClientSession {
         self.alerts.push(alert.to_command());
     }
 
-    /// Asks to abort the session: the next message carries Alert 1223 and `Final`, after which
-    /// the session has ended (`SessionEnd::Aborted { by_peer: false }`).
+    /// Asks to abort the session: the next message carries Alert 1223 and `Final` (and the
+    /// answers ready so far), after which the session has ended
+    /// (`SessionEnd::Aborted { by_peer: false }`); commands still unanswered then are reported
+    /// as [`ClientEvent::Unanswered`].
     pub fn abort(&mut self) {
         if self.ep.ended.is_none() {
             self.ep.request_abort();
-            self.awaiting = None;
+            self.hold_until = None;
             self.settle_issued_nonce();
         }
     }
@@ -378,106 +548,121 @@ impl ClientSession {
     ///
     /// # Errors
     /// [`Error::SessionEnded`] after the session ended, [`Error::SessionIdMismatch`] for a
-    /// message of another session, [`Error::Unexpected`] while the application still owes
-    /// answers to the previous commands.
+    /// message of another session.
     pub fn handle_message(&mut self, now: Timestamp, msg: SyncMl) -> Result<(), Error> {
         self.handle(now, msg, None)
     }
 
-    /// Hands over the application's answers to the commands of the last
-    /// [`ClientEvent::Commands`]: the Status (and Results) commands returned by executing them,
-    /// CmdIDs left empty. A command left without a Status gets 500. Results carrying an object
-    /// larger than the server's `MaxObjSize` are not sent: the Get they answer gets Status 413
-    /// instead (digest §3.1, a received `MaxObjSize` must be honoured). Afterwards call
+    /// Hands over the application's answers to every command still owed, all at once: the
+    /// Status (and Results) commands returned by executing them, CmdIDs left empty (an empty
+    /// `MsgRef` means the latest server message with commands). A top-level command left
+    /// without a Status gets 500. Results carrying an object larger than the server's
+    /// `MaxObjSize` are not sent: the Get they answer gets Status 413 instead (digest §3.1, a
+    /// received `MaxObjSize` must be honoured). Afterwards call
     /// [`poll_transmit`](Self::poll_transmit).
     ///
     /// # Errors
     /// [`Error::Unexpected`] when no commands await answers.
     pub fn respond(&mut self, responses: Vec<Command>) -> Result<(), Error> {
-        let Some(awaiting) = self.awaiting.take() else {
+        let Some(msg_id) = self.answers.latest_msg_id().map(str::to_owned) else {
             return Err(Error::Unexpected {
                 reason: "no commands await responses",
             });
         };
-        let mut answered: Vec<String> = Vec::new();
-        // Gets whose Results the server could not take.
-        let too_large: Vec<String> = responses
-            .iter()
-            .filter_map(|r| match r {
-                Command::Results(res) if self.ep.above_peer_max_obj(&res.items) => {
-                    Some(res.cmd_ref.clone())
-                }
-                _ => None,
-            })
-            .collect();
-        for mut r in responses {
-            match &mut r {
-                Command::Results(res) if too_large.contains(&res.cmd_ref) => continue,
-                Command::Status(s) => {
-                    if s.msg_ref.is_empty() {
-                        s.msg_ref.clone_from(&awaiting.msg_id);
-                    }
-                    if too_large.contains(&s.cmd_ref) {
-                        s.code = StatusCode::REQUEST_ENTITY_TOO_LARGE;
-                        s.items.clear();
-                    }
-                    answered.push(s.cmd_ref.clone());
-                }
-                Command::Results(res) if res.msg_ref.as_deref().is_none_or(str::is_empty) => {
-                    res.msg_ref = Some(awaiting.msg_id.clone());
-                }
-                _ => {}
-            }
-            self.push(r);
-        }
-        for (id, name) in &awaiting.cmds {
-            if !answered.contains(id) {
-                let code = if too_large.contains(id) {
-                    StatusCode::REQUEST_ENTITY_TOO_LARGE
-                } else {
-                    StatusCode::COMMAND_FAILED
-                };
-                self.push(Command::Status(status(&awaiting.msg_id, id, name, code)));
+        for r in self.fit_server_max_obj(responses, &msg_id) {
+            for out in self.answers.settle(r) {
+                self.push(out);
             }
         }
-        self.take_alerts();
-        self.ep.reply_due = true;
+        let (_, rest) = self.answers.close(StatusCode::COMMAND_FAILED);
+        for out in rest {
+            self.push(out);
+        }
         self.settle_issued_nonce();
         Ok(())
     }
 
+    /// Hands over the answers to one command as it finishes: its Status, the Results of a Get,
+    /// and for an Atomic or Sequence the statuses (and Results) of the commands in it that
+    /// are answered now (each of them may also be answered on its own, by its own
+    /// [`CommandRef`]). CmdIDs left empty, an empty `MsgRef` is `cmd`'s. Give a Get's Status
+    /// and Results in the same call. Results above the server's `MaxObjSize` are replaced by
+    /// Status 413, as with [`respond`](Self::respond). The answers go in the next message
+    /// the session sends (see [`ClientConfig::answer_hold`]); afterwards call
+    /// [`poll_transmit`](Self::poll_transmit).
+    ///
+    /// # Errors
+    /// Nothing is taken when it fails: [`Error::SessionEnded`] after the end,
+    /// [`Error::NotAwaited`] when no answer is awaited for `cmd` or for a command an answer
+    /// names (unknown, not inside `cmd`, already answered, or answered 202 at the deadline:
+    /// [`ClientEvent::Deferred`]), [`Error::Unexpected`] for an answer that is not a Status or
+    /// Results.
+    pub fn respond_to(&mut self, cmd: &CommandRef, responses: Vec<Command>) -> Result<(), Error> {
+        if self.ep.ended.is_some() {
+            return Err(Error::SessionEnded);
+        }
+        self.answers.check(cmd, &responses)?;
+        for r in self.fit_server_max_obj(responses, &cmd.msg_ref) {
+            for out in self.answers.settle(r) {
+                self.push(out);
+            }
+        }
+        self.settle_issued_nonce();
+        Ok(())
+    }
+
+    /// The server's commands still waiting for an answer, oldest message first.
+    #[must_use]
+    pub fn unanswered(&self) -> Vec<CommandRef> {
+        self.answers.owed()
+    }
+
     /// The next message to POST, if one is due. Call it after creating the session, after
-    /// `handle_*`, `respond` and `abort`, until it returns `None`. Send `bytes` with
-    /// `content_type` (and `hmac` as `x-syncml-hmac` when present) to `url`, then feed the
-    /// response to [`handle_bytes`](Self::handle_bytes).
+    /// `handle_*`, `respond*`, `abort` and `handle_timeout`, until it returns `None`. Send
+    /// `bytes` with `content_type` (and `hmac` as `x-syncml-hmac` when present) to `url`,
+    /// then feed the response to [`handle_bytes`](Self::handle_bytes). While answers are owed
+    /// it returns `None` until they are all given or [`ClientConfig::answer_hold`] has passed
+    /// (see [`poll_timeout`](Self::poll_timeout)).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
-        if self.ep.ended.is_some() || !self.ep.reply_due || self.awaiting.is_some() {
+        if self.hold_until.is_some_and(|t| now >= t) {
+            self.hold_until = None;
+        }
+        if self.ep.ended.is_some() || !self.reply_ready() {
             return None;
         }
         if !self.started {
             self.start_package1();
         }
+        self.take_alerts();
         self.settle_issued_nonce();
         self.last_msg_void_to = self.void_to.take();
         self.ep.reply_due = false;
+        self.hold_until = None;
         self.ep.last_activity = now;
         self.ep.msg_id += 1;
         let hdr = match self.header() {
             Ok(h) => h,
             Err(_) => {
                 self.ep.end(SessionEnd::AuthFailed);
+                self.report_unanswered();
                 return None;
             }
         };
+        if self.answers.is_owing() {
+            // Our package goes on until every answer is in.
+            self.ep.may_close = false;
+        }
         let encoding = self.config.encoding;
         let composed = self.ep.compose_message(encoding, hdr, &());
-        Some(self.ep.transmit(
+        let t = self.ep.transmit(
             composed.msg,
             encoding,
             self.config.credentials.as_ref(),
             Some(self.url.clone()),
-        ))
+        );
+        self.report_unanswered();
+        Some(t)
     }
 
     /// The next event for the application, if any. Drain it after every call of `handle_*`
@@ -487,18 +672,50 @@ impl ClientSession {
         self.ep.poll_event()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) must be called next (the idle deadline),
-    /// or `None` once the session has ended.
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, or `None` once the
+    /// session has ended: the end of the answer hold while the reply waits for answers (the
+    /// idle timer does not run then: the server waits for us), otherwise the idle deadline;
+    /// and the answer deadline of the oldest command still owed, if sooner.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.ep.poll_timeout(self.config.idle_timeout)
+        let base = match self.hold_until {
+            Some(t) if self.holding() => Some(t),
+            _ => self.ep.poll_timeout(self.config.idle_timeout),
+        }?;
+        let deadline = self.answers.next_deadline(self.config.answer_deadline);
+        Some(deadline.map_or(base, |d| d.min(base)))
     }
 
     /// Tells the session the time; call it when the deadline of
     /// [`poll_timeout`](Self::poll_timeout) has passed. Ends the session with
-    /// `SessionEnd::TimedOut` when the server stayed silent for the idle timeout.
+    /// `SessionEnd::TimedOut` when the server stayed silent for the idle timeout; answers what
+    /// reached the answer deadline with 202 ([`ClientEvent::Deferred`]); releases the reply
+    /// held for answers once the hold is over. Then call
+    /// [`poll_transmit`](Self::poll_transmit).
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        self.ep.handle_timeout(now, self.config.idle_timeout);
+        if self.ep.ended.is_some() {
+            return;
+        }
+        // While the reply is held the server waits for us: no idle timeout then.
+        if self.holding() {
+            if self.hold_until.is_some_and(|t| now >= t) {
+                self.hold_until = None;
+            }
+        } else {
+            self.ep.handle_timeout(now, self.config.idle_timeout);
+        }
+        if self.ep.ended.is_none() {
+            let deadline = self.config.answer_deadline;
+            let (deferred, out) = self.answers.expire(now, deadline, StatusCode::ACCEPTED);
+            for c in out {
+                self.push(c);
+            }
+            if !deferred.is_empty() {
+                self.ep.events.push_back(ClientEvent::Deferred(deferred));
+            }
+        }
+        self.report_unanswered();
+        self.settle_issued_nonce();
     }
 
     // --- internals ---------------------------------------------------------------------
@@ -511,6 +728,98 @@ impl ClientSession {
         for a in std::mem::take(&mut self.alerts) {
             self.push(a);
         }
+    }
+
+    /// The reply is due and may go now: nothing is owed, or the hold is over (or was never
+    /// set: the reply must go at once).
+    fn reply_ready(&self) -> bool {
+        self.ep.reply_due && (self.hold_until.is_none() || !self.answers.is_owing())
+    }
+
+    /// The reply is due but held back for answers still owed.
+    fn holding(&self) -> bool {
+        self.ep.reply_due && self.ep.ended.is_none() && !self.reply_ready()
+    }
+
+    /// Once the session has ended, reports (just before [`ClientEvent::Ended`]) the commands
+    /// the server never got an answer to.
+    fn report_unanswered(&mut self) {
+        if self.ep.ended.is_none() || !self.answers.is_owing() {
+            return;
+        }
+        let owed = self.answers.abandon();
+        let at = self
+            .ep
+            .events
+            .iter()
+            .rposition(|e| matches!(e, ClientEvent::Ended(_)))
+            .unwrap_or(self.ep.events.len());
+        self.ep.events.insert(at, ClientEvent::Unanswered(owed));
+    }
+
+    /// Fills in the `MsgRef` of answers that left it empty, and keeps Results above the
+    /// server's `MaxObjSize` off the wire: the Get they answer gets 413 instead.
+    fn fit_server_max_obj(&self, responses: Vec<Command>, msg_ref: &str) -> Vec<Command> {
+        let fill = |r: &str| {
+            if r.is_empty() {
+                msg_ref.to_owned()
+            } else {
+                r.to_owned()
+            }
+        };
+        let too_large: Vec<(String, String)> = responses
+            .iter()
+            .filter_map(|r| match r {
+                Command::Results(res) if self.ep.above_peer_max_obj(&res.items) => Some((
+                    fill(res.msg_ref.as_deref().unwrap_or_default()),
+                    res.cmd_ref.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut with_status = Vec::new();
+        let mut out = Vec::with_capacity(responses.len());
+        for mut r in responses {
+            match &mut r {
+                Command::Results(res) => {
+                    let key = (
+                        fill(res.msg_ref.as_deref().unwrap_or_default()),
+                        res.cmd_ref.clone(),
+                    );
+                    if too_large.contains(&key) {
+                        continue;
+                    }
+                    res.msg_ref = Some(key.0);
+                }
+                Command::Status(s) => {
+                    s.msg_ref = fill(&s.msg_ref);
+                    let key = (s.msg_ref.clone(), s.cmd_ref.clone());
+                    if too_large.contains(&key) {
+                        s.code = StatusCode::REQUEST_ENTITY_TOO_LARGE;
+                        s.items.clear();
+                        with_status.push(key);
+                    }
+                }
+                _ => {}
+            }
+            out.push(r);
+        }
+        for (m, c) in too_large {
+            if !with_status.contains(&(m.clone(), c.clone())) {
+                let r = CommandRef {
+                    msg_ref: m,
+                    cmd_ref: c,
+                };
+                let name = self.answers.name_of(&r).unwrap_or("Get");
+                out.push(Command::Status(status(
+                    &r.msg_ref,
+                    &r.cmd_ref,
+                    name,
+                    StatusCode::REQUEST_ENTITY_TOO_LARGE,
+                )));
+            }
+        }
+        out
     }
 
     fn start_package1(&mut self) {
@@ -555,6 +864,7 @@ impl ClientSession {
         mac: Option<MacInput<'_>>,
     ) -> Result<(), Error> {
         let r = self.handle_inner(now, msg, mac);
+        self.report_unanswered();
         self.settle_issued_nonce();
         r
     }
@@ -574,12 +884,9 @@ impl ClientSession {
                 got: msg.hdr.session_id,
             });
         }
-        if self.awaiting.is_some() {
-            return Err(Error::Unexpected {
-                reason: "server message while commands await responses",
-            });
-        }
         self.ep.received(now, &msg.hdr);
+        // A new server message: the hold (if answers are still owed) starts again.
+        self.hold_until = None;
         if let Some(uri) = msg.hdr.resp_uri.as_ref().filter(|u| !u.is_empty()) {
             self.url.clone_from(uri);
         }
@@ -640,7 +947,8 @@ impl ClientSession {
             // Send again, with the new credentials, what the refused message carried and what
             // was still to come (digest §4.2). The server processed nothing of the refused
             // message and all of the earlier ones, so nothing reaches it twice; when the refused
-            // message was the first of Package 1, this restarts Package 1.
+            // message was the first of Package 1, this restarts Package 1. At once, even with
+            // answers owed.
             self.ep.hdr_status = Some(self.header_status_for(&msg.hdr));
             self.ep.restore_refused();
             self.ep.reply_due = true;
@@ -660,7 +968,12 @@ impl ClientSession {
             return Ok(());
         }
 
-        if server_done && msg.body.is_final && !has_commands && !self.ep.assembler.is_pending() {
+        if server_done
+            && msg.body.is_final
+            && !has_commands
+            && !self.ep.assembler.is_pending()
+            && !self.answers.is_owing()
+        {
             if self.ep.outbox.is_empty() && self.alerts.is_empty() {
                 self.ep.end(SessionEnd::Completed);
                 return Ok(());
@@ -713,21 +1026,20 @@ impl ClientSession {
                 }
             }
         }
-        if batch.is_empty() {
-            self.take_alerts();
-            self.ep.reply_due = true;
-        } else {
-            self.awaiting = Some(AwaitingApp {
-                msg_id: msg_id.clone(),
-                cmds: batch
-                    .iter()
-                    .map(|c| (c.cmd_id().to_owned(), c.name()))
-                    .collect(),
-            });
+        self.ep.reply_due = true;
+        if !batch.is_empty() {
+            self.answers.owe(&msg_id, now, &batch);
             self.ep.events.push_back(ClientEvent::Commands {
                 msg_id,
                 commands: batch,
             });
+        }
+        // With answers owed the reply waits for them, up to the hold, unless it must go at
+        // once: the server's package goes on (it waits for our 1222), or our last message left
+        // part of our package behind (a chunked object, what did not fit).
+        let at_once = self.ep.want_more || self.ep.last_pushed_back > 0;
+        if self.answers.is_owing() && !at_once {
+            self.hold_until = Some(now + self.config.answer_hold);
         }
         Ok(())
     }
@@ -774,10 +1086,7 @@ impl ClientSession {
     /// It is called at the end of every call that can make an answer ready, so that a driver
     /// draining events before `poll_transmit` learns the nonce before the message leaves.
     fn settle_issued_nonce(&mut self) {
-        let ready = self.ep.ended.is_none()
-            && self.ep.reply_due
-            && self.awaiting.is_none()
-            && self.ep.hdr_status.is_some();
+        let ready = self.ep.ended.is_none() && self.reply_ready() && self.ep.hdr_status.is_some();
         if !ready {
             return;
         }

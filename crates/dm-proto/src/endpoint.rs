@@ -16,7 +16,10 @@ use syncml::{
 };
 
 use crate::credentials::{Credentials, NonceSource, Verdict, fresh_nonce};
-use crate::header::{SessionEnd, alert, answerable, header_status, peer_limits, status};
+use crate::header::{
+    MAX_PEER_MAX_MSG_SIZE, MIN_PEER_MAX_MSG_SIZE, SessionEnd, alert, answerable, header_status,
+    peer_limits, status,
+};
 use crate::large_object::Assembler;
 use crate::package::{Composed, Outgoing, compose, is_header_status};
 use crate::{Error, Timestamp, Transmit};
@@ -103,6 +106,15 @@ pub(crate) struct Endpoint<E, T> {
     own_auth_attempts: u32,
     /// Our next header carries `Cred`.
     pub(crate) cred_needed: bool,
+    /// When the peer refuses our credentials for good, answer it once more (statuses, Alert
+    /// 1223, `Final`) instead of ending at once: the server side, whose peer waits for the
+    /// HTTP response to its refusal.
+    pub(crate) answer_own_refusal: bool,
+    /// The last message carried statuses only though commands were waiting (a peer
+    /// `MaxMsgSize` too small for them): the next one carries a command whatever its size.
+    starved: bool,
+    /// What clamping the peer's announced `MaxMsgSize` changed, to tell the peer once.
+    pub(crate) clamped: Option<String>,
 }
 
 impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
@@ -142,6 +154,9 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
             own_authenticated: false,
             own_auth_attempts: 0,
             cred_needed,
+            answer_own_refusal: false,
+            starved: false,
+            clamped: None,
         }
     }
 
@@ -170,7 +185,13 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         self.last_activity = now;
         let (max_msg, max_obj) = peer_limits(hdr);
         if let Some(m) = max_msg {
-            self.peer_max_msg = m;
+            let sane = m.clamp(MIN_PEER_MAX_MSG_SIZE, MAX_PEER_MAX_MSG_SIZE);
+            if sane != m && self.peer_max_msg != sane {
+                self.clamped = Some(format!(
+                    "MaxMsgSize {m} is outside {MIN_PEER_MAX_MSG_SIZE}..={MAX_PEER_MAX_MSG_SIZE}: using {sane}"
+                ));
+            }
+            self.peer_max_msg = sane;
         }
         if max_obj.is_some() {
             self.peer_max_obj = max_obj;
@@ -306,6 +327,11 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
                         self.cred_needed = true;
                         OwnVerdict::Challenged
                     }
+                    _ if self.answer_own_refusal => {
+                        self.request_abort();
+                        self.end_after_send = Some(SessionEnd::AuthFailed);
+                        OwnVerdict::Settled
+                    }
                     _ => {
                         self.end(SessionEnd::AuthFailed);
                         OwnVerdict::Settled
@@ -387,7 +413,8 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
         untagged: &T,
     ) -> Composed<T> {
         // A refusal carries statuses only (digest §4.2): the commands wait behind it.
-        let held = if std::mem::take(&mut self.refusing) {
+        let refusing = std::mem::take(&mut self.refusing);
+        let held = if refusing {
             std::mem::take(&mut self.outbox)
         } else {
             VecDeque::new()
@@ -412,7 +439,17 @@ impl<E: SessionEvent, T: Clone> Endpoint<E, T> {
             &mut self.outbox,
             trailer,
             self.may_close,
+            // A refusal (statuses only) goes out whole: the peer may retry from scratch.
+            self.starved || refusing,
         );
+        // Statuses only, though more waited: the next message carries it whatever its size.
+        self.starved = !self.outbox.is_empty()
+            && composed
+                .msg
+                .body
+                .commands
+                .iter()
+                .all(|c| matches!(c, Command::Status(_) | Command::Alert(_)));
         self.outbox.extend(held);
         self.last_sent = std::mem::take(&mut composed.consumed);
         self.last_pushed_back = composed.pushed_back;

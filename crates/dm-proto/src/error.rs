@@ -27,6 +27,15 @@ pub enum Error {
         /// The session id in the message.
         got: String,
     },
+    /// No answer is awaited for this server command: unknown, already answered, or answered
+    /// 202 by the session at the answer deadline (`ClientEvent::Deferred`).
+    #[error("no answer awaited for command {cmd_ref:?} of message {msg_ref:?}")]
+    NotAwaited {
+        /// `MsgID` of the server message the command came in.
+        msg_ref: String,
+        /// The command's `CmdID`.
+        cmd_ref: String,
+    },
     /// The session has ended; it takes no more input.
     #[error("the session has ended")]
     SessionEnded,

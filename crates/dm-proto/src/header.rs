@@ -6,6 +6,14 @@ use syncml::{Alert, AlertCode, Chal, Command, Meta, Status, StatusCode, SyncHdr}
 pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// Default `MaxMsgSize` of either side.
 pub const DEFAULT_MAX_MSG_SIZE: usize = 16 * 1024;
+/// Smallest peer `MaxMsgSize` a session honours: a peer announcing less (1, 0) is sent
+/// messages of up to this size, and told so in the Status for its header. (A message too
+/// small for a command beside the header and statuses is followed by one that carries a
+/// command whatever its size, so a session always moves on.)
+pub const MIN_PEER_MAX_MSG_SIZE: usize = 512;
+/// Largest peer `MaxMsgSize` a session honours (the default decoder size limit): a peer
+/// announcing more is sent messages of at most this size, and told so.
+pub const MAX_PEER_MAX_MSG_SIZE: usize = 4 * 1024 * 1024;
 /// Default `MaxObjSize` of either side.
 pub const DEFAULT_MAX_OBJ_SIZE: usize = 1024 * 1024;
 

@@ -4,7 +4,8 @@
 //! In: the bytes (or decoded [`syncml::SyncMl`]) of each message from the peer, with the
 //! `x-syncml-hmac` header value if any; the current time as a [`Timestamp`]; fresh random
 //! bytes for nonces through a [`NonceSource`]; on the device side the application's answers to
-//! the server's commands, on the server side the management commands to send.
+//! the server's commands (all at once, or each as it finishes, named by a [`CommandRef`]), on
+//! the server side the management commands to send.
 //!
 //! Out, polled: [`Transmit`]s (encoded messages to send, with content type, URL and HMAC
 //! header), events ([`ClientEvent`], [`ServerEvent`]) and the next deadline
@@ -13,7 +14,9 @@
 //! What the sessions do for the application (OMA DM 1.2 RepPro/Protocol, digest §3-§4):
 //! packages 1-4 and beyond, `syncml:auth-basic` / `auth-md5` / `auth-MAC` in both directions
 //! with challenges, retries and nonce rotation, multi-message packages (Alert 1222) within the
-//! peer's `MaxMsgSize`, large objects both ways (`MoreData`, `Meta/Size`, 213, 424, 1225,
+//! peer's `MaxMsgSize`, answers given as they finish (held up to
+//! [`ClientConfig::answer_hold`] while some are missing, keep-alives meanwhile, 202 at
+//! [`ClientConfig::answer_deadline`]), Generic Alerts of several items, large objects both ways (`MoreData`, `Meta/Size`, 213, 424, 1225,
 //! `MaxObjSize` -> 413, an interrupted object -> 1225), session abort (1223) both ways, and an
 //! idle timeout. A challenge refusing a message makes the session send again only what that
 //! message carried (the peer processed nothing of it, and everything of the earlier ones), so
@@ -21,7 +24,7 @@
 //! with the message carrying it; the Package 0 nonce resynchronisation (digest §2.3) goes
 //! through [`ClientConfig::resync_with`] and [`ServerSession::allow_resync_nonce`].
 //!
-//! A driver loop looks like this (client side):
+//! A driver loop looks like this (client side, answering at once):
 //!
 //! ```text
 //! let mut s = ClientSession::new(config, Initiator::Client, id, devinfo, nonces, now);
@@ -33,7 +36,23 @@
 //!     }
 //! }
 //! ```
+//!
+//! Answering as the work finishes (a gateway proxying to its devices), the loop also waits:
+//!
+//! ```text
+//! loop {
+//!     if let Some(t) = s.poll_transmit(now()) { /* POST, handle_bytes, as above */ continue; }
+//!     let Some(deadline) = s.poll_timeout() else { break };      // ended
+//!     select! {
+//!         (cmd, answers) = finished.recv() => s.respond_to(&cmd, answers)?,  // a CommandRef
+//!         _ = sleep_until(deadline) => s.handle_timeout(now()),
+//!     }
+//!     while let Some(ev) = s.poll_event() { /* Commands: start the work; Deferred: report by
+//!        Generic Alert later; Unanswered: the session ended first */ }
+//! }
+//! ```
 
+mod answers;
 mod client;
 mod credentials;
 mod endpoint;
@@ -44,11 +63,16 @@ mod package;
 mod server;
 mod time;
 
-pub use client::{ClientConfig, ClientEvent, ClientSession, GenericAlert, Initiator};
+pub use answers::CommandRef;
+pub use client::{
+    AlertItem, ClientConfig, ClientEvent, ClientSession, DEFAULT_ANSWER_DEADLINE,
+    DEFAULT_ANSWER_HOLD, GenericAlert, Initiator,
+};
 pub use credentials::{Credentials, NONCE_LEN, NonceSource, StoredSecret};
 pub use error::Error;
 pub use header::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, SessionEnd, session_id_text,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_OBJ_SIZE, MAX_PEER_MAX_MSG_SIZE,
+    MIN_PEER_MAX_MSG_SIZE, SessionEnd, session_id_text,
 };
 pub use server::{CommandHandle, ServerConfig, ServerEvent, ServerSession};
 pub use syncml::auth::AuthScheme;

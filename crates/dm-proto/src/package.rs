@@ -7,12 +7,16 @@
 
 use std::collections::VecDeque;
 
-use syncml::{Command, Data, Encoding, Item, Meta, SyncBody, SyncHdr, SyncMl, Version};
+use syncml::{AlertCode, Command, Data, Encoding, Item, Meta, SyncBody, SyncHdr, SyncMl, Version};
 
 /// Bytes kept free in every message for what measuring command by command cannot see.
 const MARGIN: usize = 24;
 /// Smallest chunk of data worth a message of its own.
 const MIN_CHUNK: usize = 16;
+/// Statuses every message may have to carry whatever else it holds: the Status for the peer's
+/// header and, mid-package, the one for its Alert 1222. A command that does not fit behind
+/// this many has no better message to wait for.
+const UNAVOIDABLE_STATUSES: usize = 2;
 
 /// One command waiting in an outbox, with the caller's tag (the server's command handle).
 #[derive(Debug, Clone)]
@@ -79,7 +83,9 @@ impl<T> Composed<T> {
 /// Composes the next message: `hdr`, as many commands from `outbox` as fit into `max_size`
 /// (cutting a large item into a chunk when it alone does not fit), then `trailer` (alerts
 /// such as 1222 that must go in any case). `Final` is set when the outbox is empty afterwards
-/// and `may_close` is true.
+/// and `may_close` is true. With `force_one` (the previous message carried statuses only
+/// though more was waiting) every status owed and the first command after them go out even
+/// if they do not fit, so that a session always moves on.
 pub(crate) fn compose<T: Clone>(
     encoding: Encoding,
     max_size: usize,
@@ -87,6 +93,7 @@ pub(crate) fn compose<T: Clone>(
     outbox: &mut VecDeque<Outgoing<T>>,
     mut trailer: Vec<Command>,
     may_close: bool,
+    force_one: bool,
 ) -> Composed<T> {
     let budget = max_size.saturating_sub(MARGIN);
     let mut probe = SyncMl {
@@ -108,6 +115,8 @@ pub(crate) fn compose<T: Clone>(
     let mut placed: Vec<Placed<T>> = Vec::new();
     let mut consumed: Vec<Outgoing<T>> = Vec::new();
     let mut pushed_back = 0;
+    // A command went whole although it does not fit (it is the last one placed).
+    let mut forced = false;
 
     while let Some(mut out) = outbox.pop_front() {
         consumed.push(out.clone());
@@ -174,8 +183,17 @@ pub(crate) fn compose<T: Clone>(
             pushed_back += 1;
             break;
         }
-        if body.is_empty() {
-            // Nothing smaller is possible: send it whole and let the peer judge.
+        let only_statuses = body.iter().all(|c| matches!(c, Command::Status(_)));
+        // Nothing smaller is possible: an empty message, one holding only the statuses every
+        // message starts with (no later message has more room: waiting would send the same
+        // statuses-only message forever), or a message the caller needs to go whatever its
+        // size. Send it whole and let the peer judge.
+        let unavoidable = body.len() <= UNAVOIDABLE_STATUSES && only_statuses;
+        if body.is_empty()
+            || unavoidable
+            || (force_one && (only_statuses || matches!(out.cmd, Command::Status(_))))
+        {
+            forced = true;
             used += n;
             let partial = false;
             placed.push(Placed {
@@ -213,7 +231,7 @@ pub(crate) fn compose<T: Clone>(
             .extend(numbered_trailer(trailer.clone(), tail_ids));
         let too_big = encoding.encode(&check).len() > max_size;
         let last_partial = placed.last().is_some_and(|p| p.partial);
-        if !too_big || msg.body.commands.len() < 2 || last_partial {
+        if !too_big || msg.body.commands.len() < 2 || last_partial || forced || force_one {
             msg = check;
             break;
         }
@@ -296,8 +314,23 @@ fn data_items_mut(cmd: &mut Command) -> Option<&mut Vec<Item>> {
     }
 }
 
+/// The items of a command that may travel as several commands, each with some of them: Add,
+/// Replace and Results, and a Generic Alert (each of its items is an alert of its own, digest
+/// §3.8; every part keeps the `Correlator`).
+fn separable_items_mut(cmd: &mut Command) -> Option<&mut Vec<Item>> {
+    match cmd {
+        Command::Alert(a) if a.code == AlertCode::GENERIC_ALERT => Some(&mut a.items),
+        Command::Add(c) | Command::Replace(c) => Some(&mut c.items),
+        Command::Results(r) => Some(&mut r.items),
+        _ => None,
+    }
+}
+
 fn item_count(cmd: &Command) -> usize {
-    data_items(cmd).map_or(0, Vec::len)
+    match cmd {
+        Command::Alert(a) if a.code == AlertCode::GENERIC_ALERT => a.items.len(),
+        other => data_items(other).map_or(0, Vec::len),
+    }
 }
 
 /// Splits a multi-item command into the longest head that fits into `room` and the rest.
@@ -311,7 +344,7 @@ fn split_items(
     let total = item_count(cmd);
     let with_items = |range: std::ops::Range<usize>| {
         let mut c = cmd.clone();
-        if let Some(items) = data_items_mut(&mut c) {
+        if let Some(items) = separable_items_mut(&mut c) {
             let kept: Vec<Item> = items.get(range).map(<[Item]>::to_vec).unwrap_or_default();
             *items = kept;
         }
@@ -479,7 +512,7 @@ mod tests {
         let mut glued = Vec::new();
         let mut messages = 0;
         while !outbox.is_empty() {
-            let c = compose(encoding, max, hdr(), &mut outbox, Vec::new(), true);
+            let c = compose(encoding, max, hdr(), &mut outbox, Vec::new(), true, false);
             let bytes = encoding.encode(&c.msg);
             assert!(
                 bytes.len() <= max,
@@ -540,7 +573,15 @@ mod tests {
         let mut seen = Vec::new();
         let mut messages = 0;
         while !outbox.is_empty() {
-            let c = compose(Encoding::Xml, 1000, hdr(), &mut outbox, Vec::new(), true);
+            let c = compose(
+                Encoding::Xml,
+                1000,
+                hdr(),
+                &mut outbox,
+                Vec::new(),
+                true,
+                false,
+            );
             assert!(Encoding::Xml.encode(&c.msg).len() <= 1000);
             // CmdIDs restart at 1 in every message.
             assert_eq!(c.msg.body.commands[0].cmd_id(), "1");

@@ -157,7 +157,14 @@ struct SentRef {
 ///   with new credentials, what the refused message carried and the rest of the package (not
 ///   what earlier, accepted messages carried: the device executed those, and nothing of the
 ///   refused one). The device's 401/407 statuses for the refused commands are not reported,
-///   except in the last refusal, after which the session ends ([`SessionEnd::AuthFailed`]).
+///   except in the last refusal: that one is answered with the header Status, Alert 1223
+///   and `Final` (a SyncML answer the device can read rather than no answer), and the
+///   session ends ([`SessionEnd::AuthFailed`]).
+/// - **Peer limits**: the device's `MaxMsgSize` is honoured within
+///   [`MIN_PEER_MAX_MSG_SIZE`](crate::MIN_PEER_MAX_MSG_SIZE)..=
+///   [`MAX_PEER_MAX_MSG_SIZE`](crate::MAX_PEER_MAX_MSG_SIZE); a value outside is clamped and the
+///   Status for that header carries an Item saying so. A message never carries statuses only
+///   twice in a row while commands wait: the second carries one whatever its size.
 /// - **Packages**: queued commands go out when the device's package is complete, cut into
 ///   messages within the device's `MaxMsgSize` (`Final` on the last), large items chunked;
 ///   the device asks for each further message with Alert 1222. A device package spread over
@@ -174,6 +181,10 @@ pub struct ServerSession {
     device_uri: String,
     /// The special resync nonce the driver allows for the device's first credentials.
     resync_nonce: Option<Vec<u8>>,
+    /// A nonce of an earlier challenge the driver allows for the device's first credentials.
+    challenge_nonce: Option<Vec<u8>>,
+    /// The nonce the device's last verified credentials were computed with.
+    verified_with: Option<Vec<u8>>,
     next_handle: u64,
     queue: VecDeque<Outgoing<Tag>>,
     sent: HashMap<(String, String), SentRef>,
@@ -221,14 +232,18 @@ impl ServerSession {
     ) -> Self {
         let client_max_msg = config.initial_client_max_msg_size;
         let cred_needed = config.credentials.is_some();
+        let mut ep = Endpoint::new(nonces, now, false, cred_needed, client_max_msg);
+        ep.answer_own_refusal = true;
         ServerSession {
             config,
-            ep: Endpoint::new(nonces, now, false, cred_needed, client_max_msg),
+            ep,
             client_credentials,
             encoding: None,
             session_id: None,
             device_uri: String::new(),
             resync_nonce: None,
+            challenge_nonce: None,
+            verified_with: None,
             next_handle: 1,
             queue: VecDeque::new(),
             sent: HashMap::new(),
@@ -276,6 +291,32 @@ impl ServerSession {
         }
     }
 
+    /// Also accepts the device's first credentials when they verify with `nonce`: the nonce
+    /// of a challenge an earlier, refused message got (a driver that keeps no session for a
+    /// refused sender remembers only that nonce). Call it before the first `handle_*`;
+    /// [`verified_nonce`](Self::verified_nonce) then tells which nonce the credentials used.
+    pub fn allow_challenge_nonce(&mut self, nonce: &[u8]) {
+        self.challenge_nonce = Some(nonce.to_vec());
+    }
+
+    /// The nonce the device's last accepted credentials were computed with (`None` before,
+    /// and for schemes without a nonce: `syncml:auth-basic`, or no client credentials). A
+    /// driver consumes it when the device authenticates, so that no other session can
+    /// authenticate with it again (a replayed message).
+    #[must_use]
+    pub fn verified_nonce(&self) -> Option<&[u8]> {
+        self.verified_with.as_deref()
+    }
+
+    /// The nonce the next response's `Chal` carries, issued for the device's next
+    /// credentials and not yet committed (it is reported as [`ServerEvent::NonceIssued`] by
+    /// the [`poll_transmit`](Self::poll_transmit) that sends it). A driver that consumes the
+    /// nonce the device authenticated with stores this one in its place at once.
+    #[must_use]
+    pub fn next_nonce(&self) -> Option<&[u8]> {
+        self.ep.issued_pending.as_deref()
+    }
+
     /// Sets the `RespURI` put in every later response header.
     pub fn set_resp_uri(&mut self, uri: impl Into<String>) {
         self.config.resp_uri = Some(uri.into());
@@ -316,6 +357,25 @@ impl ServerSession {
         let msg = encoding
             .decode(bytes, &self.config.limits)
             .map_err(Error::Decode)?;
+        self.handle_decoded(now, encoding, msg, bytes, hmac)
+    }
+
+    /// Processes a device message the driver has already decoded from `bytes` in `encoding`
+    /// (so that a driver which must read the header before it can pick the session decodes
+    /// each message once). The first message fixes the session's encoding; `bytes` and
+    /// `hmac` (the `x-syncml-hmac` header) serve `syncml:auth-MAC`.
+    ///
+    /// # Errors
+    /// As [`handle_message`](Self::handle_message).
+    pub fn handle_decoded(
+        &mut self,
+        now: Timestamp,
+        encoding: Encoding,
+        msg: SyncMl,
+        bytes: &[u8],
+        hmac: Option<&str>,
+    ) -> Result<(), Error> {
+        self.encoding.get_or_insert(encoding);
         self.handle(
             now,
             msg,
@@ -458,7 +518,15 @@ impl ServerSession {
             return Err(Error::SessionEnded);
         }
         match &self.session_id {
-            None => self.session_id = Some(msg.hdr.session_id.clone()),
+            None => {
+                self.session_id = Some(msg.hdr.session_id.clone());
+                // The server answers the device's message N with its own message N: a
+                // session whose first message is a device's retry (a driver that kept no
+                // session for the refused attempt) goes on numbering where the device is.
+                if let Ok(n) = msg.hdr.msg_id.trim().parse::<u32>() {
+                    self.ep.msg_id = n.saturating_sub(1);
+                }
+            }
             Some(id) if *id != msg.hdr.session_id => {
                 return Err(Error::SessionIdMismatch {
                     expected: id.clone(),
@@ -483,7 +551,14 @@ impl ServerSession {
                 return Ok(());
             }
         };
-        self.ep.hdr_status = Some(header_status(&msg.hdr, hdr_code, chal));
+        let mut hdr_status = header_status(&msg.hdr, hdr_code, chal);
+        if let (Some(note), Command::Status(s)) = (self.ep.clamped.take(), &mut hdr_status) {
+            s.items.push(Item {
+                data: Some(note.into()),
+                ..Item::default()
+            });
+        }
+        self.ep.hdr_status = Some(hdr_status);
 
         // 2. Its verdict on our credentials, then its statuses, results and alerts.
         let mut challenged = false;
@@ -496,17 +571,20 @@ impl ServerSession {
         }
         let mut next_requested = false;
         let mut aborted = false;
+        // The device refused our credentials for good: its last statuses still count, the
+        // rest of its message is not acted on, and the answer ends the session (statuses,
+        // Alert 1223, Final).
+        let refused = self.ep.end_after_send == Some(SessionEnd::AuthFailed);
         for cmd in msg.body.commands {
             match &cmd {
                 Command::Status(s) if s.cmd_ref == "0" => continue,
                 // Refusals of the commands we are about to send again.
                 Command::Status(_) if challenged => continue,
-                // The device refused us for good: its last statuses still count.
-                Command::Status(s) if self.ep.ended.is_some() => {
+                Command::Status(s) if refused || self.ep.ended.is_some() => {
                     self.client_status(s.clone());
                     continue;
                 }
-                _ if self.ep.ended.is_some() => break,
+                _ if refused || self.ep.ended.is_some() => break,
                 _ => {}
             }
             match &cmd {
@@ -567,6 +645,17 @@ impl ServerSession {
         if self.ep.ended.is_some() {
             return Ok(());
         }
+        if refused {
+            // The device reads no further answer: a nonce in it would never take effect.
+            self.ep.issued_pending = None;
+            if let Some(Command::Status(s)) = self.ep.hdr_status.as_mut() {
+                s.chal = None;
+            }
+            self.ep.outbox.clear();
+            self.ep.want_more = false;
+            self.ep.may_close = true;
+            return Ok(());
+        }
         if msg.body.is_final && !aborted {
             // The device's package ended without the last chunk.
             self.interrupt_object();
@@ -588,7 +677,7 @@ impl ServerSession {
             self.ep.may_close = true;
             return Ok(());
         }
-        if next_requested {
+        if next_requested && !self.ep.outbox.is_empty() {
             // The device wants the rest of our package.
             self.ep.want_more = false;
             self.ep.may_close = true;
@@ -615,7 +704,9 @@ impl ServerSession {
             return AuthAnswer::Accept(StatusCode::OK, None);
         }
         let mut verdict = expect.check(msg.hdr.cred.as_ref(), mac);
-        // The resync nonce counts for the device's first message only.
+        let mut used = expect.nonce.clone();
+        // The resync and challenge nonces count for the device's first message only.
+        let challenge = self.challenge_nonce.take();
         if let Some(special) = self.resync_nonce.take()
             && verdict != Verdict::Ok
         {
@@ -625,10 +716,24 @@ impl ServerSession {
             };
             if resync.check(msg.hdr.cred.as_ref(), mac) == Verdict::Ok {
                 verdict = Verdict::Ok;
+                used = resync.nonce;
                 self.ep.events.push_back(ServerEvent::ResyncNonceAccepted);
             }
         }
+        if let Some(nonce) = challenge
+            && verdict != Verdict::Ok
+        {
+            let earlier = Credentials {
+                nonce,
+                ..expect.clone()
+            };
+            if earlier.check(msg.hdr.cred.as_ref(), mac) == Verdict::Ok {
+                verdict = Verdict::Ok;
+                used = earlier.nonce;
+            }
+        }
         if verdict == Verdict::Ok {
+            self.verified_with = (expect.scheme != AuthScheme::Basic).then_some(used);
             let (code, chal, first) = self.ep.peer_verified(expect);
             if first {
                 self.ep.events.push_back(ServerEvent::Authenticated);

@@ -254,3 +254,52 @@ fn resync_nonce_refused_by_the_server_recovers_through_challenge() {
         resync(encoding, syncml::notification::RESYNC_NONCE_OCTETS, false);
     }
 }
+
+/// A driver that keeps no session for a refused sender remembers the nonce of the challenge
+/// it sent: allowed with `allow_challenge_nonce`, credentials computed with it authenticate
+/// package 1 at once; `verified_nonce` names it and `next_nonce` is the one the answer's
+/// Chal carries. Without it the same package 1 is refused (401).
+fn challenge_nonce_authenticates_once(encoding: Encoding) {
+    for allowed in [true, false] {
+        let mut s = pair::Setup::new(encoding);
+        s.client.credentials = Some(pair::creds(
+            dm_proto::AuthScheme::Md5,
+            "dev1",
+            "pw",
+            b"chal",
+        ));
+        s.client_credentials_at_server = Some(pair::creds(
+            dm_proto::AuthScheme::Md5,
+            "dev1",
+            "pw",
+            b"stored",
+        ));
+        let mut p = s.build();
+        if allowed {
+            p.server.allow_challenge_nonce(b"chal");
+        }
+        p.server.queue(get("./DevInfo/Mod"));
+        p.run();
+        let first = p.header_codes(Dir::ToClient)[0];
+        if allowed {
+            assert_eq!(first, StatusCode::AUTH_ACCEPTED);
+            assert_eq!(p.server.verified_nonce(), Some(&b"chal"[..]));
+        } else {
+            assert_eq!(first, StatusCode::INVALID_CREDENTIALS);
+            // It recovers with the fresh nonce of the challenge, which is what verified.
+            assert_ne!(p.server.verified_nonce(), Some(&b"chal"[..]));
+        }
+        assert_eq!(p.server.next_nonce(), None, "committed with the answer");
+        assert_eq!(p.client_end(), Some(SessionEnd::Completed));
+    }
+}
+
+#[test]
+fn challenge_nonce_authenticates_once_xml() {
+    challenge_nonce_authenticates_once(Encoding::Xml);
+}
+
+#[test]
+fn challenge_nonce_authenticates_once_wbxml() {
+    challenge_nonce_authenticates_once(Encoding::Wbxml);
+}

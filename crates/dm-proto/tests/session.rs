@@ -13,109 +13,13 @@ mod pair;
 use std::time::Duration;
 
 use dm_proto::{
-    AuthScheme, ClientEvent, CommandHandle, GenericAlert, Initiator, ServerEvent, SessionEnd,
+    AlertItem, AuthScheme, ClientEvent, GenericAlert, Initiator, ServerEvent, SessionEnd,
 };
-use pair::{Dir, Pair, Setup, creds, get};
-use syncml::{
-    AlertCode, Command, Container, Data, Encoding, Exec, Item, ItemCmd, Location, Meta, StatusCode,
+use pair::{
+    Dir, Setup, add, big_text, both, copy, creds, delete, get, has_alert, item_target, pair_len,
+    replace, results_of, status_of, text,
 };
-
-fn item_target(uri: &str, data: Option<&str>) -> Item {
-    Item {
-        target: Some(Location::uri(uri)),
-        data: data.map(Data::from),
-        ..Item::default()
-    }
-}
-
-fn replace(uri: &str, value: Data) -> Command {
-    Command::Replace(ItemCmd {
-        meta: Some(Meta {
-            format: Some("chr".into()),
-            ..Meta::default()
-        }),
-        items: vec![Item {
-            target: Some(Location::uri(uri)),
-            data: Some(value),
-            ..Item::default()
-        }],
-        ..ItemCmd::default()
-    })
-}
-
-fn add(uri: &str, value: &str) -> Command {
-    Command::Add(ItemCmd {
-        meta: Some(Meta {
-            format: Some("chr".into()),
-            ..Meta::default()
-        }),
-        items: vec![item_target(uri, Some(value))],
-        ..ItemCmd::default()
-    })
-}
-
-fn delete(uri: &str) -> Command {
-    Command::Delete(ItemCmd {
-        items: vec![item_target(uri, None)],
-        ..ItemCmd::default()
-    })
-}
-
-fn copy(from: &str, to: &str) -> Command {
-    Command::Copy(ItemCmd {
-        items: vec![Item {
-            target: Some(Location::uri(to)),
-            source: Some(Location::uri(from)),
-            ..Item::default()
-        }],
-        ..ItemCmd::default()
-    })
-}
-
-fn status_of(p: &Pair, h: CommandHandle) -> Vec<(Vec<usize>, StatusCode)> {
-    p.server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Status {
-                handle, path, code, ..
-            } if *handle == h => Some((path.clone(), *code)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn results_of(p: &Pair, h: CommandHandle) -> Vec<Data> {
-    p.server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Results {
-                handle, results, ..
-            } if *handle == h => Some(results),
-            _ => None,
-        })
-        .flat_map(|r| r.items.iter().filter_map(|i| i.data.clone()))
-        .collect()
-}
-
-fn text(d: &Data) -> String {
-    String::from_utf8(d.as_bytes().to_vec()).unwrap()
-}
-
-/// One test per encoding: `NAME_xml` and `NAME_wbxml`.
-macro_rules! both {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[test]
-            fn xml() {
-                super::$scenario(syncml::Encoding::Xml);
-            }
-            #[test]
-            fn wbxml() {
-                super::$scenario(syncml::Encoding::Wbxml);
-            }
-        }
-    };
-}
+use syncml::{AlertCode, Command, Container, Data, Encoding, Exec, StatusCode};
 
 // ------------------------------------------------------------------------------------------
 
@@ -146,12 +50,7 @@ fn every_command(encoding: Encoding) {
     assert_eq!(devinfo.unwrap().len(), 5);
     // Package 1 carried Alert 1201.
     let pkg1 = p.messages(Dir::ToServer).next().unwrap();
-    assert!(
-        pkg1.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::CLIENT_INITIATED))
-    );
+    assert!(has_alert(pkg1, AlertCode::CLIENT_INITIATED));
     assert_eq!(pkg1.hdr.session_id, "1234");
 
     assert_eq!(status_of(&p, h_get), vec![(vec![], StatusCode::OK)]);
@@ -200,12 +99,7 @@ fn server_initiated(encoding: Encoding) {
     p.run();
     let pkg1 = p.messages(Dir::ToServer).next().unwrap();
     assert_eq!(pkg1.hdr.session_id, "2A");
-    assert!(
-        pkg1.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::SERVER_INITIATED))
-    );
+    assert!(has_alert(pkg1, AlertCode::SERVER_INITIATED));
     assert_eq!(p.server.session_id(), Some("2A"));
     assert_eq!(
         results_of(&p, h).iter().map(text).collect::<Vec<_>>(),
@@ -243,14 +137,18 @@ both!(atomic_rollback, atomic_rollback);
 /// GwMO-DI-005).
 fn generic_alert(encoding: Encoding) {
     let mut p = Setup::new(encoding).build();
-    p.client.queue_generic_alert(&GenericAlert {
-        correlator: Some("corr-7".into()),
-        source: Some("./Gw/Inventory".into()),
-        alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
-        format: "chr".into(),
-        mark: Some("informational".into()),
-        data: Data::from("dev-42"),
-    });
+    p.client.queue_generic_alert(
+        &GenericAlert::new(
+            AlertItem::new(
+                "urn:oma:at:oma-gwmo:deviceattached:1.0",
+                "chr",
+                Data::from("dev-42"),
+            )
+            .with_source("./Gw/Inventory")
+            .with_mark("informational"),
+        )
+        .with_correlator("corr-7"),
+    );
     p.run();
     let alert = p
         .server_events
@@ -278,6 +176,123 @@ fn generic_alert(encoding: Encoding) {
 }
 
 both!(generic_alert, generic_alert);
+
+/// A Generic Alert of `n` items, each with its own type, format, mark, source and data (a
+/// gateway reporting several devices at once, GwMO-DI-005).
+fn inventory_alert(n: usize) -> GenericAlert {
+    let item = |i: usize| {
+        let kind = if i.is_multiple_of(2) {
+            "deviceattached"
+        } else {
+            "devicedetached"
+        };
+        let mut it = AlertItem::new(
+            format!("urn:oma:at:oma-gwmo:{kind}:1.0"),
+            if i.is_multiple_of(3) { "xml" } else { "chr" },
+            Data::from(format!("dev-{i}")),
+        )
+        .with_source(format!("./DeviceInventory/D{i}"));
+        if i % 4 == 1 {
+            it = it.with_mark("critical");
+        }
+        it
+    };
+    let mut alert = GenericAlert::new(item(0)).with_correlator("inv-1");
+    for i in 1..n {
+        alert.push(item(i));
+    }
+    alert
+}
+
+/// `(type, format, mark, source, data)` of items, to compare what left with what arrived.
+fn item_fields(items: &[syncml::Item]) -> Vec<[Option<String>; 5]> {
+    items
+        .iter()
+        .map(|i| {
+            let meta = i.meta.as_ref();
+            [
+                meta.and_then(|m| m.r#type.clone()),
+                meta.and_then(|m| m.format.clone()),
+                meta.and_then(|m| m.mark.clone()),
+                i.source.as_ref().map(|l| l.loc_uri.clone()),
+                i.data.as_ref().map(text),
+            ]
+        })
+        .collect()
+}
+
+/// A Generic Alert with several items reaches the server as one Alert with every item, each
+/// with its own Meta, Source and Data, in order.
+fn generic_alert_several_items(encoding: Encoding) {
+    let mut p = Setup::new(encoding).build();
+    let alert = inventory_alert(3);
+    p.client.queue_generic_alert(&alert);
+    p.run();
+    let got = p.generic_alerts();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].correlator.as_deref(), Some("inv-1"));
+    let Command::Alert(sent) = alert.to_command() else {
+        panic!()
+    };
+    assert_eq!(item_fields(&got[0].items), item_fields(&sent.items));
+    assert_eq!(
+        got[0].items[1].meta.as_ref().unwrap().mark.as_deref(),
+        Some("critical")
+    );
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(generic_alert_several_items, generic_alert_several_items);
+
+/// A Generic Alert whose items do not fit the server's MaxMsgSize: Package 1 spans several
+/// messages, the alert is cut between whole items, every part keeps the Correlator, and the
+/// server gets every item exactly once, in order.
+fn generic_alert_over_several_messages(encoding: Encoding) {
+    let small = if encoding == Encoding::Xml {
+        1_400
+    } else {
+        600
+    };
+    let mut s = Setup::new(encoding);
+    s.client.initial_server_max_msg_size = small;
+    s.server.max_msg_size = small;
+    let mut p = s.build();
+    let alert = inventory_alert(40);
+    p.client.queue_generic_alert(&alert);
+    p.run();
+    let got = p.generic_alerts();
+    assert!(got.len() >= 3, "spread over messages: {}", got.len());
+    assert!(got.iter().all(|a| a.correlator.as_deref() == Some("inv-1")));
+    assert!(got.iter().all(|a| !a.items.is_empty()));
+    let arrived: Vec<syncml::Item> = got.iter().flat_map(|a| a.items.clone()).collect();
+    let Command::Alert(sent) = alert.to_command() else {
+        panic!()
+    };
+    assert_eq!(item_fields(&arrived), item_fields(&sent.items));
+    let pkg1: Vec<_> = p
+        .messages(Dir::ToServer)
+        .take_while(|m| !m.body.is_final)
+        .collect();
+    assert!(pkg1.len() >= 2, "Package 1 spans several messages");
+    for m in p.messages(Dir::ToServer) {
+        assert!(pair_len(encoding, m) <= small);
+    }
+    // One 200 per part.
+    let alert_oks = p
+        .client_events
+        .iter()
+        .filter(
+            |e| matches!(e, ClientEvent::Status(s) if s.cmd == "Alert" && s.code == StatusCode::OK),
+        )
+        .count();
+    assert_eq!(alert_oks, got.len() + 1, "the parts and Alert 1201");
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(
+    generic_alert_over_several_messages,
+    generic_alert_over_several_messages
+);
 
 /// md5: the client sends no Cred at first; 407 + Chal, retry with the nonce, 212 + next nonce.
 fn md5_challenge(encoding: Encoding) {
@@ -313,22 +328,14 @@ fn md5_challenge(encoding: Encoding) {
     assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 
     // Nonce rotation: the last nonce the server issued is the one the client persisted.
-    let issued: Vec<_> = p
-        .server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::NonceIssued(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
-    let received: Vec<_> = p
-        .client_events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::NonceReceived(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
+    let issued = p.server_events_where(|e| match e {
+        ServerEvent::NonceIssued(n) => Some(n.clone()),
+        _ => None,
+    });
+    let received = p.client_events_where(|e| match e {
+        ClientEvent::NonceReceived(n) => Some(n.clone()),
+        _ => None,
+    });
     assert!(issued.len() >= 2, "challenge nonce and next-session nonce");
     assert_eq!(issued.last(), received.last());
 
@@ -476,6 +483,20 @@ fn server_auth_wrong(encoding: Encoding) {
     );
     assert_eq!(p.client_end(), Some(SessionEnd::PeerAuthFailed));
     assert_eq!(p.server_end(), Some(SessionEnd::AuthFailed));
+    // Issue 6 item 6: the device's last refusal is answered (the HTTP response it waits
+    // for): statuses, Alert 1223, Final, and no Chal (no nonce the device would never read).
+    let last = p.messages(Dir::ToClient).last().unwrap();
+    assert!(last.body.is_final);
+    assert!(
+        last.body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.code == syncml::AlertCode::SESSION_ABORT))
+    );
+    assert!(last.body.commands.iter().all(|c| match c {
+        Command::Status(st) => st.chal.is_none(),
+        _ => true,
+    }));
     assert!(
         !p.client_events
             .iter()
@@ -505,21 +526,11 @@ fn hmac_and_basic(encoding: Encoding) {
 
 both!(hmac_and_basic, hmac_and_basic);
 
-fn big_text(n: usize) -> String {
-    (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
-}
-
 /// A Get whose Results exceed the server's MaxMsgSize: the device cuts the item into chunks
 /// across messages (1222 flow), the server reassembles it.
 fn large_results(encoding: Encoding) {
-    let mut tree = pair::device_tree();
     let value = big_text(9_000);
-    tree.insert(
-        "./Vendor/Big",
-        dm_tree::NewNode::leaf(value.as_str()),
-        dm_tree::Timestamp(0),
-    )
-    .unwrap();
+    let tree = pair::tree_with_big(&value);
     let mut s = Setup::new(encoding);
     s.server.max_msg_size = 2_000;
     let mut p = s.build_with_tree(tree);
@@ -545,10 +556,6 @@ fn large_results(encoding: Encoding) {
             .any(|c| matches!(c, Command::Status(s) if s.code == StatusCode::CHUNK_ACCEPTED))
     }));
     assert_eq!(p.server_end(), Some(SessionEnd::Completed));
-}
-
-fn pair_len(encoding: Encoding, m: &syncml::SyncMl) -> usize {
-    encoding.encode(m).len()
 }
 
 both!(large_results, large_results);
@@ -660,12 +667,10 @@ fn multi_message_package(encoding: Encoding) {
     let to_client: Vec<_> = p.messages(Dir::ToClient).collect();
     assert!(to_client.len() >= 4);
     assert!(to_client.iter().any(|m| !m.body.is_final));
-    assert!(p.messages(Dir::ToServer).any(|m| {
-        m.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::NEXT_MESSAGE))
-    }));
+    assert!(
+        p.messages(Dir::ToServer)
+            .any(|m| has_alert(m, AlertCode::NEXT_MESSAGE))
+    );
     assert_eq!(p.server_end(), Some(SessionEnd::Completed));
 }
 
@@ -681,12 +686,7 @@ fn client_abort(encoding: Encoding) {
     assert_eq!(p.server_end(), Some(SessionEnd::Aborted { by_peer: true }));
     let m = p.messages(Dir::ToServer).next().unwrap();
     assert!(m.body.is_final);
-    assert!(
-        m.body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.code == AlertCode::SESSION_ABORT))
-    );
+    assert!(has_alert(m, AlertCode::SESSION_ABORT));
 }
 
 both!(client_abort, client_abort);
@@ -728,13 +728,7 @@ both!(idle_timeout, idle_timeout);
 /// Results larger than the server's MaxObjSize are not sent: the device answers the Get with
 /// 413 (digest §3.1: a received MaxObjSize must be honoured), other Results go as usual.
 fn results_above_server_max_obj_size(encoding: Encoding) {
-    let mut tree = pair::device_tree();
-    tree.insert(
-        "./Vendor/Big",
-        dm_tree::NewNode::leaf(big_text(1_500).as_str()),
-        dm_tree::Timestamp(0),
-    )
-    .unwrap();
+    let tree = pair::tree_with_big(&big_text(1_500));
     let mut s = Setup::new(encoding);
     s.server.max_obj_size = 1_000;
     let mut p = s.build_with_tree(tree);
@@ -791,14 +785,17 @@ fn challenge_mid_client_package(encoding: Encoding) {
     s.server.max_msg_size = small;
     let mut p = s.build();
     for i in 0..8 {
-        p.client.queue_generic_alert(&GenericAlert {
-            correlator: Some(format!("c{i}")),
-            source: Some("./Gw/Inventory".into()),
-            alert_type: "urn:oma:at:oma-gwmo:deviceattached:1.0".into(),
-            format: "chr".into(),
-            mark: None,
-            data: Data::from(format!("dev-{i}")),
-        });
+        p.client.queue_generic_alert(
+            &GenericAlert::new(
+                AlertItem::new(
+                    "urn:oma:at:oma-gwmo:deviceattached:1.0",
+                    "chr",
+                    Data::from(format!("dev-{i}")),
+                )
+                .with_source("./Gw/Inventory"),
+            )
+            .with_correlator(format!("c{i}")),
+        );
     }
     let h = p.server.queue(get("./DevInfo/Man"));
     p.raw_to_server = Some(pair::spoil_hmac_of(1));
@@ -811,14 +808,10 @@ fn challenge_mid_client_package(encoding: Encoding) {
     let first = p.messages(Dir::ToServer).next().unwrap();
     assert!(!first.body.is_final, "Package 1 spans several messages");
     // Every alert and the DevInfo arrived exactly once.
-    let mut correlators: Vec<_> = p
-        .server_events
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Alert(a) => a.correlator.clone(),
-            _ => None,
-        })
-        .collect();
+    let mut correlators = p.server_events_where(|e| match e {
+        ServerEvent::Alert(a) => a.correlator.clone(),
+        _ => None,
+    });
     correlators.sort();
     assert_eq!(
         correlators,
@@ -909,13 +902,7 @@ both!(challenge_mid_server_package, challenge_mid_server_package);
 /// nonce a refused message carried must not count (the peer processed nothing of it).
 fn challenge_during_large_object(encoding: Encoding, device_refuses: bool, server_refuses: bool) {
     let value = big_text(9_000);
-    let mut tree = pair::device_tree();
-    tree.insert(
-        "./Vendor/Big",
-        dm_tree::NewNode::leaf(value.as_str()),
-        dm_tree::Timestamp(0),
-    )
-    .unwrap();
+    let tree = pair::tree_with_big(&value);
     let mut s = Setup::new(encoding);
     if device_refuses {
         s.client.server_credentials = Some(hmac("srv1", "spw", b"s1"));
@@ -1007,3 +994,92 @@ both!(
     challenge_during_large_object_both_ways,
     challenge_during_large_object_both_ways
 );
+
+/// Regression: a command that cannot fit any message and cannot be cut (here a Generic Alert
+/// item above the server's MaxMsgSize) waited forever behind the statuses every message
+/// starts with (an endless exchange of statuses-only messages). It now goes whole in a message
+/// of its own and the peer judges.
+fn oversized_alert_item_goes_whole(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.initial_server_max_msg_size = 1_400;
+    s.server.max_msg_size = 1_400;
+    let mut p = s.build();
+    let value = big_text(3_000);
+    p.client
+        .queue_generic_alert(&GenericAlert::new(AlertItem::new(
+            "urn:oma:at:oma-gwmo:resultaggregation:1.0",
+            "chr",
+            Data::from(value.as_str()),
+        )));
+    p.run();
+    let got = p.generic_alerts();
+    assert_eq!(got.len(), 1);
+    assert_eq!(text(got[0].items[0].data.as_ref().unwrap()), value);
+    assert!(p.client_msgs <= 3, "{}", p.client_msgs);
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(
+    oversized_alert_item_goes_whole,
+    oversized_alert_item_goes_whole
+);
+
+/// The same on the server side: an Exec whose argument exceeds the device's MaxMsgSize (an
+/// Exec item is never chunked) goes whole once the device asks for the next message.
+fn oversized_exec_goes_whole(encoding: Encoding) {
+    let mut s = Setup::new(encoding);
+    s.client.max_msg_size = 1_500;
+    let mut p = s.build();
+    let h_get = p.server.queue(get("./DevInfo/Man"));
+    let h = p.server.queue(Command::Exec(Exec {
+        items: vec![item_target("./Vendor/Name", Some(&big_text(4_000)))],
+        ..Exec::default()
+    }));
+    p.run();
+    assert_eq!(status_of(&p, h_get), vec![(vec![], StatusCode::OK)]);
+    assert_eq!(status_of(&p, h).len(), 1, "the Exec reached the device");
+    assert_eq!(p.server_end(), Some(SessionEnd::Completed));
+}
+
+both!(oversized_exec_goes_whole, oversized_exec_goes_whole);
+
+/// Issue 6 item 10g: a device announcing MaxMsgSize 1, 0 or a huge value gets its commands
+/// anyway (the value is clamped to MIN/MAX_PEER_MAX_MSG_SIZE), and the Status for its header
+/// says so once.
+fn absurd_peer_max_msg_size(encoding: Encoding) {
+    for announced in [1usize, 0, usize::MAX] {
+        let mut s = Setup::new(encoding);
+        s.client.max_msg_size = announced;
+        let mut p = s.build();
+        let h = p.server.queue(get("./DevInfo/Man"));
+        let h2 = p.server.queue(add("./Vendor/N", "v"));
+        p.run();
+        assert_eq!(
+            status_of(&p, h),
+            vec![(vec![], StatusCode::OK)],
+            "{announced}"
+        );
+        assert_eq!(
+            status_of(&p, h2),
+            vec![(vec![], StatusCode::OK)],
+            "{announced}"
+        );
+        assert_eq!(p.server_end(), Some(SessionEnd::Completed), "{announced}");
+        let notes: Vec<String> = p
+            .messages(Dir::ToClient)
+            .flat_map(|m| m.body.commands.iter())
+            .filter_map(|c| match c {
+                Command::Status(st) if st.cmd_ref == "0" => st.items.first().cloned(),
+                _ => None,
+            })
+            .filter_map(|i| i.data.and_then(|d| d.as_str().map(str::to_owned)))
+            .collect();
+        assert_eq!(notes.len(), 1, "{announced}: {notes:?}");
+        assert!(
+            notes[0].contains(&format!("MaxMsgSize {announced}")),
+            "{notes:?}"
+        );
+    }
+}
+
+both!(absurd_peer_max_msg_size, absurd_peer_max_msg_size);

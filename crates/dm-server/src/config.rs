@@ -28,6 +28,8 @@ use crate::Error;
 /// notification_udp_port = 2948
 /// public_url = "https://dm.example.org"
 /// notify_allowed_networks = ["192.168.0.0/16", "fd00::/8"]
+/// max_job_attempts = 3
+/// challenge_capacity = 65536
 ///
 /// [enrolment]
 /// policy = "secret"
@@ -86,6 +88,12 @@ pub struct Config {
     pub notify_allowed_networks: Option<Vec<IpNet>>,
     /// Connection and request bounds of the HTTP(S) listener (`[listener]`).
     pub listener: ListenerLimits,
+    /// Sends of a job after which the commands the device never answered (no Status at all)
+    /// end it as `failed`, each with the result error "no status from device". Default 3.
+    pub max_job_attempts: u32,
+    /// Most challenge nonces kept for devices that did not authenticate yet (the only state
+    /// kept for an unauthenticated sender; the oldest is dropped first). Default 65,536.
+    pub challenge_capacity: usize,
 }
 
 /// Secrets (API token, passwords) are never printed, so a config can be logged safely.
@@ -111,6 +119,8 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("notify_allowed_networks", &self.notify_allowed_networks)
             .field("listener", &self.listener)
+            .field("max_job_attempts", &self.max_job_attempts)
+            .field("challenge_capacity", &self.challenge_capacity)
             .finish()
     }
 }
@@ -144,6 +154,8 @@ impl Default for Config {
             public_url: None,
             notify_allowed_networks: None,
             listener: ListenerLimits::default(),
+            max_job_attempts: 3,
+            challenge_capacity: 65_536,
         }
     }
 }

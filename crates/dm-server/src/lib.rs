@@ -103,9 +103,9 @@ impl Server {
             router,
             state,
         } = self;
-        let sweeper = tokio::spawn(state::sweep_sessions(state.clone()));
+        let timeouts = tokio::spawn(state.host.clone().run_timeouts());
         listener.serve(router, shutdown).await;
-        sweeper.abort();
+        timeouts.abort();
         state.close().await;
         Ok(())
     }
@@ -129,12 +129,13 @@ pub async fn run(
 fn router(state: Arc<AppState>) -> Router {
     let dm_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
     let api_limit = axum::extract::DefaultBodyLimit::max(state.config.api_max_body_bytes);
+    // The API's own limit is the inner layer: it overrides the outer one on its routes.
     Router::new()
-        .route("/healthz", axum::routing::get(healthz).post(healthz_post))
-        .merge(dm::routes())
-        .layer(dm_limit)
         .nest("/api/v1", api::routes(state.clone()).layer(api_limit))
-        .with_state(state)
+        .with_state(state.clone())
+        .route("/healthz", axum::routing::get(healthz).post(healthz_post))
+        .merge(state.host.router())
+        .layer(dm_limit)
 }
 
 /// `GET /healthz`: `ok` (no token, no store access): a liveness probe.

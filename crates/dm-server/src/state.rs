@@ -1,13 +1,13 @@
-//! What every request handler shares: configuration, store, session table, notifier.
+//! What every request handler shares: configuration, store, the DM session host, notifier.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use dm_host::{Host, HostConfig};
 use dm_store::{AnyStore, RequeueScope, Store as _};
 
-use crate::dm::SessionTable;
+use crate::dm::{DmBackend, Notified};
 use crate::notifier::{Notifier, NotifyPolicy};
 use crate::{Config, Error};
 
@@ -16,11 +16,10 @@ pub(crate) struct AppState {
     pub(crate) config: Config,
     pub(crate) store: AnyStore,
     pub(crate) notifier: Notifier,
-    pub(crate) sessions: SessionTable,
-    /// True when the listener speaks HTTPS (for `RespURI`).
-    pub(crate) tls: bool,
+    /// The DM endpoint: sessions, authentication, expiry.
+    pub(crate) host: Arc<Host<DmBackend>>,
     /// Package 0 session ids sent per device, so that the device's 1200 session is matched.
-    pub(crate) notified: Mutex<HashMap<String, u16>>,
+    pub(crate) notified: Notified,
     next_notify_id: AtomicU16,
 }
 
@@ -45,13 +44,32 @@ impl AppState {
         let first_id = u16::try_from(now_ms().rem_euclid(0xfff0))
             .unwrap_or(1)
             .max(1);
+        let notified = Notified::default();
+        let backend = DmBackend {
+            store: store.clone(),
+            server_id: config.server_id.clone(),
+            enrolment: config.enrolment.clone(),
+            max_job_attempts: config.max_job_attempts.max(1),
+            notified: notified.clone(),
+        };
+        let mut host_config = HostConfig::new(config.server_id.clone());
+        host_config.max_msg_size = config.max_msg_size;
+        host_config.limits = syncml::Limits {
+            max_size: config.max_body_bytes,
+            ..syncml::Limits::default()
+        };
+        host_config.session_timeout = config.session_timeout();
+        host_config.public_url.clone_from(&config.public_url);
+        host_config.tls = tls;
+        host_config.challenge_capacity = config.challenge_capacity;
+        // Every device id the API accepts must fit the DM endpoint's identifier bound.
+        host_config.max_identifier_len = crate::api::model::MAX_DEVICE_ID_BYTES;
         Ok(Arc::new(AppState {
-            sessions: SessionTable::new(config.session_timeout()),
+            host: Host::new(host_config, backend),
             config,
             store,
             notifier,
-            tls,
-            notified: Mutex::new(HashMap::new()),
+            notified,
             next_notify_id: AtomicU16::new(first_id),
         }))
     }
@@ -72,20 +90,11 @@ impl AppState {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (wall clock: for stored timestamps only; sessions run
+/// on the host's monotonic clock).
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// Evicts idle sessions once a second, forever (aborted by [`crate::Server::serve`]).
-pub(crate) async fn sweep_sessions(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        crate::dm::expire_idle(&state).await;
-    }
 }

@@ -5,19 +5,9 @@
 mod common;
 
 use common::device::Device;
-use common::{TOKEN, config, start, temp_db};
+use common::{TOKEN, account, config, job, start, temp_db};
 use dm_proto::{AuthScheme, Initiator, SessionEnd};
 use serde_json::{Value, json};
-
-fn account(id: &str, name: &str, password: &str) -> Value {
-    json!({
-        "device_id": id,
-        "auth_type": "md5",
-        "auth_name": name,
-        "auth_secret": password,
-        "server_secret": "server-secret",
-    })
-}
 
 fn get_and_replace(device: &str) -> Value {
     json!({
@@ -27,11 +17,6 @@ fn get_and_replace(device: &str) -> Value {
             {"kind": "replace", "items": [{"path": "./Vendor/Name", "value": "new", "format": "chr"}]}
         ]
     })
-}
-
-#[allow(clippy::unwrap_used)] // test helper
-async fn job(s: &common::Running, id: i64) -> Value {
-    s.get(&format!("/jobs/{id}")).await.json().await.unwrap()
 }
 
 /// The benchmark's session shape: MD5 both ways, one job (Get + Replace), results stored;

@@ -99,6 +99,7 @@ fn record(i: usize, job_id: Option<i64>, at: i64) -> SessionRecord {
                         data: b"1.4.2".to_vec(),
                     }],
                     completed_at: at,
+                    error: None,
                 }],
                 complete: Some(JobState::Done),
             })

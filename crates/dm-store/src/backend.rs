@@ -44,7 +44,8 @@ pub(crate) const BATCH_ROWS: usize = 500;
 /// Expands `impl Store for $store` plus its row decoders.
 ///
 /// `$store` must have `fn w(&self) -> &Pool<$db>` (writes) and `fn r(&self) -> &Pool<$db>`
-/// (reads), `async fn close_pools(&self)`, `async fn record_session_impl(&self, &SessionRecord)
+/// (reads), `async fn close_pools(&self)`, `async fn consume_impl(&self, device_id, expected,
+/// next) -> Result<bool>` (which may use the generated `consume_direct`), `async fn record_session_impl(&self, &SessionRecord)
 /// -> Result<()>` (which may use the generated `record_one`), `async fn take_queued_impl(&self,
 /// device_id, session_id, limit, now) -> Result<Vec<Job>>` (which may use the generated
 /// `take_queued_direct`), and the in-memory helpers `fn accounts(&self) ->
@@ -202,7 +203,7 @@ macro_rules! impl_store {
             let pos: HashMap<JobId, usize> =
                 jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();
             let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "SELECT job_id, cmd_index, cmd_id, status, items, completed_at \
+                "SELECT job_id, cmd_index, cmd_id, status, items, completed_at, error \
                  FROM job_results WHERE job_id IN (",
             );
             let mut sep = qb.separated(", ");
@@ -222,6 +223,7 @@ macro_rules! impl_store {
                     items: serde_json::from_str::<Vec<ResultItem>>(&items)
                         .map_err(|e| corrupt("result items", e))?,
                     completed_at: row.try_get("completed_at")?,
+                    error: row.try_get("error")?,
                 };
                 if let Some(job) = pos.get(&job_id).and_then(|&i| jobs.get_mut(i)) {
                     job.results.push(result);
@@ -398,7 +400,7 @@ macro_rules! impl_store {
             for chunk in rows.chunks(BATCH_ROWS) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO job_results \
-                     (job_id, cmd_index, cmd_id, status, items, completed_at) ",
+                     (job_id, cmd_index, cmd_id, status, items, completed_at, error) ",
                 );
                 qb.push_values(chunk, |mut b, (r, items)| {
                     b.push_bind(jr.job_id)
@@ -406,12 +408,13 @@ macro_rules! impl_store {
                         .push_bind(r.cmd_id.map(i64::from))
                         .push_bind(i64::from(r.status))
                         .push_bind(items.as_str())
-                        .push_bind(r.completed_at);
+                        .push_bind(r.completed_at)
+                        .push_bind(r.error.as_deref());
                 });
                 qb.push(
                     " ON CONFLICT (job_id, cmd_index) DO UPDATE SET cmd_id = excluded.cmd_id, \
                      status = excluded.status, items = excluded.items, \
-                     completed_at = excluded.completed_at",
+                     completed_at = excluded.completed_at, error = excluded.error",
                 );
                 qb.build().execute(&mut *conn).await.map_err(|e| {
                     let id = jr.job_id.to_string();
@@ -525,6 +528,26 @@ macro_rules! impl_store {
 
         fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
             serde_json::to_string(v).map_err(|e| Error::InvalidArgument(e.to_string()))
+        }
+
+        /// Consumes a client nonce with one compare-and-set statement (PostgreSQL's path;
+        /// SQLite batches them in its group-commit task).
+        #[allow(dead_code)]
+        pub(super) async fn consume_direct(
+            store: &$store,
+            device_id: &str,
+            expected: &[u8],
+            next: &[u8],
+        ) -> Result<bool> {
+            let done = sqlx::query(
+                "UPDATE devices SET client_nonce = $3 WHERE device_id = $1 AND client_nonce = $2",
+            )
+            .bind(device_id)
+            .bind(expected)
+            .bind(next)
+            .execute(store.w())
+            .await?;
+            Ok(done.rows_affected() == 1)
         }
 
         /// Takes queued jobs with direct statements (no batching): a reader checks that there
@@ -710,6 +733,15 @@ macro_rules! impl_store {
                     c.invalidate(device_id);
                 }
                 done
+            }
+
+            async fn consume_client_nonce(
+                &self,
+                device_id: &str,
+                expected: &[u8],
+                next: &[u8],
+            ) -> Result<bool> {
+                self.consume_impl(device_id, expected, next).await
             }
 
             async fn list_devices(&self, f: &DeviceFilter) -> Result<Vec<DeviceView>> {

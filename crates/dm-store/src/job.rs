@@ -255,7 +255,14 @@ pub struct CommandResult {
     pub items: Vec<ResultItem>,
     /// When the answer was recorded.
     pub completed_at: UnixMillis,
+    /// Why the command has no status of the device (`status` is then 0): e.g.
+    /// [`NO_STATUS`] after the job was sent the allowed number of times unanswered.
+    pub error: Option<String>,
 }
+
+/// The [`CommandResult::error`] of a command the device never answered, once its job has
+/// been sent the allowed number of times.
+pub const NO_STATUS: &str = "no status from device";
 
 /// A stored job.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,7 +38,7 @@ pub use error::{Error, Result};
 pub use event::{Event, EventFilter, EventId, NewEvent};
 pub use job::{
     CommandKind, CommandResult, Job, JobCommand, JobFilter, JobId, JobItem, JobResults, JobState,
-    NewJob, RequeueScope, ResultItem, SentIn,
+    NO_STATUS, NewJob, RequeueScope, ResultItem, SentIn,
 };
 pub use postgres::PgStore;
 pub use session::SessionRecord;

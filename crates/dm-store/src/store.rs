@@ -85,6 +85,20 @@ pub trait Store: Send + Sync {
         nonces: &NonceUpdate,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Consumes the nonce a device authenticated with: sets its client nonce to `next` only
+    /// if it is still `expected` (compare and set, atomic against concurrent callers).
+    /// Returns false when the stored nonce is no longer `expected` (or there is no such
+    /// device): the credentials were computed with a nonce already used.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn consume_client_nonce(
+        &self,
+        device_id: &str,
+        expected: &[u8],
+        next: &[u8],
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// One page of devices matching the filter, in device id order.
     ///
     /// # Errors
@@ -372,6 +386,14 @@ impl Store for AnyStore {
     }
     async fn set_nonces(&self, device_id: &str, nonces: &NonceUpdate) -> Result<()> {
         dispatch!(self, s => s.set_nonces(device_id, nonces))
+    }
+    async fn consume_client_nonce(
+        &self,
+        device_id: &str,
+        expected: &[u8],
+        next: &[u8],
+    ) -> Result<bool> {
+        dispatch!(self, s => s.consume_client_nonce(device_id, expected, next))
     }
     async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<DeviceView>> {
         dispatch!(self, s => s.list_devices(filter))

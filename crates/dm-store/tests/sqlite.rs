@@ -123,3 +123,40 @@ async fn reopen_keeps_data_and_schema() {
     assert!(s.get_device("IMEI:1").await.unwrap().is_some());
     s.close().await;
 }
+
+/// Schema migration 2 (`job_results.error`) on a database created at version 1 keeps its
+/// data: the old results read back with no error, new ones store it.
+#[tokio::test]
+async fn migration_2_keeps_version_1_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dm.db");
+    let url = format!("sqlite:{}", path.display());
+    {
+        // A version-1 database, as an older build left it.
+        use sqlx::ConnectOptions as _;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        let v1 = include_str!("v1.sql");
+        sqlx::raw_sql(v1).execute(&mut conn).await.unwrap();
+    }
+    let store = AnyStore::open(&url).await.unwrap();
+    let job = store.get_job(1).await.unwrap().unwrap();
+    assert_eq!(job.device_id, "IMEI:OLD");
+    assert_eq!(job.results.len(), 1);
+    assert_eq!(job.results[0].status, 200);
+    assert_eq!(job.results[0].error, None);
+    assert_eq!(
+        store
+            .get_device("IMEI:OLD")
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_name,
+        "old"
+    );
+    store.close().await;
+}

@@ -109,6 +109,24 @@ pub enum TndsErrorKind {
     TooDeep,
 }
 
+/// Why a mount, or a local change near one, was refused (see [`crate::mount`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MountErrorKind {
+    /// The root cannot be a mount point.
+    Root,
+    /// A provider already answers for this path (it is a mount point or lies below one).
+    InsideMount,
+    /// The node at the path is a leaf, or an ancestor is.
+    Leaf,
+    /// The node at the path has children in the tree.
+    NotEmpty,
+    /// The subtree holds a mount point (unmount it first).
+    HoldsMount,
+    /// No mount point at this path.
+    NotMounted,
+}
+
 /// Everything that can go wrong in this crate.
 ///
 /// Commands executed with [`crate::Tree::execute`] never return this: their failures are
@@ -185,6 +203,14 @@ pub enum Error {
         /// What was wrong.
         kind: TndsErrorKind,
     },
+    /// A mount could not be made, or a local change would cross a mount point.
+    #[error("mount problem at {path}: {kind:?}")]
+    Mount {
+        /// The path.
+        path: String,
+        /// What was wrong.
+        kind: MountErrorKind,
+    },
     /// A DM account is incomplete or not found.
     #[error("DM account problem: {0}")]
     Account(&'static str),
@@ -208,9 +234,10 @@ impl Error {
             Error::UnknownFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::AlreadyExists { .. } => StatusCode::ALREADY_EXISTS,
-            Error::NotInterior { .. } | Error::NotLeaf { .. } | Error::Permanent { .. } => {
-                StatusCode::COMMAND_NOT_ALLOWED
-            }
+            Error::NotInterior { .. }
+            | Error::NotLeaf { .. }
+            | Error::Permanent { .. }
+            | Error::Mount { .. } => StatusCode::COMMAND_NOT_ALLOWED,
             Error::TreeFull { .. } => StatusCode::DEVICE_FULL,
             Error::Snapshot { .. } | Error::Account(_) => StatusCode::COMMAND_FAILED,
             Error::Tnds { .. } => StatusCode::BAD_REQUEST,

@@ -14,6 +14,9 @@
 //!   (and Alert via a handler) and never fails: every failure is a status code.
 //! - [`mo`]: `./DevInfo`, `./DevDetail`, `./DMAcc/<X>` builders and the typed DMAcc reader.
 //! - [`snapshot`]: versioned binary snapshot/restore.
+//! - [`mount`]: subtrees whose nodes a provider holds (an inventory store, a proxied device's
+//!   tree), attached with [`Tree::mount`]; commands below a mount point are delegated, answered
+//!   at once or later ([`Tree::execute_deferrable`], [`PendingItem`]).
 //!
 //! Choices worth knowing (details in each command module):
 //! - one `Status` per item of a multi-item command (each with its `TargetRef`);
@@ -53,6 +56,7 @@ pub mod acl;
 pub mod cmd;
 mod error;
 pub mod mo;
+pub mod mount;
 pub mod node;
 pub mod snapshot;
 pub mod tnds;
@@ -60,8 +64,14 @@ mod tree;
 pub mod uri;
 
 pub use acl::{Acl, AclCommand};
-pub use cmd::ExecContext;
-pub use error::{AclErrorKind, Error, SnapshotErrorKind, TndsErrorKind, UriErrorKind};
+pub use cmd::{ExecContext, Executed, ItemOutcome, PendingItem};
+pub use error::{
+    AclErrorKind, Error, MountErrorKind, SnapshotErrorKind, TndsErrorKind, UriErrorKind,
+};
+pub use mount::{
+    Answer, Change, CommandProvider, Forwarded, ItemCommand, Mount, MountContext, MountNode,
+    NodeProvider, Ticket,
+};
 pub use node::{AccessType, Format, NewNode, Node, NodeId, Timestamp};
 pub use tree::{
     AlertHandler, AlertOutcome, DEFAULT_ROOT_ACL, ExecHandler, ExecOutcome, ExecRequest,

@@ -163,11 +163,14 @@ impl std::ops::BitOr for AccessType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub(crate) usize);
 
-/// Interior (with children) or leaf (with a value).
+/// Interior (with children) or leaf (with a value), or a mount point (an interior node whose
+/// children a provider holds: [`crate::mount`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NodeKind {
     Interior(BTreeMap<String, NodeId>),
     Leaf(Data),
+    /// Index into the tree's mount table.
+    Mount(usize),
 }
 
 /// One node of the management tree with its properties.
@@ -204,17 +207,24 @@ impl Node {
     pub fn value(&self) -> Option<&Data> {
         match &self.kind {
             NodeKind::Leaf(d) => Some(d),
-            NodeKind::Interior(_) => None,
+            NodeKind::Interior(_) | NodeKind::Mount(_) => None,
         }
     }
 
-    /// The child names of an interior node in order (empty for a leaf).
+    /// The child names of an interior node in order (empty for a leaf, and for a mount point:
+    /// its children live in the provider, see [`crate::mount`]).
     pub fn child_names(&self) -> impl Iterator<Item = &str> {
         let map = match &self.kind {
             NodeKind::Interior(c) => Some(c),
-            NodeKind::Leaf(_) => None,
+            NodeKind::Leaf(_) | NodeKind::Mount(_) => None,
         };
         map.into_iter().flat_map(|m| m.keys().map(String::as_str))
+    }
+
+    /// True for a mount point (an interior node whose children a provider holds).
+    #[must_use]
+    pub fn is_mount_point(&self) -> bool {
+        matches!(self.kind, NodeKind::Mount(_))
     }
 
     /// Permanent nodes cannot be deleted or renamed by a server.

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Nodes are written in pre-order with children in name order, so equal trees give equal
-//! bytes. Exec/Alert handlers are not part of a snapshot. Decoding is total: malformed input
+//! bytes. Exec/Alert handlers and mounted subtrees ([`crate::mount`]) are not part of a
+//! snapshot: a mount point is written as an empty interior node. Decoding is total: malformed input
 //! gives [`Error::Snapshot`] with the byte offset.
 
 use std::collections::BTreeMap;
@@ -104,6 +105,8 @@ fn encode_node(n: &Node, out: &mut Vec<u8>) {
             put_bytes(out, bytes);
         }
         NodeKind::Interior(c) => put_u32(out, c.len()),
+        // Mounted data is not part of a snapshot: the mount point is an empty interior node.
+        NodeKind::Mount(_) => put_u32(out, 0),
     }
 }
 
@@ -321,12 +324,15 @@ impl Tree {
     }
 
     /// Replaces this tree's nodes and URI limits with a snapshot's, keeping the registered
-    /// Exec and Alert handlers and the node limit.
+    /// Exec and Alert handlers, the mounts and the node limit. Each mount point must be an
+    /// empty interior node in the snapshot (as in a snapshot of this tree).
     ///
     /// # Errors
-    /// [`Error::Snapshot`]; the tree is unchanged then.
+    /// [`Error::Snapshot`]; [`Error::Mount`] when the snapshot lacks a mount point or holds a
+    /// leaf or children there. The tree is unchanged then.
     pub fn load_snapshot(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let t = decode(bytes)?;
+        let mut t = decode(bytes)?;
+        self.remount_into(&mut t)?;
         self.set_uri_limits(t.uri_limits());
         self.store = t.store;
         Ok(())

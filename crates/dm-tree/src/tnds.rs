@@ -5,7 +5,8 @@
 //! is the requested node with `Path` = its parent's URI (the root is written with `NodeName`
 //! `.` and no `Path`). Leaf values are written as text; a value that is not UTF-8 is omitted.
 //! Nodes the server may not Get (ACL) are left out with their subtree; values of nodes whose
-//! AccessType lacks Get are left out.
+//! AccessType lacks Get are left out. Mounted nodes are written only when the listing starts at
+//! their mount point or below it ([`crate::mount`]).
 //!
 //! Reader: `MgmtTree`, `VerDTD`, `Node`, `NodeName`, `Path`, `Value`, `RTProperties` with
 //! `ACL`, `Format`, `Type` (`MIME` or `DDFName`) and `Title`; `Man`, `Mod`, `TStamp`, `VerNo`
@@ -14,9 +15,12 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
+use syncml::{Data, StatusCode};
+
 use crate::acl::{Acl, AclCommand};
 use crate::error::{Error, TndsErrorKind};
-use crate::node::{AccessType, Format, NodeId, NodeKind};
+use crate::mount::place::{Pos, View};
+use crate::node::{AccessType, Format};
 use crate::tree::Tree;
 use crate::uri::{TndsFields, is_valid_name};
 
@@ -50,45 +54,64 @@ fn elem(out: &mut String, name: &str, text: &str) {
     out.push('>');
 }
 
-/// Serialises the subtree at `id` as seen by `server` (ACL Get filters nodes).
-pub(crate) fn write(tree: &Tree, id: NodeId, fields: TndsFields, server: &str) -> String {
+/// Serialises the subtree at `pos` as seen by `server` (ACL Get filters nodes). Mount points
+/// below `pos` are entered only when `descend` (see [`crate::mount`]).
+///
+/// # Errors
+/// A provider's failure while walking its nodes.
+pub(crate) fn write(
+    tree: &Tree,
+    pos: &Pos,
+    fields: TndsFields,
+    server: &str,
+    descend: bool,
+) -> Result<String, StatusCode> {
     let mut out = String::from("<MgmtTree xmlns=\"syncml:dmddf1.2\"><VerDTD>1.2</VerDTD>");
-    let top_path = tree.uri_of(id).parent().map(|p| p.to_absolute_string());
-    write_node(tree, id, fields, server, top_path.as_deref(), &mut out);
+    let top_path = tree.uri_at(pos).parent().map(|p| p.to_absolute_string());
+    // Depths of the `Node` elements still open.
+    let mut open: Vec<usize> = Vec::new();
+    tree.walk_at(pos.clone(), descend, &mut |v| {
+        while open.last().is_some_and(|d| *d >= v.depth) {
+            open.pop();
+            out.push_str("</Node>");
+        }
+        if !v.acl.permits(AclCommand::Get, server) {
+            return Ok(false);
+        }
+        let path = if v.depth == 0 {
+            top_path.as_deref()
+        } else {
+            None
+        };
+        write_node(v.view, fields, path, &mut out);
+        open.push(v.depth);
+        Ok(true)
+    })?;
+    for _ in open {
+        out.push_str("</Node>");
+    }
     out.push_str("</MgmtTree>");
-    out
+    Ok(out)
 }
 
-fn write_node(
-    tree: &Tree,
-    id: NodeId,
-    f: TndsFields,
-    server: &str,
-    path: Option<&str>,
-    out: &mut String,
-) {
-    // Iterative would be nicer, but tree depth is bounded by URI limits and the snapshot
-    // decoder's depth cap, so recursion here is bounded too.
-    let Some(node) = tree.node(id) else { return };
-    if !tree.permits(id, AclCommand::Get, server) {
-        return;
-    }
+/// Writes a node's opening tag, name, path, properties and value (not its children).
+fn write_node(node: &View<'_>, f: TndsFields, path: Option<&str>, out: &mut String) {
     out.push_str("<Node>");
-    elem(out, "NodeName", &node.name);
+    elem(out, "NodeName", node.name());
     if let Some(p) = path {
         elem(out, "Path", p);
     }
     let mut props = String::new();
     if f.acl {
-        elem(&mut props, "ACL", &node.acl.to_string());
+        elem(&mut props, "ACL", &node.acl().to_string());
     }
     if f.format {
         props.push_str("<Format><");
-        props.push_str(node.format.name());
+        props.push_str(node.format().name());
         props.push_str("/></Format>");
     }
     if f.name {
-        elem(&mut props, "Name", &node.name);
+        elem(&mut props, "Name", node.name());
     }
     if f.size
         && let Some(sz) = node.size()
@@ -96,17 +119,17 @@ fn write_node(
         elem(&mut props, "Size", &sz.to_string());
     }
     if f.title
-        && let Some(t) = &node.title
+        && let Some(t) = node.title()
     {
         elem(&mut props, "Title", t);
     }
     if f.tstamp
-        && let Some(ts) = node.tstamp
+        && let Some(ts) = node.tstamp()
     {
         elem(&mut props, "TStamp", &ts.to_iso8601_basic());
     }
     if f.r#type
-        && let Some(m) = &node.mime
+        && let Some(m) = node.mime_type()
     {
         props.push_str("<Type>");
         if node.is_leaf() {
@@ -117,29 +140,19 @@ fn write_node(
         props.push_str("</Type>");
     }
     if f.verno {
-        elem(&mut props, "VerNo", &node.verno.to_string());
+        elem(&mut props, "VerNo", &node.verno().to_string());
     }
     if !props.is_empty() {
         out.push_str("<RTProperties>");
         out.push_str(&props);
         out.push_str("</RTProperties>");
     }
-    match &node.kind {
-        NodeKind::Leaf(v) => {
-            if f.value
-                && node.access.contains(AccessType::GET)
-                && let Some(s) = v.as_str()
-            {
-                elem(out, "Value", s);
-            }
-        }
-        NodeKind::Interior(_) => {
-            for c in tree.children(id) {
-                write_node(tree, c, f, server, None, out);
-            }
-        }
+    if f.value
+        && node.access().contains(AccessType::GET)
+        && let Some(s) = node.value().and_then(Data::as_str)
+    {
+        elem(out, "Value", s);
     }
-    out.push_str("</Node>");
 }
 
 /// A generic XML element (local name, text, children).

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use syncml::{Alert, Data, Item, Meta, StatusCode};
 
 use crate::acl::{Acl, AclCommand};
-use crate::error::Error;
+use crate::error::{Error, MountErrorKind};
+use crate::mount::MountEntry;
 use crate::node::{AccessType, Format, NewNode, Node, NodeId, NodeKind, Timestamp};
 use crate::uri::{Uri, UriLimits};
 
@@ -92,7 +93,7 @@ struct ExecEntry {
     handler: ExecHandler,
 }
 
-/// Node storage. Cloned whole to roll back an Atomic.
+/// Node storage. Cloned whole to roll back an Atomic (mounted subtrees are not in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Store {
     nodes: Vec<Option<Node>>,
@@ -155,6 +156,8 @@ pub struct Tree {
     max_nodes: Option<usize>,
     exec: Vec<ExecEntry>,
     pub(crate) alert: Option<AlertHandler>,
+    /// Attached providers, indexed by [`NodeKind::Mount`]; free slots are `None`.
+    pub(crate) mounts: Vec<Option<MountEntry>>,
 }
 
 impl std::fmt::Debug for Tree {
@@ -164,6 +167,7 @@ impl std::fmt::Debug for Tree {
             .field("limits", &self.limits)
             .field("max_nodes", &self.max_nodes)
             .field("exec_handlers", &self.exec.len())
+            .field("mounts", &self.mount_points().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +209,7 @@ impl Tree {
             max_nodes: None,
             exec: Vec::new(),
             alert: None,
+            mounts: Vec::new(),
         }
     }
 
@@ -284,7 +289,7 @@ impl Tree {
     ///
     /// # Errors
     /// [`Error::Uri`], [`Error::AlreadyExists`], [`Error::NotInterior`] (an ancestor is a leaf),
-    /// [`Error::TreeFull`].
+    /// [`Error::TreeFull`], [`Error::Mount`] (the path lies below a mount point).
     pub fn insert(&mut self, path: &str, node: NewNode, now: Timestamp) -> Result<NodeId, Error> {
         let uri = self.parse_uri(path)?;
         self.insert_at(&uri, node, now, None)
@@ -299,7 +304,7 @@ impl Tree {
         let node = self.store.get_mut(id).ok_or_else(|| not_found(path))?;
         match &mut node.kind {
             NodeKind::Leaf(v) => *v = value,
-            NodeKind::Interior(_) => {
+            NodeKind::Interior(_) | NodeKind::Mount(_) => {
                 return Err(Error::NotLeaf {
                     path: path.to_owned(),
                 });
@@ -356,15 +361,22 @@ impl Tree {
     }
 
     /// Removes the node at `path` and its subtree (local API: permanent nodes too, not the
-    /// root).
+    /// root, not a subtree holding a mount point).
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Permanent`] for the root.
+    /// [`Error::NotFound`], [`Error::Permanent`] for the root, [`Error::Mount`] with
+    /// [`MountErrorKind::HoldsMount`] (unmount first).
     pub fn remove(&mut self, path: &str, now: Timestamp) -> Result<(), Error> {
         let id = self.require(path)?;
         if id == ROOT {
             return Err(Error::Permanent {
                 path: path.to_owned(),
+            });
+        }
+        if self.holds_mount(id) {
+            return Err(Error::Mount {
+                path: path.to_owned(),
+                kind: MountErrorKind::HoldsMount,
             });
         }
         self.remove_subtree(id, now);
@@ -453,7 +465,7 @@ impl Tree {
     pub(crate) fn child(&self, id: NodeId, name: &str) -> Option<NodeId> {
         match &self.store.get(id)?.kind {
             NodeKind::Interior(c) => c.get(name).copied(),
-            NodeKind::Leaf(_) => None,
+            NodeKind::Leaf(_) | NodeKind::Mount(_) => None,
         }
     }
 
@@ -580,22 +592,19 @@ impl Tree {
                 path: self.uri_of(id).path_string(),
             });
         }
+        if self.store.get(id).is_some_and(Node::is_mount_point) {
+            return Err(Error::Mount {
+                path: uri.path_string(),
+                kind: MountErrorKind::InsideMount,
+            });
+        }
         self.would_overflow(segs.len() - depth)?;
         let mut top_acl = top_acl;
         let missing = segs.get(depth..).unwrap_or_default();
         let last = missing.len().saturating_sub(1);
         let mut node = Some(node);
         for (i, name) in missing.iter().enumerate() {
-            let mut spec = if i == last {
-                node.take().unwrap_or_else(NewNode::interior)
-            } else {
-                NewNode::interior()
-            };
-            if let Some(acl) = top_acl.take()
-                && spec.acl.is_empty()
-            {
-                spec.acl = acl;
-            }
+            let spec = level_spec(i == last, &mut node, &mut top_acl);
             id = self.create_child(id, name, spec, now);
         }
         Ok(id)
@@ -689,6 +698,27 @@ impl Tree {
         }
         id
     }
+}
+
+/// What one level of a node creation with implicit parents creates: the node itself (`last`)
+/// or an implicit interior parent; the topmost created node takes `top_acl` if its own ACL is
+/// empty (only the first call can).
+pub(crate) fn level_spec(
+    last: bool,
+    node: &mut Option<NewNode>,
+    top_acl: &mut Option<Acl>,
+) -> NewNode {
+    let mut spec = if last {
+        node.take().unwrap_or_else(NewNode::interior)
+    } else {
+        NewNode::interior()
+    };
+    if let Some(acl) = top_acl.take()
+        && spec.acl.is_empty()
+    {
+        spec.acl = acl;
+    }
+    spec
 }
 
 fn not_found(path: &str) -> Error {

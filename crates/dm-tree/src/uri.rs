@@ -401,6 +401,25 @@ impl Uri {
         }
     }
 
+    /// The URI made of the segments after the first `depth`, absolute, query kept: this URI as
+    /// seen from the node at `depth` (a mount point) taken as the root.
+    pub(crate) fn below(&self, depth: usize) -> Uri {
+        Uri {
+            segments: self.segments.get(depth..).unwrap_or_default().to_vec(),
+            absolute: true,
+            query: self.query,
+        }
+    }
+
+    /// The first `depth` segments, in this URI's form (absolute or relative), no query.
+    pub(crate) fn prefix(&self, depth: usize) -> Uri {
+        Uri {
+            segments: self.segments.get(..depth).unwrap_or_default().to_vec(),
+            absolute: self.absolute,
+            query: None,
+        }
+    }
+
     /// True if `self` is `other` or lies below it (queries ignored).
     #[must_use]
     pub fn starts_with(&self, other: &Uri) -> bool {

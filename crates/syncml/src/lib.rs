@@ -50,13 +50,17 @@ impl Encoding {
         }
     }
 
-    /// The encoding named by an HTTP `Content-Type` value, if it is a DM message type.
+    /// The encoding named by an HTTP `Content-Type` value, if it is a DM message type:
+    /// `application/vnd.syncml.dm+xml` / `+wbxml`, or the legacy SyncML family
+    /// `application/vnd.syncml+xml` / `+wbxml` that older DM clients send (libdmclient among
+    /// them), in any letter case and with any parameters (`; charset=UTF-8`).
     #[must_use]
     pub fn from_content_type(value: &str) -> Option<Encoding> {
         let mime = value.split(';').next().unwrap_or("").trim();
-        if mime.eq_ignore_ascii_case(CONTENT_TYPE_XML) {
+        let is = |t: &str| mime.eq_ignore_ascii_case(t);
+        if is(CONTENT_TYPE_XML) || is("application/vnd.syncml+xml") {
             Some(Encoding::Xml)
-        } else if mime.eq_ignore_ascii_case(CONTENT_TYPE_WBXML) {
+        } else if is(CONTENT_TYPE_WBXML) || is("application/vnd.syncml+wbxml") {
             Some(Encoding::Wbxml)
         } else {
             None

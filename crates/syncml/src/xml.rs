@@ -72,11 +72,13 @@
 
 mod decode;
 mod encode;
+mod fragment;
 mod reader;
 mod tag;
 
 pub use decode::{HARD_MAX_NESTING, decode};
 pub use encode::{encode, encode_into, encode_pretty};
+pub use fragment::{FragmentKind, decode_fragment, encode_fragment};
 
 #[cfg(doc)]
 use crate::{Error, Limits, SyncMl};

@@ -2,17 +2,26 @@
 //! `dm_tree::Tree` behind the client. Every message is encoded and decoded on every hop; time
 //! is simulated.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_macros,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::time::Duration;
 
 use dm_proto::AuthScheme;
 use dm_proto::{
-    ClientConfig, ClientEvent, ClientSession, Credentials, Initiator, ServerConfig, ServerEvent,
-    ServerSession, StoredSecret, Timestamp,
+    ClientConfig, ClientEvent, ClientSession, CommandHandle, CommandRef, Credentials, Initiator,
+    ServerConfig, ServerEvent, ServerSession, StoredSecret, Timestamp,
 };
 use dm_tree::{Acl, ExecContext, NewNode, Tree};
-use syncml::{Encoding, Item, Limits, Location, SyncMl};
+use syncml::{
+    AlertCode, Command, Data, Encoding, Item, ItemCmd, Limits, Location, Meta, StatusCode, SyncMl,
+};
 
 pub const SERVER_URI: &str = "https://dm.example.org/dm";
 pub const DEVICE_ID: &str = "IMEI:490154203237518";
@@ -73,6 +82,14 @@ pub fn device_tree() -> Tree {
     tree
 }
 
+/// [`device_tree`] with a leaf `./Vendor/Big` holding `value` (large objects).
+pub fn tree_with_big(value: &str) -> Tree {
+    let mut tree = device_tree();
+    tree.insert("./Vendor/Big", NewNode::leaf(value), dm_tree::Timestamp(0))
+        .unwrap();
+    tree
+}
+
 /// The DevInfo leaves sent in Package 1.
 pub fn devinfo(tree: &Tree) -> Vec<Item> {
     ["DevId", "Man", "Mod", "DmV", "Lang"]
@@ -99,6 +116,18 @@ type Tamper = Box<dyn FnMut(&mut SyncMl)>;
 /// Changes a message on the wire: its index in its direction (0-based) and the transmit.
 type RawTamper = Box<dyn FnMut(usize, &mut dm_proto::Transmit)>;
 type Script = Box<dyn FnMut(&[ServerEvent], &mut ServerSession)>;
+/// How long (simulated) the device takes to answer one command; `None`: at once.
+pub type AnswerDelay = Box<dyn FnMut(&Command) -> Option<Duration>>;
+
+/// A never-answered command's delay (longer than any test runs).
+pub const NEVER: Duration = Duration::from_secs(1_000_000);
+
+/// An answer the device will give: when, to which command, what.
+struct Scheduled {
+    at: Timestamp,
+    cmd: CommandRef,
+    answers: Vec<Command>,
+}
 
 pub struct Pair {
     pub encoding: Encoding,
@@ -122,6 +151,18 @@ pub struct Pair {
     pub raw_to_server: Option<RawTamper>,
     /// Changes the bytes or HMAC header of a server message on the wire.
     pub raw_to_client: Option<RawTamper>,
+    /// When set, the device answers each command on its own (`respond_to`), the commands
+    /// nested in an Atomic or Sequence too, after the delay this gives it (a container when
+    /// its slowest part is done); the answers are computed on arrival. Unset: every message's
+    /// commands are answered at once with `respond`.
+    pub answer_delay: Option<AnswerDelay>,
+    /// Answers the client refused (`respond_to` failed), with the error.
+    pub refused_answers: Vec<(CommandRef, Vec<Command>, dm_proto::Error)>,
+    /// Simulated time does not advance past this (the run stops there).
+    pub stop_at: Option<Timestamp>,
+    /// When each message of `log` went, in the same order.
+    pub log_times: Vec<Timestamp>,
+    scheduled: Vec<Scheduled>,
     server_msgs: usize,
 }
 
@@ -196,6 +237,11 @@ impl Setup {
             drop_responses: false,
             raw_to_server: None,
             raw_to_client: None,
+            answer_delay: None,
+            refused_answers: Vec::new(),
+            stop_at: None,
+            log_times: Vec::new(),
+            scheduled: Vec::new(),
             server_msgs: 0,
         }
     }
@@ -223,6 +269,9 @@ impl Pair {
         for _ in 0..500 {
             self.tick();
             let Some(mut t) = self.client.poll_transmit(self.now) else {
+                if self.advance() {
+                    continue;
+                }
                 return;
             };
             if let Some(tamper) = self.raw_to_server.as_mut() {
@@ -232,6 +281,7 @@ impl Pair {
             assert!(t.url.is_some());
             let msg = self.decode(&t.bytes);
             self.log.push((Dir::ToServer, msg));
+            self.log_times.push(self.now);
             self.client_msgs += 1;
             self.tick();
             if self.server.ended().is_some() {
@@ -265,6 +315,7 @@ impl Pair {
                 bytes = self.encoding.encode(&msg);
             }
             self.log.push((Dir::ToClient, msg));
+            self.log_times.push(self.now);
             if self.drop_responses {
                 return;
             }
@@ -277,6 +328,10 @@ impl Pair {
                 .expect("client takes it");
             self.drain_client();
         }
+        for (d, m) in self.log.iter().take(12) {
+            let names: Vec<&str> = m.body.commands.iter().map(syncml::Command::name).collect();
+            eprintln!("{d:?} final={} {names:?}", m.body.is_final);
+        }
         panic!("session did not settle");
     }
 
@@ -286,7 +341,56 @@ impl Pair {
         }
     }
 
-    /// Drains client events; commands are executed on the tree and answered.
+    /// The client waits for the device's answers: lets simulated time run to the next answer
+    /// or the client's next deadline (the server's idle timer runs meanwhile), and delivers
+    /// what is due. False when nothing is to come.
+    fn advance(&mut self) -> bool {
+        if self.client.ended().is_some() {
+            return false;
+        }
+        let next_answer = self.scheduled.iter().map(|s| s.at).min();
+        if next_answer.is_none() && self.client.unanswered().is_empty() {
+            return false;
+        }
+        let Some(at) = [next_answer, self.client.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
+            return false;
+        };
+        if self.stop_at.is_some_and(|stop| at > stop) {
+            return false;
+        }
+        self.now = self.now.max(at);
+        if self.server.poll_timeout().is_some_and(|t| self.now >= t) {
+            self.server.handle_timeout(self.now);
+            self.drain_server();
+        }
+        self.deliver_due();
+        if self.client.poll_timeout().is_some_and(|t| self.now >= t) {
+            self.client.handle_timeout(self.now);
+        }
+        self.drain_client();
+        true
+    }
+
+    /// Gives the client the scheduled answers that are due, in order.
+    fn deliver_due(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled)
+            .into_iter()
+            .partition(|s| s.at <= now);
+        self.scheduled = later;
+        for s in due {
+            if let Err(e) = self.client.respond_to(&s.cmd, s.answers.clone()) {
+                self.refused_answers.push((s.cmd, s.answers, e));
+            }
+        }
+    }
+
+    /// Drains client events; commands are executed on the tree and answered (at once, or
+    /// as `answer_delay` schedules).
     pub fn drain_client(&mut self) {
         while let Some(ev) = self.client.poll_event() {
             if let ClientEvent::Commands { msg_id, commands } = &ev {
@@ -295,14 +399,62 @@ impl Pair {
                     msg_id,
                     now: dm_tree::Timestamp(self.now.since_epoch().as_secs()),
                 };
-                let mut out = Vec::new();
-                for c in commands {
-                    out.extend(self.tree.execute(&ctx, c));
+                if self.answer_delay.is_some() {
+                    for c in commands {
+                        let out = self.tree.execute(&ctx, c);
+                        self.schedule(msg_id, c, &out);
+                    }
+                    self.deliver_due();
+                } else {
+                    let mut out = Vec::new();
+                    for c in commands {
+                        out.extend(self.tree.execute(&ctx, c));
+                    }
+                    self.client.respond(out).expect("client awaits responses");
                 }
-                self.client.respond(out).expect("client awaits responses");
             }
             self.client_events.push(ev);
         }
+    }
+
+    /// Schedules the answers to `cmd` and to every command nested in it, each by its own
+    /// delay; returns when `cmd` is answered.
+    fn schedule(&mut self, msg_id: &str, cmd: &Command, answers: &[Command]) -> Timestamp {
+        let delay = self.answer_delay.as_mut().and_then(|f| f(cmd));
+        let mut at = self.now + delay.unwrap_or_default();
+        if let Command::Atomic(c) | Command::Sequence(c) = cmd {
+            for child in &c.commands {
+                at = at.max(self.schedule(msg_id, child, answers));
+            }
+        }
+        let own: Vec<Command> = answers
+            .iter()
+            .filter(|a| match a {
+                Command::Status(s) => s.cmd_ref == cmd.cmd_id(),
+                Command::Results(r) => r.cmd_ref == cmd.cmd_id(),
+                _ => false,
+            })
+            .cloned()
+            .collect();
+        if !own.is_empty() {
+            self.scheduled.push(Scheduled {
+                at,
+                cmd: CommandRef::new(msg_id, cmd),
+                answers: own,
+            });
+        }
+        at
+    }
+
+    /// When message `i` of direction `dir` went.
+    pub fn time_of(&self, dir: Dir, i: usize) -> Timestamp {
+        self.log
+            .iter()
+            .zip(&self.log_times)
+            .filter(|((d, _), _)| *d == dir)
+            .nth(i)
+            .map(|(_, t)| *t)
+            .expect("message logged")
     }
 
     pub fn messages(&self, dir: Dir) -> impl Iterator<Item = &SyncMl> {
@@ -416,6 +568,144 @@ impl Pair {
     pub fn server_end(&self) -> Option<dm_proto::SessionEnd> {
         self.server_events.iter().find_map(|e| match e {
             ServerEvent::Ended(how) => Some(*how),
+            _ => None,
+        })
+    }
+}
+
+// --- builders and readers shared by the test files ---------------------------------------
+
+pub fn item_target(uri: &str, data: Option<&str>) -> Item {
+    Item {
+        target: Some(Location::uri(uri)),
+        data: data.map(Data::from),
+        ..Item::default()
+    }
+}
+
+pub fn replace(uri: &str, value: Data) -> Command {
+    Command::Replace(ItemCmd {
+        meta: Some(Meta {
+            format: Some("chr".into()),
+            ..Meta::default()
+        }),
+        items: vec![Item {
+            target: Some(Location::uri(uri)),
+            data: Some(value),
+            ..Item::default()
+        }],
+        ..ItemCmd::default()
+    })
+}
+
+pub fn add(uri: &str, value: &str) -> Command {
+    Command::Add(ItemCmd {
+        meta: Some(Meta {
+            format: Some("chr".into()),
+            ..Meta::default()
+        }),
+        items: vec![item_target(uri, Some(value))],
+        ..ItemCmd::default()
+    })
+}
+
+pub fn delete(uri: &str) -> Command {
+    Command::Delete(ItemCmd {
+        items: vec![item_target(uri, None)],
+        ..ItemCmd::default()
+    })
+}
+
+pub fn copy(from: &str, to: &str) -> Command {
+    Command::Copy(ItemCmd {
+        items: vec![Item {
+            target: Some(Location::uri(to)),
+            source: Some(Location::uri(from)),
+            ..Item::default()
+        }],
+        ..ItemCmd::default()
+    })
+}
+
+pub fn status_of(p: &Pair, h: CommandHandle) -> Vec<(Vec<usize>, StatusCode)> {
+    p.server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Status {
+                handle, path, code, ..
+            } if *handle == h => Some((path.clone(), *code)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn results_of(p: &Pair, h: CommandHandle) -> Vec<Data> {
+    p.server_events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Results {
+                handle, results, ..
+            } if *handle == h => Some(results),
+            _ => None,
+        })
+        .flat_map(|r| r.items.iter().filter_map(|i| i.data.clone()))
+        .collect()
+}
+
+pub fn text(d: &Data) -> String {
+    String::from_utf8(d.as_bytes().to_vec()).unwrap()
+}
+
+/// One test per encoding: `NAME::xml` and `NAME::wbxml`, running `scenario(encoding)` of the
+/// test file.
+macro_rules! both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[test]
+            fn xml() {
+                super::$scenario(syncml::Encoding::Xml);
+            }
+            #[test]
+            fn wbxml() {
+                super::$scenario(syncml::Encoding::Wbxml);
+            }
+        }
+    };
+}
+
+pub(crate) use both;
+
+pub fn big_text(n: usize) -> String {
+    (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
+}
+
+pub fn pair_len(encoding: Encoding, m: &syncml::SyncMl) -> usize {
+    encoding.encode(m).len()
+}
+
+/// True when message `m` carries an Alert with `code`.
+pub fn has_alert(m: &SyncMl, code: AlertCode) -> bool {
+    m.body
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::Alert(a) if a.code == code))
+}
+
+impl Pair {
+    /// What `pick` takes from the client's events, in order.
+    pub fn client_events_where<T>(&self, pick: impl FnMut(&ClientEvent) -> Option<T>) -> Vec<T> {
+        self.client_events.iter().filter_map(pick).collect()
+    }
+
+    /// What `pick` takes from the server's events, in order.
+    pub fn server_events_where<T>(&self, pick: impl FnMut(&ServerEvent) -> Option<T>) -> Vec<T> {
+        self.server_events.iter().filter_map(pick).collect()
+    }
+
+    /// The Generic Alerts the server reported, in order.
+    pub fn generic_alerts(&self) -> Vec<syncml::Alert> {
+        self.server_events_where(|e| match e {
+            ServerEvent::Alert(a) if a.code == AlertCode::GENERIC_ALERT => Some(a.clone()),
             _ => None,
         })
     }

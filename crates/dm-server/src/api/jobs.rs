@@ -29,6 +29,7 @@ pub(crate) fn job_json(job: dm_store::Job) -> Job {
                 status: r.status,
                 items: r.items,
                 completed_at: r.completed_at,
+                error: r.error,
             })
             .collect(),
         created_at: job.created_at,

@@ -190,12 +190,16 @@ pub struct CommandOutcome {
     pub index: u32,
     /// The `CmdID` it was sent with, if known.
     pub cmd_id: Option<u32>,
-    /// The device's status code (e.g. 200, 404, 216).
+    /// The device's status code (e.g. 200, 404, 216); 0 when it sent none (see `error`).
     pub status: u16,
     /// The `Results` items (Get only). `data` is a string when UTF-8, else `{"b64": "..."}`.
     pub items: Vec<dm_store::ResultItem>,
     /// When the answer was recorded.
     pub completed_at: i64,
+    /// Why there is no status: `no status from device` when the job was sent the allowed
+    /// number of times (`max_job_attempts`) and the device never answered this command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A job (`GET /api/v1/jobs/{id}`, list items, `POST` answers).

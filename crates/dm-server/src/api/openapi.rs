@@ -148,7 +148,8 @@ fn schemas() -> Value {
                 "index": { "type": "integer", "description": "Pre-order index of the command." },
                 "cmd_id": nullable("integer"), "status": { "type": "integer" },
                 "items": { "type": "array", "items": reference("ResultItem") },
-                "completed_at": { "type": "integer" }
+                "completed_at": { "type": "integer" },
+                "error": { "type": "string", "description": "Why there is no status (status 0), e.g. \"no status from device\"." }
             } },
         "Job": { "type": "object",
             "required": ["id", "device_id", "state", "commands", "attempts", "results", "created_at", "updated_at"],

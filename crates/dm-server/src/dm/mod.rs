@@ -1,177 +1,235 @@
-//! The DM endpoint: `POST /dm` and `POST /dm/s/{token}` (the `RespURI` of a running session).
+//! The DM endpoint's server-specific part: the [`dm_host::Backend`] over `dm-store`.
 //!
-//! In: SyncML DM messages in HTTP POST bodies (XML or WBXML). Out: the server's next message
-//! in the HTTP response, store writes per session.
+//! The generic part (HTTP endpoint `POST /dm` and `POST /dm/s/{token}`, decoding, the
+//! session table, authentication before any state change, nonce consumption, challenges,
+//! expiry) is `dm_host::Host`. Here: accounts and enrolment from the store, the device's
+//! queued jobs as the session's commands, and everything the session produced (registry,
+//! tree values, job results, events, nonces) written in one transaction when it ends, with
+//! unanswered jobs queued again (or failed after `max_job_attempts` sends with no status).
 
 mod session;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Extension, Router};
-use syncml::Encoding;
+use dm_host::{Account, Backend, Claim, End, Ending, Event, Opened, SessionInfo};
+use dm_proto::{AuthScheme, Credentials, StoredSecret};
+use dm_store::{AnyStore, AuthType, DeviceAccount, Store as _};
+use syncml::Command;
 
-pub(crate) use session::SessionTable;
+use crate::EnrolmentPolicy;
+use crate::state::now_ms;
 
-use crate::state::AppState;
+pub(crate) use session::DmSession;
 
-pub(crate) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/dm", post(first_message))
-        .route("/dm/s/{token}", post(next_message))
+/// Most jobs sent in one session.
+const JOBS_PER_SESSION: u32 = 16;
+
+/// Package 0 session ids sent per device, so that the device's 1200 session is matched.
+pub(crate) type Notified = Arc<Mutex<HashMap<String, u16>>>;
+
+/// `dm-server`'s backend of the session host.
+pub(crate) struct DmBackend {
+    pub(crate) store: AnyStore,
+    pub(crate) server_id: String,
+    pub(crate) enrolment: EnrolmentPolicy,
+    /// Sends of a job that got no status from the device before it fails.
+    pub(crate) max_job_attempts: u32,
+    pub(crate) notified: Notified,
 }
 
-/// Removes sessions idle for longer than the configured timeout.
-pub(crate) async fn expire_idle(state: &Arc<AppState>) {
-    session::expire_idle(state).await;
-}
-
-/// A DM request as the session layer sees it.
-pub(crate) struct Incoming {
-    pub(crate) encoding: Encoding,
-    pub(crate) body: Bytes,
-    pub(crate) hmac: Option<String>,
-    pub(crate) peer: Option<SocketAddr>,
-    /// Base URL for `RespURI` (`http(s)://host`).
-    pub(crate) base_url: String,
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response()
-}
-
-fn incoming(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-    body: Bytes,
-) -> Result<Incoming, Box<Response>> {
-    let encoding = match headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(ct) => Encoding::from_content_type(ct).ok_or_else(|| {
-            Box::new(plain(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected application/vnd.syncml.dm+xml or +wbxml\n",
-            ))
-        })?,
-        None => Encoding::detect(&body),
-    };
-    if body.is_empty() {
-        return Err(Box::new(plain(StatusCode::BAD_REQUEST, "empty body\n")));
+fn scheme(t: AuthType) -> Option<AuthScheme> {
+    match t {
+        AuthType::None => None,
+        AuthType::Basic => Some(AuthScheme::Basic),
+        AuthType::Md5 => Some(AuthScheme::Md5),
+        AuthType::Hmac => Some(AuthScheme::Hmac),
     }
-    let hmac = headers
-        .get(syncml::auth::HMAC_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let base_url = dm_host::listener::base_url(
-        state.config.public_url.as_deref(),
-        headers.get(header::HOST),
-        state.tls,
-    );
-    Ok(Incoming {
-        encoding,
-        body,
-        hmac,
-        peer,
-        base_url,
-    })
 }
 
-/// Turns the session layer's answer into the HTTP response.
-pub(crate) fn reply(out: session::Outgoing) -> Response {
-    match out {
-        session::Outgoing::Message {
-            bytes,
-            content_type,
-            hmac,
-        } => {
-            let mut resp = (StatusCode::OK, bytes).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store, private"),
-            );
-            if let Some(mac) = hmac.and_then(|m| HeaderValue::from_str(&m).ok()) {
-                h.insert(syncml::auth::HMAC_HEADER, mac);
+impl DmBackend {
+    fn host_account(&self, a: &DeviceAccount, provisional: bool) -> Account {
+        Account {
+            device_id: a.device_id.clone(),
+            client: scheme(a.client_auth).map(|s| Credentials {
+                scheme: s,
+                name: a.auth_name.clone(),
+                secret: StoredSecret::UserHash(a.client_verifier.expose().to_owned()),
+                nonce: a.client_nonce.clone(),
+            }),
+            server: scheme(a.server_auth).map(|s| Credentials {
+                scheme: s,
+                name: a
+                    .server_auth_name
+                    .clone()
+                    .unwrap_or_else(|| self.server_id.clone()),
+                secret: StoredSecret::Password(a.server_secret.expose().to_owned()),
+                nonce: a.server_nonce.clone(),
+            }),
+            provisional,
+        }
+    }
+
+    /// The account an enrolling device would get: its claim, the enrolment secret.
+    fn enrolling(&self, claim: &Claim<'_>, secret: &str) -> Account {
+        let name = claim.auth_name.unwrap_or(claim.device_id);
+        let client_auth = match claim.offered {
+            Some(AuthScheme::Hmac) => AuthType::Hmac,
+            Some(AuthScheme::Basic) => AuthType::Basic,
+            _ => AuthType::Md5,
+        };
+        let a = DeviceAccount::new(claim.device_id, name, client_auth, secret, now_ms());
+        self.host_account(&a, true)
+    }
+
+    /// True (and forgotten) when `session_id` is the one of the last Package 0 sent to the
+    /// device.
+    fn answers_notification(&self, device_id: &str, session_id: &str) -> bool {
+        let Ok(mut map) = self.notified.lock() else {
+            return false;
+        };
+        match map.get(device_id) {
+            Some(id)
+                if syncml::notification::session_id_to_hex(*id)
+                    .eq_ignore_ascii_case(session_id) =>
+            {
+                map.remove(device_id);
+                true
             }
-            resp
-        }
-        session::Outgoing::Malformed => {
-            plain(StatusCode::BAD_REQUEST, "malformed SyncML message\n")
-        }
-        session::Outgoing::UnknownSession => plain(
-            StatusCode::NOT_FOUND,
-            "no such session (expired or never started)\n",
-        ),
-        session::Outgoing::Busy => plain(StatusCode::SERVICE_UNAVAILABLE, "server busy\n"),
-        session::Outgoing::Failure => plain(StatusCode::INTERNAL_SERVER_ERROR, "server failure\n"),
-    }
-}
-
-/// Runs one DM message to completion in its own task, so that a client going away mid-request
-/// (which drops the HTTP handler's future) cannot drop a checked-out session half-way, with its
-/// jobs taken from the queue but never recorded or re-queued.
-async fn handle_detached(
-    state: Arc<AppState>,
-    token: Option<String>,
-    msg: Incoming,
-) -> session::Outgoing {
-    let task = tokio::spawn(async move { session::handle(&state, token.as_deref(), msg).await });
-    match task.await {
-        Ok(out) => out,
-        Err(e) => {
-            tracing::error!(error = %e, "DM message task failed");
-            session::Outgoing::Failure
+            _ => false,
         }
     }
 }
 
-async fn first_message(
-    State(state): State<Arc<AppState>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let msg = match incoming(
-        &state,
-        &headers,
-        peer.map(|Extension(ConnectInfo(p))| p),
-        body,
-    ) {
-        Ok(m) => m,
-        Err(resp) => return *resp,
-    };
-    reply(handle_detached(state, None, msg).await)
-}
+impl Backend for DmBackend {
+    type Session = DmSession;
 
-async fn next_message(
-    State(state): State<Arc<AppState>>,
-    Path(token): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let msg = match incoming(
-        &state,
-        &headers,
-        peer.map(|Extension(ConnectInfo(p))| p),
-        body,
-    ) {
-        Ok(m) => m,
-        Err(resp) => return *resp,
-    };
-    reply(handle_detached(state, Some(token), msg).await)
+    async fn account(&self, claim: &Claim<'_>) -> Result<Option<Account>, dm_host::Error> {
+        let looked_up = match claim.auth_name {
+            Some(name) => self.store.get_device_by_auth_name(name).await,
+            None => self.store.get_device(claim.device_id).await,
+        }
+        .map_err(dm_host::Error::backend)?;
+        match looked_up {
+            Some(a) if a.enabled => Ok(Some(self.host_account(&a, false))),
+            Some(a) => {
+                tracing::warn!(
+                    device = %dm_host::log::Untrusted(claim.device_id),
+                    account_device = %dm_host::log::Untrusted(&a.device_id),
+                    "refused: the account is disabled"
+                );
+                Ok(None)
+            }
+            None => match &self.enrolment {
+                EnrolmentPolicy::Secret { secret } if !claim.device_id.is_empty() => {
+                    Ok(Some(self.enrolling(claim, secret)))
+                }
+                _ => Ok(None),
+            },
+        }
+    }
+
+    async fn admit(
+        &self,
+        account: &Account,
+        next_nonce: Option<&[u8]>,
+    ) -> Result<bool, dm_host::Error> {
+        if account.provisional {
+            let (Some(c), EnrolmentPolicy::Secret { secret }) =
+                (account.client.as_ref(), &self.enrolment)
+            else {
+                return Ok(false);
+            };
+            let client_auth = match c.scheme {
+                AuthScheme::Basic => AuthType::Basic,
+                AuthScheme::Hmac => AuthType::Hmac,
+                _ => AuthType::Md5,
+            };
+            let mut a =
+                DeviceAccount::new(&account.device_id, &c.name, client_auth, secret, now_ms());
+            if let Some(n) = next_nonce {
+                a.client_nonce = n.to_vec();
+            }
+            return match self.store.create_device(&a).await {
+                Ok(()) => {
+                    tracing::info!(device = %dm_host::log::Untrusted(&a.device_id), "device enrolled");
+                    Ok(true)
+                }
+                Err(dm_store::Error::Conflict { .. }) => Ok(false),
+                Err(e) => Err(dm_host::Error::backend(e)),
+            };
+        }
+        let (Some(c), Some(next)) = (account.client.as_ref(), next_nonce) else {
+            return Ok(true);
+        };
+        self.store
+            .consume_client_nonce(&account.device_id, &c.nonce, next)
+            .await
+            .map_err(dm_host::Error::backend)
+    }
+
+    async fn authenticated(
+        &self,
+        session: &SessionInfo,
+        _account: &Account,
+    ) -> Result<Opened<DmSession>, dm_host::Error> {
+        if self.answers_notification(&session.device_id, &session.session_id) {
+            tracing::info!(
+                device = %dm_host::log::Untrusted(&session.device_id),
+                session_id = %dm_host::log::Untrusted(&session.session_id),
+                "session answers our notification"
+            );
+        }
+        let jobs = self
+            .store
+            .take_queued_jobs(&session.device_id, &session.key, JOBS_PER_SESSION, now_ms())
+            .await
+            .map_err(dm_host::Error::backend)?;
+        let mut state = DmSession::new(&session.device_id);
+        let commands: Vec<Command> = state.take(jobs);
+        Ok(Opened { state, commands })
+    }
+
+    async fn events(
+        &self,
+        state: &mut DmSession,
+        _session: &SessionInfo,
+        events: Vec<Event>,
+    ) -> Result<Vec<Command>, dm_host::Error> {
+        for ev in events {
+            state.event(ev);
+        }
+        Ok(Vec::new())
+    }
+
+    async fn ended(&self, state: Option<DmSession>, session: &SessionInfo, ending: Ending) {
+        let now = now_ms();
+        let mut requeue = true;
+        if let Some(state) = state {
+            let record = state.record(session, &ending, now, self.max_job_attempts);
+            requeue = record.incomplete;
+            if !record.is_empty()
+                && let Err(e) = self.store.record_session(&record.record).await
+            {
+                tracing::error!(error = %e, device = %dm_host::log::Untrusted(&session.device_id), "store failure recording a session");
+            }
+        } else if ending.end == End::Failed {
+            tracing::warn!(device = %dm_host::log::Untrusted(&session.device_id), "session failed: its jobs are queued again");
+        }
+        if requeue {
+            match self
+                .store
+                .requeue_unanswered(&dm_store::RequeueScope::Session(session.key.clone()), now)
+                .await
+            {
+                Ok(jobs) if !jobs.is_empty() => tracing::info!(
+                    device = %dm_host::log::Untrusted(&session.device_id),
+                    jobs = jobs.len(),
+                    "unanswered jobs queued again"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "store failure re-queueing jobs"),
+            }
+        }
+    }
 }

@@ -35,6 +35,19 @@ pub struct Device {
     pub check_server: bool,
     /// A Generic Alert to put in the next package 1.
     pub pending_alert: Option<dm_proto::GenericAlert>,
+    /// Changes every outgoing message before it is sent (a scripted quirk of a real client,
+    /// see [`crate::common::messages`]).
+    pub edit_outgoing: Option<fn(&mut syncml::SyncMl)>,
+    /// `Content-Type` of the requests instead of the session's own.
+    pub content_type: Option<&'static str>,
+    /// `MaxMsgSize` the device announces.
+    pub max_msg_size: Option<usize>,
+    /// Every request body sent, in order.
+    pub sent: Vec<Vec<u8>>,
+    /// `Content-Type` of every 200 answer, in order.
+    pub answer_types: Vec<String>,
+    /// Every 200 answer's body, in order.
+    pub received: Vec<Vec<u8>>,
 }
 
 /// What one session did.
@@ -79,12 +92,21 @@ impl Device {
             next_session: 1,
             check_server: true,
             pending_alert: None,
+            edit_outgoing: None,
+            content_type: None,
+            max_msg_size: None,
+            sent: Vec::new(),
+            answer_types: Vec::new(),
+            received: Vec::new(),
         }
     }
 
     fn config(&self, url: &str) -> ClientConfig {
         let mut c = ClientConfig::new(url, self.id.clone());
         c.encoding = self.encoding;
+        if let Some(m) = self.max_msg_size {
+            c.max_msg_size = m;
+        }
         c.credentials = Some(Credentials {
             scheme: self.scheme,
             name: self.auth_name.clone(),
@@ -112,6 +134,21 @@ impl Device {
         initiator: Initiator,
         session_id: Option<u16>,
     ) -> Outcome {
+        let mut s = self.start(url, initiator, session_id);
+        let mut out = Outcome::default();
+        while self.step(http, &mut s, &mut out).await {}
+        self.drain(&mut s, &mut out);
+        out.ended = out.ended.or(s.ended());
+        out
+    }
+
+    /// A client session, not started (its package 1 is the first [`step`](Self::step)).
+    pub fn start(
+        &mut self,
+        url: &str,
+        initiator: Initiator,
+        session_id: Option<u16>,
+    ) -> ClientSession {
         let sid = session_id.unwrap_or_else(|| {
             let s = self.next_session;
             self.next_session = self.next_session.wrapping_add(1).max(1);
@@ -129,37 +166,57 @@ impl Device {
         if let Some(alert) = self.pending_alert.take() {
             s.queue_generic_alert(&alert);
         }
-        let mut out = Outcome::default();
-        while let Some(t) = s.poll_transmit(now()) {
-            let mut req = http
-                .post(t.url.clone().unwrap())
-                .header("content-type", t.content_type)
-                .body(t.bytes.clone());
-            if let Some(mac) = &t.hmac {
-                req = req.header("x-syncml-hmac", mac);
-            }
-            out.messages_sent += 1;
-            let resp = req.send().await.unwrap();
-            if resp.status() != 200 {
-                out.http_error = Some(resp.status().as_u16());
-                break;
-            }
-            let mac = resp
-                .headers()
-                .get("x-syncml-hmac")
-                .map(|v| v.to_str().unwrap().to_owned());
-            let body = resp.bytes().await.unwrap();
-            if s.handle_bytes(now(), &body, mac.as_deref()).is_err() {
-                break;
-            }
-            self.drain(&mut s, &mut out);
-        }
-        self.drain(&mut s, &mut out);
-        out.ended = out.ended.or(s.ended());
-        out
+        s
     }
 
-    fn drain(&mut self, s: &mut ClientSession, out: &mut Outcome) {
+    /// One HTTP exchange of session `s`: false when the session has nothing more to send
+    /// (or the server answered other than 200, recorded in `out`).
+    pub async fn step(
+        &mut self,
+        http: &reqwest::Client,
+        s: &mut ClientSession,
+        out: &mut Outcome,
+    ) -> bool {
+        let Some(t) = s.poll_transmit(now()) else {
+            return false;
+        };
+        let mut bytes = t.bytes.clone();
+        if let Some(edit) = self.edit_outgoing {
+            let mut msg = t_decode(self.encoding, &bytes);
+            edit(&mut msg);
+            bytes = self.encoding.encode(&msg);
+        }
+        self.sent.push(bytes.clone());
+        let mut req = http
+            .post(t.url.clone().unwrap())
+            .header("content-type", self.content_type.unwrap_or(t.content_type))
+            .body(bytes);
+        if let Some(mac) = &t.hmac {
+            req = req.header("x-syncml-hmac", mac);
+        }
+        out.messages_sent += 1;
+        let resp = req.send().await.unwrap();
+        if resp.status() != 200 {
+            out.http_error = Some(resp.status().as_u16());
+            return false;
+        }
+        if let Some(ct) = resp.headers().get("content-type") {
+            self.answer_types.push(ct.to_str().unwrap().to_owned());
+        }
+        let mac = resp
+            .headers()
+            .get("x-syncml-hmac")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = resp.bytes().await.unwrap();
+        self.received.push(body.to_vec());
+        if s.handle_bytes(now(), &body, mac.as_deref()).is_err() {
+            return false;
+        }
+        self.drain(s, out);
+        true
+    }
+
+    pub fn drain(&mut self, s: &mut ClientSession, out: &mut Outcome) {
         while let Some(ev) = s.poll_event() {
             match ev {
                 ClientEvent::Commands { msg_id, commands } => {
@@ -212,14 +269,19 @@ impl Device {
 
     /// A session whose package 1 carries a Generic Alert.
     pub async fn session_with_alert(&mut self, http: &reqwest::Client, url: &str) -> Outcome {
-        self.pending_alert = Some(dm_proto::GenericAlert {
-            correlator: None,
-            source: Some("./GwMO/Inventory/7".into()),
-            alert_type: "urn:oma:at:gwmo:1.0:deviceattached".into(),
-            format: "chr".into(),
-            mark: Some("informational".into()),
-            data: syncml::Data::Text("dev-7".into()),
-        });
+        self.pending_alert = Some(dm_proto::GenericAlert::new(
+            dm_proto::AlertItem::new(
+                "urn:oma:at:gwmo:1.0:deviceattached",
+                "chr",
+                syncml::Data::Text("dev-7".into()),
+            )
+            .with_source("./GwMO/Inventory/7")
+            .with_mark("informational"),
+        ));
         self.session(http, url).await
     }
+}
+
+fn t_decode(encoding: Encoding, bytes: &[u8]) -> syncml::SyncMl {
+    encoding.decode(bytes, &syncml::Limits::default()).unwrap()
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub mod device;
+pub mod messages;
 
 use dm_server::{Config, Server};
 use tokio::sync::oneshot;
@@ -125,4 +126,20 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dm.db");
     (dir, path)
+}
+
+/// The API body of an MD5 device account (server secret "server-secret").
+pub fn account(id: &str, name: &str, password: &str) -> serde_json::Value {
+    serde_json::json!({
+        "device_id": id,
+        "auth_type": "md5",
+        "auth_name": name,
+        "auth_secret": password,
+        "server_secret": "server-secret",
+    })
+}
+
+/// A job as the API shows it.
+pub async fn job(s: &Running, id: i64) -> serde_json::Value {
+    s.get(&format!("/jobs/{id}")).await.json().await.unwrap()
 }

@@ -80,6 +80,10 @@ impl PgStore {
         ops::take_queued_direct(self, device_id, session_id, limit, now).await
     }
 
+    async fn consume_impl(&self, device_id: &str, expected: &[u8], next: &[u8]) -> Result<bool> {
+        ops::consume_direct(self, device_id, expected, next).await
+    }
+
     async fn record_session_impl(&self, rec: &crate::SessionRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         ops::record_one(&mut tx, rec).await?;

@@ -95,8 +95,15 @@ CREATE TABLE server_kv (
 );
 "#;
 
+/// Version 2: why a command has no status (`job_results.error`, e.g. "no status from
+/// device" once its job was sent the allowed number of times unanswered). Existing rows keep
+/// `NULL`.
+const V2: &str = r#"
+ALTER TABLE job_results ADD COLUMN error TEXT;
+"#;
+
 /// All scripts, oldest first.
-pub(crate) static MIGRATIONS: [&str; 1] = [V1];
+pub(crate) static MIGRATIONS: [&str; 2] = [V1, V2];
 
 /// Takes queued jobs of a device; `SKIP LOCKED` keeps concurrent sessions (or server nodes)
 /// from taking the same job or waiting on each other.

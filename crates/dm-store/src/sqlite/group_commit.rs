@@ -46,9 +46,18 @@ struct Take {
     reply: oneshot::Sender<Result<Vec<Job>>>,
 }
 
+/// A request to consume a device's client nonce (compare and set).
+struct Consume {
+    device_id: String,
+    expected: Vec<u8>,
+    next: Vec<u8>,
+    reply: oneshot::Sender<Result<bool>>,
+}
+
 enum Op {
     Record(Pending),
     Take(Take),
+    Consume(Consume),
 }
 
 /// Handle to the writer task; the task ends when every handle is dropped.
@@ -74,6 +83,26 @@ impl GroupCommit {
         let (reply, done) = oneshot::channel();
         self.queue
             .send(Op::Record(Pending { rec, reply }))
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    /// Consumes a device's client nonce (see [`crate::Store::consume_client_nonce`]).
+    pub(crate) async fn consume(
+        &self,
+        device_id: &str,
+        expected: &[u8],
+        next: &[u8],
+    ) -> Result<bool> {
+        let (reply, done) = oneshot::channel();
+        self.queue
+            .send(Op::Consume(Consume {
+                device_id: device_id.to_owned(),
+                expected: expected.to_vec(),
+                next: next.to_vec(),
+                reply,
+            }))
             .await
             .map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?
@@ -107,12 +136,18 @@ async fn run(pool: SqlitePool, accounts: Arc<AccountCache>, mut rx: mpsc::Receiv
     let mut ops = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut takes = Vec::with_capacity(MAX_BATCH);
+    let mut consumes = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut ops, MAX_BATCH).await > 0 {
         for op in ops.drain(..) {
             match op {
                 Op::Record(p) => batch.push(p),
                 Op::Take(t) => takes.push(t),
+                Op::Consume(c) => consumes.push(c),
             }
+        }
+        // Nonces first: an authenticating session waits for them before anything else.
+        if !consumes.is_empty() {
+            consume_batch(&pool, &accounts, &mut consumes).await;
         }
         // Takes first: their sessions wait for them to send anything.
         if !takes.is_empty() {
@@ -122,6 +157,70 @@ async fn run(pool: SqlitePool, accounts: Arc<AccountCache>, mut rx: mpsc::Receiv
             write_batch(&pool, &accounts, &mut batch).await;
         }
     }
+}
+
+/// Answers every nonce consumption, leaving `consumes` empty: one statement per round of
+/// distinct devices (a device asking twice in one batch is served by a later round, which
+/// finds the nonce already replaced).
+async fn consume_batch(pool: &SqlitePool, accounts: &AccountCache, consumes: &mut Vec<Consume>) {
+    let mut rest: Vec<Consume> = std::mem::take(consumes);
+    while !rest.is_empty() {
+        let mut seen = HashSet::new();
+        let (round, later): (Vec<Consume>, Vec<Consume>) = rest
+            .into_iter()
+            .partition(|c| seen.insert(c.device_id.clone()));
+        rest = later;
+        match consume_round(pool, &round).await {
+            Ok(won) => {
+                for c in round {
+                    let swapped = won.contains(c.device_id.as_str());
+                    if swapped {
+                        accounts.store_nonces(
+                            &c.device_id,
+                            &crate::NonceUpdate {
+                                client: Some(c.next.clone()),
+                                server: None,
+                            },
+                        );
+                    } else {
+                        accounts.invalidate(&c.device_id);
+                    }
+                    let _ = c.reply.send(Ok(swapped));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for c in round {
+                    accounts.invalidate(&c.device_id);
+                    let _ = c.reply.send(Err(Error::Backend(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One compare-and-set statement for several distinct devices: the devices whose nonce was
+/// replaced.
+async fn consume_round(pool: &SqlitePool, round: &[Consume]) -> Result<HashSet<String>> {
+    let mut conn = pool.acquire().await?;
+    let mut won = HashSet::new();
+    for chunk in round.chunks(BATCH_ROWS) {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("UPDATE devices SET client_nonce = v.column3 FROM (");
+        qb.push_values(chunk, |mut b, c| {
+            b.push_bind(c.device_id.as_str())
+                .push_bind(c.expected.as_slice())
+                .push_bind(c.next.as_slice());
+        });
+        qb.push(
+            ") AS v WHERE devices.device_id = v.column1 AND devices.client_nonce = v.column2 \
+             RETURNING devices.device_id",
+        );
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            won.insert(sqlx::Row::try_get::<String, _>(&row, "device_id")?);
+        }
+    }
+    Ok(won)
 }
 
 /// Answers every take, leaving `takes` empty.
@@ -393,7 +492,8 @@ fn merged_results(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord
     }
     for chunk in rows.chunks(BATCH_ROWS) {
         qb.push(
-            "INSERT INTO job_results (job_id, cmd_index, cmd_id, status, items, completed_at) ",
+            "INSERT INTO job_results \
+             (job_id, cmd_index, cmd_id, status, items, completed_at, error) ",
         );
         qb.push_values(chunk.iter().cloned(), |mut b, (job_id, r, items)| {
             b.push_bind(job_id)
@@ -401,12 +501,13 @@ fn merged_results(qb: &mut QueryBuilder<'static, Sqlite>, recs: &[&SessionRecord
                 .push_bind(r.cmd_id.map(i64::from))
                 .push_bind(i64::from(r.status))
                 .push_bind(items)
-                .push_bind(r.completed_at);
+                .push_bind(r.completed_at)
+                .push_bind(r.error.clone());
         });
         qb.push(
             " ON CONFLICT (job_id, cmd_index) DO UPDATE SET cmd_id = excluded.cmd_id, \
              status = excluded.status, items = excluded.items, \
-             completed_at = excluded.completed_at; ",
+             completed_at = excluded.completed_at, error = excluded.error; ",
         );
     }
     Ok(())

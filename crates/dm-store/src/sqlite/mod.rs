@@ -214,6 +214,12 @@ impl SqliteStore {
         self.group.submit(rec.clone()).await
     }
 
+    /// Nonce consumptions go through the group-commit writer task (one statement for all
+    /// waiting).
+    async fn consume_impl(&self, device_id: &str, expected: &[u8], next: &[u8]) -> Result<bool> {
+        self.group.consume(device_id, expected, next).await
+    }
+
     /// Takes go through the group-commit writer task too (one statement for all the takes
     /// waiting), unless the hint says the device has nothing queued.
     async fn take_queued_impl(

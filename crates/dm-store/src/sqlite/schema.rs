@@ -93,8 +93,15 @@ CREATE TABLE server_kv (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 2: why a command has no status (`job_results.error`, e.g. "no status from
+/// device" once its job was sent the allowed number of times unanswered). Existing rows keep
+/// `NULL`.
+const V2: &str = r#"
+ALTER TABLE job_results ADD COLUMN error TEXT;
+"#;
+
 /// All scripts, oldest first.
-pub(crate) static MIGRATIONS: [&str; 1] = [V1];
+pub(crate) static MIGRATIONS: [&str; 2] = [V1, V2];
 
 /// Takes queued jobs of a device: the single SQLite writer connection serialises this. (For
 /// the shared direct path; the server's takes are batched in `group_commit.rs`.)

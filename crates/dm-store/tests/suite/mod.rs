@@ -54,6 +54,8 @@ macro_rules! all_suite_tests {
             account_reads_follow_every_write,
             takes_of_many_devices_at_once_are_exclusive,
             job_queued_after_an_empty_take_is_found,
+            client_nonce_is_consumed_once,
+            result_error_round_trips,
         );
     };
 }
@@ -532,6 +534,7 @@ pub async fn job_life_cycle(s: &AnyStore) {
             data: b"1.0.3".to_vec(),
         }],
         completed_at: T0 + 20,
+        error: None,
     };
     s.record_job_results(
         &JobResults {
@@ -549,6 +552,7 @@ pub async fn job_life_cycle(s: &AnyStore) {
         status: 405,
         items: vec![],
         completed_at: T0 + 21,
+        error: None,
     };
     s.record_job_results(
         &JobResults {
@@ -736,6 +740,7 @@ fn session_record(device: &str, job_id: i64) -> SessionRecord {
                     ..ResultItem::default()
                 }],
                 completed_at: T0 + 100,
+                error: None,
             }],
             complete: Some(JobState::Done),
         }],
@@ -1221,6 +1226,7 @@ pub async fn job_queued_after_an_empty_take_is_found(s: &AnyStore) {
                 status: 200,
                 items: vec![],
                 completed_at: T0 + 3,
+                error: None,
             }],
             complete: None,
         },
@@ -1241,4 +1247,122 @@ pub async fn job_queued_after_an_empty_take_is_found(s: &AnyStore) {
         1,
         "results of the first attempt come along"
     );
+}
+
+/// Issue 6 item 10a: a nonce authenticates one session once. The compare-and-set succeeds
+/// for the stored nonce only, once, also for concurrent callers; reads (cached or not) follow.
+pub async fn client_nonce_is_consumed_once(s: &AnyStore) {
+    let mut a = account("IMEI:N", "nonce-dev");
+    a.client_nonce = b"n1".to_vec();
+    s.create_device(&a).await.unwrap();
+    assert_eq!(
+        s.get_device("IMEI:N").await.unwrap().unwrap().client_nonce,
+        b"n1"
+    );
+    assert!(
+        !s.consume_client_nonce("IMEI:N", b"other", b"n2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.consume_client_nonce("IMEI:none", b"n1", b"n2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.consume_client_nonce("IMEI:N", b"n1", b"n2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.consume_client_nonce("IMEI:N", b"n1", b"n3")
+            .await
+            .unwrap(),
+        "spent"
+    );
+    assert_eq!(
+        s.get_device("IMEI:N").await.unwrap().unwrap().client_nonce,
+        b"n2"
+    );
+    assert_eq!(
+        s.get_device_by_auth_name("nonce-dev")
+            .await
+            .unwrap()
+            .unwrap()
+            .client_nonce,
+        b"n2"
+    );
+    // Racing consumers of the same nonce: exactly one wins.
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.consume_client_nonce("IMEI:N", b"n2", &[b'x', i]).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    let stored = s.get_device("IMEI:N").await.unwrap().unwrap().client_nonce;
+    assert_eq!(stored.first(), Some(&b'x'));
+}
+
+/// A command result's `error` (why it has no status) is stored and read back, through both
+/// write paths (job results and session records).
+pub async fn result_error_round_trips(s: &AnyStore) {
+    s.create_device(&account("IMEI:E", "err-dev"))
+        .await
+        .unwrap();
+    let job = s
+        .create_job(&NewJob {
+            device_id: "IMEI:E".into(),
+            commands: vec![
+                JobCommand::on_paths(CommandKind::Get, ["./A"]),
+                JobCommand::on_paths(CommandKind::Get, ["./B"]),
+            ],
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    let none = |index| CommandResult {
+        index,
+        status: 0,
+        completed_at: T0 + 5,
+        error: Some(dm_store::NO_STATUS.into()),
+        ..CommandResult::default()
+    };
+    s.record_job_results(
+        &JobResults {
+            job_id: job.id,
+            results: vec![none(0)],
+            complete: None,
+        },
+        T0 + 5,
+    )
+    .await
+    .unwrap();
+    s.record_session(&SessionRecord {
+        device_id: "IMEI:E".into(),
+        at: T0 + 6,
+        job_results: vec![JobResults {
+            job_id: job.id,
+            results: vec![none(1)],
+            complete: Some(JobState::Failed),
+        }],
+        ..SessionRecord::default()
+    })
+    .await
+    .unwrap();
+    let j = s.get_job(job.id).await.unwrap().unwrap();
+    assert_eq!(j.state, JobState::Failed);
+    assert_eq!(j.updated_at, T0 + 6);
+    assert_eq!(j.completed_at, Some(T0 + 6));
+    assert_eq!(j.results.len(), 2);
+    for r in &j.results {
+        assert_eq!(r.error.as_deref(), Some(dm_store::NO_STATUS));
+        assert_eq!(r.status, 0);
+    }
 }

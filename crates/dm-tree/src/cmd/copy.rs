@@ -6,60 +6,79 @@
 //!   Add (implicit parents; AccessType and ACL Add on the nearest existing ancestor, 405/425)
 //!   with the source's value, Format and Type.
 //! - Status carries `TargetRef` and `SourceRef`.
+//! - Mounted subtrees ([`crate::mount`]): source and target may each be the tree's or a node
+//!   provider's. Source and target below the same command provider: the item goes to it (ACL
+//!   Get and Add on the mount point); a Copy that crosses a command provider's mount point in
+//!   either direction: 406 (its nodes cannot be read or written at once).
 
-use syncml::{Command, Item, ItemCmd, StatusCode};
+use syncml::{Item, ItemCmd, StatusCode};
 
-use super::add::check_create;
-use super::{ExecContext, per_item, source_of, target_of};
+use super::add::create;
+use super::forward::{Handover, forward, forwarding};
+use super::{Executed, ItemReply, Run, per_item, source_of, target_of};
 use crate::acl::AclCommand;
-use crate::node::{AccessType, NewNode, NodeKind};
+use crate::mount::ItemCommand;
+use crate::node::{AccessType, NewNode};
 use crate::tree::Tree;
 
-pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &ItemCmd) -> Vec<Command> {
-    per_item(ctx, "Copy", c, |item| copy_item(tree, ctx, item).into())
+pub(crate) fn execute(tree: &mut Tree, run: Run<'_>, c: &ItemCmd) -> Executed {
+    per_item(run.ctx, "Copy", c, |item| copy_item(tree, run, c, item))
 }
 
-fn copy_item(tree: &mut Tree, ctx: &ExecContext<'_>, item: &Item) -> StatusCode {
+fn copy_item(tree: &mut Tree, run: Run<'_>, c: &ItemCmd, item: &Item) -> ItemReply {
     let (Some(source), Some(target)) = (source_of(item), target_of(item)) else {
-        return StatusCode::INCOMPLETE_COMMAND;
+        return StatusCode::INCOMPLETE_COMMAND.into();
     };
     let src = match tree.parse_uri(source) {
         Ok(u) => u,
-        Err(e) => return e.status(),
+        Err(e) => return e.status().into(),
     };
     let dst = match tree.parse_uri(target) {
         Ok(u) => u,
-        Err(e) => return e.status(),
+        Err(e) => return e.status().into(),
     };
     if src.query().is_some() || dst.query().is_some() {
-        return StatusCode::COMMAND_NOT_ALLOWED;
+        return StatusCode::COMMAND_NOT_ALLOWED.into();
     }
-    let Some(sid) = tree.resolve(src.segments()) else {
-        return StatusCode::NOT_FOUND;
-    };
-    let Some(snode) = tree.node(sid) else {
-        return StatusCode::NOT_FOUND;
-    };
-    let NodeKind::Leaf(value) = &snode.kind else {
-        return StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED;
-    };
-    if !snode.access().contains(AccessType::COPY) {
-        return StatusCode::COMMAND_NOT_ALLOWED;
+    let src_place = tree.place(src.segments());
+    match (
+        forwarding(tree, src_place),
+        forwarding(tree, tree.place(dst.segments())),
+    ) {
+        (None, None) => {}
+        (Some(at), Some((n, _))) if at.0 == n => {
+            let mut h = Handover::item(ItemCommand::Copy, at, &dst, item, c.meta.as_ref());
+            h.source = Some(&src);
+            return forward(tree, run, &h);
+        }
+        _ => return StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED.into(),
     }
-    if !tree.permits(sid, AclCommand::Get, ctx.server_id) {
-        return StatusCode::PERMISSION_DENIED;
-    }
+    let spec = {
+        let Some(pos) = tree.pos_of(src_place) else {
+            return StatusCode::NOT_FOUND.into();
+        };
+        let view = match tree.view_at(&pos) {
+            Ok(Some(v)) => v,
+            Ok(None) => return StatusCode::NOT_FOUND.into(),
+            Err(c) => return c.into(),
+        };
+        let Some(value) = view.value() else {
+            return StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED.into();
+        };
+        if !view.access().contains(AccessType::COPY) {
+            return StatusCode::COMMAND_NOT_ALLOWED.into();
+        }
+        match tree.permits_at(&pos, &view, AclCommand::Get, run.ctx.server_id) {
+            Ok(true) => {}
+            Ok(false) => return StatusCode::PERMISSION_DENIED.into(),
+            Err(c) => return c.into(),
+        }
+        let mut spec = NewNode::leaf(value.clone()).format(view.format());
+        spec.mime_type = view.mime_type().map(str::to_owned);
+        spec
+    };
     if dst.is_root() {
-        return StatusCode::ALREADY_EXISTS;
+        return StatusCode::ALREADY_EXISTS.into();
     }
-    let mut spec = NewNode::leaf(value.clone()).format(snode.format());
-    spec.mime_type = snode.mime_type().map(str::to_owned);
-    let top_acl = match check_create(tree, ctx, &dst) {
-        Ok(a) => a,
-        Err(c) => return c,
-    };
-    match tree.insert_at(&dst, spec, ctx.now, top_acl) {
-        Ok(_) => StatusCode::OK,
-        Err(e) => e.status(),
-    }
+    create(tree, run, &dst, spec, true)
 }

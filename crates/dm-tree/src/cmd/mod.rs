@@ -1,4 +1,5 @@
-//! Execution of DM commands against the tree: [`Tree::execute`].
+//! Execution of DM commands against the tree: [`Tree::execute`] and
+//! [`Tree::execute_deferrable`].
 //!
 //! Each command module answers with the `Status` (and, for Get, `Results`) commands to send
 //! back. Their `cmd_id` is left empty (the session numbers them); `msg_ref` is the
@@ -10,21 +11,30 @@
 //!   successful item) follow all its `Status`es;
 //! - a command without items gets one `Status` 412 (incomplete command);
 //! - checks run in this order: URI (400/406/414), existence (404/418), AccessType (405),
-//!   ACL (425), then the operation itself.
+//!   ACL (425), then the operation itself;
+//! - below a mount point the same rules apply with the provider's node data, or the item goes
+//!   to a command provider whole (see [`crate::mount`]).
 
 pub(crate) mod add;
 pub(crate) mod atomic;
 pub(crate) mod copy;
 pub(crate) mod delete;
 pub(crate) mod exec;
+pub(crate) mod forward;
 pub(crate) mod get;
+mod pending;
 pub(crate) mod replace;
 pub(crate) mod sequence;
 
+pub use pending::{Executed, PendingItem};
+
 use syncml::{Command, Item, ItemCmd, Meta, Results, Status, StatusCode};
 
+use crate::mount::place::Pos;
+use crate::mount::{Answer, MountContext, Ticket};
 use crate::node::Timestamp;
 use crate::tree::{AlertOutcome, Tree};
+use crate::uri::Uri;
 
 /// Who sends the command, in which message, and when.
 #[derive(Debug, Clone, Copy)]
@@ -37,12 +47,16 @@ pub struct ExecContext<'a> {
     pub now: Timestamp,
 }
 
-/// The outcome of one item of an item command.
-pub(crate) struct ItemOutcome {
+/// The outcome of one item of an item command: what its `Status` carries and, for a Get, the
+/// `Results` items. Also what a provider answers for a forwarded item and what completes a
+/// [`PendingItem`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemOutcome {
+    /// The status code.
     pub code: StatusCode,
     /// Items to put into the Status (Exec result data).
     pub status_items: Vec<Item>,
-    /// Items of the Results (successful Get).
+    /// Items of the Results (successful Get); `None`: no Results.
     pub results: Option<Vec<Item>>,
 }
 
@@ -54,6 +68,101 @@ impl From<StatusCode> for ItemOutcome {
             results: None,
         }
     }
+}
+
+/// One execution: the command context and whether providers may answer later.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run<'a> {
+    pub ctx: &'a ExecContext<'a>,
+    pub may_defer: bool,
+}
+
+impl<'a> Run<'a> {
+    /// The same execution with deferral off (inside Atomic, TNDS Add).
+    pub fn at_once(self) -> Run<'a> {
+        Run {
+            may_defer: false,
+            ..self
+        }
+    }
+
+    pub fn mount_ctx(&self) -> MountContext<'a> {
+        MountContext::new(self.ctx.server_id, self.ctx.now, self.may_defer)
+    }
+}
+
+/// What one item comes to: an outcome now, or a Status to come.
+pub(crate) enum ItemReply {
+    Done(ItemOutcome),
+    Pending(Deferral),
+}
+
+/// A provider's promise for one item.
+pub(crate) struct Deferral {
+    pub ticket: Ticket,
+    /// The mount point (absolute).
+    pub mount_point: Uri,
+    /// For a command provider: the mount point as the target was written, to map the
+    /// provider's Source URIs back.
+    pub rebase: Option<Uri>,
+}
+
+impl From<StatusCode> for ItemReply {
+    fn from(code: StatusCode) -> ItemReply {
+        ItemReply::Done(code.into())
+    }
+}
+
+impl From<ItemOutcome> for ItemReply {
+    fn from(o: ItemOutcome) -> ItemReply {
+        ItemReply::Done(o)
+    }
+}
+
+impl Run<'_> {
+    /// Turns a provider's answer into an item reply; a Pending where deferral is off breaks the
+    /// provider's contract and gives 500.
+    pub fn answered<T>(
+        &self,
+        answer: Answer<T>,
+        mount_point: impl FnOnce() -> Uri,
+        rebase: Option<Uri>,
+        done: impl FnOnce(T) -> ItemOutcome,
+    ) -> ItemReply {
+        match answer {
+            Answer::Ready(t) => ItemReply::Done(done(t)),
+            Answer::Pending(ticket) if self.may_defer => ItemReply::Pending(Deferral {
+                ticket,
+                mount_point: mount_point(),
+                rebase,
+            }),
+            Answer::Pending(_) => StatusCode::COMMAND_FAILED.into(),
+        }
+    }
+}
+
+/// The reply to a change a node provider answered for the node at `pos`. `stamps_parent`: the
+/// change added, removed or renamed a child, so a mount point parent is stamped (at once only).
+pub(crate) fn changed(
+    tree: &mut Tree,
+    run: Run<'_>,
+    pos: &Pos,
+    answer: Answer<StatusCode>,
+    stamps_parent: bool,
+) -> ItemReply {
+    let Pos::Mounted { point, rel, .. } = pos else {
+        return StatusCode::COMMAND_FAILED.into();
+    };
+    let point = *point;
+    let reply = run.answered(answer, || tree.uri_of(point), None, ItemOutcome::from);
+    if stamps_parent
+        && rel.len() == 1
+        && matches!(&reply, ItemReply::Done(o) if o.code.is_success())
+        && let Some(n) = tree.node_mut(point)
+    {
+        n.touch(run.ctx.now);
+    }
+    reply
 }
 
 pub(crate) fn status(
@@ -76,6 +185,19 @@ pub(crate) fn status(
         code,
         items: Vec::new(),
     }
+}
+
+/// The Results answering the command `cmd_ref` of message `msg_ref`.
+pub(crate) fn results(msg_ref: &str, cmd_ref: &str, items: Vec<Item>) -> Command {
+    Command::Results(Results {
+        cmd_id: String::new(),
+        msg_ref: Some(msg_ref.to_owned()),
+        cmd_ref: cmd_ref.to_owned(),
+        meta: None,
+        target_refs: Vec::new(),
+        source_refs: Vec::new(),
+        items,
+    })
 }
 
 pub(crate) fn target_of(item: &Item) -> Option<&str> {
@@ -101,49 +223,57 @@ pub(crate) fn meta_of<'a>(
     (pick(|m| m.format.as_ref()), pick(|m| m.r#type.as_ref()))
 }
 
-/// Runs `f` for every item and builds one Status per item, then the Results.
+/// Runs `f` for every item and builds one Status per item (or a [`PendingItem`]), then the
+/// Results.
 pub(crate) fn per_item(
     ctx: &ExecContext<'_>,
     name: &str,
     c: &ItemCmd,
-    mut f: impl FnMut(&Item) -> ItemOutcome,
-) -> Vec<Command> {
+    mut f: impl FnMut(&Item) -> ItemReply,
+) -> Executed {
+    let mut out = Executed::default();
     if c.items.is_empty() {
-        return vec![Command::Status(status(
+        out.replies.push(Command::Status(status(
             ctx,
             name,
             &c.cmd_id,
             StatusCode::INCOMPLETE_COMMAND,
             None,
             None,
-        ))];
+        )));
+        return out;
     }
-    let mut statuses = Vec::with_capacity(c.items.len());
+    out.replies.reserve(c.items.len());
     let mut results = Vec::new();
     for item in &c.items {
-        let out = f(item);
+        let reply = f(item);
         let source = if name == "Copy" {
             source_of(item)
         } else {
             None
         };
-        let mut st = status(ctx, name, &c.cmd_id, out.code, target_of(item), source);
-        st.items = out.status_items;
-        statuses.push(Command::Status(st));
-        if let Some(items) = out.results {
-            results.push(Command::Results(Results {
-                cmd_id: String::new(),
-                msg_ref: Some(ctx.msg_id.to_owned()),
-                cmd_ref: c.cmd_id.clone(),
-                meta: None,
-                target_refs: Vec::new(),
-                source_refs: Vec::new(),
-                items,
-            }));
+        let mut st = status(
+            ctx,
+            name,
+            &c.cmd_id,
+            StatusCode::OK,
+            target_of(item),
+            source,
+        );
+        match reply {
+            ItemReply::Done(o) => {
+                st.code = o.code;
+                st.items = o.status_items;
+                out.replies.push(Command::Status(st));
+                if let Some(items) = o.results {
+                    results.push(self::results(ctx.msg_id, &c.cmd_id, items));
+                }
+            }
+            ItemReply::Pending(d) => out.pending.push(PendingItem::new(st, d)),
         }
     }
-    statuses.extend(results);
-    statuses
+    out.replies.extend(results);
+    out
 }
 
 /// Status 215 (not executed) for `cmd` and, for containers, for everything inside.
@@ -219,17 +349,45 @@ impl Tree {
     ///
     /// Never fails and never panics: every failure is a status code. `Status` and `Results`
     /// commands need no answer and give an empty vector. An `Alert` goes to the handler set
-    /// with [`Tree::set_alert_handler`] (406 without one).
+    /// with [`Tree::set_alert_handler`] (406 without one). Providers of mounted subtrees must
+    /// answer at once here ([`crate::mount::MountContext::may_defer`] is false).
     pub fn execute(&mut self, ctx: &ExecContext<'_>, cmd: &Command) -> Vec<Command> {
+        self.run(
+            Run {
+                ctx,
+                may_defer: false,
+            },
+            cmd,
+        )
+        .replies
+    }
+
+    /// Like [`Tree::execute`], but providers of mounted subtrees may answer later (outside
+    /// Atomic): the items they defer are not in [`Executed::replies`] but in
+    /// [`Executed::pending`], to be completed with [`PendingItem::complete`] when the provider's
+    /// work ends (see [`crate::mount`]).
+    #[must_use = "pending items owe the server a Status"]
+    pub fn execute_deferrable(&mut self, ctx: &ExecContext<'_>, cmd: &Command) -> Executed {
+        self.run(
+            Run {
+                ctx,
+                may_defer: true,
+            },
+            cmd,
+        )
+    }
+
+    pub(crate) fn run(&mut self, run: Run<'_>, cmd: &Command) -> Executed {
+        let ctx = run.ctx;
         match cmd {
-            Command::Add(c) => add::execute(self, ctx, c),
-            Command::Replace(c) => replace::execute(self, ctx, c),
-            Command::Delete(c) => delete::execute(self, ctx, c),
-            Command::Get(c) => get::execute(self, ctx, c),
-            Command::Copy(c) => copy::execute(self, ctx, c),
-            Command::Exec(e) => exec::execute(self, ctx, e),
-            Command::Atomic(c) => atomic::execute(self, ctx, c),
-            Command::Sequence(c) => sequence::execute(self, ctx, c),
+            Command::Add(c) => add::execute(self, run, c),
+            Command::Replace(c) => replace::execute(self, run, c),
+            Command::Delete(c) => delete::execute(self, run, c),
+            Command::Get(c) => get::execute(self, run, c),
+            Command::Copy(c) => copy::execute(self, run, c),
+            Command::Exec(e) => exec::execute(self, run, e),
+            Command::Atomic(c) => atomic::execute(self, run, c),
+            Command::Sequence(c) => sequence::execute(self, run, c),
             Command::Alert(a) => {
                 let outcome = match self.alert.as_mut() {
                     Some(h) => h(a, ctx.server_id),
@@ -240,9 +398,12 @@ impl Tree {
                 };
                 let mut st = status(ctx, "Alert", &a.cmd_id, outcome.code, None, None);
                 st.items = outcome.items;
-                vec![Command::Status(st)]
+                Executed {
+                    replies: vec![Command::Status(st)],
+                    pending: Vec::new(),
+                }
             }
-            Command::Results(_) | Command::Status(_) => Vec::new(),
+            Command::Results(_) | Command::Status(_) => Executed::default(),
         }
     }
 }

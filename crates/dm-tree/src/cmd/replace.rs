@@ -9,18 +9,24 @@
 //!   (405); the new name must be a valid segment (400) and free among siblings (418).
 //! - `?prop=Title`: AccessType and ACL Replace on the node.
 //! - Other properties: 405 (read-only). `?list=`: 405.
+//! - Below a mount point ([`crate::mount`]): the same checks on the provider's node data, then
+//!   one [`crate::mount::Change`] for the provider; below a command provider the whole item
+//!   goes to it. A node whose subtree holds a mount point cannot be renamed (405).
 
-use syncml::{Command, Data, Item, ItemCmd, Meta, StatusCode};
+use syncml::{Data, Item, ItemCmd, Meta, StatusCode};
 
-use super::{ExecContext, meta_of, per_item, target_of};
+use super::forward::{Handover, forward, forwarding};
+use super::{ExecContext, Executed, ItemReply, Run, changed, meta_of, per_item, target_of};
 use crate::acl::{Acl, AclCommand};
-use crate::node::{AccessType, Format, NodeId, NodeKind};
+use crate::mount::place::{Pos, View};
+use crate::mount::{Change, ItemCommand};
+use crate::node::{AccessType, Format, NodeKind};
 use crate::tree::Tree;
 use crate::uri::{Property, Query, is_valid_name};
 
-pub(crate) fn execute(tree: &mut Tree, ctx: &ExecContext<'_>, c: &ItemCmd) -> Vec<Command> {
-    per_item(ctx, "Replace", c, |item| {
-        replace_item(tree, ctx, c.meta.as_ref(), item).into()
+pub(crate) fn execute(tree: &mut Tree, run: Run<'_>, c: &ItemCmd) -> Executed {
+    per_item(run.ctx, "Replace", c, |item| {
+        replace_item(tree, run, c.meta.as_ref(), item)
     })
 }
 
@@ -31,138 +37,184 @@ fn data_text(item: &Item) -> Option<&str> {
     }
 }
 
-fn replace_item(
-    tree: &mut Tree,
-    ctx: &ExecContext<'_>,
-    cmd_meta: Option<&Meta>,
-    item: &Item,
-) -> StatusCode {
+fn replace_item(tree: &mut Tree, run: Run<'_>, cmd_meta: Option<&Meta>, item: &Item) -> ItemReply {
     let Some(target) = target_of(item) else {
-        return StatusCode::INCOMPLETE_COMMAND;
+        return StatusCode::INCOMPLETE_COMMAND.into();
     };
     let uri = match tree.parse_uri(target) {
         Ok(u) => u,
-        Err(e) => return e.status(),
+        Err(e) => return e.status().into(),
     };
-    let Some(id) = tree.resolve(uri.segments()) else {
-        return StatusCode::NOT_FOUND;
+    let place = tree.place(uri.segments());
+    if let Some(at) = forwarding(tree, place) {
+        let h = Handover::item(ItemCommand::Replace, at, &uri, item, cmd_meta);
+        return forward(tree, run, &h);
+    }
+    let Some(pos) = tree.pos_of(place) else {
+        return StatusCode::NOT_FOUND.into();
     };
-    match uri.query() {
-        None => replace_value(tree, ctx, id, cmd_meta, item),
-        Some(Query::Prop(p)) => replace_prop(tree, ctx, id, p, item),
-        Some(Query::List(_)) => StatusCode::COMMAND_NOT_ALLOWED,
+    let change = match tree.view_at(&pos) {
+        Err(c) => return c.into(),
+        Ok(None) => return StatusCode::NOT_FOUND.into(),
+        Ok(Some(view)) => match uri.query() {
+            None => value_change(tree, run.ctx, &pos, &view, cmd_meta, item),
+            Some(Query::Prop(p)) => prop_change(tree, run.ctx, &pos, &view, p, item),
+            Some(Query::List(_)) => Err(StatusCode::COMMAND_NOT_ALLOWED),
+        },
+    };
+    match change {
+        Ok(Some(change)) => apply(tree, run, &pos, change),
+        Ok(None) => StatusCode::OK.into(),
+        Err(code) => code.into(),
     }
 }
 
-fn check(tree: &Tree, ctx: &ExecContext<'_>, id: NodeId) -> Result<(), StatusCode> {
-    let node = tree.node(id).ok_or(StatusCode::NOT_FOUND)?;
-    if !node.access().contains(AccessType::REPLACE) {
+/// AccessType and ACL Replace on the node.
+fn check(tree: &Tree, ctx: &ExecContext<'_>, pos: &Pos, view: &View<'_>) -> Result<(), StatusCode> {
+    if !view.access().contains(AccessType::REPLACE) {
         return Err(StatusCode::COMMAND_NOT_ALLOWED);
     }
-    if !tree.permits(id, AclCommand::Replace, ctx.server_id) {
+    if !tree.permits_at(pos, view, AclCommand::Replace, ctx.server_id)? {
         return Err(StatusCode::PERMISSION_DENIED);
     }
     Ok(())
 }
 
-fn replace_value(
-    tree: &mut Tree,
+fn value_change(
+    tree: &Tree,
     ctx: &ExecContext<'_>,
-    id: NodeId,
+    pos: &Pos,
+    view: &View<'_>,
     cmd_meta: Option<&Meta>,
     item: &Item,
-) -> StatusCode {
-    if tree.node(id).is_some_and(|n| !n.is_leaf()) {
-        return StatusCode::COMMAND_NOT_ALLOWED;
+) -> Result<Option<Change>, StatusCode> {
+    if !view.is_leaf() {
+        return Err(StatusCode::COMMAND_NOT_ALLOWED);
     }
-    if let Err(c) = check(tree, ctx, id) {
-        return c;
-    }
+    check(tree, ctx, pos, view)?;
     let (format, mime) = meta_of(cmd_meta, item);
     let format = match format.map(Format::parse).transpose() {
-        Ok(Some(Format::Node)) => return StatusCode::COMMAND_NOT_ALLOWED,
+        Ok(Some(Format::Node)) => return Err(StatusCode::COMMAND_NOT_ALLOWED),
         Ok(f) => f,
-        Err(e) => return e.status(),
+        Err(e) => return Err(e.status()),
     };
-    let Some(node) = tree.node_mut(id) else {
-        return StatusCode::NOT_FOUND;
-    };
-    if let NodeKind::Leaf(v) = &mut node.kind {
-        *v = item
+    Ok(Some(Change::Value {
+        data: item
             .data
             .clone()
-            .unwrap_or_else(|| Data::Text(String::new()));
-    }
-    if let Some(f) = format {
-        node.format = f;
-    }
-    if let Some(m) = mime {
-        node.mime = Some(m.to_owned());
-    }
-    node.touch(ctx.now);
-    StatusCode::OK
+            .unwrap_or_else(|| Data::Text(String::new())),
+        format,
+        mime_type: mime.map(str::to_owned),
+    }))
 }
 
-fn replace_prop(
-    tree: &mut Tree,
+/// The checked property change; `None`: nothing to change (a rename to the same name).
+fn prop_change(
+    tree: &Tree,
     ctx: &ExecContext<'_>,
-    id: NodeId,
+    pos: &Pos,
+    view: &View<'_>,
     prop: Property,
     item: &Item,
-) -> StatusCode {
+) -> Result<Option<Change>, StatusCode> {
     let Some(text) = data_text(item) else {
-        return StatusCode::BAD_REQUEST;
+        return Err(StatusCode::BAD_REQUEST);
     };
     match prop {
         Property::Acl => {
-            let governing = tree.node(id).and_then(|n| n.parent).unwrap_or(id);
-            if !tree.permits(governing, AclCommand::Replace, ctx.server_id) {
-                return StatusCode::PERMISSION_DENIED;
-            }
-            let acl = match Acl::parse(text) {
-                Ok(a) => a,
-                Err(e) => return e.status(),
+            // Replace on the parent governs (on the root: the root itself).
+            let allowed = match tree.parent_pos(pos) {
+                Some(parent) => {
+                    let pview = tree.view_at(&parent)?.ok_or(StatusCode::NOT_FOUND)?;
+                    tree.permits_at(&parent, &pview, AclCommand::Replace, ctx.server_id)?
+                }
+                None => tree.permits_at(pos, view, AclCommand::Replace, ctx.server_id)?,
             };
-            if let Some(n) = tree.node_mut(id) {
-                n.acl = acl;
-                n.touch(ctx.now);
+            if !allowed {
+                return Err(StatusCode::PERMISSION_DENIED);
             }
-            StatusCode::OK
+            Acl::parse(text)
+                .map(|a| Some(Change::Acl(a)))
+                .map_err(|e| e.status())
         }
         Property::Name => {
-            let Some(node) = tree.node(id) else {
-                return StatusCode::NOT_FOUND;
-            };
-            if node.permanent || node.parent.is_none() {
-                return StatusCode::COMMAND_NOT_ALLOWED;
+            let parent = tree.parent_pos(pos);
+            if view.permanent() || parent.is_none() {
+                return Err(StatusCode::COMMAND_NOT_ALLOWED);
             }
-            if let Err(c) = check(tree, ctx, id) {
-                return c;
+            if let Pos::Arena(id) = pos
+                && tree.holds_mount(*id)
+            {
+                return Err(StatusCode::COMMAND_NOT_ALLOWED);
             }
+            check(tree, ctx, pos, view)?;
             if !is_valid_name(text) {
-                return StatusCode::BAD_REQUEST;
+                return Err(StatusCode::BAD_REQUEST);
             }
-            if node.name == text {
-                return StatusCode::OK;
+            if view.name() == text {
+                return Ok(None);
             }
-            if node.parent.and_then(|p| tree.child(p, text)).is_some() {
-                return StatusCode::ALREADY_EXISTS;
+            if let Some(sibling) = parent.and_then(|p| tree.child_pos(&p, text))
+                && tree.view_at(&sibling)?.is_some()
+            {
+                return Err(StatusCode::ALREADY_EXISTS);
             }
-            tree.rename(id, text, ctx.now);
-            StatusCode::OK
+            Ok(Some(Change::Name(text.to_owned())))
         }
         Property::Title => {
-            if let Err(c) = check(tree, ctx, id) {
-                return c;
-            }
-            if let Some(n) = tree.node_mut(id) {
-                n.title = Some(text.to_owned());
-                n.touch(ctx.now);
-            }
-            StatusCode::OK
+            check(tree, ctx, pos, view)?;
+            Ok(Some(Change::Title(text.to_owned())))
         }
         Property::Format | Property::Size | Property::TStamp | Property::Type | Property::VerNo => {
-            StatusCode::COMMAND_NOT_ALLOWED
+            Err(StatusCode::COMMAND_NOT_ALLOWED)
+        }
+    }
+}
+
+/// Makes a checked change: on the tree's own node, or through the provider.
+fn apply(tree: &mut Tree, run: Run<'_>, pos: &Pos, change: Change) -> ItemReply {
+    let now = run.ctx.now;
+    match pos {
+        Pos::Arena(id) => {
+            let id = *id;
+            if let Change::Name(name) = &change {
+                tree.rename(id, name, now);
+                return StatusCode::OK.into();
+            }
+            let Some(node) = tree.node_mut(id) else {
+                return StatusCode::NOT_FOUND.into();
+            };
+            match change {
+                Change::Value {
+                    data,
+                    format,
+                    mime_type,
+                } => {
+                    if let NodeKind::Leaf(v) = &mut node.kind {
+                        *v = data;
+                    }
+                    if let Some(f) = format {
+                        node.format = f;
+                    }
+                    if let Some(m) = mime_type {
+                        node.mime = Some(m);
+                    }
+                }
+                Change::Acl(acl) => node.acl = acl,
+                Change::Title(t) => node.title = Some(t),
+                Change::Name(_) => {}
+            }
+            node.touch(now);
+            StatusCode::OK.into()
+        }
+        Pos::Mounted { mount, rel, .. } => {
+            let renames = matches!(change, Change::Name(_));
+            let mctx = run.mount_ctx();
+            let Some(provider) = tree.node_provider_mut(*mount) else {
+                return StatusCode::COMMAND_FAILED.into();
+            };
+            let answer = provider.replace(&mctx, rel, change);
+            changed(tree, run, pos, answer, renames)
         }
     }
 }

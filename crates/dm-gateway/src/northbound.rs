@@ -1,0 +1,428 @@
+//! The gateway as a DM client of its DM servers (GwMO-ADM-001): one management tree
+//! (DevInfo, DevDetail, one DMAcc per server, the GwMO objects with the inventory and the
+//! Fanout operations mounted), and one session task per server.
+//!
+//! A session starts at start-up, when the server notifies the gateway (Package 0 by UDP,
+//! HTTP or the long-poll channel), when alerts are queued for the server (inventory changes,
+//! completed operations: they go in package 1 and leave the outbox once the server
+//! accepted the session), and on the configured interval. The server's commands run on the
+//! tree with [`dm_tree::Tree::execute_deferrable`]: a `Start` Exec of a Fanout operation is
+//! answered when the operation completes or its wait elapses, while the session keeps itself
+//! alive (`dm-proto` holds the Status and sends keep-alives).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dm_client::Trigger;
+use dm_client::device::{self, Account, AuthSpec};
+use dm_client::session::{Executor, SessionReport};
+use dm_proto::{ClientSession, CommandRef, GenericAlert};
+use dm_tree::mo::{devdetail, devinfo};
+use dm_tree::{ExecContext, Mount, PendingItem, Ticket, Tree};
+use syncml::Command;
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::config::NorthServer;
+use crate::fanout::{Completion, FanoutTree};
+use crate::inventory::InventoryTree;
+use crate::state::{Shared, lock, unix_now};
+
+/// Name of the store value holding the tree snapshot.
+const TREE_KEY: &str = "north.tree";
+
+/// Most queued alerts sent in one session.
+const ALERTS_PER_SESSION: u32 = 64;
+
+/// How long ready answers wait for a slow one before going out (`ClientConfig::answer_hold`):
+/// well under a DM server's idle timeout.
+const ANSWER_HOLD: Duration = Duration::from_secs(10);
+
+/// The gateway's northbound side.
+pub(crate) struct North {
+    shared: Arc<Shared>,
+    tree: Mutex<Tree>,
+    http: reqwest::Client,
+}
+
+fn tree_now() -> dm_tree::Timestamp {
+    unix_now()
+}
+
+/// The DMAcc node name of a server's account.
+fn account_node(index: usize) -> String {
+    format!("S{}", index + 1)
+}
+
+/// The device-side account the gateway holds with `server`.
+pub(crate) fn account(shared: &Shared, server: &NorthServer) -> Account {
+    let c = &shared.config;
+    Account {
+        server_url: server.url.clone(),
+        server_id: server.server_id.clone(),
+        device_id: c.device_id.clone(),
+        client_auth: AuthSpec {
+            auth_type: server.client_auth.auth_type,
+            name: server.client_auth.name.clone(),
+            secret: server.client_auth.secret.clone(),
+        },
+        server_auth: AuthSpec {
+            auth_type: server.server_auth.auth_type,
+            name: server
+                .server_auth
+                .name
+                .clone()
+                .unwrap_or_else(|| server.server_id.clone()),
+            secret: server.server_auth.secret.clone(),
+        },
+        encoding: c.encoding.into(),
+        max_msg_size: 64 * 1024,
+        max_obj_size: 1024 * 1024,
+        idle_timeout: Duration::from_secs(c.http_timeout_secs.max(1)),
+    }
+}
+
+impl North {
+    /// Builds the tree (restored from the store when a snapshot is there), installs the
+    /// standard MOs, one DMAcc per server and the GwMO objects, and mounts the providers.
+    ///
+    /// # Errors
+    /// [`Error::Tree`], [`Error::Store`], [`Error::Gwmo`].
+    pub(crate) async fn new(shared: Arc<Shared>) -> Result<Arc<North>, Error> {
+        let now = tree_now();
+        let stored = shared.store.get_value(TREE_KEY).await?;
+        let fresh = stored.is_none();
+        let mut tree = match stored {
+            Some(bytes) => match dm_tree::snapshot::decode(&bytes) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored tree unreadable: starting from a fresh one");
+                    Tree::new()
+                }
+            },
+            None => Tree::new(),
+        };
+        let c = &shared.config;
+        devinfo::install(
+            &mut tree,
+            &devinfo::DevInfo {
+                dev_id: c.device_id.clone(),
+                man: c.manufacturer.clone(),
+                model: c.model.clone(),
+                dm_v: dm_client::device_info::DM_VERSION.to_owned(),
+                lang: "en".to_owned(),
+            },
+            now,
+        )?;
+        let uri_limits = devdetail::uri_limits(&tree);
+        devdetail::install(
+            &mut tree,
+            &devdetail::DevDetail {
+                dev_typ: "gateway".to_owned(),
+                oem: c.manufacturer.clone(),
+                fw_v: env!("CARGO_PKG_VERSION").to_owned(),
+                sw_v: env!("CARGO_PKG_VERSION").to_owned(),
+                hw_v: std::env::consts::ARCH.to_owned(),
+                lrg_obj: true,
+                uri_limits,
+            },
+            now,
+        )?;
+        for (i, s) in c.servers.iter().enumerate() {
+            device::install_account(&mut tree, &account(&shared, s), &account_node(i), now)?;
+        }
+        let ids: Vec<&str> = c.servers.iter().map(|s| s.server_id.as_str()).collect();
+        gwmo::layout::install(&mut tree, &ids, now)?;
+        if fresh {
+            crate::gwconfig::seed(&mut tree, &shared.config, now)?;
+        }
+        tree.mount(
+            crate::inventory::MOUNT,
+            Mount::nodes(InventoryTree::new(shared.clone())),
+            now,
+        )?;
+        let inventory_type = gwmo::mo::DEVICE_INVENTORY;
+        tree.set_mime_type(
+            crate::inventory::MOUNT,
+            Some(inventory_type.to_owned()),
+            now,
+        )?;
+        let acl = gwmo::layout::root_acl(&ids)?;
+        tree.set_acl(crate::inventory::MOUNT, acl, now)?;
+        tree.mount(
+            crate::fanout::MOUNT,
+            Mount::nodes(FanoutTree::new(shared.clone())),
+            now,
+        )?;
+        crate::gwconfig::register_ed_trigger(&mut tree, &shared)?;
+        crate::gwconfig::apply(&shared, &tree);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(shared.config.http_timeout_secs.max(1)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(Arc::new(North {
+            shared,
+            tree: Mutex::new(tree),
+            http,
+        }))
+    }
+
+    /// The nonce the gateway stores for `server_id`'s credentials (SRVCRED `AAuthData`): the
+    /// key of its Package 0 digests and relay MACs.
+    pub(crate) fn server_nonce(&self, server_id: &str) -> Vec<u8> {
+        device::stored_nonces(&lock(&self.tree), server_id).1
+    }
+
+    /// A Package 0 for the gateway itself: verified with the server's credentials and stored
+    /// nonce (digest §2.3); a valid one starts a server-initiated session, anything else is
+    /// logged and dropped.
+    pub(crate) fn notified(&self, body: &[u8], from: std::net::SocketAddr) {
+        let Ok((n, _)) = syncml::notification::decode(body) else {
+            tracing::warn!(%from, "malformed Package 0 dropped");
+            return;
+        };
+        let Some(server) = self.shared.config.server(&n.server_id) else {
+            tracing::warn!(%from, server = %dm_host::log::Untrusted(&n.server_id), "Package 0 from an unknown server dropped");
+            return;
+        };
+        let nonce = self.server_nonce(&server.server_id);
+        if syncml::notification::verify_with_resync(
+            body,
+            &server.server_id,
+            &server.server_auth.secret,
+            &nonce,
+        )
+        .is_none()
+        {
+            tracing::warn!(%from, server = %server.server_id, "Package 0 with a wrong digest dropped");
+            return;
+        }
+        tracing::info!(server = %server.server_id, session = n.session_id, "notified by the server");
+        self.shared.trigger_north(
+            &server.server_id,
+            Trigger::Server {
+                session_id: n.session_id,
+            },
+        );
+    }
+
+    /// Runs the sessions with server `index` forever (the caller aborts the task).
+    pub(crate) async fn serve(
+        self: Arc<Self>,
+        index: usize,
+        mut triggers: mpsc::UnboundedReceiver<Trigger>,
+        mut completions: mpsc::UnboundedReceiver<Completion>,
+    ) {
+        let Some(server) = self.shared.config.servers.get(index).cloned() else {
+            return;
+        };
+        let interval = (self.shared.config.session_interval_secs > 0)
+            .then(|| Duration::from_secs(self.shared.config.session_interval_secs));
+        let mut next = Some(Trigger::Client);
+        loop {
+            let trigger = match next.take() {
+                Some(t) => t,
+                None => {
+                    let wait = async {
+                        match interval {
+                            Some(i) => tokio::time::sleep(i).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        t = triggers.recv() => match t {
+                            Some(t) => t,
+                            None => return,
+                        },
+                        () = wait => Trigger::Client,
+                    }
+                }
+            };
+            // Coalesce what queued up meanwhile; a server trigger wins (its session id).
+            let mut trigger = trigger;
+            while let Ok(t) = triggers.try_recv() {
+                if matches!(t, Trigger::Server { .. }) {
+                    trigger = t;
+                }
+            }
+            match self
+                .session(index, &server, trigger, &mut completions)
+                .await
+            {
+                Ok(report) => {
+                    tracing::info!(server = %server.server_id, end = ?report.end, commands = report.commands, "northbound session ended");
+                }
+                Err(e) => {
+                    tracing::warn!(server = %server.server_id, error = %e, "northbound session failed");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+            // Alerts left (more than one session's worth, or queued during it): go again.
+            if matches!(self.shared.store.pending_alerts(&server.server_id, 1).await, Ok(v) if !v.is_empty())
+            {
+                next = Some(Trigger::Client);
+            }
+        }
+    }
+
+    async fn session(
+        &self,
+        index: usize,
+        server: &NorthServer,
+        trigger: Trigger,
+        completions: &mut mpsc::UnboundedReceiver<Completion>,
+    ) -> Result<SessionReport, Error> {
+        let account = account(&self.shared, server);
+        let alerts = self
+            .shared
+            .store
+            .pending_alerts(&server.server_id, ALERTS_PER_SESSION)
+            .await?;
+        let (session, ids) = {
+            let tree = lock(&self.tree);
+            let nonces = device::stored_nonces(&tree, &server.server_id);
+            let mut config = device::client_config(&account, &nonces);
+            config.answer_hold = ANSWER_HOLD;
+            let (initiator, session_id) = device::initiator(trigger);
+            let mut session = ClientSession::new(
+                config,
+                initiator,
+                session_id,
+                devinfo::items(&tree),
+                Box::new(|buf: &mut [u8]| rand::fill(buf)),
+                dm_proto::Timestamp::ZERO,
+            );
+            let mut ids = Vec::new();
+            for (id, xml) in &alerts {
+                match syncml::xml::decode_fragment(
+                    xml.as_bytes(),
+                    syncml::xml::FragmentKind::Alerts,
+                    &syncml::Limits::default(),
+                ) {
+                    Ok(cmds) => {
+                        for c in cmds {
+                            if let Command::Alert(a) = c
+                                && let Some(g) = GenericAlert::from_alert(&a)
+                            {
+                                session.queue_generic_alert(&g);
+                            }
+                        }
+                        ids.push(*id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "queued alert unreadable: dropped");
+                        ids.push(*id);
+                    }
+                }
+            }
+            (session, ids)
+        };
+        let mut session = session;
+        let mut executor = NorthExecutor {
+            north: self,
+            server_id: server.server_id.clone(),
+            pending: HashMap::new(),
+            completions,
+        };
+        let result = dm_client::session::drive(
+            &self.http,
+            &mut session,
+            &mut executor,
+            account.idle_timeout,
+            dm_client::session::response_limit(
+                account.max_msg_size,
+                syncml::Limits::default().max_size,
+            ),
+        )
+        .await;
+        // Operations whose Status this session could not give report by alert.
+        let left: Vec<Ticket> = executor.pending.drain().map(|(t, _)| t).collect();
+        lock(&self.shared.ops).release(left);
+        let report = result?;
+        let _ = index;
+        {
+            let mut tree = lock(&self.tree);
+            device::record_nonces(&mut tree, &server.server_id, &report, tree_now())?;
+            crate::gwconfig::apply(&self.shared, &tree);
+        }
+        self.shared.flush().await?;
+        let snapshot = lock(&self.tree).snapshot();
+        self.shared.store.put_value(TREE_KEY, &snapshot).await?;
+        if report.completed() {
+            self.shared.store.ack_alerts(&ids).await?;
+        }
+        Ok(report)
+    }
+}
+
+/// Runs the server's commands on the tree; holds the deferred ones.
+struct NorthExecutor<'a> {
+    north: &'a North,
+    server_id: String,
+    pending: HashMap<Ticket, PendingItem>,
+    completions: &'a mut mpsc::UnboundedReceiver<Completion>,
+}
+
+impl Executor for NorthExecutor<'_> {
+    async fn execute(
+        &mut self,
+        msg_id: String,
+        cmds: Vec<Command>,
+    ) -> Result<Vec<Command>, dm_client::Error> {
+        let mut replies = Vec::new();
+        {
+            let mut tree = lock(&self.north.tree);
+            let ctx = ExecContext {
+                server_id: &self.server_id,
+                msg_id: &msg_id,
+                now: tree_now(),
+            };
+            for c in &cmds {
+                let done = tree.execute_deferrable(&ctx, c);
+                replies.extend(done.replies);
+                for p in done.pending {
+                    self.pending.insert(p.ticket(), p);
+                }
+            }
+        }
+        // What the providers changed is stored before the server sees the statuses.
+        self.north.shared.drain_inventory_events();
+        if let Err(e) = self.north.shared.flush().await {
+            return Err(dm_client::Error::Executor {
+                reason: format!("gateway store: {e}"),
+            });
+        }
+        Ok(replies)
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    async fn completion(&mut self) -> Option<Vec<Command>> {
+        loop {
+            let c = self.completions.recv().await?;
+            if let Some(p) = self.pending.remove(&c.ticket) {
+                return Some(p.complete(c.outcome));
+            }
+        }
+    }
+
+    fn abandoned(&mut self, refs: &[CommandRef]) {
+        let gone: Vec<Ticket> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                refs.iter()
+                    .any(|r| r.msg_ref == p.msg_ref() && r.cmd_ref == p.cmd_ref())
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for t in &gone {
+            self.pending.remove(t);
+        }
+        lock(&self.north.shared.ops).release(gone);
+    }
+}
