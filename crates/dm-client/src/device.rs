@@ -385,12 +385,14 @@ impl Device {
             session.queue_generic_alert(alert);
         }
         let idle = account.idle_timeout;
+        let limit =
+            session::response_limit(account.max_msg_size, syncml::Limits::default().max_size);
         let http_result = {
             let mut executor = TreeExecutor {
                 device: self,
                 server_id: account.server_id.clone(),
             };
-            session::drive(http, &mut session, &mut executor, idle).await
+            session::drive(http, &mut session, &mut executor, idle, limit).await
         };
         let mut report = http_result?;
         report.server_authenticated |= server_auth_off;

@@ -331,6 +331,10 @@ impl North {
             &mut session,
             &mut executor,
             account.idle_timeout,
+            dm_client::session::response_limit(
+                account.max_msg_size,
+                syncml::Limits::default().max_size,
+            ),
         )
         .await;
         // Operations whose Status this session could not give report by alert.

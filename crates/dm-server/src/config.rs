@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dm_host::listener::{ListenerLimits, PublicUrl};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -21,14 +23,27 @@ use crate::Error;
 /// tls_key = "/etc/dm-server/key.pem"
 /// session_timeout_secs = 300
 /// max_body_bytes = 1048576
+/// api_max_body_bytes = 1048576
 /// max_msg_size = 65536
 /// notification_udp_port = 2948
+/// public_url = "https://dm.example.org"
+/// notify_allowed_networks = ["192.168.0.0/16", "fd00::/8"]
 /// max_job_attempts = 3
 /// challenge_capacity = 65536
 ///
 /// [enrolment]
 /// policy = "secret"
 /// secret = "factory-enrolment-secret"
+///
+/// [listener]            # dm_host::listener::ListenerLimits; these are the defaults
+/// max_connections = 4096
+/// max_in_flight = 128
+/// header_read_timeout_secs = 10
+/// idle_timeout_secs = 30
+/// request_timeout_secs = 60
+/// retry_after_secs = 1
+/// max_header_bytes = 16384
+/// shutdown_grace_secs = 10
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,17 +65,29 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Seconds of inactivity after which a DM session is forgotten.
     pub session_timeout_secs: u64,
-    /// Largest accepted HTTP request body in bytes (larger: HTTP 413).
+    /// Largest accepted body of a DM message (`POST /dm...`) in bytes (larger: HTTP 413).
     pub max_body_bytes: usize,
+    /// Largest accepted body of a REST API request in bytes (larger: HTTP 413 with a JSON
+    /// error). Default 1 MiB.
+    pub api_max_body_bytes: usize,
     /// `MaxMsgSize` the server announces and honours.
     pub max_msg_size: usize,
     /// Default UDP port of device notification addresses given without a port.
     pub notification_udp_port: u16,
     /// What to do with devices that have no account.
     pub enrolment: EnrolmentPolicy,
-    /// Base URL devices use to reach this server (for `RespURI`), e.g. `https://dm.example.org`.
-    /// `None`: derived from the request's `Host` header and the listener's scheme.
+    /// Base URL devices use to reach this server (for `RespURI`), e.g. `https://dm.example.org`
+    /// or `https://relay.example.org/tenant-a` (http or https, a host, optional port and path;
+    /// no user information, query or fragment). `None`: derived from the request's `Host`
+    /// header when that is a plain `host[:port]`, and the listener's scheme.
     pub public_url: Option<String>,
+    /// Networks notification addresses may point into (CIDR, e.g. `10.0.0.0/8`). `None` (the
+    /// default): any address except unspecified, broadcast, multicast and link-local ones
+    /// (`169.254.0.0/16`, `fe80::/10`). When set, only these networks (the unspecified
+    /// addresses are refused all the same). See [`crate::notifier::NotifyPolicy`].
+    pub notify_allowed_networks: Option<Vec<IpNet>>,
+    /// Connection and request bounds of the HTTP(S) listener (`[listener]`).
+    pub listener: ListenerLimits,
     /// Sends of a job after which the commands the device never answered (no Status at all)
     /// end it as `failed`, each with the result error "no status from device". Default 3.
     pub max_job_attempts: u32,
@@ -85,10 +112,13 @@ impl std::fmt::Debug for Config {
             .field("tls_key", &self.tls_key)
             .field("session_timeout_secs", &self.session_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("api_max_body_bytes", &self.api_max_body_bytes)
             .field("max_msg_size", &self.max_msg_size)
             .field("notification_udp_port", &self.notification_udp_port)
             .field("enrolment", &self.enrolment)
             .field("public_url", &self.public_url)
+            .field("notify_allowed_networks", &self.notify_allowed_networks)
+            .field("listener", &self.listener)
             .field("max_job_attempts", &self.max_job_attempts)
             .field("challenge_capacity", &self.challenge_capacity)
             .finish()
@@ -117,10 +147,13 @@ impl Default for Config {
             tls_key: None,
             session_timeout_secs: 300,
             max_body_bytes: 1024 * 1024,
+            api_max_body_bytes: 1024 * 1024,
             max_msg_size: 64 * 1024,
             notification_udp_port: 2948,
             enrolment: EnrolmentPolicy::Reject,
             public_url: None,
+            notify_allowed_networks: None,
+            listener: ListenerLimits::default(),
             max_job_attempts: 3,
             challenge_capacity: 65_536,
         }
@@ -173,8 +206,9 @@ impl Config {
     /// Checks the combination of settings.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when only one of `tls_cert`/`tls_key` is given, or the db URL has an
-    /// unknown scheme.
+    /// [`Error::InvalidConfig`] when only one of `tls_cert`/`tls_key` is given, the db URL has an
+    /// unknown scheme, the enrolment secret is empty or a body limit is 0;
+    /// [`Error::Listener`] for an invalid `public_url` or `[listener]` value.
     pub fn validate(&self) -> Result<(), Error> {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::InvalidConfig(
@@ -197,6 +231,15 @@ impl Config {
                 "enrolment secret must not be empty".into(),
             ));
         }
+        if self.max_body_bytes == 0 || self.api_max_body_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "max_body_bytes and api_max_body_bytes must be at least 1".into(),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            PublicUrl::parse(url)?;
+        }
+        self.listener.validate()?;
         Ok(())
     }
 }
@@ -228,6 +271,28 @@ mod tests {
         assert_eq!(c.enrolment, EnrolmentPolicy::Secret { secret: "s".into() });
         let again = Config::from_toml(&toml::to_string(&c).unwrap()).unwrap();
         assert_eq!(again, c);
+    }
+
+    #[test]
+    fn listener_policy_and_public_url_keys() {
+        let c = Config::from_toml(
+            "public_url = \"https://dm.example.org/\"\nnotify_allowed_networks = [\"10.0.0.0/8\", \"fd00::/8\"]\n[listener]\nmax_in_flight = 32\nheader_read_timeout_secs = 3\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.listener.max_in_flight, 32);
+        assert_eq!(c.listener.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.listener.max_connections, 4096);
+        assert_eq!(c.notify_allowed_networks.as_ref().map(Vec::len), Some(2));
+        assert!(Config::from_toml("notify_allowed_networks = [\"10.0.0.1\"]").is_err());
+        for bad in [
+            "public_url = \"dm.example.org\"",
+            "public_url = \"https://u:p@dm.example.org\"",
+            "[listener]\nmax_connections = 0",
+        ] {
+            let c = Config::from_toml(bad).unwrap();
+            assert!(matches!(c.validate(), Err(Error::Listener(_))), "{bad}");
+        }
     }
 
     #[test]

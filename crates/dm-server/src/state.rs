@@ -8,7 +8,7 @@ use dm_host::{Host, HostConfig};
 use dm_store::{AnyStore, RequeueScope, Store as _};
 
 use crate::dm::{DmBackend, Notified};
-use crate::notifier::Notifier;
+use crate::notifier::{Notifier, NotifyPolicy};
 use crate::{Config, Error};
 
 /// Shared server state (one per [`crate::Server`]).
@@ -37,7 +37,10 @@ impl AppState {
                 "jobs sent but unanswered before the restart are queued again"
             );
         }
-        let notifier = Notifier::new().await?;
+        let notifier = Notifier::new(NotifyPolicy::allowing(
+            config.notify_allowed_networks.clone(),
+        ))
+        .await?;
         let first_id = u16::try_from(now_ms().rem_euclid(0xfff0))
             .unwrap_or(1)
             .max(1);
@@ -59,6 +62,8 @@ impl AppState {
         host_config.public_url.clone_from(&config.public_url);
         host_config.tls = tls;
         host_config.challenge_capacity = config.challenge_capacity;
+        // Every device id the API accepts must fit the DM endpoint's identifier bound.
+        host_config.max_identifier_len = crate::api::model::MAX_DEVICE_ID_BYTES;
         Ok(Arc::new(AppState {
             host: Host::new(host_config, backend),
             config,

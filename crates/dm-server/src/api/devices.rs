@@ -12,9 +12,10 @@ use syncml::notification::{Notification, UiMode, wsp};
 use super::model::{
     self, AuthType, Device, DeviceList, DeviceUpdate, NewDevice, NotifyRequest, NotifyResponse,
 };
-use super::{Failure, JsonBody, QueryArgs};
-use crate::notifier::NotifyAddress;
+use super::{Failure, JsonBody, QueryArgs, fields};
+use crate::notifier::{NotifyAddress, NotifyError};
 use crate::state::{AppState, now_ms};
+use dm_host::log::Untrusted;
 
 impl From<AuthType> for dm_store::AuthType {
     fn from(t: AuthType) -> Self {
@@ -54,6 +55,7 @@ fn device_json(account: &DeviceAccount, registry: Option<Registry>) -> Device {
 }
 
 async fn account(state: &AppState, id: &str) -> Result<DeviceAccount, Failure> {
+    fields::device_id(id)?;
     state
         .store
         .get_device(id)
@@ -66,23 +68,21 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(req): JsonBody<NewDevice>,
 ) -> Result<(StatusCode, Json<Device>), Failure> {
-    if req.device_id.is_empty() {
-        return Err(Failure::bad_request("device_id must not be empty"));
+    fields::device_id(&req.device_id)?;
+    if let Some(name) = &req.auth_name {
+        fields::auth_name(name)?;
     }
     if req.auth_type == AuthType::None {
         return Err(Failure::bad_request(
             "auth_type none is not allowed for devices",
         ));
     }
-    if req.auth_secret.is_empty() {
-        return Err(Failure::bad_request("auth_secret must not be empty"));
+    fields::secret("auth_secret", &req.auth_secret)?;
+    if let Some(secret) = &req.server_secret {
+        fields::secret("server_secret", secret)?;
     }
-    let mut notify_addrs = Vec::new();
-    if let Some(addr) = req.notify {
-        NotifyAddress::parse(&addr, state.config.notification_udp_port)
-            .map_err(|e| Failure::bad_request(e.to_string()))?;
-        notify_addrs.push(addr);
-    }
+    let notify_addrs: Vec<String> = req.notify.into_iter().collect();
+    check_notify_addresses(&state, &notify_addrs)?;
     let now = now_ms();
     let auth_name = req.auth_name.unwrap_or_else(|| req.device_id.clone());
     let mut account = DeviceAccount::new(
@@ -100,8 +100,24 @@ pub(crate) async fn create(
     account.server_secret = Secret::new(server_secret);
     account.notify_addrs = notify_addrs;
     state.store.create_device(&account).await?;
-    tracing::info!(device = %account.device_id, "device account created");
+    tracing::info!(device = %Untrusted(&account.device_id), "device account created");
     Ok((StatusCode::CREATED, Json(device_json(&account, None))))
+}
+
+/// Checks notification addresses where they are stored: count and length, syntax, and the
+/// destination policy for IP literals (host names are checked again at send time).
+fn check_notify_addresses(state: &AppState, addrs: &[String]) -> Result<(), Failure> {
+    fields::notify_addresses(addrs)?;
+    for addr in addrs {
+        let parsed = NotifyAddress::parse(addr, state.config.notification_udp_port)
+            .map_err(|e| Failure::bad_request(e.to_string()))?;
+        state
+            .notifier
+            .policy()
+            .check_address(&parsed)
+            .map_err(|e| Failure::bad_request(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Query of `GET /api/v1/devices`.
@@ -122,6 +138,14 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     QueryArgs(q): QueryArgs<ListQuery>,
 ) -> Result<Json<DeviceList>, Failure> {
+    for (field, value) in [
+        ("prefix", &q.prefix),
+        ("manufacturer", &q.manufacturer),
+        ("model", &q.model),
+        ("after", &q.after),
+    ] {
+        fields::opt_text(field, value.as_deref(), model::MAX_SHORT_TEXT_BYTES)?;
+    }
     let filter = DeviceFilter {
         id_prefix: q.prefix,
         manufacturer: q.manufacturer,
@@ -179,9 +203,7 @@ pub(crate) async fn update(
         ));
     }
     if let Some(name) = &req.auth_name {
-        if name.is_empty() {
-            return Err(Failure::bad_request("auth_name must not be empty"));
-        }
+        fields::auth_name(name)?;
         if req.auth_secret.is_none() && *name != a.auth_name {
             return Err(Failure::bad_request(
                 "a new auth_name needs auth_secret too (the stored verifier covers the name)",
@@ -190,9 +212,7 @@ pub(crate) async fn update(
         a.auth_name.clone_from(name);
     }
     if let Some(secret) = &req.auth_secret {
-        if secret.is_empty() {
-            return Err(Failure::bad_request("auth_secret must not be empty"));
-        }
+        fields::secret("auth_secret", secret)?;
         a.client_verifier = dm_store::md5_verifier(&a.auth_name, secret);
     }
     if let Some(t) = req.auth_type {
@@ -202,13 +222,11 @@ pub(crate) async fn update(
         a.server_auth = t.into();
     }
     if let Some(secret) = req.server_secret {
+        fields::secret("server_secret", &secret)?;
         a.server_secret = Secret::new(secret);
     }
     if let Some(addrs) = req.notify {
-        for addr in &addrs {
-            NotifyAddress::parse(addr, state.config.notification_udp_port)
-                .map_err(|e| Failure::bad_request(e.to_string()))?;
-        }
+        check_notify_addresses(&state, &addrs)?;
         a.notify_addrs = addrs;
     }
     if let Some(enabled) = req.enabled {
@@ -216,7 +234,7 @@ pub(crate) async fn update(
     }
     a.updated_at = now_ms();
     state.store.update_device(&a).await?;
-    tracing::info!(device = %id, "device account updated");
+    tracing::info!(device = %Untrusted(&id), "device account updated");
     let registry = state.store.get_registry(&id).await?;
     Ok(Json(device_json(&a, registry)))
 }
@@ -226,8 +244,9 @@ pub(crate) async fn remove(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Failure> {
+    fields::device_id(&id)?;
     state.store.delete_device(&id).await?;
-    tracing::info!(device = %id, "device account deleted");
+    tracing::info!(device = %Untrusted(&id), "device account deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -245,6 +264,7 @@ pub(crate) async fn tree(
     Path(id): Path<String>,
     QueryArgs(q): QueryArgs<TreeQuery>,
 ) -> Result<Json<model::TreeValues>, Failure> {
+    fields::node_path("prefix", &q.prefix)?;
     account(&state, &id).await?;
     let values = state.store.list_tree_values(&id, &q.prefix).await?;
     let values = values
@@ -305,14 +325,28 @@ pub(crate) async fn notify(
         .send(&to, &push, &package0)
         .await
         .map_err(|e| {
-            tracing::warn!(device = %id, %address, error = %e, "notification failed");
-            Failure::new(StatusCode::BAD_GATEWAY, e.to_string())
+            tracing::warn!(
+                device = %Untrusted(&id),
+                address = %Untrusted(&address),
+                error = %Untrusted(&e.to_string()),
+                "notification failed"
+            );
+            let status = match e {
+                NotifyError::Refused { .. } => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            Failure::new(status, e.to_string())
         })?;
     if let Ok(mut map) = state.notified.lock() {
         map.insert(id.clone(), session_id);
     }
     let session_id = pkg0.session_id_hex();
-    tracing::info!(device = %id, %address, %session_id, "Package 0 sent");
+    tracing::info!(
+        device = %Untrusted(&id),
+        address = %Untrusted(&address),
+        %session_id,
+        "Package 0 sent"
+    );
     Ok((
         StatusCode::ACCEPTED,
         Json(NotifyResponse {
