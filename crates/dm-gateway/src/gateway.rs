@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dm_client::listener;
+use dm_host::listener::{Listener, ListenerLimits};
 use dm_host::{Host, HostConfig};
 use tokio::sync::mpsc;
 
@@ -131,48 +132,22 @@ pub async fn run(
             shared: shared.clone(),
         },
     );
-    let south_listener = tokio::net::TcpListener::bind(south_listen)
-        .await
-        .map_err(|source| Error::Io {
-            what: format!("binding {south_listen}"),
-            source,
-        })?;
-    let south_addr = south_listener.local_addr().map_err(|source| Error::Io {
-        what: "southbound address".into(),
-        source,
-    })?;
+    let south_listener = Listener::bind(south_listen, None, ListenerLimits::default()).await?;
+    let south_addr = south_listener.local_addr();
     let router = host.router().layer(axum::extract::DefaultBodyLimit::max(
         host.config().limits.max_size,
     ));
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(
-            south_listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "southbound listener stopped");
-        }
-    }));
+    tasks.push(tokio::spawn(
+        south_listener.serve(router, std::future::pending()),
+    ));
     tasks.push(tokio::spawn(host.clone().run_timeouts()));
     let mut relay_addr = None;
     if let Some(addr) = shared.config.southbound.relay {
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Io {
-                what: format!("binding {addr}"),
-                source,
-            })?;
-        relay_addr = l.local_addr().ok();
+        let l = Listener::bind(addr, None, ListenerLimits::default()).await?;
+        relay_addr = Some(l.local_addr());
         let app = crate::http_relay::router(shared.clone(), host.config().limits.max_size)?;
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) =
-                axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await
-            {
-                tracing::error!(error = %e, "HTTP relay stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(l.serve(app, std::future::pending())));
     }
 
     let (arr_tx, mut arr_rx) = mpsc::channel(256);
