@@ -352,7 +352,7 @@ impl Agent {
             .config
             .gateway
             .as_ref()
-            .map(|g| Duration::from_secs((g.lease_secs / 2).max(30)));
+            .map(|g| Duration::from_millis(g.lease_secs.saturating_mul(500).max(1000)));
         let mut beat = tokio::time::interval(heartbeat.unwrap_or(Duration::from_secs(3600)));
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         if heartbeat.is_some() {

@@ -322,9 +322,9 @@ impl Config {
                     reason: "gateway.url and gateway.server_id must be set, and the server id differ from server_id".into(),
                 });
             }
-            if g.lease_secs < 60 {
+            if g.lease_secs < 2 {
                 return Err(Error::Config {
-                    reason: "gateway.lease_secs must be at least 60".into(),
+                    reason: "gateway.lease_secs must be at least 2".into(),
                 });
             }
         }
