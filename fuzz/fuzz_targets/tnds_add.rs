@@ -1,7 +1,11 @@
 //! Fuzz target `tnds_add`: an `Add` of Type `application/vnd.syncml.dmtnds+xml` with arbitrary
 //! `Data` on a small tree never panics, answers with exactly one `Status`, is all or nothing
 //! (a failed Add leaves the tree byte-for-byte unchanged), and leaves a tree whose snapshot
-//! round-trips and whose TNDS serialisation is well-formed XML.
+//! round-trips and whose TNDS serialisation is well-formed XML. Bounded output: what the Add
+//! stores (the growth of the tree's snapshot) is at most 32 times the document plus 256 bytes:
+//! XML does not expand, but a `Path` makes an interior node of every segment, so 2 bytes (`a/`)
+//! become a node record of some 30 bytes (`bounded-path-segments-make-nodes`: 481 bytes of
+//! document, 1,259 bytes of snapshot).
 //!
 //! Input: `[target, flags, document...]`: `target` picks the Add target from [`TARGETS`];
 //! `flags` bits 0-1 the `Data` variant (Xml, Text, CData, Opaque), bit 2 puts the `Meta` on the
@@ -121,6 +125,13 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
         return;
     }
     assert!(tree.len() >= before_len);
+    assert!(
+        after.len() <= before.len() + 32 * doc.len() + 256,
+        "a TNDS Add of {} bytes grew the tree's snapshot from {} to {} bytes",
+        doc.len(),
+        before.len(),
+        after.len()
+    );
     assert!(
         tree.len() <= 64,
         "the node limit was exceeded: {}",

@@ -51,6 +51,7 @@ pub const SYNCML_TARGETS: &[&str] = &[
     "xml_decode",
     "wbxml_decode",
     "xml_wbxml_roundtrip",
+    "wbxml_nested",
     "pkg0_decode",
     "wsp_decode",
     "hmac_header",
@@ -62,6 +63,7 @@ pub fn check(target: &str, data: &[u8]) {
         "xml_decode" => xml_decode(data),
         "wbxml_decode" => wbxml_decode(data),
         "xml_wbxml_roundtrip" => xml_wbxml_roundtrip(data),
+        "wbxml_nested" => wbxml_nested(data),
         "pkg0_decode" => pkg0_decode(data),
         "wsp_decode" => wsp_decode(data),
         "hmac_header" => hmac_header(data),
@@ -69,12 +71,257 @@ pub fn check(target: &str, data: &[u8]) {
     }
 }
 
-/// XML decode; if it succeeds, the XML round trip of the message holds (see the crate docs).
-/// A message read from XML has no `Data::Opaque`, so here the trip must even be exact (up to
-/// empty `Meta`s, see [`normalize_empty_meta`]).
+/// Limits far below the defaults, so that the fuzzer reaches every limit check with small
+/// inputs: each decode target also decodes with these and checks the same bound.
+#[must_use]
+pub fn tight_limits() -> Limits {
+    Limits {
+        max_size: 1 << 16,
+        max_depth: 12,
+        max_elements: 200,
+        max_text: 512,
+        max_output: 4096,
+        max_expansion: 3,
+        max_str_refs: 16,
+        max_entities: 16,
+    }
+}
+
+/// Decodes `data` in `encoding` with `limits` and checks the bound of [`Limits`] on the result:
+/// a decoded message is within the output budget of the input (for XML: at most the input
+/// itself, which no XML construct expands) and no value is larger than `max_text`; a failure is
+/// a typed error, and an exceeded limit names a bound and an offset inside the input. Returns
+/// the message.
+pub fn decode_bounded(encoding: syncml::Encoding, data: &[u8], limits: &Limits) -> Option<SyncMl> {
+    match encoding.decode(data, limits) {
+        Ok(msg) => {
+            let (total, largest) = decoded_size(&msg);
+            let budget = match encoding {
+                syncml::Encoding::Xml => data.len(),
+                syncml::Encoding::Wbxml => limits.output_budget(data.len()),
+            };
+            assert!(
+                total <= budget,
+                "{encoding}: {} bytes decoded to {total}, over the budget of {budget}",
+                data.len()
+            );
+            assert!(
+                largest <= limits.max_text,
+                "{encoding}: a value of {largest} bytes, over max_text {}",
+                limits.max_text
+            );
+            Some(msg)
+        }
+        Err(syncml::Error::LimitExceeded {
+            encoding: e,
+            offset,
+            max,
+            limit,
+        }) => {
+            assert_eq!(e, encoding);
+            assert!(
+                offset <= data.len().max(limits.max_size),
+                "{limit} exceeded at {offset}, past the input"
+            );
+            assert!(max <= limits.get(limit).max(syncml::HARD_MAX_NESTING));
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The bytes of every string and data value of `msg` (what the output budget of [`Limits`]
+/// bounds), and the size of the largest one.
+#[must_use]
+pub fn decoded_size(msg: &SyncMl) -> (usize, usize) {
+    use syncml::{Cred, Location, Meta};
+    #[derive(Default)]
+    struct Size(usize, usize);
+    impl Size {
+        fn s(&mut self, s: &str) {
+            self.b(s.len());
+        }
+        fn b(&mut self, n: usize) {
+            self.0 += n;
+            self.1 = self.1.max(n);
+        }
+        fn o(&mut self, s: &Option<String>) {
+            if let Some(s) = s {
+                self.s(s);
+            }
+        }
+        fn loc(&mut self, l: &Location) {
+            self.s(&l.loc_uri);
+            self.o(&l.loc_name);
+        }
+        fn meta(&mut self, m: &Option<Meta>) {
+            if let Some(m) = m {
+                self.meta_ref(m);
+            }
+        }
+        fn meta_ref(&mut self, m: &Meta) {
+            for f in [
+                &m.format,
+                &m.r#type,
+                &m.mark,
+                &m.size,
+                &m.version,
+                &m.next_nonce,
+                &m.max_msg_size,
+                &m.max_obj_size,
+            ] {
+                self.o(f);
+            }
+            m.emi.iter().for_each(|e| self.s(e));
+        }
+        fn cred(&mut self, c: &Option<Cred>) {
+            if let Some(c) = c {
+                self.meta(&c.meta);
+                self.s(&c.data);
+            }
+        }
+        fn items(&mut self, items: &[Item]) {
+            for i in items {
+                if let Some(l) = &i.target {
+                    self.loc(l);
+                }
+                if let Some(l) = &i.source {
+                    self.loc(l);
+                }
+                self.meta(&i.meta);
+                if let Some(d) = &i.data {
+                    self.b(d.as_bytes().len());
+                }
+            }
+        }
+        fn command(&mut self, c: &Command) {
+            match c {
+                Command::Add(x)
+                | Command::Copy(x)
+                | Command::Delete(x)
+                | Command::Get(x)
+                | Command::Replace(x) => {
+                    self.s(&x.cmd_id);
+                    self.cred(&x.cred);
+                    self.meta(&x.meta);
+                    self.items(&x.items);
+                }
+                Command::Alert(x) => {
+                    self.s(&x.cmd_id);
+                    self.cred(&x.cred);
+                    self.o(&x.correlator);
+                    self.items(&x.items);
+                }
+                Command::Exec(x) => {
+                    self.s(&x.cmd_id);
+                    self.cred(&x.cred);
+                    self.meta(&x.meta);
+                    self.o(&x.correlator);
+                    self.items(&x.items);
+                }
+                Command::Results(x) => {
+                    self.s(&x.cmd_id);
+                    self.o(&x.msg_ref);
+                    self.s(&x.cmd_ref);
+                    self.meta(&x.meta);
+                    x.target_refs.iter().for_each(|r| self.s(r));
+                    x.source_refs.iter().for_each(|r| self.s(r));
+                    self.items(&x.items);
+                }
+                Command::Status(x) => {
+                    for f in [&x.cmd_id, &x.msg_ref, &x.cmd_ref, &x.cmd] {
+                        self.s(f);
+                    }
+                    x.target_refs.iter().for_each(|r| self.s(r));
+                    x.source_refs.iter().for_each(|r| self.s(r));
+                    self.cred(&x.cred);
+                    if let Some(ch) = &x.chal {
+                        self.meta_ref(&ch.meta);
+                    }
+                    self.items(&x.items);
+                }
+                Command::Atomic(x) | Command::Sequence(x) => {
+                    self.s(&x.cmd_id);
+                    self.meta(&x.meta);
+                    x.commands.iter().for_each(|c| self.command(c));
+                }
+            }
+        }
+    }
+    let mut n = Size::default();
+    let h = &msg.hdr;
+    for f in [&h.ver_dtd, &h.ver_proto, &h.session_id, &h.msg_id] {
+        n.s(f);
+    }
+    n.loc(&h.target);
+    n.loc(&h.source);
+    n.o(&h.resp_uri);
+    n.cred(&h.cred);
+    n.meta(&h.meta);
+    msg.body.commands.iter().for_each(|c| n.command(c));
+    (n.0, n.1)
+}
+
+/// The generic WBXML reader keeps its own guarantee, whatever the document means to SyncML:
+/// the bytes of the slices it hands out (and the UTF-8 size of its entities) stay within the
+/// output budget, each run of character data within `max_text`, the entities within
+/// `max_entities`, the events within the input size.
+pub fn wbxml_reader_bounded(data: &[u8], limits: &Limits) {
+    use wbxml::{Event, ExtValue, TagId};
+    let Ok(mut r) = wbxml::Reader::new(data, *limits) else {
+        return;
+    };
+    let (mut out, mut run, mut entities, mut events) = (0usize, 0usize, 0usize, 0usize);
+    while let Ok(Some(ev)) = r.next_event() {
+        events += 1;
+        let (len, text) = match ev {
+            Event::Start(t) => {
+                run = 0;
+                (
+                    match t.id {
+                        TagId::Literal(n) => n.len(),
+                        TagId::Token(_) => 0,
+                    },
+                    false,
+                )
+            }
+            Event::End => {
+                run = 0;
+                (0, false)
+            }
+            Event::Str(b) | Event::Opaque(b) => (b.len(), true),
+            Event::Entity(cp) => {
+                entities += 1;
+                (char::from_u32(cp).map_or(3, char::len_utf8), true)
+            }
+            Event::Extension {
+                value: ExtValue::Str(b),
+                ..
+            } => (b.len(), true),
+            Event::Extension { .. } => (0, false),
+        };
+        out += len;
+        if text {
+            run += len;
+        }
+        assert!(run <= limits.max_text, "a text run of {run} bytes");
+    }
+    assert!(
+        out <= limits.output_budget(data.len()),
+        "reader output {out}"
+    );
+    assert!(entities <= limits.max_entities);
+    assert!(events <= data.len());
+}
+
+/// XML decode, bounded ([`decode_bounded`], default and [`tight_limits`]); if it succeeds, the
+/// XML round trip of the message holds (see the crate docs). A message read from XML has no
+/// `Data::Opaque`, so here the trip must even be exact (up to empty `Meta`s, see
+/// [`normalize_empty_meta`]).
 pub fn xml_decode(data: &[u8]) {
     let limits = Limits::default();
-    if let Ok(msg) = syncml::xml::decode(data, &limits) {
+    decode_bounded(syncml::Encoding::Xml, data, &tight_limits());
+    if let Some(msg) = decode_bounded(syncml::Encoding::Xml, data, &limits) {
         let mut again = xml_trip(&msg, &limits);
         let mut msg = msg;
         normalize_empty_meta(&mut msg);
@@ -83,18 +330,65 @@ pub fn xml_decode(data: &[u8]) {
     }
 }
 
-/// WBXML decode; if it succeeds, the WBXML round trip of the message holds.
+/// WBXML decode, bounded ([`decode_bounded`] and [`wbxml_reader_bounded`], default and
+/// [`tight_limits`]); if it succeeds, the WBXML round trip of the message holds.
 pub fn wbxml_decode(data: &[u8]) {
     let limits = Limits::default();
-    if let Ok(msg) = syncml::wbxml::decode(data, &limits) {
+    wbxml_reader_bounded(data, &limits);
+    wbxml_reader_bounded(data, &tight_limits());
+    decode_bounded(syncml::Encoding::Wbxml, data, &tight_limits());
+    if let Some(msg) = decode_bounded(syncml::Encoding::Wbxml, data, &limits) {
         wbxml_trip(&msg, &limits);
     }
+}
+
+/// A nested DM DDF (TNDS) document: `data` is put as `OPAQUE` into the `Data` of a fixed
+/// message ([`nested_message`]), which is then decoded bounded (default and
+/// [`tight_limits`]): the nested document draws on the outer message's budget. If it decodes,
+/// the WBXML round trip holds.
+pub fn wbxml_nested(data: &[u8]) {
+    let msg = nested_message(data);
+    let limits = Limits::default();
+    decode_bounded(syncml::Encoding::Wbxml, &msg, &tight_limits());
+    if let Some(m) = decode_bounded(syncml::Encoding::Wbxml, &msg, &limits) {
+        wbxml_trip(&m, &limits);
+    }
+}
+
+/// A SyncML 1.2 WBXML `Results` message whose one `Item` has `Meta/Type`
+/// `application/vnd.syncml.dmtnds+wbxml` and `Data` = `OPAQUE` holding `doc`.
+#[must_use]
+pub fn nested_message(doc: &[u8]) -> Vec<u8> {
+    let mut m = vec![
+        0x03, 0xA4, 0x01, 0x6A, 0x00, // WBXML 1.3, SyncML 1.2, UTF-8, no string table
+        0x6D, 0x6C, // SyncML, SyncHdr
+        0x71, 0x03, b'1', b'.', b'2', 0x00, 0x01, // VerDTD
+        0x72, 0x03, b'D', b'M', b'/', b'1', b'.', b'2', 0x00, 0x01, // VerProto
+        0x65, 0x03, b'1', 0x00, 0x01, // SessionID
+        0x5B, 0x03, b'2', 0x00, 0x01, // MsgID
+        0x6E, 0x57, 0x03, b's', 0x00, 0x01, 0x01, // Target/LocURI
+        0x67, 0x57, 0x03, b'd', 0x00, 0x01, 0x01, // Source/LocURI
+        0x01, // end SyncHdr
+        0x6B, 0x62, // SyncBody, Results
+        0x4B, 0x03, b'3', 0x00, 0x01, // CmdID
+        0x4C, 0x03, b'1', 0x00, 0x01, // CmdRef
+        0x54, 0x5A, 0x00, 0x01, 0x53, 0x03, // Item, Meta, page MetInf, Type
+    ];
+    m.extend_from_slice(b"application/vnd.syncml.dmtnds+wbxml");
+    m.extend_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x01]); // end Type, page SyncML, end Meta
+    m.extend_from_slice(&[0x4F, 0xC3]); // Data, OPAQUE
+    let mut len = Vec::new();
+    wbxml::write_mb_u_int32(&mut len, u32::try_from(doc.len()).unwrap_or(u32::MAX));
+    m.extend_from_slice(&len);
+    m.extend_from_slice(doc);
+    m.extend_from_slice(&[0x01, 0x01, 0x01, 0x12, 0x01, 0x01]); // end Data, Item, Results; Final; end SyncBody, SyncML
+    m
 }
 
 /// XML decode; if it succeeds, the WBXML round trip of that message holds.
 pub fn xml_wbxml_roundtrip(data: &[u8]) {
     let limits = Limits::default();
-    if let Ok(msg) = syncml::xml::decode(data, &limits) {
+    if let Some(msg) = decode_bounded(syncml::Encoding::Xml, data, &limits) {
         wbxml_trip(&msg, &limits);
     }
 }
@@ -593,6 +887,10 @@ fn xml_items(bytes: &[u8], eol: bool) -> Option<Vec<XmlItem>> {
 pub fn pkg0_decode(data: &[u8]) {
     let _ = notification::verify(data, "srv", "pw", b"nonce");
     if let Ok((n, digest)) = notification::decode(data) {
+        assert!(
+            n.server_id.len() + n.vendor.len() <= data.len(),
+            "Package 0 decoded to more than its input"
+        );
         assert_eq!(
             n.trigger().expect("decoded notification must encode"),
             &data[16..]
@@ -604,6 +902,26 @@ pub fn pkg0_decode(data: &[u8]) {
 /// WSP push decode; if it succeeds, encode and decode again: the same PDU.
 pub fn wsp_decode(data: &[u8]) {
     if let Ok(push) = wsp::decode_push(data) {
+        let decoded = push.body.len()
+            + match &push.content_type {
+                wsp::ContentType::Text(t) => t.len(),
+                wsp::ContentType::Raw(b) => b.len(),
+                wsp::ContentType::WellKnown(_) => 0,
+            }
+            + push
+                .headers
+                .iter()
+                .map(|h| match h {
+                    wsp::Header::GwMo(s) => s.len(),
+                    wsp::Header::WellKnown { value, .. } => value.len(),
+                    wsp::Header::Application { name, value } => name.len() + value.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        assert!(
+            decoded <= data.len() && push.headers.len() <= data.len(),
+            "WSP push decoded to more than its input"
+        );
         let bytes = push.encode().expect("decoded push must encode");
         let again = wsp::decode_push(&bytes).expect("re-encoded push must decode");
         assert_eq!(again, push, "WSP round trip changed the PDU");

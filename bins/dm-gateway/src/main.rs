@@ -42,6 +42,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(a) = b.north_http {
                 println!("notifications on http://{a}/");
             }
+            if let Some(a) = b.relay {
+                println!("HTTP relay on http://{a}");
+            }
         },
         shutdown_signal(),
     )

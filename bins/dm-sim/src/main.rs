@@ -3,7 +3,7 @@
 //! ```text
 //! dm-sim --server URL --devices N [--sessions M] [--concurrency C] [--wbxml]
 //!        [--api-token T [--job] [--provision-only]] [--auth md5|basic|hmac] [--server-id ID]
-//!        [--prefix P] [--baseline [--baseline-bytes B]] [--threads T] [--json]
+//!        [--prefix P] [--baseline [--baseline-bytes B]] [--threads T] [--json] [--retry-shed]
 //! ```
 //!
 //! Each virtual device has its own management tree (dm-tree: DevInfo, DevDetail, DMAcc) and its
@@ -13,13 +13,18 @@
 //! C sessions in flight. With `--job` (needs `--api-token`) one job (Get `./DevInfo/Mod` +
 //! Replace `./Ext/Sim/Counter`) is queued per device before each round, so every
 //! session carries the full server path (job fetched, commands sent, statuses and results
-//! stored). The summary (sessions, failures, wall time of the session phases, sessions/s,
-//! latency p50/p90/p99/max) goes to stdout, as JSON with `--json`.
+//! stored). The summary (sessions, failures and among them those the server answered 503,
+//! wall time of the session phases, sessions/s, latency p50/p90/p99/max of the completed
+//! sessions) goes to stdout, as JSON with `--json`.
 //!
 //! `--baseline` measures, in the same run, a plain loopback HTTP round trip to compare with:
 //! before each round, as many `POST URL/healthz` requests with a B-byte body (default 1,536)
 //! as the round has sessions, through the same client at the same concurrency. The summary
 //! then has the baseline's requests/s and latency and the ratio sessions/s ÷ requests/s.
+//! API requests (provisioning, job queueing) answered 503 are retried after `Retry-After`;
+//! DM sessions are not (a session with a 503 answer counts as shed and failed), unless
+//! `--retry-shed`: then it is tried again after `Retry-After`, up to 10 times.
+//! `--baseline-only` runs the baseline rounds and nothing else (no provisioning either).
 //! `--provision-only` stops after provisioning (e.g. to register a large fleet). `--threads`
 //! sets the simulator's own worker threads (default 1: on a small machine the simulator's CPU
 //! competes with the server's).
@@ -80,6 +85,10 @@ struct Args {
     /// Password the server uses toward the devices (default: per device, derived from its id).
     #[arg(long)]
     server_secret: Option<String>,
+    /// Password of every device (default: per device, derived from its id), e.g. a gateway's
+    /// enrolment secret.
+    #[arg(long)]
+    device_secret: Option<String>,
     /// Device id prefix: devices are PREFIX-0 .. PREFIX-(N-1).
     #[arg(long, default_value = "sim")]
     prefix: String,
@@ -95,12 +104,20 @@ struct Args {
     /// Body size of the baseline requests.
     #[arg(long, default_value_t = 1536)]
     baseline_bytes: usize,
+    /// Only the baseline (implies --baseline): no sessions.
+    #[arg(long)]
+    baseline_only: bool,
     /// Provision the devices (needs --api-token), then stop.
     #[arg(long)]
     provision_only: bool,
     /// Worker threads of the simulator (1: single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Retry a session the server answered 503 after its Retry-After plus up to half of it at
+    /// random (at most 10 tries), as a well-behaved device does; the latency counts the
+    /// successful attempt only.
+    #[arg(long)]
+    retry_shed: bool,
     /// PID of the server process (Linux): report its CPU time (and the simulator's own) during
     /// the timed phases, from /proc/PID/stat.
     #[arg(long)]
@@ -199,6 +216,11 @@ struct Summary {
     devices: usize,
     sessions: u64,
     failures: u64,
+    /// Session attempts (more than `sessions` with `--retry-shed`).
+    attempts: u64,
+    /// Session attempts the server answered 503 (load shed): among `failures`, or retried with
+    /// `--retry-shed`.
+    shed: u64,
     /// Wall time of the session phases (job queueing excluded), seconds.
     elapsed_s: f64,
     sessions_per_s: f64,
@@ -230,6 +252,8 @@ struct Summary {
 struct Baseline {
     requests: u64,
     failures: u64,
+    /// Requests answered 503 (load shed), among `failures`.
+    shed: u64,
     body_bytes: usize,
     elapsed_s: f64,
     requests_per_s: f64,
@@ -291,8 +315,10 @@ fn device_id(prefix: &str, i: usize) -> String {
     format!("{prefix}-{i}")
 }
 
-fn device_secret(id: &str) -> String {
-    format!("pw-{id}-sim")
+fn device_secret(args: &Args, id: &str) -> String {
+    args.device_secret
+        .clone()
+        .unwrap_or_else(|| format!("pw-{id}-sim"))
 }
 
 fn server_secret(args: &Args, id: &str) -> String {
@@ -301,19 +327,41 @@ fn server_secret(args: &Args, id: &str) -> String {
         .unwrap_or_else(|| format!("srv-{id}-sim"))
 }
 
+/// Most tries of one session with `--retry-shed`.
+const SHED_TRIES: u32 = 10;
+
+/// Most tries of one API request the server sheds with 503 before giving up.
+const API_TRIES: u32 = 30;
+
+/// POSTs `body` to the API; a 503 (the server shedding load) is retried after its
+/// `Retry-After` (default 1 s), up to [`API_TRIES`] times. 409 (already there) counts as done.
 async fn api_post(
     http: &reqwest::Client,
     url: &str,
     token: &str,
     body: &serde_json::Value,
 ) -> anyhow::Result<reqwest::StatusCode> {
-    let r = http
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
+    let mut tries = 0;
+    let r = loop {
+        tries += 1;
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || tries >= API_TRIES {
+            break r;
+        }
+        let wait = r
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1u64);
+        tokio::time::sleep(Duration::from_secs(wait.clamp(1, 30))).await;
+    };
     let status = r.status();
     if !status.is_success() && status != reqwest::StatusCode::CONFLICT {
         let text = r.text().await.unwrap_or_default();
@@ -390,18 +438,35 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// One baseline phase: `n` POSTs of `body` to `/healthz`; latencies in microseconds.
+/// What one baseline phase measured.
+struct BaselinePhase {
+    /// Latencies of the answered requests, microseconds.
+    latencies: Vec<u64>,
+    failures: u64,
+    /// Failures that were 503 answers.
+    shed: u64,
+    took: Duration,
+}
+
 async fn baseline_phase(
     http: &reqwest::Client,
     url: &Arc<Urls>,
     n: usize,
     concurrency: usize,
     body: &Arc<Vec<u8>>,
-) -> (Vec<u64>, u64, Duration) {
+) -> BaselinePhase {
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let shed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let (h, u, l, b) = (http.clone(), url.clone(), latencies.clone(), body.clone());
+    let (h, u, l, b, sh) = (
+        http.clone(),
+        url.clone(),
+        latencies.clone(),
+        body.clone(),
+        shed.clone(),
+    );
     let errors = for_each(n, concurrency, move |_| {
-        let (h, u, l, b) = (h.clone(), u.clone(), l.clone(), b.clone());
+        let (h, u, l, b, sh) = (h.clone(), u.clone(), l.clone(), b.clone(), sh.clone());
         async move {
             let t0 = Instant::now();
             let r = h
@@ -411,6 +476,9 @@ async fn baseline_phase(
                 .send()
                 .await
                 .context("POST /healthz")?;
+            if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                sh.fetch_add(1, Ordering::Relaxed);
+            }
             if !r.status().is_success() {
                 bail!("POST /healthz: HTTP {}", r.status());
             }
@@ -424,7 +492,12 @@ async fn baseline_phase(
     let lat = Arc::try_unwrap(latencies)
         .map(Mutex::into_inner)
         .unwrap_or_default();
-    (lat, errors.len() as u64, took)
+    BaselinePhase {
+        latencies: lat,
+        failures: errors.len() as u64,
+        shed: shed.load(Ordering::Relaxed),
+        took,
+    }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -435,6 +508,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let mut args = args;
+    args.baseline |= args.baseline_only;
     let args = Arc::new(args);
     if args.job && args.api_token.is_none() {
         bail!("--job needs --api-token");
@@ -454,7 +529,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("building the HTTP client")?;
 
-    if let Some(token) = &args.api_token {
+    if let Some(token) = args.api_token.as_ref().filter(|_| !args.baseline_only) {
         let bar = progress(args.devices as u64, "provisioning");
         let (h, a, u, b) = (http.clone(), args.clone(), urls.clone(), bar.clone());
         let token = token.clone();
@@ -466,7 +541,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     "device_id": id,
                     "auth_type": a.auth.api_name(),
                     "auth_name": id,
-                    "auth_secret": device_secret(&id),
+                    "auth_secret": device_secret(&a, &id),
                     "server_auth_type": a.server_auth.api_name(),
                     "server_secret": server_secret(&a, &id),
                 });
@@ -506,7 +581,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             client_auth: AuthSpec {
                 auth_type: args.auth.config(),
                 name: id.clone(),
-                secret: device_secret(&id),
+                secret: device_secret(&args, &id),
             },
             server_auth: AuthSpec {
                 auth_type: args.server_auth.config(),
@@ -534,10 +609,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let bar = progress(total, "sessions");
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let failures = Arc::new(AtomicU64::new(0));
+    let shed = Arc::new(AtomicU64::new(0));
+    let attempts = Arc::new(AtomicU64::new(0));
     let messages = Arc::new(AtomicU64::new(0));
     let body = Arc::new(vec![b'x'; args.baseline_bytes]);
     let mut base_lat: Vec<u64> = Vec::new();
     let mut base_failures = 0u64;
+    let mut base_shed = 0u64;
     let mut base_time = Duration::ZERO;
     let mut base_cpu = CpuUse::default();
     let mut session_cpu = CpuUse::default();
@@ -547,15 +625,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut jobs_queued = 0u64;
     for _round in 0..args.sessions {
         if args.baseline {
-            let (lat, failed, took) = with_cpu(
+            let phase = with_cpu(
                 args.server_pid,
                 &mut base_cpu,
                 baseline_phase(&http, &urls, args.devices, args.concurrency, &body),
             )
             .await;
-            base_lat.extend(lat);
-            base_failures += failed;
-            base_time += took;
+            base_lat.extend(phase.latencies);
+            base_failures += phase.failures;
+            base_shed += phase.shed;
+            base_time += phase.took;
+        }
+        if args.baseline_only {
+            continue;
         }
         if args.job
             && let Some(token) = &args.api_token
@@ -588,47 +670,76 @@ async fn run(args: Args) -> anyhow::Result<()> {
             job_time += started.elapsed();
         }
         let started = Instant::now();
-        let (h, d, l, f, b, m) = (
+        let (h, d, l, f, b, m, sh, at) = (
             http.clone(),
             devices.clone(),
             latencies.clone(),
             failures.clone(),
             bar.clone(),
             messages.clone(),
+            shed.clone(),
+            attempts.clone(),
         );
+        let retry = args.retry_shed;
         let sessions_phase = for_each(args.devices, args.concurrency, move |i| {
-            let (h, d, l, f, b, m) = (
+            let (h, d, l, f, b, m, sh, at) = (
                 h.clone(),
                 d.clone(),
                 l.clone(),
                 f.clone(),
                 b.clone(),
                 m.clone(),
+                sh.clone(),
+                at.clone(),
             );
             async move {
                 let Some(dev) = d.get(i) else { return Ok(()) };
                 let mut dev = dev.lock().await;
-                let t0 = Instant::now();
-                let outcome = dev.run_session(&h, Trigger::Client, &[]).await;
-                let took = t0.elapsed();
-                b.inc(1);
-                match outcome {
-                    Ok(report) if report.completed() => {
-                        m.fetch_add(report.messages as u64, Ordering::Relaxed);
-                        l.lock().await.push(took.as_micros() as u64);
-                        Ok(())
-                    }
-                    Ok(report) => {
-                        f.fetch_add(1, Ordering::Relaxed);
-                        bail!(
-                            "{}: session ended: {:?}",
-                            dev.account().device_id,
-                            report.end
-                        )
-                    }
-                    Err(e) => {
-                        f.fetch_add(1, Ordering::Relaxed);
-                        Err(anyhow::Error::new(e).context(dev.account().device_id.clone()))
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    at.fetch_add(1, Ordering::Relaxed);
+                    let t0 = Instant::now();
+                    let outcome = dev.run_session(&h, Trigger::Client, &[]).await;
+                    let took = t0.elapsed();
+                    match outcome {
+                        Ok(report) if report.completed() => {
+                            b.inc(1);
+                            m.fetch_add(report.messages as u64, Ordering::Relaxed);
+                            l.lock().await.push(took.as_micros() as u64);
+                            return Ok(());
+                        }
+                        Ok(report) => {
+                            b.inc(1);
+                            f.fetch_add(1, Ordering::Relaxed);
+                            bail!(
+                                "{}: session ended: {:?}",
+                                dev.account().device_id,
+                                report.end
+                            )
+                        }
+                        Err(dm_client::Error::HttpStatus {
+                            status: 503,
+                            retry_after_secs,
+                            ..
+                        }) if retry && tries < SHED_TRIES => {
+                            sh.fetch_add(1, Ordering::Relaxed);
+                            // Retry-After plus up to half of it at random, as devices
+                            // spread their retries (no synchronised waves).
+                            let wait = retry_after_secs.unwrap_or(1).clamp(1, 30) * 1000;
+                            let jitter = rand::random_range(0..=wait / 2);
+                            tokio::time::sleep(Duration::from_millis(wait + jitter)).await;
+                        }
+                        Err(e) => {
+                            b.inc(1);
+                            f.fetch_add(1, Ordering::Relaxed);
+                            if matches!(e, dm_client::Error::HttpStatus { status: 503, .. }) {
+                                sh.fetch_add(1, Ordering::Relaxed);
+                            }
+                            return Err(
+                                anyhow::Error::new(e).context(dev.account().device_id.clone())
+                            );
+                        }
                     }
                 }
             }
@@ -659,6 +770,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Baseline {
             requests: base_lat.len() as u64 + base_failures,
             failures: base_failures,
+            shed: base_shed,
             body_bytes: args.baseline_bytes,
             elapsed_s: secs,
             requests_per_s: if secs > 0.0 {
@@ -688,6 +800,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         devices: args.devices,
         sessions,
         failures: failures.load(Ordering::Relaxed),
+        attempts: attempts.load(Ordering::Relaxed),
+        shed: shed.load(Ordering::Relaxed),
         elapsed_s: elapsed,
         sessions_per_s,
         http_exchanges_per_session: if completed > 0 {
@@ -719,7 +833,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 fn print_summary(s: &Summary) {
     println!("devices:       {}", s.devices);
-    println!("sessions:      {} ({} failed)", s.sessions, s.failures);
+    println!(
+        "sessions:      {} ({} failed; {} attempts, {} answered 503)",
+        s.sessions, s.failures, s.attempts, s.shed
+    );
     println!(
         "encoding:      {}, concurrency {}",
         s.encoding, s.concurrency
@@ -736,8 +853,8 @@ fn print_summary(s: &Summary) {
     );
     if let Some(b) = &s.baseline {
         println!(
-            "baseline:      {:.1} requests/s ({} x POST /healthz, {} B), p50 {:.2} ms, p99 {:.2} ms",
-            b.requests_per_s, b.requests, b.body_bytes, b.latency_ms.p50, b.latency_ms.p99
+            "baseline:      {:.1} requests/s ({} x POST /healthz, {} B), p50 {:.2} ms, p99 {:.2} ms, {} answered 503",
+            b.requests_per_s, b.requests, b.body_bytes, b.latency_ms.p50, b.latency_ms.p99, b.shed
         );
     }
     if let Some(us) = s.server_cpu_us_per_session {

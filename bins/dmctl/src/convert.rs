@@ -28,11 +28,15 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-/// Runs `dmctl convert`.
+/// Runs `dmctl convert`. The input is decoded under the default [`Limits`] (4 MiB, at most 32
+/// times that much decoded output and 16 MiB, ...); one past `max_size` bytes of it are read, so an input
+/// over the limit is reported as such (`input size (max_size) limit of 4194304 exceeded`).
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let bytes = crate::input::read(args.input.as_deref())?;
+    let limits = Limits::default();
+    let bytes =
+        crate::input::read_at_most(args.input.as_deref(), limits.max_size.saturating_add(1))?;
     let from = Encoding::detect(&bytes);
-    let msg = from.decode(&bytes, &Limits::default()).with_context(|| {
+    let msg = from.decode(&bytes, &limits).with_context(|| {
         let name = match from {
             Encoding::Xml => "XML",
             Encoding::Wbxml => "WBXML",

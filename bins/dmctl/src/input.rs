@@ -21,6 +21,25 @@ pub fn read(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// Reads at most `max` bytes of the input (the file at `path`, or standard input for `None` or
+/// `-`): a larger input is cut after `max` bytes, so that a decoder given `max` as its size
+/// limit reports it without the whole input in memory.
+pub fn read_at_most(path: Option<&Path>, max: usize) -> anyhow::Result<Vec<u8>> {
+    let limit = u64::try_from(max).unwrap_or(u64::MAX);
+    let mut buf = Vec::new();
+    match path {
+        Some(p) if p != Path::new("-") => std::fs::File::open(p)
+            .and_then(|f| f.take(limit).read_to_end(&mut buf))
+            .with_context(|| format!("cannot read {}", p.display()))?,
+        _ => std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?,
+    };
+    Ok(buf)
+}
+
 /// Writes `bytes` to the file at `path`, or to standard output for `None` or `-`.
 pub fn write(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match path {

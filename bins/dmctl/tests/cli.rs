@@ -275,6 +275,48 @@ fn bad_input_exits_2_with_offset() {
     );
 }
 
+/// Issue 6, finding 1: the 1 MiB WBXML body whose string table is referenced 370,000 times
+/// (testdata/hostile/, made by crates/syncml/tests/hostile/mod.rs) made `dmctl convert` abort
+/// with "memory allocation ... failed". Now: exit 2, one line naming the limit and the offset.
+#[test]
+fn convert_stops_hostile_input_at_a_limit() {
+    let dir = root().join("testdata/hostile");
+    let path = dir.join("wbxml-strtbl-amplification-1mib.wbxml");
+    let t = std::time::Instant::now();
+    bad(
+        &["convert", "--to", "xml", &path.to_string_lossy()],
+        b"",
+        "WBXML at byte 307325: text value size (max_text) limit of 4194304 exceeded",
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    let path = dir.join("wbxml-nested-ddf-amplification.wbxml");
+    bad(
+        &["convert", "--to", "xml", "-"],
+        &std::fs::read(path).unwrap(),
+        "text value size (max_text) limit",
+    );
+    // Over max_size: only one byte past it is read.
+    let mut huge = tempfile::NamedTempFile::new().unwrap();
+    huge.write_all(&vec![b' '; 5 << 20]).unwrap();
+    bad(
+        &["convert", "--to", "wbxml", &huge.path().to_string_lossy()],
+        b"",
+        "XML at byte 4194304: input size (max_size) limit of 4194304 exceeded",
+    );
+}
+
+/// libdmclient's NUL-terminated values (testdata/messages/libdmclient/) convert; the NULs are
+/// dropped.
+#[test]
+fn convert_reads_libdmclient_nul_terminated_values() {
+    let path = root().join("testdata/messages/libdmclient/2014-nul-terminated-data.xml");
+    let wbxml = ok(&["convert", "--to", "wbxml", &path.to_string_lossy()], b"");
+    let xml = ok(&["convert", "--to", "xml"], &wbxml);
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(xml.contains("<Data>libdmclient</Data>"), "{xml}");
+    assert!(!xml.contains('\0'));
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let out = dmctl(&["pkg0", "encode", "--server-id", "s"], b"");

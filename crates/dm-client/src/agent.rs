@@ -95,7 +95,14 @@ pub struct Agent {
     req_tx: mpsc::Sender<Request>,
     req_rx: mpsc::Receiver<Request>,
     last_notification: Option<(u16, Instant)>,
+    /// The gateway the device registers with (Transparent mode), and the HTTP client for it.
+    gateway: Option<(Account, reqwest::Client)>,
+    /// Where the listeners are bound (what the registration tells the gateway).
+    bound: (Option<SocketAddr>, Option<SocketAddr>),
 }
+
+/// DMAcc node of the gateway account of a Transparent-mode device.
+pub const GATEWAY_ACCOUNT_NODE: &str = "Gateway";
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,17 +133,35 @@ impl Agent {
                 Device::build(account, &facts)?
             }
         };
+        let gateway_account = Account::for_gateway(&config, &facts.dev_id);
+        if let Some(g) = &gateway_account {
+            device.install_account(g, GATEWAY_ACCOUNT_NODE)?;
+        }
         let exec = Arc::new(ExecTable::new(&config.exec, EXEC_TIMEOUT));
         register_exec_nodes(&mut device, &exec, &config.server_id)?;
         tree_file::write_atomic(&config.tree_file, &device.snapshot())?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.http_timeout_secs.max(1)))
-            .user_agent(crate::device_info::DM_VERSION)
-            .build()
-            .map_err(|e| Error::Transport {
-                url: config.server_url.clone(),
-                reason: e.to_string(),
-            })?;
+        let client = |proxy: Option<&str>| {
+            let mut b = reqwest::Client::builder()
+                .timeout(Duration::from_secs(config.http_timeout_secs.max(1)))
+                .user_agent(crate::device_info::DM_VERSION);
+            if let Some(p) = proxy {
+                b = b.proxy(reqwest::Proxy::all(p)?);
+            }
+            b.build()
+        };
+        let transport = |e: reqwest::Error| Error::Transport {
+            url: config.server_url.clone(),
+            reason: e.to_string(),
+        };
+        let proxy = config
+            .gateway
+            .as_ref()
+            .and_then(|g| g.http_proxy.as_deref());
+        let http = client(proxy).map_err(transport)?;
+        let gateway = match gateway_account {
+            Some(a) => Some((a, client(None).map_err(transport)?)),
+            None => None,
+        };
         let udp = match config.listen.udp {
             Some(a) => Some(listener::bind_udp(a).await?),
             None => None,
@@ -146,7 +171,13 @@ impl Agent {
             None => None,
         };
         let (req_tx, req_rx) = mpsc::channel(16);
+        let bound = (
+            udp.as_ref().and_then(|s| s.local_addr().ok()),
+            http_listener.as_ref().and_then(|s| s.local_addr().ok()),
+        );
         Ok(Agent {
+            gateway,
+            bound,
             config,
             device,
             http,
@@ -232,6 +263,54 @@ impl Agent {
         result
     }
 
+    /// Registers with the configured gateway (Transparent mode): one session with it carrying
+    /// the Device Registration Alert (docs/gateway.md §3) with the listeners' addresses, the
+    /// DM server and the lease. `Ok(None)` when no gateway is configured.
+    ///
+    /// # Errors
+    /// As [`Device::run_session_as`]; [`Error::Io`] when the tree file cannot be written.
+    pub async fn register_with_gateway(&mut self) -> Result<Option<SessionReport>, Error> {
+        let Some((account, http)) = self.gateway.clone() else {
+            return Ok(None);
+        };
+        let lease = self.config.gateway.as_ref().map_or(3600, |g| g.lease_secs);
+        let mut addresses = Vec::new();
+        if let Some(a) = self.bound.0 {
+            addresses.push(gwmo::inventory::Address::Udp(a.to_string()));
+        }
+        if let Some(a) = self.bound.1 {
+            addresses.push(gwmo::inventory::Address::Http(format!("http://{a}/")));
+        }
+        let request = gwmo::payload::RegistrationRequest {
+            mode: Some(gwmo::mode::Mode::Transparent),
+            addresses,
+            servers: vec![self.config.server_id.clone()],
+            lease: Some(Duration::from_secs(lease)),
+        };
+        let alert = gwmo::payload::generic_alert(
+            "",
+            None,
+            vec![gwmo::payload::registration_item(&request)],
+        );
+        let Some(alert) = GenericAlert::from_alert(&alert) else {
+            return Ok(None);
+        };
+        let result = self
+            .device
+            .run_session_as(&http, &account, Trigger::Client, &[alert])
+            .await;
+        tree_file::write_atomic(&self.config.tree_file, &self.device.snapshot())?;
+        match &result {
+            Ok(r) => {
+                tracing::info!(gateway = %account.server_url, end = ?r.end, "registered with the gateway")
+            }
+            Err(e) => {
+                tracing::warn!(gateway = %account.server_url, error = %e, "registration with the gateway failed")
+            }
+        }
+        result.map(Some)
+    }
+
     /// Runs the agent until `shutdown` completes: a session at start (if configured), one every
     /// interval, one per request of an [`AgentHandle`], one per verified Package 0.
     ///
@@ -269,6 +348,20 @@ impl Agent {
         arrivals: &mut mpsc::Receiver<Arrival>,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), Error> {
+        let heartbeat = self
+            .config
+            .gateway
+            .as_ref()
+            .map(|g| Duration::from_millis(g.lease_secs.saturating_mul(500).max(1000)));
+        let mut beat = tokio::time::interval(heartbeat.unwrap_or(Duration::from_secs(3600)));
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if heartbeat.is_some() {
+            beat.tick().await;
+            tokio::select! {
+                r = self.register_with_gateway() => { let _ = r; }
+                () = shutdown.as_mut() => return Ok(()),
+            }
+        }
         if self.config.session_on_start {
             tokio::select! {
                 r = self.run_session(Trigger::Client) => fatal(r)?,
@@ -295,6 +388,10 @@ impl Agent {
                 },
                 _ = ticker.tick(), if period.is_some() => {
                     fatal(self.run_session(Trigger::Client).await)?;
+                }
+                _ = beat.tick(), if heartbeat.is_some() => {
+                    // A failed heartbeat is logged; the next one tries again.
+                    let _ = self.register_with_gateway().await;
                 }
             }
         }

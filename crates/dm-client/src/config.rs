@@ -216,6 +216,37 @@ pub struct Config {
     /// DevInfo / DevDetail overrides.
     #[serde(default)]
     pub device: DeviceOverrides,
+    /// Register with a DM Gateway in Transparent mode (docs/gateway.md §3): the device stays
+    /// managed by `server_url`, and the gateway relays the server's notifications to it.
+    #[serde(default)]
+    pub gateway: Option<GatewayRegistration>,
+}
+
+/// A DM Gateway the device registers with in Transparent mode (GwMO-TMode-001, seed 001 X.1):
+/// an authenticated session with the gateway carrying the Device Registration Alert, at start
+/// and again before half the lease has passed (the heartbeat).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRegistration {
+    /// The gateway's DM endpoint, e.g. `http://192.168.1.1:8081/dm`.
+    pub url: String,
+    /// The gateway's server id towards its devices.
+    pub server_id: String,
+    /// What the device presents to the gateway.
+    pub client_auth: ClientAuth,
+    /// What the gateway presents to the device.
+    pub server_auth: ServerAuth,
+    /// The lease asked for, in seconds (default 3600).
+    #[serde(default = "default_lease")]
+    pub lease_secs: u64,
+    /// An HTTP proxy for the sessions with the DM server (the gateway's HTTP relay, seed 001
+    /// Z'.3), e.g. `http://192.168.1.1:3128`.
+    #[serde(default)]
+    pub http_proxy: Option<String>,
+}
+
+fn default_lease() -> u64 {
+    3600
 }
 
 fn default_true() -> bool {
@@ -276,6 +307,26 @@ impl Config {
             return Err(Error::Config {
                 reason: "server_id is empty".into(),
             });
+        }
+        if let Some(g) = &self.gateway {
+            if g.client_auth.auth_type == AuthType::None {
+                return Err(Error::Config {
+                    reason: "gateway.client_auth.type cannot be none".into(),
+                });
+            }
+            if g.url.trim().is_empty()
+                || g.server_id.trim().is_empty()
+                || g.server_id == self.server_id
+            {
+                return Err(Error::Config {
+                    reason: "gateway.url and gateway.server_id must be set, and the server id differ from server_id".into(),
+                });
+            }
+            if g.lease_secs < 2 {
+                return Err(Error::Config {
+                    reason: "gateway.lease_secs must be at least 2".into(),
+                });
+            }
         }
         if self.max_msg_size < 1024 {
             return Err(Error::Config {

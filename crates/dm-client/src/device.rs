@@ -62,6 +62,31 @@ pub struct Account {
 }
 
 impl Account {
+    /// The account of the device with the gateway it registers with (`config.gateway`), if
+    /// any: same device id, encoding and limits, the gateway's URL, id and credentials.
+    #[must_use]
+    pub fn for_gateway(config: &Config, device_id: &str) -> Option<Account> {
+        let g = config.gateway.as_ref()?;
+        let mut a = Account::from_config(config, device_id);
+        a.server_url.clone_from(&g.url);
+        a.server_id.clone_from(&g.server_id);
+        a.client_auth = AuthSpec {
+            auth_type: g.client_auth.auth_type,
+            name: g.client_auth.name.clone(),
+            secret: g.client_auth.secret.clone(),
+        };
+        a.server_auth = AuthSpec {
+            auth_type: g.server_auth.auth_type,
+            name: g
+                .server_auth
+                .name
+                .clone()
+                .unwrap_or_else(|| g.server_id.clone()),
+            secret: g.server_auth.secret.clone(),
+        };
+        Some(a)
+    }
+
     /// The account a [`Config`] describes, for the device `device_id`.
     #[must_use]
     pub fn from_config(config: &Config, device_id: &str) -> Account {
@@ -321,7 +346,31 @@ impl Device {
         trigger: Trigger,
         alerts: &[GenericAlert],
     ) -> Result<SessionReport, Error> {
-        let config = client_config(&self.account, &self.nonces);
+        let account = self.account.clone();
+        self.run_session_as(http, &account, trigger, alerts).await
+    }
+
+    /// Runs one session to its end with the server of `account` (another account than the
+    /// device's own, e.g. the gateway it registers with, installed with
+    /// [`Device::install_account`]), on the same tree, and stores the nonces it exchanged in
+    /// that account's DMAcc.
+    ///
+    /// # Errors
+    /// As [`Device::run_session`].
+    pub async fn run_session_as(
+        &mut self,
+        http: &reqwest::Client,
+        account: &Account,
+        trigger: Trigger,
+        alerts: &[GenericAlert],
+    ) -> Result<SessionReport, Error> {
+        let own = account.server_id == self.account.server_id;
+        let nonces = if own {
+            self.nonces.clone()
+        } else {
+            stored_nonces(&self.tree, &account.server_id)
+        };
+        let config = client_config(account, &nonces);
         let (initiator, session_id) = initiator(trigger);
         let server_auth_off = config.server_credentials.is_none();
         let mut session = ClientSession::new(
@@ -335,15 +384,33 @@ impl Device {
         for alert in alerts {
             session.queue_generic_alert(alert);
         }
-        let idle = self.account.idle_timeout;
+        let idle = account.idle_timeout;
+        let limit =
+            session::response_limit(account.max_msg_size, syncml::Limits::default().max_size);
         let http_result = {
-            let mut executor = TreeExecutor { device: self };
-            session::drive(http, &mut session, &mut executor, idle).await
+            let mut executor = TreeExecutor {
+                device: self,
+                server_id: account.server_id.clone(),
+            };
+            session::drive(http, &mut session, &mut executor, idle, limit).await
         };
         let mut report = http_result?;
         report.server_authenticated |= server_auth_off;
-        self.store_nonces(&report)?;
+        if own {
+            self.store_nonces(&report)?;
+        } else {
+            record_nonces(&mut self.tree, &account.server_id, &report, tree_now())?;
+        }
         Ok(report)
+    }
+
+    /// Installs another account (`./DMAcc/<node>`) in the tree, e.g. the gateway the device
+    /// registers with; its stored nonces are kept.
+    ///
+    /// # Errors
+    /// [`Error::Tree`].
+    pub fn install_account(&mut self, account: &Account, node: &str) -> Result<(), Error> {
+        install_account(&mut self.tree, account, node, tree_now())
     }
 
     fn store_nonces(&mut self, report: &SessionReport) -> Result<(), Error> {
@@ -415,6 +482,8 @@ pub fn record_nonces(
 /// Executes server commands against the device's tree.
 struct TreeExecutor<'a> {
     device: &'a mut Device,
+    /// The server whose commands these are (ACL principal).
+    server_id: String,
 }
 
 fn execute_all(tree: &mut Tree, server_id: &str, msg_id: &str, cmds: &[Command]) -> Vec<Command> {
@@ -428,7 +497,7 @@ fn execute_all(tree: &mut Tree, server_id: &str, msg_id: &str, cmds: &[Command])
 
 impl Executor for TreeExecutor<'_> {
     async fn execute(&mut self, msg_id: String, cmds: Vec<Command>) -> Result<Vec<Command>, Error> {
-        let server_id = self.device.account.server_id.clone();
+        let server_id = self.server_id.clone();
         if !self.device.blocking_exec {
             return Ok(execute_all(
                 &mut self.device.tree,

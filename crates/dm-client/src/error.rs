@@ -41,6 +41,28 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The server answered with a non-2xx HTTP status (`503` past its load bound: retry after
+    /// `retry_after_secs`).
+    #[error("HTTP exchange with {url}: status {status}: {text}")]
+    HttpStatus {
+        /// The URL posted to.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The `Retry-After` header in seconds, when the server sent one.
+        retry_after_secs: Option<u64>,
+        /// The start of the response body (at most 200 bytes, lossy UTF-8).
+        text: String,
+    },
+    /// The server's response body is larger than the session accepts (see
+    /// [`crate::session::response_limit`]); reading stopped at the limit.
+    #[error("HTTP response from {url} exceeds {limit} bytes")]
+    ResponseTooLarge {
+        /// The URL posted to.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// A notification or message could not be decoded.
     #[error("decoding: {0}")]
     Decode(#[from] syncml::Error),

@@ -23,6 +23,18 @@ pub const MAX_MESSAGES: usize = 2_000;
 /// The name of the HMAC header (`syncml:auth-MAC`).
 pub const HMAC_HEADER: &str = "x-syncml-hmac";
 
+/// Bytes of an error answer's body kept for [`Error::HttpStatus`].
+const ERROR_TEXT_BYTES: usize = 200;
+
+/// The largest server response a session reads: the `MaxMsgSize` the device announces plus a
+/// quarter of it (at least 4 KiB) of headroom for servers that count a little differently, and
+/// never more than the decoder's `max_size`. A conformant server's messages always fit.
+#[must_use]
+pub fn response_limit(max_msg_size: usize, decoder_max_size: usize) -> usize {
+    let headroom = (max_msg_size / 4).max(4096);
+    max_msg_size.saturating_add(headroom).min(decoder_max_size)
+}
+
 /// What happened in one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionReport {
@@ -145,17 +157,20 @@ impl Owners {
     }
 }
 
-/// Runs `session` to its end, POSTing with `http` (which carries the timeouts).
+/// Runs `session` to its end, POSTing with `http` (which carries the timeouts). Each response
+/// body is read up to `max_response_bytes` (see [`response_limit`]) and no further.
 ///
 /// # Errors
-/// [`Error::Transport`] when an HTTP exchange fails or the server answers with a non-200 status,
-/// [`Error::Session`] when the server's message is malformed or out of place,
-/// [`Error::TooManyMessages`] past [`MAX_MESSAGES`], and what the executor returns.
+/// [`Error::Transport`] when an HTTP exchange fails, [`Error::HttpStatus`] when the server
+/// answers with a non-2xx status, [`Error::ResponseTooLarge`] for a body over
+/// `max_response_bytes`, [`Error::Session`] when the server's message is malformed or out of
+/// place, [`Error::TooManyMessages`] past [`MAX_MESSAGES`], and what the executor returns.
 pub async fn drive<E: Executor>(
     http: &reqwest::Client,
     session: &mut ClientSession,
     executor: &mut E,
     idle_timeout: Duration,
+    max_response_bytes: usize,
 ) -> Result<SessionReport, Error> {
     let epoch = Instant::now();
     let now = || Timestamp::from_duration(epoch.elapsed());
@@ -271,21 +286,62 @@ pub async fn drive<E: Executor>(
             .get(HMAC_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp.bytes().await.map_err(|e| transport(error_chain(&e)))?;
+        if !status.is_success() && session.ended().is_none() {
+            let retry_after_secs = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let (head, _) = read_capped(resp, ERROR_TEXT_BYTES)
+                .await
+                .map_err(|e| transport(error_chain(&e)))?;
+            return Err(Error::HttpStatus {
+                url: url.clone(),
+                status: status.as_u16(),
+                retry_after_secs,
+                text: String::from_utf8_lossy(&head).into_owned(),
+            });
+        }
+        let (body, complete) = read_capped(resp, max_response_bytes)
+            .await
+            .map_err(|e| transport(error_chain(&e)))?;
         if let Some(end) = session.ended() {
             // That was the last message (abort, refusal of an unauthenticated server).
             report.end = end;
             break;
         }
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(body.get(..body.len().min(200)).unwrap_or(&[]))
-                .into_owned();
-            return Err(transport(format!("HTTP {status}: {text}")));
+        if !complete {
+            return Err(Error::ResponseTooLarge {
+                url: url.clone(),
+                limit: max_response_bytes,
+            });
         }
         session.handle_bytes(now(), &body, hmac.as_deref())?;
     }
     report.server_authenticated = server_checked;
     Ok(report)
+}
+
+/// Reads at most `limit` bytes of the body; `false` when there was more (the rest is never
+/// read: the connection is dropped). A `Content-Length` over the limit stops before reading.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let announced = resp.content_length().and_then(|n| usize::try_from(n).ok());
+    if announced.is_some_and(|n| n > limit) {
+        return Ok((Vec::new(), false));
+    }
+    let mut body = Vec::with_capacity(announced.unwrap_or(0).min(limit));
+    while let Some(chunk) = resp.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
 }
 
 /// An error with its sources, one line.

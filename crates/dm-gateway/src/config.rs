@@ -140,6 +140,14 @@ pub struct Config {
     /// `GwConfig/ModeRules` on a fresh tree.
     #[serde(default)]
     pub mode_rules: Vec<ModeRuleConfig>,
+    /// The shortest lease granted, in seconds (default 60; a registration asking for less, or
+    /// `GwConfig/LeaseSeconds` below it, gets this).
+    #[serde(default = "default_min_lease")]
+    pub min_lease_secs: u64,
+}
+
+fn default_min_lease() -> u64 {
+    60
 }
 
 /// One initial mode rule (`GwConfig/ModeRules/<name>`).

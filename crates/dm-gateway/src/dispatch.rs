@@ -42,15 +42,18 @@ pub(crate) async fn send(shared: &Shared, to: &Address, package0: &[u8]) -> Resu
                 .ok_or_else(|| SendError::Resolve(host_port.clone()))?;
             let tid = rand::random::<u8>();
             let push = wsp::encode_push(tid, package0, &[]).map_err(SendError::Encode)?;
-            let bind: SocketAddr = if target.is_ipv4() {
-                SocketAddr::from(([0, 0, 0, 0], 0))
+            if target.is_ipv4() {
+                shared
+                    .notify_udp
+                    .send_to(&push, target)
+                    .await
+                    .map_err(SendError::Udp)?;
             } else {
-                SocketAddr::from(([0u16; 8], 0))
-            };
-            let sock = tokio::net::UdpSocket::bind(bind)
-                .await
-                .map_err(SendError::Udp)?;
-            sock.send_to(&push, target).await.map_err(SendError::Udp)?;
+                let sock = tokio::net::UdpSocket::bind(SocketAddr::from(([0u16; 8], 0)))
+                    .await
+                    .map_err(SendError::Udp)?;
+                sock.send_to(&push, target).await.map_err(SendError::Udp)?;
+            }
             Ok(())
         }
         Address::Http(url) => {
@@ -119,6 +122,18 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, op: &str, d: Dispatch) {
     }
     drop(ops);
     shared.timer_wake.notify_one();
+}
+
+/// `EDTrigger/Notify` (docs/gwmo-objects.md): the gateway notifies a Proxy-mode device now so
+/// that it opens a session with the gateway.
+pub(crate) async fn trigger(shared: &Arc<Shared>, device: &str) {
+    let registered = {
+        let dir = lock(&shared.directory);
+        dir.inventory
+            .get(device)
+            .and_then(|r| r.addresses.first().cloned())
+    };
+    notify_device(shared, device, registered.as_ref()).await;
 }
 
 async fn notify_device(shared: &Shared, device: &str, registered: Option<&Address>) -> Outcome {

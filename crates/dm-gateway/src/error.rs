@@ -34,4 +34,7 @@ pub enum Error {
     /// The DM client side (northbound sessions) failed.
     #[error(transparent)]
     Client(#[from] dm_client::Error),
+    /// A listener could not be set up, or the session host failed.
+    #[error(transparent)]
+    Host(#[from] dm_host::Error),
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dm_client::listener;
+use dm_host::listener::{Listener, ListenerLimits};
 use dm_host::{Host, HostConfig};
 use tokio::sync::mpsc;
 
@@ -24,6 +25,8 @@ pub struct Bound {
     pub north_udp: Option<SocketAddr>,
     /// The HTTP Package 0 listener, if on.
     pub north_http: Option<SocketAddr>,
+    /// The HTTP relay for Transparent-mode devices, if on.
+    pub relay: Option<SocketAddr>,
 }
 
 /// Writes the accounts of the configuration's `[[devices]]` (stored nonces are kept).
@@ -129,37 +132,30 @@ pub async fn run(
             shared: shared.clone(),
         },
     );
-    let south_listener = tokio::net::TcpListener::bind(south_listen)
-        .await
-        .map_err(|source| Error::Io {
-            what: format!("binding {south_listen}"),
-            source,
-        })?;
-    let south_addr = south_listener.local_addr().map_err(|source| Error::Io {
-        what: "southbound address".into(),
-        source,
-    })?;
+    let south_listener = Listener::bind(south_listen, None, ListenerLimits::default()).await?;
+    let south_addr = south_listener.local_addr();
     let router = host.router().layer(axum::extract::DefaultBodyLimit::max(
         host.config().limits.max_size,
     ));
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(
-            south_listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "southbound listener stopped");
-        }
-    }));
+    tasks.push(tokio::spawn(
+        south_listener.serve(router, std::future::pending()),
+    ));
     tasks.push(tokio::spawn(host.clone().run_timeouts()));
+    let mut relay_addr = None;
+    if let Some(addr) = shared.config.southbound.relay {
+        let l = Listener::bind(addr, None, ListenerLimits::default()).await?;
+        relay_addr = Some(l.local_addr());
+        let app = crate::http_relay::router(shared.clone(), host.config().limits.max_size)?;
+        tasks.push(tokio::spawn(l.serve(app, std::future::pending())));
+    }
 
     let (arr_tx, mut arr_rx) = mpsc::channel(256);
     let mut bound = Bound {
         south: south_addr,
         north_udp: None,
         north_http: None,
+        relay: relay_addr,
     };
     if let Some(addr) = shared.config.northbound.udp {
         let sock = listener::bind_udp(addr).await?;
@@ -199,6 +195,15 @@ pub async fn run(
         }
     }
     tasks.push(tokio::spawn(timers(shared.clone())));
+    {
+        let shared = shared.clone();
+        let mut ed = rx.ed_triggers;
+        tasks.push(tokio::spawn(async move {
+            while let Some(id) = ed.recv().await {
+                crate::dispatch::trigger(&shared, &id).await;
+            }
+        }));
+    }
     on_bound(bound);
     shutdown.await;
     for t in &tasks {

@@ -89,3 +89,37 @@ pub(crate) fn apply(shared: &Shared, tree: &Tree) {
         d.inventory.set_default_lease(Duration::from_secs(s));
     }
 }
+
+/// Registers the Exec of `./GwMO/EDTrigger/Notify` (GwMO EDTrigger MO): `Data` is a device id;
+/// a Proxy-mode device is notified (200, the Package 0 goes out at once), an unknown one gets
+/// 404, a device in another mode 406 (a Transparent device is notified by its server, through
+/// the relay).
+///
+/// # Errors
+/// [`Error::Tree`] when the node cannot take a handler.
+pub(crate) fn register_ed_trigger(
+    tree: &mut Tree,
+    shared: &std::sync::Arc<Shared>,
+) -> Result<(), Error> {
+    let shared = shared.clone();
+    tree.register_exec(
+        "./GwMO/EDTrigger/Notify",
+        Box::new(move |req| {
+            let Some(id) = req.data.and_then(|d| d.as_str()).map(str::trim) else {
+                return dm_tree::ExecOutcome::code(syncml::StatusCode::BAD_REQUEST);
+            };
+            let mode = lock(&shared.directory).inventory.get(id).map(|r| r.mode);
+            match mode {
+                None => dm_tree::ExecOutcome::code(syncml::StatusCode::NOT_FOUND),
+                Some(gwmo::mode::Mode::Proxy) => {
+                    let _ = shared.triggers.send(id.to_owned());
+                    dm_tree::ExecOutcome::ok()
+                }
+                Some(_) => {
+                    dm_tree::ExecOutcome::code(syncml::StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED)
+                }
+            }
+        }),
+    )?;
+    Ok(())
+}

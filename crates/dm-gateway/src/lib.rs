@@ -16,6 +16,7 @@ mod error;
 mod fanout;
 mod gateway;
 mod gwconfig;
+mod http_relay;
 mod inventory;
 mod northbound;
 pub mod relay;

@@ -177,6 +177,7 @@ impl North {
             Mount::nodes(FanoutTree::new(shared.clone())),
             now,
         )?;
+        crate::gwconfig::register_ed_trigger(&mut tree, &shared)?;
         crate::gwconfig::apply(&shared, &tree);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(shared.config.http_timeout_secs.max(1)))
@@ -430,6 +431,10 @@ impl North {
             &mut session,
             &mut executor,
             account.idle_timeout,
+            dm_client::session::response_limit(
+                account.max_msg_size,
+                syncml::Limits::default().max_size,
+            ),
         )
         .await;
         // Operations whose Status this session could not give report by alert.
@@ -467,6 +472,8 @@ impl Executor for NorthExecutor<'_> {
         cmds: Vec<Command>,
     ) -> Result<Vec<Command>, dm_client::Error> {
         let mut replies = Vec::new();
+        let started = std::time::Instant::now();
+        let count = cmds.len();
         {
             let mut tree = lock(&self.north.tree);
             let ctx = ExecContext {
@@ -482,6 +489,10 @@ impl Executor for NorthExecutor<'_> {
                 }
             }
         }
+        tracing::info!(
+            "{count} server command(s) executed in {:.2} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         // What the providers changed is stored before the server sees the statuses.
         self.north.shared.drain_inventory_events();
         if let Err(e) = self.north.shared.flush().await {

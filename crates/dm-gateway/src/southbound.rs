@@ -118,7 +118,12 @@ impl South {
         let unix = unix_now();
         let mut d = lock(&self.shared.directory);
         let dev_info = state.dev_info.clone();
-        let requested = state.registration.as_ref().and_then(|r| r.mode);
+        // A session without a registration alert is an implicit Proxy-mode registration (the
+        // device uses the gateway as its DM server); an explicit one asks for its mode.
+        let requested = match &state.registration {
+            Some(r) => r.mode,
+            None => Some(Mode::Proxy),
+        };
         let facts = DeviceFacts {
             id: device,
             kind: Kind::EndDevice,

@@ -40,6 +40,8 @@ pub(crate) struct Receivers {
     pub(crate) triggers: HashMap<String, mpsc::UnboundedReceiver<dm_client::Trigger>>,
     /// Completions of deferred `Start` Execs.
     pub(crate) completions: HashMap<String, mpsc::UnboundedReceiver<Completion>>,
+    /// `EDTrigger/Notify` requests.
+    pub(crate) ed_triggers: mpsc::UnboundedReceiver<String>,
 }
 
 /// A store write queued by synchronous code.
@@ -77,6 +79,10 @@ pub(crate) struct Shared {
     pub(crate) timer_wake: Notify,
     /// Posts Package 0 to HTTP notification addresses (no redirects followed).
     pub(crate) notify_http: reqwest::Client,
+    /// Sends WSP push datagrams (Package 0 to devices, relayed notifications).
+    pub(crate) notify_udp: tokio::net::UdpSocket,
+    /// `EDTrigger/Notify` requests: device ids to notify now.
+    pub(crate) triggers: mpsc::UnboundedSender<String>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -113,7 +119,10 @@ impl Shared {
         store: GatewayStore,
     ) -> Result<(Arc<Shared>, Receivers), Error> {
         let epoch = Instant::now();
-        let mut inventory = Inventory::new(InventoryConfig::default());
+        let mut inventory = Inventory::new(InventoryConfig {
+            min_lease: Duration::from_secs(config.min_lease_secs.max(1)),
+            ..InventoryConfig::default()
+        });
         let now = Timestamp::ZERO;
         let unix = unix_now();
         for record in store.devices().await? {
@@ -139,6 +148,13 @@ impl Shared {
             responses.push(store.responses(&o.op).await?);
         }
         let ops = Ops::restore(now, stored_ops, responses);
+        let notify_udp = tokio::net::UdpSocket::bind(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+            .await
+            .map_err(|source| Error::Io {
+                what: "binding the notification socket".into(),
+                source,
+            })?;
+        let (ed_tx, ed_rx) = mpsc::unbounded_channel();
         let notify_http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -160,12 +176,15 @@ impl Shared {
             completions,
             timer_wake: Notify::new(),
             notify_http,
+            notify_udp,
+            triggers: ed_tx,
         });
         Ok((
             shared,
             Receivers {
                 triggers,
                 completions: receivers,
+                ed_triggers: ed_rx,
             },
         ))
     }

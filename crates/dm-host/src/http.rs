@@ -140,14 +140,7 @@ impl IntoResponse for Reply {
 
 /// True when a decoder stopped at one of its [`syncml::Limits`] (answered 413, not 400).
 fn is_limit(e: &syncml::Error) -> bool {
-    matches!(
-        e,
-        syncml::Error::XmlLimit { .. }
-            | syncml::Error::WbxmlLimit { .. }
-            | syncml::Error::Wbxml(
-                wbxml::Error::DepthExceeded { .. } | wbxml::Error::TooLarge { .. }
-            )
-    )
+    e.limit().is_some()
 }
 
 /// The encoding and family a `Content-Type` names, if it is a SyncML DM message type.
@@ -198,22 +191,11 @@ impl<B: Backend> Host<B> {
             .get(syncml::auth::HMAC_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let base_url = match &self.config.public_url {
-            Some(u) => u.trim_end_matches('/').to_owned(),
-            None => {
-                let host = headers
-                    .get(header::HOST)
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|h| {
-                        !h.is_empty()
-                            && h.len() <= self.config.max_identifier_len
-                            && h.bytes().all(|b| b.is_ascii_graphic())
-                    })
-                    .unwrap_or("localhost");
-                let scheme = if self.config.tls { "https" } else { "http" };
-                format!("{scheme}://{host}")
-            }
-        };
+        let base_url = crate::listener::base_url(
+            self.config.public_url.as_deref(),
+            headers.get(header::HOST),
+            self.config.tls,
+        );
         Ok(Incoming {
             encoding,
             family,

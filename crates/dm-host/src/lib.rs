@@ -18,10 +18,16 @@
 //!
 //! Time: `dm_proto::Timestamp`s given to the sessions are monotonic (time since the host was
 //! created, on tokio's clock); wall-clock time is the backend's business (stored timestamps).
+//!
+//! The connections in front of the host come from [`listener`]: one accept loop for plain
+//! HTTP and TLS with its bounds ([`listener::ListenerLimits`]: header-read, idle and request
+//! timeouts, a connection cap, `503` + `Retry-After` past an in-flight bound).
 
 mod backend;
 mod challenge;
+mod error;
 mod http;
+pub mod listener;
 pub mod log;
 mod session;
 mod table;
@@ -32,32 +38,11 @@ use std::time::Duration;
 use dm_proto::Timestamp;
 
 pub use backend::{Account, Backend, Claim, End, Ending, Event, Opened, SessionInfo};
+pub use error::Error;
 pub use http::{LEGACY_WBXML, LEGACY_XML, Reply};
 
 use challenge::ChallengeTable;
 use table::SessionTable;
-
-/// The one error type of this crate: what a [`Backend`] hook reports.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The backend's storage (or whatever it relies on) failed.
-    #[error("backend: {source}")]
-    Backend {
-        /// What failed.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-impl Error {
-    /// Wraps a backend's own error.
-    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Backend {
-            source: Box::new(source),
-        }
-    }
-}
 
 /// Settings of a [`Host`].
 #[derive(Debug, Clone, PartialEq, Eq)]

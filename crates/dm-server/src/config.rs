@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dm_host::listener::{ListenerLimits, PublicUrl};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -21,17 +23,30 @@ use crate::Error;
 /// tls_key = "/etc/dm-server/key.pem"
 /// session_timeout_secs = 300
 /// max_body_bytes = 1048576
+/// api_max_body_bytes = 1048576
 /// max_msg_size = 65536
 /// notification_udp_port = 2948
+/// public_url = "https://dm.example.org"
+/// notify_allowed_networks = ["192.168.0.0/16", "fd00::/8"]
 /// max_job_attempts = 3
 /// challenge_capacity = 65536
 /// transparent_direct = "public"
 /// long_poll_hold_secs = 55
-/// max_long_polls = 10000
+/// max_long_polls = 64
 ///
 /// [enrolment]
 /// policy = "secret"
 /// secret = "factory-enrolment-secret"
+///
+/// [listener]            # dm_host::listener::ListenerLimits; these are the defaults
+/// max_connections = 4096
+/// max_in_flight = 128
+/// header_read_timeout_secs = 10
+/// idle_timeout_secs = 30
+/// request_timeout_secs = 60
+/// retry_after_secs = 1
+/// max_header_bytes = 16384
+/// shutdown_grace_secs = 10
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,17 +68,29 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Seconds of inactivity after which a DM session is forgotten.
     pub session_timeout_secs: u64,
-    /// Largest accepted HTTP request body in bytes (larger: HTTP 413).
+    /// Largest accepted body of a DM message (`POST /dm...`) in bytes (larger: HTTP 413).
     pub max_body_bytes: usize,
+    /// Largest accepted body of a REST API request in bytes (larger: HTTP 413 with a JSON
+    /// error). Default 1 MiB.
+    pub api_max_body_bytes: usize,
     /// `MaxMsgSize` the server announces and honours.
     pub max_msg_size: usize,
     /// Default UDP port of device notification addresses given without a port.
     pub notification_udp_port: u16,
     /// What to do with devices that have no account.
     pub enrolment: EnrolmentPolicy,
-    /// Base URL devices use to reach this server (for `RespURI`), e.g. `https://dm.example.org`.
-    /// `None`: derived from the request's `Host` header and the listener's scheme.
+    /// Base URL devices use to reach this server (for `RespURI`), e.g. `https://dm.example.org`
+    /// or `https://relay.example.org/tenant-a` (http or https, a host, optional port and path;
+    /// no user information, query or fragment). `None`: derived from the request's `Host`
+    /// header when that is a plain `host[:port]`, and the listener's scheme.
     pub public_url: Option<String>,
+    /// Networks notification addresses may point into (CIDR, e.g. `10.0.0.0/8`). `None` (the
+    /// default): any address except unspecified, broadcast, multicast and link-local ones
+    /// (`169.254.0.0/16`, `fe80::/10`). When set, only these networks (the unspecified
+    /// addresses are refused all the same). See [`crate::notifier::NotifyPolicy`].
+    pub notify_allowed_networks: Option<Vec<IpNet>>,
+    /// Connection and request bounds of the HTTP(S) listener (`[listener]`).
+    pub listener: ListenerLimits,
     /// Sends of a job after which the commands the device never answered (no Status at all)
     /// end it as `failed`, each with the result error "no status from device". Default 3.
     pub max_job_attempts: u32,
@@ -74,10 +101,13 @@ pub struct Config {
     /// directly instead of through the gateway (seed 001 Z, B.1). Default `public`.
     pub transparent_direct: DirectPolicy,
     /// How long `POST /dm/wait` (the long-poll of a device or gateway the server cannot reach,
-    /// GwMO-HLF-001) is held before it is answered 204. Default 55 s.
+    /// GwMO-HLF-001) is held before it is answered 204; less than `[listener]
+    /// request_timeout_secs`. Default 55 s.
     pub long_poll_hold_secs: u64,
-    /// Most `POST /dm/wait` requests held at once (one per device; more get 503). Default
-    /// 10,000.
+    /// Most `POST /dm/wait` requests held at once (one per device; more get 503). Each holds
+    /// one of the listener's `max_in_flight` request slots while it waits, so at most half of
+    /// `max_in_flight` are held whatever this says ([`Config::long_poll_cap`]; raise both for
+    /// many gateways behind NAT). Default 64.
     pub max_long_polls: usize,
 }
 
@@ -112,10 +142,13 @@ impl std::fmt::Debug for Config {
             .field("tls_key", &self.tls_key)
             .field("session_timeout_secs", &self.session_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("api_max_body_bytes", &self.api_max_body_bytes)
             .field("max_msg_size", &self.max_msg_size)
             .field("notification_udp_port", &self.notification_udp_port)
             .field("enrolment", &self.enrolment)
             .field("public_url", &self.public_url)
+            .field("notify_allowed_networks", &self.notify_allowed_networks)
+            .field("listener", &self.listener)
             .field("max_job_attempts", &self.max_job_attempts)
             .field("challenge_capacity", &self.challenge_capacity)
             .field("transparent_direct", &self.transparent_direct)
@@ -147,15 +180,18 @@ impl Default for Config {
             tls_key: None,
             session_timeout_secs: 300,
             max_body_bytes: 1024 * 1024,
+            api_max_body_bytes: 1024 * 1024,
             max_msg_size: 64 * 1024,
             notification_udp_port: 2948,
             enrolment: EnrolmentPolicy::Reject,
             public_url: None,
+            notify_allowed_networks: None,
+            listener: ListenerLimits::default(),
             max_job_attempts: 3,
             challenge_capacity: 65_536,
             transparent_direct: DirectPolicy::Public,
             long_poll_hold_secs: 55,
-            max_long_polls: 10_000,
+            max_long_polls: 64,
         }
     }
 }
@@ -206,8 +242,9 @@ impl Config {
     /// Checks the combination of settings.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when only one of `tls_cert`/`tls_key` is given, or the db URL has an
-    /// unknown scheme.
+    /// [`Error::InvalidConfig`] when only one of `tls_cert`/`tls_key` is given, the db URL has an
+    /// unknown scheme, the enrolment secret is empty or a body limit is 0;
+    /// [`Error::Listener`] for an invalid `public_url` or `[listener]` value.
     pub fn validate(&self) -> Result<(), Error> {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::InvalidConfig(
@@ -230,13 +267,61 @@ impl Config {
                 "enrolment secret must not be empty".into(),
             ));
         }
+        if self.max_body_bytes == 0 || self.api_max_body_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "max_body_bytes and api_max_body_bytes must be at least 1".into(),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            PublicUrl::parse(url)?;
+        }
+        self.listener.validate()?;
+        if self.long_poll_hold_secs == 0
+            || Duration::from_secs(self.long_poll_hold_secs) >= self.listener.request_timeout
+        {
+            return Err(Error::InvalidConfig(
+                "long_poll_hold_secs must be at least 1 and less than [listener] \
+                 request_timeout_secs"
+                    .into(),
+            ));
+        }
+        if self.max_long_polls == 0 {
+            return Err(Error::InvalidConfig(
+                "max_long_polls must be at least 1".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The long-polls held at once: `max_long_polls`, at most half of the listener's
+    /// `max_in_flight` (each waiting poll holds one of its request slots), at least 1.
+    #[must_use]
+    pub fn long_poll_cap(&self) -> usize {
+        self.max_long_polls
+            .min(self.listener.max_in_flight / 2)
+            .max(1)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GwMO-HLF-001: long-polls fit the listener's bounds (they hold a request slot each, and
+    /// must be answered before the request timeout).
+    #[test]
+    fn long_polls_fit_the_listener() {
+        assert!(Config::default().validate().is_ok());
+        let mut c = Config::default();
+        c.long_poll_hold_secs = c.listener.request_timeout.as_secs();
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        assert_eq!(c.long_poll_cap(), 64);
+        c.listener.max_in_flight = 32;
+        assert_eq!(c.long_poll_cap(), 16);
+        c.max_long_polls = 0;
+        assert!(c.validate().is_err());
+    }
 
     #[test]
     fn debug_never_prints_secrets() {
@@ -261,6 +346,28 @@ mod tests {
         assert_eq!(c.enrolment, EnrolmentPolicy::Secret { secret: "s".into() });
         let again = Config::from_toml(&toml::to_string(&c).unwrap()).unwrap();
         assert_eq!(again, c);
+    }
+
+    #[test]
+    fn listener_policy_and_public_url_keys() {
+        let c = Config::from_toml(
+            "public_url = \"https://dm.example.org/\"\nnotify_allowed_networks = [\"10.0.0.0/8\", \"fd00::/8\"]\n[listener]\nmax_in_flight = 32\nheader_read_timeout_secs = 3\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.listener.max_in_flight, 32);
+        assert_eq!(c.listener.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.listener.max_connections, 4096);
+        assert_eq!(c.notify_allowed_networks.as_ref().map(Vec::len), Some(2));
+        assert!(Config::from_toml("notify_allowed_networks = [\"10.0.0.1\"]").is_err());
+        for bad in [
+            "public_url = \"dm.example.org\"",
+            "public_url = \"https://u:p@dm.example.org\"",
+            "[listener]\nmax_connections = 0",
+        ] {
+            let c = Config::from_toml(bad).unwrap();
+            assert!(matches!(c.validate(), Err(Error::Listener(_))), "{bad}");
+        }
     }
 
     #[test]

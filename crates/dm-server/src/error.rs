@@ -1,6 +1,5 @@
 //! The one error type of this crate.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Everything that can stop the server from starting or running.
@@ -24,25 +23,10 @@ pub enum Error {
     /// The settings do not fit together (the text says which).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    /// The listener could not bind its address.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A PEM file (certificate or key) could not be read or parsed.
-    #[error("cannot load PEM file {path}: {source}")]
-    Pem {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        source: rustls_pki_types::pem::Error,
-    },
-    /// rustls refused the certificate/key pair.
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
+    /// The listener could not start: bind failed, TLS files unusable, a `[listener]` limit or
+    /// the `public_url` invalid.
+    #[error("listener: {0}")]
+    Listener(#[from] dm_host::Error),
     /// The store could not be opened or failed at start-up.
     #[error("store: {0}")]
     Store(#[from] dm_store::Error),

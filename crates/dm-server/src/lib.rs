@@ -13,6 +13,10 @@
 //!   (GwMO-HLF-001), which carries its notifications;
 //! - `GET`/`POST /healthz`: a liveness probe (no token, no store access).
 //!
+//! Connections go through [`dm_host::listener`] (plain HTTP or TLS): header-read, idle and
+//! request timeouts, a connection cap and `503` + `Retry-After` past the in-flight bound, all
+//! set by [`Config::listener`].
+//!
 //! Start it with [`run`] (prints `listening on URL`) or [`Server::bind`] + [`Server::serve`]
 //! (tests: bind port 0, read [`Server::local_addr`]).
 
@@ -24,14 +28,13 @@ mod error;
 pub mod notifier;
 mod route;
 mod state;
-pub mod tls;
 mod wait;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use tokio::net::TcpListener;
+use dm_host::listener::{Listener, tls_config};
 
 pub use config::{Config, DirectPolicy, EnrolmentPolicy};
 pub use error::Error;
@@ -40,9 +43,7 @@ use state::AppState;
 
 /// A bound, not yet serving server.
 pub struct Server {
-    listener: TcpListener,
-    local_addr: SocketAddr,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    listener: Listener,
     router: Router,
     state: Arc<AppState>,
 }
@@ -50,8 +51,7 @@ pub struct Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr)
-            .field("tls", &self.tls.is_some())
+            .field("listener", &self.listener)
             .finish_non_exhaustive()
     }
 }
@@ -61,27 +61,22 @@ impl Server {
     /// binds the listener.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`], [`Error::Store`], [`Error::Pem`]/[`Error::Tls`] or
-    /// [`Error::Bind`].
+    /// [`Error::InvalidConfig`], [`Error::Listener`] (limits, public URL, TLS files, bind) or
+    /// [`Error::Store`].
     pub async fn bind(config: Config) -> Result<Server, Error> {
         config.validate()?;
         let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
             _ => None,
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr()?;
-        let state = AppState::new(config, tls.is_some()).await?;
+        // The later messages of an admitted DM session go before new sessions under load.
+        let listener = Listener::bind(config.listen, tls, config.listener)
+            .await?
+            .with_priority(|uri| uri.path().starts_with("/dm/s/"));
+        let state = AppState::new(config, listener.is_tls()).await?;
         let router = router(state.clone());
         Ok(Server {
             listener,
-            local_addr,
-            tls,
             router,
             state,
         })
@@ -90,46 +85,35 @@ impl Server {
     /// The address the listener is bound to (the real port when port 0 was asked for).
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listener.local_addr()
     }
 
     /// `http://ADDR` or `https://ADDR`.
     #[must_use]
     pub fn url(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://{}", self.local_addr)
+        self.listener.url()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets running requests finish
-    /// and closes the store.
+    /// (for up to the listener's `shutdown_grace`) and closes the store.
     ///
     /// # Errors
-    /// [`Error::Io`] if the listener fails.
+    /// None today (a failing accept is retried with back-off); the `Result` is kept for
+    /// failures of the shutdown path.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let Server {
             listener,
-            tls,
             router,
             state,
-            ..
         } = self;
         let timeouts = tokio::spawn(state.host.clone().run_timeouts());
-        let result = match tls {
-            Some(config) => tls::serve(listener, config, router, shutdown).await,
-            None => axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(Error::Io),
-        };
+        listener.serve(router, shutdown).await;
         timeouts.abort();
         state.close().await;
-        result
+        Ok(())
     }
 }
 
@@ -149,14 +133,16 @@ pub async fn run(
 }
 
 fn router(state: Arc<AppState>) -> Router {
-    let limit = state.config.max_body_bytes;
+    let dm_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
+    let api_limit = axum::extract::DefaultBodyLimit::max(state.config.api_max_body_bytes);
+    // The API's own limit is the inner layer: it overrides the outer one on its routes.
     Router::new()
-        .route("/healthz", axum::routing::get(healthz).post(healthz_post))
         .route("/dm/wait", axum::routing::post(wait::handle))
-        .nest("/api/v1", api::routes(state.clone()))
+        .nest("/api/v1", api::routes(state.clone()).layer(api_limit))
         .with_state(state.clone())
+        .route("/healthz", axum::routing::get(healthz).post(healthz_post))
         .merge(state.host.router())
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(dm_limit)
 }
 
 /// `GET /healthz`: `ok` (no token, no store access): a liveness probe.

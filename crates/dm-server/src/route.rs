@@ -17,11 +17,12 @@
 
 use std::net::IpAddr;
 
+use dm_host::log::Untrusted;
 use dm_store::{DeviceAccount, Store as _};
 use syncml::notification::{Notification, UiMode, wsp};
 
 use crate::DirectPolicy;
-use crate::notifier::NotifyAddress;
+use crate::notifier::{NotifyAddress, NotifyError};
 use crate::state::AppState;
 use crate::wait::{Delivered, Delivery};
 
@@ -47,6 +48,9 @@ pub(crate) enum RouteError {
     /// The device (or its gateway) has no way to be reached.
     #[error("{0}")]
     NoRoute(String),
+    /// The destination policy refused the address (`notify_allowed_networks`).
+    #[error("{0}")]
+    Refused(String),
     /// Delivery failed.
     #[error("{0}")]
     Failed(String),
@@ -63,26 +67,6 @@ fn server_id(state: &AppState, a: &DeviceAccount) -> String {
     a.server_auth_name
         .clone()
         .unwrap_or_else(|| state.config.server_id.clone())
-}
-
-/// The host of a notification address, when it is an IP address.
-fn address_ip(addr: &str) -> Option<IpAddr> {
-    let host = match NotifyAddress::parse(addr, 2948).ok()? {
-        NotifyAddress::Udp { host, .. } => host,
-        NotifyAddress::Http(url) => {
-            let after = url.split_once("://")?.1;
-            let authority = after.split(['/', '?', '#']).next()?;
-            let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            match authority.strip_prefix('[') {
-                Some(v6) => v6.split_once(']')?.0.to_owned(),
-                None => authority
-                    .rsplit_once(':')
-                    .map_or(authority, |(h, _)| h)
-                    .to_owned(),
-            }
-        }
-    };
-    host.parse().ok()
 }
 
 /// True for a publicly routable address (see [`DirectPolicy::Public`]).
@@ -123,7 +107,10 @@ pub(crate) fn direct_address(policy: DirectPolicy, addresses: &[String]) -> Opti
     addresses.iter().find(|a| match policy {
         DirectPolicy::Never => false,
         DirectPolicy::Any => NotifyAddress::parse(a, 2948).is_ok(),
-        DirectPolicy::Public => address_ip(a).is_some_and(is_public),
+        DirectPolicy::Public => NotifyAddress::parse(a, 2948)
+            .ok()
+            .and_then(|a| a.ip_literal())
+            .is_some_and(is_public),
     })
 }
 
@@ -186,8 +173,16 @@ async fn send_to(
         .send(&target, &push, &d.package0, &http_headers)
         .await
         .map_err(|e| {
-            tracing::warn!(%device, %address, error = %e, "notification failed");
-            RouteError::Failed(e.to_string())
+            tracing::warn!(
+                device = %Untrusted(device),
+                address = %Untrusted(address),
+                error = %Untrusted(&e.to_string()),
+                "notification failed"
+            );
+            match e {
+                NotifyError::Refused { .. } => RouteError::Refused(e.to_string()),
+                _ => RouteError::Failed(e.to_string()),
+            }
         })?;
     Ok(address.to_owned())
 }
@@ -250,7 +245,7 @@ pub(crate) async fn notify(
         Some(l) if l.mode.is_proxied() => {
             let gw = gateway_account(state, &l.gateway_id).await?;
             let (n, address) = notify_own(state, &gw, ui_mode).await?;
-            tracing::info!(device = %device_id, gateway = %gw.device_id, %address, "gateway notified for its Proxy-mode device");
+            tracing::info!(device = %Untrusted(device_id), gateway = %Untrusted(&gw.device_id), address = %Untrusted(&address), "gateway notified for its Proxy-mode device");
             Ok(Sent {
                 session_id: n.session_id_hex(),
                 address,
@@ -275,7 +270,7 @@ pub(crate) async fn notify(
                 };
                 let address = send_to(state, device_id, addr, &d).await?;
                 remember(state, device_id, session_id);
-                tracing::info!(device = %device_id, %address, "Transparent-mode device notified directly");
+                tracing::info!(device = %Untrusted(device_id), address = %Untrusted(&address), "Transparent-mode device notified directly");
                 return Ok(Sent {
                     session_id: n.session_id_hex(),
                     address,
@@ -302,7 +297,7 @@ pub(crate) async fn notify(
             )
             .await?;
             remember(state, device_id, session_id);
-            tracing::info!(device = %device_id, gateway = %gw.device_id, %address, "notification sent for relay by the gateway");
+            tracing::info!(device = %Untrusted(device_id), gateway = %Untrusted(&gw.device_id), address = %Untrusted(&address), "notification sent for relay by the gateway");
             Ok(Sent {
                 session_id: n.session_id_hex(),
                 address,
@@ -317,7 +312,7 @@ pub(crate) async fn notify(
                 )));
             }
             let (n, address) = notify_own(state, &account, ui_mode).await?;
-            tracing::info!(device = %device_id, %address, "Package 0 sent");
+            tracing::info!(device = %Untrusted(device_id), address = %Untrusted(&address), "Package 0 sent");
             Ok(Sent {
                 session_id: n.session_id_hex(),
                 address,

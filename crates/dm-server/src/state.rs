@@ -8,7 +8,7 @@ use dm_host::{Host, HostConfig};
 use dm_store::{AnyStore, RequeueScope, Store as _};
 
 use crate::dm::{DmBackend, Notified};
-use crate::notifier::Notifier;
+use crate::notifier::{Notifier, NotifyPolicy};
 use crate::wait::WaitChannels;
 use crate::{Config, Error};
 
@@ -40,7 +40,10 @@ impl AppState {
                 "jobs sent but unanswered before the restart are queued again"
             );
         }
-        let notifier = Notifier::new().await?;
+        let notifier = Notifier::new(NotifyPolicy::allowing(
+            config.notify_allowed_networks.clone(),
+        ))
+        .await?;
         let first_id = u16::try_from(now_ms().rem_euclid(0xfff0))
             .unwrap_or(1)
             .max(1);
@@ -66,8 +69,10 @@ impl AppState {
         host_config.public_url.clone_from(&config.public_url);
         host_config.tls = tls;
         host_config.challenge_capacity = config.challenge_capacity;
+        // Every device id the API accepts must fit the DM endpoint's identifier bound.
+        host_config.max_identifier_len = crate::api::model::MAX_DEVICE_ID_BYTES;
         let wait = WaitChannels::new(
-            config.max_long_polls,
+            config.long_poll_cap(),
             std::time::Duration::from_secs(config.long_poll_hold_secs),
         );
         Ok(Arc::new(AppState {

@@ -312,6 +312,7 @@ async fn body_over_the_limit_is_413() {
     let (_dir, db) = temp_db();
     let s = start(dm_server::Config {
         max_body_bytes: 4096,
+        api_max_body_bytes: 4096,
         ..config(&db)
     })
     .await;
@@ -536,7 +537,10 @@ async fn bad_tls_files_fail_at_bind() {
         ..config(&db)
     };
     let err = dm_server::Server::bind(cfg).await.unwrap_err();
-    assert!(matches!(err, dm_server::Error::Pem { .. }), "{err}");
+    assert!(
+        matches!(err, dm_server::Error::Listener(dm_host::Error::Pem { .. })),
+        "{err}"
+    );
 }
 
 /// `GET`/`POST /healthz` answer without a token and without touching the store (the loopback

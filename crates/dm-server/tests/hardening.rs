@@ -173,6 +173,8 @@ async fn unauthenticated_package_1s_store_nothing() {
     let (_dir, db) = temp_db();
     let mut cfg = config(&db);
     cfg.challenge_capacity = 16;
+    // All 500 at once reach the session host (the listener would shed past its default bound).
+    cfg.listener.max_in_flight = 1024;
     let s = start(cfg).await;
     add_device(&s, "IMEI:902", "dev902", "pw").await;
     let url = format!("{}/dm", s.url);

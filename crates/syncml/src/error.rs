@@ -6,6 +6,24 @@
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
+    // --- both codecs ---
+    /// A bound of [`crate::Limits`] was exceeded (input size, depth, element count, the size of
+    /// a text value or of the whole decoded output, string-table references, entities), by
+    /// either codec. A server answers it with 413 (Payload Too Large), where every other decode
+    /// error is a 400; [`Error::limit`] tells the two apart.
+    #[error("{encoding} at byte {offset}: {limit} limit of {max} exceeded")]
+    LimitExceeded {
+        /// The encoding being decoded.
+        encoding: crate::Encoding,
+        /// Which bound.
+        limit: crate::LimitKind,
+        /// Byte offset in the message where it was exceeded (for the input size: the limit
+        /// itself; inside a nested WBXML document: the offset of its `Data` element).
+        offset: usize,
+        /// The bound in force (for the output: this message's budget,
+        /// [`crate::Limits::output_budget`]).
+        max: usize,
+    },
     // --- XML codec (owned by xml.rs) ---
     /// The XML is not well-formed (syntax error, bad entity, invalid UTF-8, mismatched end tag).
     #[error("malformed XML at byte {offset}: {reason}")]
@@ -75,20 +93,11 @@ pub enum Error {
         /// The code point (saturated at `u32::MAX` for an oversized reference).
         code_point: u32,
     },
-    /// A [`crate::Limits`] bound was exceeded.
-    #[error("XML at byte {offset}: {limit} limit of {max} exceeded")]
-    XmlLimit {
-        /// Byte offset where the limit was hit.
-        offset: usize,
-        /// Which limit: `max_size`, `max_depth` or `max_elements`.
-        limit: &'static str,
-        /// The bound in force.
-        max: usize,
-    },
     // --- WBXML codec (owned by wbxml.rs) ---
-    /// The generic WBXML layer rejected the input (framing, header, limits), with its offset.
+    /// The generic WBXML layer rejected the input (framing, header), with its offset. (Its
+    /// [`wbxml::Error::LimitExceeded`] arrives as [`Error::LimitExceeded`].)
     #[error(transparent)]
-    Wbxml(#[from] wbxml::Error),
+    Wbxml(wbxml::Error),
     /// A WBXML token that the SyncML DTD does not allow where it was found.
     #[error("WBXML at byte {offset}: expected {expected}, found {found}")]
     WbxmlUnexpected {
@@ -142,16 +151,6 @@ pub enum Error {
     WbxmlUnsupportedPublicId {
         /// The numeric id (hex) or the text found.
         public_id: String,
-    },
-    /// A [`crate::Limits`] bound was exceeded (element count; size and depth come as [`Error::Wbxml`]).
-    #[error("WBXML at byte {offset}: {limit} limit of {max} exceeded")]
-    WbxmlLimit {
-        /// Byte offset where the limit was hit.
-        offset: usize,
-        /// Which limit.
-        limit: &'static str,
-        /// The bound in force.
-        max: usize,
     },
     // --- auth (owned by auth.rs) ---
     /// A Base64 field (credential, nonce, MAC) is not valid Base64.
@@ -246,4 +245,94 @@ pub enum Error {
         /// Byte offset in the PDU.
         offset: usize,
     },
+}
+
+impl From<wbxml::Error> for Error {
+    /// [`wbxml::Error::LimitExceeded`] becomes [`Error::LimitExceeded`] (so that one variant
+    /// stands for an exceeded limit in both codecs); every other error is [`Error::Wbxml`].
+    fn from(e: wbxml::Error) -> Self {
+        match e {
+            wbxml::Error::LimitExceeded { limit, offset, max } => Error::LimitExceeded {
+                encoding: crate::Encoding::Wbxml,
+                limit,
+                offset,
+                max,
+            },
+            other => Error::Wbxml(other),
+        }
+    }
+}
+
+impl Error {
+    /// The limit this error reports exceeded, if it is an [`Error::LimitExceeded`]: a server maps
+    /// `Some` to HTTP 413 and any other decode error to 400.
+    #[must_use]
+    pub fn limit(&self) -> Option<crate::LimitKind> {
+        match self {
+            Error::LimitExceeded { limit, .. } => Some(*limit),
+            _ => None,
+        }
+    }
+
+    /// The byte offset in the input where decoding failed, for the errors of the two message
+    /// codecs and of Package 0 / WSP decoding that carry one.
+    #[must_use]
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            Error::LimitExceeded { offset, .. }
+            | Error::XmlMalformed { offset, .. }
+            | Error::XmlUnexpected { offset, .. }
+            | Error::XmlMissingElement { offset, .. }
+            | Error::XmlInvalidNumber { offset, .. }
+            | Error::XmlUnknownCommand { offset, .. }
+            | Error::XmlUnsupportedVersion { offset, .. }
+            | Error::XmlInvalidChar { offset, .. }
+            | Error::WbxmlUnexpected { offset, .. }
+            | Error::WbxmlMissingElement { offset, .. }
+            | Error::WbxmlInvalidUtf8 { offset, .. }
+            | Error::WbxmlInvalidNumber { offset, .. }
+            | Error::WbxmlUnknownCommand { offset, .. }
+            | Error::AuthBase64 { offset, .. }
+            | Error::AuthBasicMalformed { offset, .. }
+            | Error::HmacHeaderMalformed { offset, .. }
+            | Error::Pkg0ServerIdUtf8 { offset, .. }
+            | Error::WspMalformed { offset, .. } => Some(*offset),
+            Error::Wbxml(e) => Some(e.offset()),
+            Error::Pkg0Truncated { len, .. } => Some(*len),
+            _ => None,
+        }
+    }
+}
+
+/// At most this many bytes of a peer's string go into an error (and so into a log line).
+pub(crate) const EXCERPT_MAX: usize = 64;
+
+/// `s`, cut to at most [`EXCERPT_MAX`] bytes (on a character boundary) with `…` appended when
+/// cut: peer-supplied text in an error stays short whatever the peer sent.
+pub(crate) fn excerpt(s: &str) -> String {
+    if s.len() <= EXCERPT_MAX {
+        return s.to_owned();
+    }
+    let mut end = EXCERPT_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = s.get(..end).unwrap_or_default().to_owned();
+    out.push('…');
+    out
+}
+
+/// [`excerpt`] of bytes read as UTF-8 (lossily).
+pub(crate) fn excerpt_bytes(b: &[u8]) -> String {
+    let cut = b.get(..EXCERPT_MAX + 4).unwrap_or(b);
+    let s = String::from_utf8_lossy(cut);
+    if cut.len() < b.len() {
+        let mut e = excerpt(s.trim_end_matches('\u{FFFD}'));
+        if !e.ends_with('…') {
+            e.push('…');
+        }
+        e
+    } else {
+        excerpt(&s)
+    }
 }

@@ -10,6 +10,26 @@
 //! - [`notification`]: Package 0 (`application/vnd.syncml.notification`).
 //!
 //! Nothing here does I/O, reads a clock or draws random numbers.
+//!
+//! # Bounded work
+//!
+//! Both codecs decode under one [`Limits`] (the type of the `wbxml` crate, re-exported here):
+//! input size, nesting depth, element count, the size of each text value and of the whole
+//! decoded output, and the counts of string-table references and entities; a nested DDF (TNDS)
+//! document inside a WBXML `Data` counts against the same budget and depth as the message
+//! holding it. The work is linear in the input and **the decoded output is at most
+//! [`Limits::output_budget`] of the input: 32 times its size and 16 MiB with the defaults**
+//! (XML: at most the input itself; no XML construct expands). Exceeding a limit is
+//! [`Error::LimitExceeded`] with the limit ([`LimitKind`]) and the byte offset, never a panic or
+//! an abort: a server answers it with HTTP 413 and any other decode error with 400
+//! ([`Error::limit`], [`Error::offset`] for the log line).
+//!
+//! # NUL bytes at the end of XML text
+//!
+//! The C DM client libdmclient ends some values with the NUL of its C strings
+//! (`<Data>leaf\0</Data>`). The XML decoder drops a run of NUL bytes right before an end tag, so
+//! that value reads `leaf`; a NUL anywhere else is an [`Error::XmlInvalidChar`] with its offset
+//! (see [`xml`]).
 
 pub mod ast;
 pub mod auth;
@@ -21,7 +41,7 @@ pub mod xml;
 
 pub use ast::*;
 pub use error::Error;
-pub use limits::Limits;
+pub use limits::{HARD_MAX_NESTING, LimitKind, Limits};
 
 /// MIME type of XML-encoded DM messages.
 pub const CONTENT_TYPE_XML: &str = "application/vnd.syncml.dm+xml";
@@ -37,6 +57,16 @@ pub enum Encoding {
     Xml,
     /// WBXML (`application/vnd.syncml.dm+wbxml`).
     Wbxml,
+}
+
+impl std::fmt::Display for Encoding {
+    /// `XML` or `WBXML`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encoding::Xml => "XML",
+            Encoding::Wbxml => "WBXML",
+        })
+    }
 }
 
 impl Encoding {

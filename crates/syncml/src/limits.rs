@@ -1,24 +1,10 @@
-//! Decoder limits.
+//! Decoder limits: the one [`Limits`] type of the workspace, defined in the `wbxml` crate (the
+//! lowest codec) and shared by both codecs of this crate.
 
-/// Bounds a decoder enforces on untrusted input. Exceeding one is an [`crate::Error`], never a
-/// panic or an unbounded allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest accepted input, in bytes.
-    pub max_size: usize,
-    /// Deepest element nesting accepted.
-    pub max_depth: usize,
-    /// Most elements accepted in one message.
-    pub max_elements: usize,
-}
+pub use wbxml::{LimitKind, Limits};
 
-impl Default for Limits {
-    /// 4 MiB, depth 32, 100 000 elements: far above any real DM message.
-    fn default() -> Self {
-        Limits {
-            max_size: 4 * 1024 * 1024,
-            max_depth: 32,
-            max_elements: 100_000,
-        }
-    }
-}
+/// `Atomic` / `Sequence` nesting both decoders accept at most, whatever [`Limits::max_depth`]
+/// says: containers are decoded recursively, and this bound keeps the stack small (DM 1.2
+/// forbids nested `Atomic`; real messages nest two levels at most). Exceeding it is an
+/// [`crate::Error::LimitExceeded`] of [`LimitKind::Depth`] with `max` = `HARD_MAX_NESTING`.
+pub const HARD_MAX_NESTING: usize = 32;

@@ -18,6 +18,13 @@
 //!   in `OPAQUE` keeps everything and `wbxml2xml` shows it as CDATA. On input, `LITERAL` or
 //!   token elements inside `Data` (libwbxml's form) are rebuilt as [`Data::Xml`] text.
 //!
+//! Limits: the generic reader counts every string it hands out (a `STR_T` reference costs the
+//! length of its string) against the output budget and `max_text`, and string-table references,
+//! entities and elements against their counts; the XML text this decoder writes for embedded
+//! elements (inline, or a nested DDF document) counts too. A nested document is read on the
+//! outer message's budget and from the depth of its `Data` (an exceeded limit there is reported
+//! at the offset of that `Data`). See [`Limits`] for the guarantee.
+//!
 //! `Meta/Type`: like libwbxml, `application/vnd.syncml.dmtnds+xml` and
 //! `application/vnd.syncml-devinf+xml` are written as `...+wbxml` (the data travels as WBXML)
 //! and read back as `...+xml`, since the AST holds the XML form.
@@ -55,9 +62,10 @@ fn type_from_wire(t: String) -> String {
 /// Decodes one message.
 ///
 /// # Errors
-/// [`Error::Wbxml`] for framing errors and exceeded size/depth limits (with byte offsets);
-/// `Error::Wbxml*` variants for SyncML structure errors, unknown commands, non-UTF-8 text,
-/// non-numeric codes, an unsupported public id, or too many elements.
+/// [`Error::LimitExceeded`] for an exceeded [`Limits`] bound (with the byte offset);
+/// [`Error::Wbxml`] for framing errors (with byte offsets); `Error::Wbxml*` variants for SyncML
+/// structure errors, unknown commands, non-UTF-8 text, non-numeric codes, an unsupported public
+/// id.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
     decode::decode(input, limits)
 }

@@ -13,7 +13,7 @@
 //! is known.
 //!
 //! Every character of the document, raw or as a character reference, must match XML 1.0's
-//! `Char` production: C0 controls other than tab, line feed and carriage return, U+FFFE and
+//! `Char` production (one exception: trailing NULs, below): C0 controls other than tab, line feed and carriage return, U+FFFE and
 //! U+FFFF (and references to surrogates or beyond U+10FFFF) are an [`Error::XmlInvalidChar`]
 //! with their byte offset. Line ends are not normalised: a `\r` in text is kept. Elements are matched on their **local names**, so
 //! namespace prefixes (`<m:Type xmlns:m="syncml:metinf">`) are accepted anywhere. The version
@@ -42,12 +42,24 @@
 //! child elements (a TNDS `MgmtTree`, a GwMO payload) becomes [`Data::Xml`] holding the exact
 //! source text between `<Data>` and `</Data>`, with leading and trailing whitespace trimmed.
 //!
-//! Limits: `max_size` is checked against the input length first; `max_depth` bounds element
-//! nesting; `max_elements` bounds the number of start or empty tags. Whatever the limits say,
-//! `Atomic` / `Sequence` nest at most [`HARD_MAX_NESTING`] levels, because containers are decoded
-//! recursively (everything else, skipped content and `Data` included, is read iteratively). Every
-//! failure is a typed [`Error`] with a byte offset; no input makes the decoder panic or exhaust
-//! the stack.
+//! Limits ([`Limits`], shared with the WBXML codec): `max_size` is checked against the input
+//! length first; `max_depth` bounds element nesting; `max_elements` bounds the number of start
+//! or empty tags; `max_entities` the entity and character references resolved; `max_text` each
+//! decoded value (an element's text, a `Data` in any form) and the output budget all of them
+//! together. No XML construct expands (a reference is longer than its character, `Data::Xml` is
+//! a slice of the input), so **the decoded output is at most the size of the input** and the
+//! output limits only bite when set below it. Whatever the limits say, `Atomic` / `Sequence`
+//! nest at most [`HARD_MAX_NESTING`] levels, because containers are decoded recursively
+//! (everything else, skipped content and `Data` included, is read iteratively). Every failure is
+//! a typed [`Error`] with a byte offset (an exceeded limit is [`Error::LimitExceeded`]); no
+//! input makes the decoder panic or exhaust the stack, and the work is linear in the input.
+//!
+//! **NUL bytes** (libdmclient's quirk): the C DM client libdmclient ends some text values with
+//! the raw NUL of its C strings (`<Data>leaf\0</Data>`). A run of NUL bytes right before an end
+//! tag (at the end of an element's character data) is dropped: the value reads `leaf`. A NUL
+//! anywhere else (inside a value, before a start tag, in an attribute, a CDATA section, a
+//! comment) stays an [`Error::XmlInvalidChar`] with its byte offset, as XML 1.0 requires. Its
+//! `Display` says what and where (`XML at byte 12: character U+0000 is not allowed in XML`).
 //!
 //! # Encoding
 //! [`encode`] writes compact XML with no declaration and no indentation (use
@@ -76,12 +88,12 @@ mod fragment;
 mod reader;
 mod tag;
 
-pub use decode::{HARD_MAX_NESTING, decode};
+pub use decode::decode;
 pub use encode::{encode, encode_into, encode_pretty};
 pub use fragment::{FragmentKind, decode_fragment, encode_fragment};
 
 #[cfg(doc)]
-use crate::{Error, Limits, SyncMl};
+use crate::{Error, HARD_MAX_NESTING, Limits, SyncMl};
 
 #[cfg(test)]
 mod tests;

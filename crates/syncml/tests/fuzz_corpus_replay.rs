@@ -63,6 +63,10 @@ fn each_corpus_has_a_decodable_seed() {
             match *target {
                 "xml_decode" | "xml_wbxml_roundtrip" => syncml::xml::decode(&data, &limits).is_ok(),
                 "wbxml_decode" => syncml::wbxml::decode(&data, &limits).is_ok(),
+                "wbxml_nested" => matches!(
+                    syncml::wbxml::decode(&checks::nested_message(&data), &limits),
+                    Ok(m) if checks::split_data(m.clone()).1.iter().any(|d| matches!(d, syncml::Data::Xml(_)))
+                ),
                 "pkg0_decode" => syncml::notification::decode(&data).is_ok(),
                 "wsp_decode" => syncml::notification::wsp::decode_push(&data).is_ok(),
                 "hmac_header" => std::str::from_utf8(&data)

@@ -116,30 +116,30 @@ proptest! {
 
 #[test]
 fn limits_are_enforced() {
+    use syncml::LimitKind;
     let msg = SyncMl::default();
     let bytes = wbxml::encode(&msg);
+    let limit = |l: &Limits| match wbxml::decode(&bytes, l) {
+        Err(syncml::Error::LimitExceeded {
+            encoding: syncml::Encoding::Wbxml,
+            limit,
+            ..
+        }) => limit,
+        other => panic!("expected a limit error, got {other:?}"),
+    };
     let small = Limits {
         max_size: 4,
         ..Limits::default()
     };
-    assert!(matches!(
-        wbxml::decode(&bytes, &small),
-        Err(syncml::Error::Wbxml(_))
-    ));
+    assert_eq!(limit(&small), LimitKind::Size);
     let few = Limits {
         max_elements: 3,
         ..Limits::default()
     };
-    assert!(matches!(
-        wbxml::decode(&bytes, &few),
-        Err(syncml::Error::WbxmlLimit { .. })
-    ));
+    assert_eq!(limit(&few), LimitKind::Elements);
     let shallow = Limits {
         max_depth: 2,
         ..Limits::default()
     };
-    assert!(matches!(
-        wbxml::decode(&bytes, &shallow),
-        Err(syncml::Error::Wbxml(_))
-    ));
+    assert_eq!(limit(&shallow), LimitKind::Depth);
 }

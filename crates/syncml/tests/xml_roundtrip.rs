@@ -94,7 +94,7 @@ proptest! {
             }
         }
         let _ = xml::decode(&bytes, &Limits::default());
-        let tight = Limits { max_size: 4096, max_depth: 6, max_elements: 64 };
+        let tight = Limits { max_size: 4096, max_depth: 6, max_elements: 64, ..Limits::default() };
         let _ = xml::decode(&bytes, &tight);
     }
 }

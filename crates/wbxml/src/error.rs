@@ -72,20 +72,37 @@ pub enum Error {
         /// Why it is not allowed.
         context: &'static str,
     },
-    /// Elements nest deeper than [`crate::Limits::max_depth`].
-    #[error("WBXML: nesting deeper than {limit} at byte {offset}")]
-    DepthExceeded {
-        /// Byte offset of the tag that went too deep.
+    /// A bound of [`crate::Limits`] was exceeded: the input is too large, nests too deep, has
+    /// too many elements, string-table references or entities, or decodes to more output than
+    /// its budget (one text value, or in total).
+    #[error("WBXML: {limit} limit of {max} exceeded at byte {offset}")]
+    LimitExceeded {
+        /// Which bound.
+        limit: crate::LimitKind,
+        /// Byte offset where it was exceeded (for the input size: the limit itself, the first
+        /// byte past it).
         offset: usize,
-        /// The limit.
-        limit: usize,
+        /// The bound in force (for the output: this document's budget,
+        /// [`crate::Limits::output_budget`]).
+        max: usize,
     },
-    /// The document is larger than [`crate::Limits::max_size`].
-    #[error("WBXML: document of {size} bytes exceeds the limit of {limit}")]
-    TooLarge {
-        /// Size of the input.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
+}
+
+impl Error {
+    /// The byte offset (from the start of the document) where the problem was found.
+    #[must_use]
+    pub fn offset(&self) -> usize {
+        match self {
+            Error::UnsupportedVersion { .. } => 0,
+            Error::UnexpectedEof { offset, .. }
+            | Error::UnsupportedCharset { offset, .. }
+            | Error::MbUintOverflow { offset }
+            | Error::BadStringTableRef { offset, .. }
+            | Error::UnterminatedString { offset }
+            | Error::OpaqueTooLong { offset, .. }
+            | Error::AttributesUnsupported { offset }
+            | Error::UnexpectedToken { offset, .. }
+            | Error::LimitExceeded { offset, .. } => *offset,
+        }
+    }
 }

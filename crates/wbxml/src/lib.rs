@@ -11,12 +11,17 @@
 //! go into the string table when that saves bytes.
 //!
 //! - [`Reader`]: header ([`Header`]), then [`Event`]s; total (never panics), typed [`Error`]s
-//!   with byte offsets, [`Limits`] on size and depth, `mb_u_int32` overflow checked.
+//!   with byte offsets, `mb_u_int32` overflow checked. It keeps to [`Limits`]: input size,
+//!   depth, element count, the size of each text value and of the whole decoded output (at most
+//!   32 times the input and 16 MiB with the defaults), string-table reference and entity counts, so its
+//!   work is linear in the input whatever the string table holds ([`Limits`] states the
+//!   guarantee). Documents embedded in a document ([`Reader::nested`]) share its budget.
 //! - [`Writer`]: header, tags, inline strings, string-table references, opaque data, entities.
 //! - [`StringTableBuilder`]: cost-based string table (only strings that save bytes).
 
 mod codepage;
 mod error;
+mod limits;
 mod mbuint;
 mod reader;
 mod strtbl;
@@ -24,8 +29,9 @@ mod writer;
 
 pub use codepage::{CodePage, CodeSpace};
 pub use error::Error;
+pub use limits::{LimitKind, Limits};
 pub use mbuint::{mb_u_int32_len, read_mb_u_int32, write_mb_u_int32};
-pub use reader::{Event, ExtValue, Header, Limits, PublicId, Reader, Tag, TagId};
+pub use reader::{Event, ExtValue, Header, PublicId, Reader, Tag, TagId};
 pub use strtbl::{StringTable, StringTableBuilder};
 pub use writer::Writer;
 

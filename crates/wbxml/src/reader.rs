@@ -1,25 +1,6 @@
 //! The borrowing pull reader.
 
-use crate::{Error, Version, mbuint::read_mb_u_int32, token};
-
-/// Bounds the reader enforces on untrusted input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest accepted document, in bytes.
-    pub max_size: usize,
-    /// Deepest element nesting accepted (the root element is depth 1).
-    pub max_depth: usize,
-}
-
-impl Default for Limits {
-    /// 4 MiB, depth 64.
-    fn default() -> Self {
-        Limits {
-            max_size: 4 * 1024 * 1024,
-            max_depth: 64,
-        }
-    }
-}
+use crate::{Error, LimitKind, Limits, Version, mbuint::read_mb_u_int32, token};
 
 /// The document's public identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,6 +111,13 @@ pub enum ExtValue<'a> {
 ///
 /// Create it with [`Reader::new`] (which reads the header), then call [`Reader::next_event`]
 /// until it returns `Ok(None)` (the root element has ended and the input is exhausted).
+///
+/// The reader keeps to its [`Limits`] (see there for the guarantee): every slice it hands out
+/// and every entity is counted against the document's output budget, each run of character
+/// data between two tags against `max_text`, and string-table references, entities and
+/// elements against their counts; exceeding one is an [`Error::LimitExceeded`] at the offset
+/// of the token that went over. A document embedded in this one is read with
+/// [`Reader::nested`], on the same budget.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
     input: &'a [u8],
@@ -137,22 +125,126 @@ pub struct Reader<'a> {
     header: Header<'a>,
     page: u8,
     depth: usize,
+    /// `max_depth` less the depth of the element an embedded document sits in.
+    depth_room: usize,
     root_done: bool,
     limits: Limits,
+    /// What is left of the message's budget.
+    budget: Budget,
+    /// The budget when this reader was made (what [`Reader::absorb`] subtracts from).
+    start: Budget,
+    /// Bytes of character data since the last tag.
+    text_run: usize,
     skip_attributes: bool,
+}
+
+/// What a message may still spend: output bytes, string-table references, entities, elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    output: usize,
+    /// The message's whole output budget (reported in errors).
+    output_max: usize,
+    str_refs: usize,
+    entities: usize,
+    elements: usize,
+}
+
+impl Budget {
+    fn new(limits: &Limits, input_len: usize) -> Self {
+        let output = limits.output_budget(input_len);
+        Budget {
+            output,
+            output_max: output,
+            str_refs: limits.max_str_refs,
+            entities: limits.max_entities,
+            elements: limits.max_elements,
+        }
+    }
+
+    /// `self` less what `reader` spent since it was made.
+    fn less_spent_by(self, reader: &Reader<'_>) -> Self {
+        let spent = |start: usize, now: usize| start.saturating_sub(now);
+        let (s, n) = (reader.start, reader.budget);
+        Budget {
+            output: self.output.saturating_sub(spent(s.output, n.output)),
+            output_max: self.output_max,
+            str_refs: self.str_refs.saturating_sub(spent(s.str_refs, n.str_refs)),
+            entities: self.entities.saturating_sub(spent(s.entities, n.entities)),
+            elements: self.elements.saturating_sub(spent(s.elements, n.elements)),
+        }
+    }
 }
 
 impl<'a> Reader<'a> {
     /// Reads the header of `input` and positions the reader on the body.
     ///
     /// # Errors
-    /// [`Error::TooLarge`], [`Error::UnsupportedVersion`], [`Error::UnsupportedCharset`], and
+    /// [`Error::LimitExceeded`] ([`LimitKind::Size`]), [`Error::UnsupportedVersion`],
+    /// [`Error::UnsupportedCharset`], and
     /// the framing errors of the header fields.
     pub fn new(input: &'a [u8], limits: Limits) -> Result<Self, Error> {
+        Reader::with_budget(input, limits, Budget::new(&limits, input.len()), 0)
+    }
+
+    /// Reads the header of a document embedded in this one (e.g. a WBXML document inside
+    /// `OPAQUE` data) in an element at depth `depth` (the root element is depth 1), and
+    /// positions a reader on its body. The new reader draws on what is left of this reader's
+    /// budget (output, string-table references, entities, elements), and its elements count
+    /// from `depth` against `max_depth`; hand the spending back with [`Reader::absorb`] when
+    /// done with it, whether it succeeded or not. Its offsets are those of `input`.
+    ///
+    /// # Errors
+    /// As [`Reader::new`].
+    pub fn nested<'b>(&self, input: &'b [u8], depth: usize) -> Result<Reader<'b>, Error> {
+        Ok(Reader::with_budget(input, self.limits, self.budget, depth)?
+            .skip_attributes(self.skip_attributes))
+    }
+
+    /// Counts what the `nested` reader (made by [`Reader::nested`] from this one) spent against
+    /// this reader's budget.
+    pub fn absorb(&mut self, nested: &Reader<'_>) {
+        self.budget = self.budget.less_spent_by(nested);
+    }
+
+    /// Counts `bytes` of output that the caller produced itself from the events (for instance
+    /// markup, when turning WBXML elements into XML text) against the output budget.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] ([`LimitKind::Output`], at the current offset) when the budget
+    /// does not hold `bytes` more.
+    pub fn charge(&mut self, bytes: usize) -> Result<(), Error> {
+        match self.budget.output.checked_sub(bytes) {
+            Some(left) => {
+                self.budget.output = left;
+                Ok(())
+            }
+            None => Err(self.exceeded(LimitKind::Output, self.pos)),
+        }
+    }
+
+    /// Bytes of output the budget still holds.
+    #[must_use]
+    pub fn output_left(&self) -> usize {
+        self.budget.output
+    }
+
+    /// The limits this reader keeps to.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn with_budget(
+        input: &'a [u8],
+        limits: Limits,
+        budget: Budget,
+        depth_base: usize,
+    ) -> Result<Self, Error> {
         if input.len() > limits.max_size {
-            return Err(Error::TooLarge {
-                size: input.len(),
-                limit: limits.max_size,
+            return Err(Error::LimitExceeded {
+                limit: LimitKind::Size,
+                offset: limits.max_size,
+                max: limits.max_size,
             });
         }
         let Some(&vbyte) = input.first() else {
@@ -211,10 +303,55 @@ impl<'a> Reader<'a> {
             header,
             page: 0,
             depth: 0,
+            depth_room: limits.max_depth.saturating_sub(depth_base),
             root_done: false,
             limits,
+            budget,
+            start: budget,
+            text_run: 0,
             skip_attributes: false,
         })
+    }
+
+    /// The error for `limit`, exceeded at `offset`.
+    #[cold]
+    fn exceeded(&self, limit: LimitKind, offset: usize) -> Error {
+        let max = match limit {
+            LimitKind::Output => self.budget.output_max,
+            other => self.limits.get(other),
+        };
+        Error::LimitExceeded { limit, offset, max }
+    }
+
+    /// Counts `len` bytes of character data (or of a name) handed out, found at `at`; `text`
+    /// says whether they add to the current text value.
+    #[inline]
+    fn count_output(&mut self, at: usize, len: usize, text: bool) -> Result<(), Error> {
+        if text {
+            self.text_run = self.text_run.saturating_add(len);
+            if self.text_run > self.limits.max_text {
+                return Err(self.exceeded(LimitKind::Text, at));
+            }
+        }
+        match self.budget.output.checked_sub(len) {
+            Some(left) => {
+                self.budget.output = left;
+                Ok(())
+            }
+            None => Err(self.exceeded(LimitKind::Output, at)),
+        }
+    }
+
+    /// Counts one string-table reference at `at`.
+    #[inline]
+    fn count_ref(&mut self, at: usize) -> Result<(), Error> {
+        match self.budget.str_refs.checked_sub(1) {
+            Some(left) => {
+                self.budget.str_refs = left;
+                Ok(())
+            }
+            None => Err(self.exceeded(LimitKind::StrRefs, at)),
+        }
     }
 
     /// Skips attribute lists instead of rejecting them with [`Error::AttributesUnsupported`].
@@ -242,15 +379,6 @@ impl<'a> Reader<'a> {
         self.depth
     }
 
-    /// The bytes of the string at `index` in the string table.
-    ///
-    /// # Errors
-    /// [`Error::BadStringTableRef`] (reported at `offset`) if there is no such string.
-    pub fn table_string(&self, index: u32, offset: usize) -> Result<&'a [u8], Error> {
-        table_string(self.header.string_table, index)
-            .ok_or(Error::BadStringTableRef { offset, index })
-    }
-
     #[inline]
     fn byte(&mut self, context: &'static str) -> Result<u8, Error> {
         let b = *self.input.get(self.pos).ok_or(Error::UnexpectedEof {
@@ -275,10 +403,16 @@ impl<'a> Reader<'a> {
         Ok(rest.get(..len).unwrap_or_default())
     }
 
-    fn table_ref(&mut self) -> Result<&'a [u8], Error> {
-        let at = self.pos;
+    /// A string-table reference (its `mb_u_int32` at the current position; the token at `at`),
+    /// counted.
+    fn table_ref(&mut self, at: usize) -> Result<&'a [u8], Error> {
+        let idx_at = self.pos;
         let index = self.mb()?;
-        self.table_string(index, at)
+        self.count_ref(at)?;
+        table_string(self.header.string_table, index).ok_or(Error::BadStringTableRef {
+            offset: idx_at,
+            index,
+        })
     }
 
     fn opaque(&mut self) -> Result<&'a [u8], Error> {
@@ -332,13 +466,15 @@ impl<'a> Reader<'a> {
                 return Err(Error::AttributesUnsupported { offset: at });
             }
         }
+        match self.budget.elements.checked_sub(1) {
+            Some(left) => self.budget.elements = left,
+            None => return Err(self.exceeded(LimitKind::Elements, at)),
+        }
+        self.text_run = 0;
         let has_content = b & token::CONTENT_BIT != 0;
         if has_content {
-            if self.depth >= self.limits.max_depth {
-                return Err(Error::DepthExceeded {
-                    offset: at,
-                    limit: self.limits.max_depth,
-                });
+            if self.depth >= self.depth_room {
+                return Err(self.exceeded(LimitKind::Depth, at));
             }
             self.depth += 1;
         } else if self.depth == 0 {
@@ -377,18 +513,25 @@ impl<'a> Reader<'a> {
             }
             self.pos += 1;
             self.depth -= 1;
+            self.text_run = 0;
             return Some(None);
         }
-        if b & token::ATTR_BIT != 0 || b & token::TAG_MASK < 5 || self.depth == 0 {
+        if b & token::ATTR_BIT != 0
+            || b & token::TAG_MASK < 5
+            || self.depth == 0
+            || self.budget.elements == 0
+        {
             return None;
         }
         let has_content = b & token::CONTENT_BIT != 0;
         if has_content {
-            if self.depth >= self.limits.max_depth {
+            if self.depth >= self.depth_room {
                 return None;
             }
             self.depth += 1;
         }
+        self.budget.elements -= 1;
+        self.text_run = 0;
         self.pos += 1;
         Some(Some(Tag {
             page: self.page,
@@ -408,23 +551,30 @@ impl<'a> Reader<'a> {
             return None;
         }
         let at = self.pos;
-        let (text, after) = match *self.input.get(at)? {
+        let (text, after, refs) = match *self.input.get(at)? {
             token::STR_I => {
                 let rest = self.input.get(at + 1..)?;
                 let len = memchr0(rest)?;
-                (rest.get(..len)?, at + len + 2)
+                (rest.get(..len)?, at + len + 2, 0)
             }
             token::STR_T => {
                 let mut p = at + 1;
                 let index = read_mb_u_int32(self.input, &mut p).ok()?;
-                (table_string(self.header.string_table, index)?, p)
+                (table_string(self.header.string_table, index)?, p, 1)
             }
-            token::END => (&[][..], at),
+            token::END => (&[][..], at, 0),
             _ => return None,
         };
-        if *self.input.get(after)? != token::END {
+        if *self.input.get(after)? != token::END
+            || self.budget.str_refs < refs
+            || self.budget.output < text.len()
+            || self.text_run.saturating_add(text.len()) > self.limits.max_text
+        {
             return None;
         }
+        self.budget.str_refs -= refs;
+        self.budget.output -= text.len();
+        self.text_run = 0;
         self.pos = after + 1;
         self.depth -= 1;
         if self.depth == 0 {
@@ -465,6 +615,7 @@ impl<'a> Reader<'a> {
                         });
                     }
                     self.depth -= 1;
+                    self.text_run = 0;
                     if self.depth == 0 {
                         self.root_done = true;
                     }
@@ -472,25 +623,41 @@ impl<'a> Reader<'a> {
                 }
                 token::STR_I => {
                     self.check_in_element(at, b)?;
-                    Event::Str(self.inline_str()?)
+                    let s = self.inline_str()?;
+                    self.count_output(at, s.len(), true)?;
+                    Event::Str(s)
                 }
                 token::STR_T => {
                     self.check_in_element(at, b)?;
-                    Event::Str(self.table_ref()?)
+                    let s = self.table_ref(at)?;
+                    self.count_output(at, s.len(), true)?;
+                    Event::Str(s)
                 }
                 token::OPAQUE => {
                     self.check_in_element(at, b)?;
-                    Event::Opaque(self.opaque()?)
+                    let s = self.opaque()?;
+                    self.count_output(at, s.len(), true)?;
+                    Event::Opaque(s)
                 }
                 token::ENTITY => {
                     self.check_in_element(at, b)?;
-                    Event::Entity(self.mb()?)
+                    let cp = self.mb()?;
+                    match self.budget.entities.checked_sub(1) {
+                        Some(left) => self.budget.entities = left,
+                        None => return Err(self.exceeded(LimitKind::Entities, at)),
+                    }
+                    // The UTF-8 size of the character (of U+FFFD for a code point that is none).
+                    let len = char::from_u32(cp).map_or(3, char::len_utf8);
+                    self.count_output(at, len, true)?;
+                    Event::Entity(cp)
                 }
                 0x40..=0x42 => {
                     self.check_in_element(at, b)?;
+                    let s = self.inline_str()?;
+                    self.count_output(at, s.len(), true)?;
                     Event::Extension {
                         kind: b - 0x40,
-                        value: ExtValue::Str(self.inline_str()?),
+                        value: ExtValue::Str(s),
                     }
                 }
                 0x80..=0x82 => {
@@ -515,7 +682,8 @@ impl<'a> Reader<'a> {
                     });
                 }
                 token::LITERAL | token::LITERAL_C | token::LITERAL_A | token::LITERAL_AC => {
-                    let name = self.table_ref()?;
+                    let name = self.table_ref(at)?;
+                    self.count_output(at, name.len(), false)?;
                     self.start_tag(at, b, TagId::Literal(name))?
                 }
                 _ => self.start_tag(at, b, TagId::Token(b & token::TAG_MASK))?,
@@ -555,7 +723,201 @@ mod tests {
     use super::*;
 
     fn events(input: &[u8]) -> Result<Vec<Event<'_>>, Error> {
-        Reader::new(input, Limits::default())?.collect()
+        events_with(input, Limits::default())
+    }
+
+    fn events_with(input: &[u8], limits: Limits) -> Result<Vec<Event<'_>>, Error> {
+        Reader::new(input, limits)?.collect()
+    }
+
+    fn exceeded(limit: LimitKind, offset: usize, max: usize) -> Error {
+        Error::LimitExceeded { limit, offset, max }
+    }
+
+    /// `<x>` + `body` + `</x>` with string table `table` (WBXML 1.3, UTF-8).
+    fn doc(table: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut d = vec![0x03, 0x01, 0x6A];
+        crate::write_mb_u_int32(&mut d, u32::try_from(table.len()).unwrap());
+        d.extend_from_slice(table);
+        d.push(0x45);
+        d.extend_from_slice(body);
+        d.push(0x01);
+        d
+    }
+
+    #[test]
+    fn string_table_references_are_counted_and_their_text_bounded() {
+        let table = [b'a'; 100].iter().chain(&[0]).copied().collect::<Vec<_>>();
+        let body = [0x83, 0x00].repeat(50);
+        let d = doc(&table, &body);
+        let at = d.len() - 1 - body.len();
+        // 50 references of 100 bytes: 5000 bytes of output from a 207-byte document, within
+        // the default budget (32 times: 6624 bytes); 16 times (3312 bytes) is too little: the
+        // 34th reference is one too many.
+        assert_eq!(events(&d).unwrap().len(), 52);
+        let half = Limits {
+            max_expansion: 16,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, half),
+            Err(exceeded(LimitKind::Output, at + 2 * 33, 16 * d.len()))
+        );
+        let wide = Limits {
+            max_expansion: 100,
+            ..Limits::default()
+        };
+        assert_eq!(events_with(&d, wide).unwrap().len(), 52);
+        let text = Limits {
+            max_text: 1000,
+            ..wide
+        };
+        assert_eq!(
+            events_with(&d, text),
+            Err(exceeded(LimitKind::Text, at + 20, 1000)),
+            "the 11th reference makes 1100 bytes"
+        );
+        let refs = Limits {
+            max_str_refs: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, refs),
+            Err(exceeded(LimitKind::StrRefs, at + 6, 3))
+        );
+        let ratio = Limits {
+            max_expansion: 2,
+            ..Limits::default()
+        };
+        let budget = 2 * d.len();
+        assert_eq!(
+            events_with(&d, ratio),
+            Err(exceeded(LimitKind::Output, at + 2 * (budget / 100), budget))
+        );
+        let output = Limits {
+            max_output: 250,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, output),
+            Err(exceeded(LimitKind::Output, at + 4, 250))
+        );
+        // The text run ends at a tag: 10 elements of 9 references each fit in max_text 1000.
+        let mut body = Vec::new();
+        for _ in 0..10 {
+            body.push(0x46);
+            body.extend([0x83, 0x00].repeat(9));
+            body.push(0x01);
+        }
+        assert!(events_with(&doc(&table, &body), text).is_ok());
+    }
+
+    #[test]
+    fn entities_elements_and_literal_names_are_counted() {
+        let d = doc(&[], &[0x02, 0x41].repeat(10));
+        let at = d.len() - 21;
+        assert!(events(&d).is_ok());
+        let few = Limits {
+            max_entities: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, few),
+            Err(exceeded(LimitKind::Entities, at + 8, 4))
+        );
+        // An entity outside Unicode counts as U+FFFD (3 bytes).
+        let text = Limits {
+            max_text: 5,
+            ..Limits::default()
+        };
+        let bad = doc(
+            &[],
+            &[
+                0x02, 0x8F, 0xFF, 0xFF, 0x7F, 0x02, 0x41, 0x02, 0x41, 0x02, 0x41,
+            ],
+        );
+        assert_eq!(
+            events_with(&bad, text).unwrap_err(),
+            exceeded(LimitKind::Text, bad.len() - 3, 5)
+        );
+        // Elements, the fast path included.
+        let d = doc(&[], &[0x06, 0x06, 0x06]);
+        let two = Limits {
+            max_elements: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, two),
+            Err(exceeded(LimitKind::Elements, 7, 3))
+        );
+        assert_eq!(
+            events_fast_with(&d, two),
+            Err(exceeded(LimitKind::Elements, 7, 3))
+        );
+        // Literal names are output.
+        let table = [b'n'; 100].iter().chain(&[0]).copied().collect::<Vec<_>>();
+        let d = doc(&table, &[0x04, 0x00].repeat(5));
+        let small = Limits {
+            max_output: 450,
+            ..Limits::default()
+        };
+        assert_eq!(
+            events_with(&d, small),
+            Err(exceeded(LimitKind::Output, d.len() - 3, 450))
+        );
+    }
+
+    #[test]
+    fn nested_documents_share_the_budget_and_the_depth() {
+        let table = [b'a'; 100].iter().chain(&[0]).copied().collect::<Vec<_>>();
+        let inner = doc(&table, &[0x83, 0x00].repeat(4));
+        let limits = Limits {
+            max_output: 1000,
+            max_depth: 4,
+            ..Limits::default()
+        };
+        // The outer document: <x><x>OPAQUE(inner)</x></x>.
+        let mut body = vec![0x45, 0xC3];
+        crate::write_mb_u_int32(&mut body, u32::try_from(inner.len()).unwrap());
+        body.extend_from_slice(&inner);
+        body.push(0x01);
+        let outer_doc = doc(&[], &body);
+        let mut outer = Reader::new(&outer_doc, limits).unwrap();
+        outer.next_event().unwrap();
+        outer.next_event().unwrap();
+        let Some(Event::Opaque(bytes)) = outer.next_event().unwrap() else {
+            panic!()
+        };
+        let left = outer.output_left();
+        assert_eq!(left, 1000 - inner.len());
+        // Depth 2 here: the nested root is at depth 3, its children at 4 (the limit).
+        let mut nested = outer.nested(bytes, outer.depth()).unwrap();
+        let evs: Vec<_> = nested.by_ref().collect::<Result<_, _>>().unwrap();
+        assert_eq!(evs.len(), 6);
+        outer.absorb(&nested);
+        assert_eq!(outer.output_left(), left - 400);
+        // A second pass over the same bytes still fits (85 bytes left), a third does not: its
+        // first reference is past the budget, whichever reader spends it.
+        let mut again = outer.nested(bytes, outer.depth()).unwrap();
+        assert!(again.by_ref().all(|e| e.is_ok()));
+        outer.absorb(&again);
+        assert_eq!(outer.output_left(), left - 800);
+        let mut third = outer.nested(bytes, outer.depth()).unwrap();
+        assert_eq!(
+            third.by_ref().collect::<Result<Vec<_>, _>>().unwrap_err(),
+            exceeded(LimitKind::Output, inner.len() - 9, 1000)
+        );
+        outer.absorb(&third);
+        assert!(outer.charge(outer.output_left() + 1).is_err());
+        // One level deeper and the nested root's children go past max_depth.
+        let deep = outer.nested(bytes, outer.depth() + 1).unwrap();
+        let nested_inner = doc(&[], &[0x46, 0x01]);
+        let mut deeper = deep.nested(&nested_inner, 3).unwrap();
+        deeper.next_event().unwrap();
+        assert_eq!(
+            deeper.next_event().unwrap_err(),
+            exceeded(LimitKind::Depth, nested_inner.len() - 3, 4)
+        );
     }
 
     #[test]
@@ -654,19 +1016,18 @@ mod tests {
             }
         ));
         let deep = [0x03, 0x01, 0x6A, 0x00, 0x45, 0x45, 0x45, 0x01, 0x01, 0x01];
-        let r = Reader::new(
-            &deep,
-            Limits {
-                max_size: 100,
-                max_depth: 2,
-            },
-        )
-        .unwrap();
+        let shallow = Limits {
+            max_size: 100,
+            max_depth: 2,
+            ..Limits::default()
+        };
+        let r = Reader::new(&deep, shallow).unwrap();
         assert_eq!(
             r.collect::<Result<Vec<_>, _>>().unwrap_err(),
-            Error::DepthExceeded {
+            Error::LimitExceeded {
+                limit: LimitKind::Depth,
                 offset: 6,
-                limit: 2
+                max: 2
             }
         );
         assert_eq!(
@@ -674,11 +1035,15 @@ mod tests {
                 &deep,
                 Limits {
                     max_size: 5,
-                    max_depth: 2
+                    ..shallow
                 }
             )
             .unwrap_err(),
-            Error::TooLarge { size: 10, limit: 5 }
+            Error::LimitExceeded {
+                limit: LimitKind::Size,
+                offset: 5,
+                max: 5
+            }
         );
     }
 
@@ -738,7 +1103,11 @@ mod tests {
     /// Reads `input` trying the fast paths first, as events (a fast-path string read comes out
     /// as `Str` + `End`, an empty one as `End`).
     fn events_fast(input: &[u8]) -> Result<Vec<Event<'_>>, Error> {
-        let mut r = Reader::new(input, Limits::default())?;
+        events_fast_with(input, Limits::default())
+    }
+
+    fn events_fast_with(input: &[u8], limits: Limits) -> Result<Vec<Event<'_>>, Error> {
+        let mut r = Reader::new(input, limits)?;
         let mut ev = Vec::new();
         let mut after_start = false;
         loop {
@@ -800,7 +1169,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn never_panics(data: Vec<u8>) {
-            if let Ok(r) = Reader::new(&data, Limits { max_size: 1 << 16, max_depth: 8 }) {
+            if let Ok(r) = Reader::new(&data, Limits { max_size: 1 << 16, max_depth: 8, ..Limits::default() }) {
                 for e in r.take(10_000) {
                     let _ = e;
                 }
@@ -820,10 +1189,33 @@ mod tests {
         }
 
         #[test]
+        fn fast_paths_agree_under_any_limits(
+            body: Vec<u8>,
+            text in 0usize..64,
+            output in 0usize..256,
+            refs in 0usize..8,
+            elements in 0usize..16,
+            depth in 0usize..6,
+        ) {
+            let mut data = vec![0x03, 0x01, 0x6A, 0x06, b'a', b'a', b'a', 0, b'b', 0, 0x45];
+            data.extend_from_slice(&body);
+            let limits = Limits {
+                max_text: text,
+                max_output: output,
+                max_str_refs: refs,
+                max_elements: elements,
+                max_depth: depth,
+                ..Limits::default()
+            };
+            // The fast paths keep to the limits exactly as next_event does.
+            proptest::prop_assert_eq!(events_fast_with(&data, limits), events_with(&data, limits));
+        }
+
+        #[test]
         fn never_panics_after_valid_header(body: Vec<u8>) {
             let mut data = vec![0x03, 0x01, 0x6A, 0x04, b'a', 0, b'b', 0];
             data.extend_from_slice(&body);
-            if let Ok(r) = Reader::new(&data, Limits { max_size: 1 << 16, max_depth: 8 }) {
+            if let Ok(r) = Reader::new(&data, Limits { max_size: 1 << 16, max_depth: 8, ..Limits::default() }) {
                 for e in r.take(10_000) {
                     let _ = e;
                 }

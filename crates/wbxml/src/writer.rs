@@ -11,6 +11,8 @@ use crate::{Header, PublicId, StringTable, mbuint::write_mb_u_int32, token};
 pub struct Writer {
     out: Vec<u8>,
     page: u8,
+    /// String-table references written (`STR_T` and literal tags).
+    str_refs: usize,
 }
 
 impl Writer {
@@ -49,7 +51,11 @@ impl Writer {
             u32::try_from(header.string_table.len()).unwrap_or(u32::MAX),
         );
         out.extend_from_slice(header.string_table);
-        Writer { out, page: 0 }
+        Writer {
+            out,
+            page: 0,
+            str_refs: 0,
+        }
     }
 
     /// Writes a start tag: `token` (0x05..=0x3F) on code page `page`, with the content bit when
@@ -77,6 +83,7 @@ impl Writer {
             token::LITERAL
         });
         write_mb_u_int32(&mut self.out, index);
+        self.str_refs += 1;
     }
 
     /// Ends the innermost open element.
@@ -123,6 +130,14 @@ impl Writer {
     pub fn str_t(&mut self, offset: u32) {
         self.out.push(token::STR_T);
         write_mb_u_int32(&mut self.out, offset);
+        self.str_refs += 1;
+    }
+
+    /// The string-table references written so far (`STR_T` and literal tags): what a reader
+    /// counts against [`crate::Limits::max_str_refs`].
+    #[must_use]
+    pub fn str_refs(&self) -> usize {
+        self.str_refs
     }
 
     /// Writes opaque data (`OPAQUE`, length, bytes).

@@ -15,10 +15,11 @@ use super::model::{
     self, AuthType, Device, DeviceKind, DeviceList, DeviceUpdate, LinkList, NewDevice,
     NotifyRequest, NotifyResponse,
 };
-use super::{Failure, JsonBody, QueryArgs};
+use super::{Failure, JsonBody, QueryArgs, fields};
 use crate::notifier::NotifyAddress;
 use crate::route::{self, RouteError};
 use crate::state::{AppState, now_ms};
+use dm_host::log::Untrusted;
 
 impl From<AuthType> for dm_store::AuthType {
     fn from(t: AuthType) -> Self {
@@ -70,6 +71,7 @@ pub(crate) fn device_json(
 }
 
 async fn account(state: &AppState, id: &str) -> Result<DeviceAccount, Failure> {
+    fields::device_id(id)?;
     state
         .store
         .get_device(id)
@@ -82,23 +84,21 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(req): JsonBody<NewDevice>,
 ) -> Result<(StatusCode, Json<Device>), Failure> {
-    if req.device_id.is_empty() {
-        return Err(Failure::bad_request("device_id must not be empty"));
+    fields::device_id(&req.device_id)?;
+    if let Some(name) = &req.auth_name {
+        fields::auth_name(name)?;
     }
     if req.auth_type == AuthType::None {
         return Err(Failure::bad_request(
             "auth_type none is not allowed for devices",
         ));
     }
-    if req.auth_secret.is_empty() {
-        return Err(Failure::bad_request("auth_secret must not be empty"));
+    fields::secret("auth_secret", &req.auth_secret)?;
+    if let Some(secret) = &req.server_secret {
+        fields::secret("server_secret", secret)?;
     }
-    let mut notify_addrs = Vec::new();
-    if let Some(addr) = req.notify {
-        NotifyAddress::parse(&addr, state.config.notification_udp_port)
-            .map_err(|e| Failure::bad_request(e.to_string()))?;
-        notify_addrs.push(addr);
-    }
+    let notify_addrs: Vec<String> = req.notify.into_iter().collect();
+    check_notify_addresses(&state, &notify_addrs)?;
     let now = now_ms();
     let auth_name = req.auth_name.unwrap_or_else(|| req.device_id.clone());
     let mut account = DeviceAccount::new(
@@ -117,13 +117,29 @@ pub(crate) async fn create(
     account.notify_addrs = notify_addrs;
     account.kind = req.kind.into();
     state.store.create_device(&account).await?;
-    tracing::info!(device = %account.device_id, "device account created");
+    tracing::info!(device = %Untrusted(&account.device_id), "device account created");
     // A registry-only entry it replaced keeps its registry, link and kind.
     let (account, registry, link) = view(&state, &account.device_id).await?;
     Ok((
         StatusCode::CREATED,
         Json(device_json(&account, registry, link)),
     ))
+}
+
+/// Checks notification addresses where they are stored: count and length, syntax, and the
+/// destination policy for IP literals (host names are checked again at send time).
+fn check_notify_addresses(state: &AppState, addrs: &[String]) -> Result<(), Failure> {
+    fields::notify_addresses(addrs)?;
+    for addr in addrs {
+        let parsed = NotifyAddress::parse(addr, state.config.notification_udp_port)
+            .map_err(|e| Failure::bad_request(e.to_string()))?;
+        state
+            .notifier
+            .policy()
+            .check_address(&parsed)
+            .map_err(|e| Failure::bad_request(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Query of `GET /api/v1/devices`.
@@ -178,6 +194,15 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     QueryArgs(q): QueryArgs<ListQuery>,
 ) -> Result<Json<DeviceList>, Failure> {
+    for (field, value) in [
+        ("prefix", &q.prefix),
+        ("manufacturer", &q.manufacturer),
+        ("model", &q.model),
+        ("gateway", &q.gateway),
+        ("after", &q.after),
+    ] {
+        fields::opt_text(field, value.as_deref(), model::MAX_SHORT_TEXT_BYTES)?;
+    }
     Ok(Json(page(&state, &q.filter()).await?))
 }
 
@@ -259,9 +284,7 @@ pub(crate) async fn update(
         ));
     }
     if let Some(name) = &req.auth_name {
-        if name.is_empty() {
-            return Err(Failure::bad_request("auth_name must not be empty"));
-        }
+        fields::auth_name(name)?;
         if req.auth_secret.is_none() && *name != a.auth_name {
             return Err(Failure::bad_request(
                 "a new auth_name needs auth_secret too (the stored verifier covers the name)",
@@ -270,9 +293,7 @@ pub(crate) async fn update(
         a.auth_name.clone_from(name);
     }
     if let Some(secret) = &req.auth_secret {
-        if secret.is_empty() {
-            return Err(Failure::bad_request("auth_secret must not be empty"));
-        }
+        fields::secret("auth_secret", secret)?;
         a.client_verifier = dm_store::md5_verifier(&a.auth_name, secret);
     }
     if let Some(t) = req.auth_type {
@@ -282,13 +303,11 @@ pub(crate) async fn update(
         a.server_auth = t.into();
     }
     if let Some(secret) = req.server_secret {
+        fields::secret("server_secret", &secret)?;
         a.server_secret = Secret::new(secret);
     }
     if let Some(addrs) = req.notify {
-        for addr in &addrs {
-            NotifyAddress::parse(addr, state.config.notification_udp_port)
-                .map_err(|e| Failure::bad_request(e.to_string()))?;
-        }
+        check_notify_addresses(&state, &addrs)?;
         a.notify_addrs = addrs;
     }
     if let Some(enabled) = req.enabled {
@@ -299,7 +318,7 @@ pub(crate) async fn update(
     }
     a.updated_at = now_ms();
     state.store.update_device(&a).await?;
-    tracing::info!(device = %id, "device account updated");
+    tracing::info!(device = %Untrusted(&id), "device account updated");
     let (a, registry, link) = view(&state, &id).await?;
     Ok(Json(device_json(&a, registry, link)))
 }
@@ -309,8 +328,9 @@ pub(crate) async fn remove(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Failure> {
+    fields::device_id(&id)?;
     state.store.delete_device(&id).await?;
-    tracing::info!(device = %id, "device account deleted");
+    tracing::info!(device = %Untrusted(&id), "device account deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -328,6 +348,7 @@ pub(crate) async fn tree(
     Path(id): Path<String>,
     QueryArgs(q): QueryArgs<TreeQuery>,
 ) -> Result<Json<model::TreeValues>, Failure> {
+    fields::node_path("prefix", &q.prefix)?;
     account(&state, &id).await?;
     let values = state.store.list_tree_values(&id, &q.prefix).await?;
     let values = values
@@ -366,7 +387,9 @@ pub(crate) async fn notify(
         .await
         .map_err(|e| match e {
             RouteError::NotFound(_) => Failure::new(StatusCode::NOT_FOUND, e.to_string()),
-            RouteError::NoRoute(_) => Failure::new(StatusCode::CONFLICT, e.to_string()),
+            RouteError::NoRoute(_) | RouteError::Refused(_) => {
+                Failure::new(StatusCode::CONFLICT, e.to_string())
+            }
             RouteError::Failed(_) => Failure::new(StatusCode::BAD_GATEWAY, e.to_string()),
             RouteError::Encode(_) => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             RouteError::Store(e) => Failure::from(e),

@@ -9,7 +9,7 @@ use dm_store::{EventFilter, Store as _};
 use serde::Deserialize;
 
 use super::model::{Event, EventList};
-use super::{Failure, QueryArgs};
+use super::{Failure, QueryArgs, fields};
 use crate::state::AppState;
 
 /// Query of the event lists.
@@ -26,6 +26,14 @@ pub(crate) struct ListQuery {
 }
 
 async fn list_filtered(state: &AppState, q: ListQuery) -> Result<Json<EventList>, Failure> {
+    if let Some(id) = &q.device_id {
+        fields::device_id(id)?;
+    }
+    fields::opt_text(
+        "alert_type",
+        q.alert_type.as_deref(),
+        super::model::MAX_SHORT_TEXT_BYTES,
+    )?;
     let filter = EventFilter {
         device_id: q.device_id,
         alert_code: q.alert_code,
@@ -70,6 +78,7 @@ pub(crate) async fn for_device(
     Path(id): Path<String>,
     QueryArgs(mut q): QueryArgs<ListQuery>,
 ) -> Result<Json<EventList>, Failure> {
+    fields::device_id(&id)?;
     if state.store.get_device(&id).await?.is_none() {
         return Err(Failure::new(
             StatusCode::NOT_FOUND,

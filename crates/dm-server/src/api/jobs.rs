@@ -9,8 +9,9 @@ use dm_store::{JobFilter, Store as _};
 use serde::Deserialize;
 
 use super::model::{CommandOutcome, Job, JobList, JobState, NewJob};
-use super::{Failure, JsonBody, QueryArgs};
+use super::{Failure, JsonBody, QueryArgs, fields};
 use crate::state::{AppState, now_ms};
+use dm_host::log::Untrusted;
 
 pub(crate) fn job_json(job: dm_store::Job) -> Job {
     Job {
@@ -44,6 +45,7 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(req): JsonBody<NewJob>,
 ) -> Result<(StatusCode, Json<Job>), Failure> {
+    fields::device_id(&req.device_id)?;
     if req.commands.is_empty() {
         return Err(Failure::bad_request("a job needs at least one command"));
     }
@@ -51,6 +53,7 @@ pub(crate) async fn create(
         c.validate()
             .map_err(|e| Failure::bad_request(e.to_string()))?;
     }
+    fields::job_commands(&req.commands)?;
     let job = state
         .store
         .create_job(&dm_store::NewJob {
@@ -59,7 +62,7 @@ pub(crate) async fn create(
             created_at: now_ms(),
         })
         .await?;
-    tracing::info!(job = job.id, device = %job.device_id, "job queued");
+    tracing::info!(job = job.id, device = %Untrusted(&job.device_id), "job queued");
     Ok((StatusCode::CREATED, Json(job_json(job))))
 }
 
@@ -79,6 +82,9 @@ pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     QueryArgs(q): QueryArgs<ListQuery>,
 ) -> Result<Json<JobList>, Failure> {
+    if let Some(id) = &q.device_id {
+        fields::device_id(id)?;
+    }
     let filter = JobFilter {
         device_id: q.device_id,
         state: q.state.map(Into::into),
@@ -122,5 +128,5 @@ pub(crate) async fn cancel(
 
 fn parse_id(text: &str) -> Result<i64, Failure> {
     text.parse()
-        .map_err(|_| Failure::bad_request(format!("job id must be an integer: {text:?}")))
+        .map_err(|_| Failure::bad_request("job id must be an integer"))
 }

@@ -5,6 +5,7 @@
 
 mod devices;
 mod events;
+mod fields;
 mod gateways;
 mod jobs;
 pub mod model;
@@ -18,6 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dm_host::log::Untrusted;
 use subtle::ConstantTimeEq as _;
 
 use crate::state::AppState;
@@ -66,7 +68,10 @@ async fn require_token(State(state): State<Arc<AppState>>, req: Request, next: N
         .unwrap_or("");
     let ok = !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected));
     if !ok {
-        tracing::info!(path = %req.uri().path(), "API request refused: bad or missing bearer token");
+        tracing::info!(
+            path = %Untrusted(req.uri().path()),
+            "API request refused: bad or missing bearer token"
+        );
         let mut resp =
             Failure::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
         resp.headers_mut().insert(
@@ -118,7 +123,10 @@ impl From<dm_store::Error> for Failure {
             E::Conflict { .. } | E::InvalidState { .. } => StatusCode::CONFLICT,
             E::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             _ => {
-                tracing::error!(error = %e, "store failure in API request");
+                tracing::error!(
+                    error = %Untrusted(&e.to_string()),
+                    "store failure in API request"
+                );
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };

@@ -469,3 +469,20 @@ pub struct ApiError {
     /// What went wrong.
     pub error: String,
 }
+
+/// Longest `device_id` accepted (bytes of UTF-8). Device ids are printable: no control
+/// characters (C0, DEL, C1), not empty.
+pub const MAX_DEVICE_ID_BYTES: usize = 256;
+/// Longest `auth_name` accepted (bytes); printable like a device id.
+pub const MAX_AUTH_NAME_BYTES: usize = 256;
+/// Longest `auth_secret` / `server_secret` accepted (bytes).
+pub const MAX_SECRET_BYTES: usize = 1024;
+/// Longest notification address accepted (bytes).
+pub const MAX_NOTIFY_ADDRESS_BYTES: usize = 1024;
+/// Most notification addresses one device may have.
+pub const MAX_NOTIFY_ADDRESSES: usize = 8;
+/// Longest node path (`path`, `target`, tree `prefix`) accepted (bytes); printable.
+pub const MAX_NODE_PATH_BYTES: usize = 1024;
+/// Longest `format` / `type` of a job item, and of the text filters of list queries
+/// (`prefix`, `manufacturer`, `model`, `alert_type`, `after`), in bytes; printable.
+pub const MAX_SHORT_TEXT_BYTES: usize = 256;

@@ -111,9 +111,32 @@ pub struct Server {
 impl Server {
     /// Starts `dm-server` on `listen` (`127.0.0.1:0` for any port) with its data in `dir`.
     pub fn start(backend: &Backend, dir: &Path, listen: &str) -> Server {
+        Server::start_with(backend, dir, listen, &[], None)
+    }
+
+    /// As [`Server::start`], with extra command-line flags, and under an open-file limit
+    /// (`RLIMIT_NOFILE`, soft and hard, set by `sh -c 'ulimit -n N; exec ...'`) when `nofile` is
+    /// given.
+    pub fn start_with(
+        backend: &Backend,
+        dir: &Path,
+        listen: &str,
+        extra: &[&str],
+        nofile: Option<u64>,
+    ) -> Server {
         let log = dir.join(format!("server-{}.log", unique("log")));
         let stderr = std::fs::File::create(&log).expect("server log file");
-        let mut child = Command::new(bin("dm-server"))
+        let mut command = match nofile {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(bin("dm-server"));
+                c
+            }
+            None => Command::new(bin("dm-server")),
+        };
+        let mut child = command
             .args([
                 "--listen",
                 listen,
@@ -123,6 +146,7 @@ impl Server {
                 TOKEN,
             ])
             .args(["--server-id", SERVER_ID])
+            .args(extra)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .current_dir(dir)
@@ -157,6 +181,11 @@ impl Server {
         let fresh = Server::start(&self.backend, &self.dir, &self.listen);
         let old = std::mem::replace(self, fresh);
         drop(old);
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn kill(&mut self) {

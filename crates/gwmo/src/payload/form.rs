@@ -120,17 +120,20 @@ impl<'a> Fields<'a> {
                     max: self.max,
                 });
             }
-            let Some((key, value)) = form_urlencoded::parse(piece.as_bytes()).next() else {
-                continue;
+            let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+            // Strict decoding: an escape that does not make UTF-8 is an error (a literal
+            // U+FFFD in the text is data, and survives a round trip).
+            let decode = |part: &str| {
+                let plus: Vec<u8> = part
+                    .bytes()
+                    .map(|b| if b == b'+' { b' ' } else { b })
+                    .collect();
+                let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+                String::from_utf8(bytes).map_err(|_| Error::FormInvalidUtf8 { offset })
             };
-            let replacements = |s: &str| s.matches('\u{fffd}').count();
-            let raw = replacements(piece);
-            if replacements(&key) + replacements(&value) > raw {
-                return Err(Error::FormInvalidUtf8 { offset });
-            }
             return Ok(Some(Field {
-                key: key.into_owned(),
-                value: value.into_owned(),
+                key: decode(key)?,
+                value: decode(value)?,
                 offset,
             }));
         }
@@ -187,6 +190,7 @@ mod tests {
             max_size: 8,
             max_depth: 1,
             max_elements: 2,
+            ..Limits::default()
         };
         assert!(matches!(
             all("a=123456789", &l),

@@ -13,7 +13,7 @@ use super::tokens::{
     DDF_PAGE, FPI_DDF_1_2, METINF_PAGE, NS_DDF, NS_METINF, PAGE_DDF, PAGE_METINF, PAGE_SYNCML,
     SYNCML_CODE_SPACE, d,
 };
-use crate::{Error, Limits};
+use crate::{Encoding, Error, LimitKind};
 
 /// Appends `text` to `out` with `&`, `<`, `>` escaped.
 pub(crate) fn push_escaped(out: &mut String, text: &str) {
@@ -37,6 +37,9 @@ pub(crate) fn push_escaped(out: &mut String, text: &str) {
 /// an element without content (or with only whitespace) is written `<X/>`, adjacent text pieces
 /// become one text node, and text nodes made only of whitespace are dropped (the encoder, like
 /// libwbxml, ignores them).
+///
+/// It writes at most `limit` bytes, give or take one operation: [`XmlOut::over`] says when it
+/// went past (the caller stops there and reports the limit).
 pub(crate) struct XmlOut<'a> {
     out: String,
     /// Text seen since the last tag, not yet written.
@@ -44,6 +47,7 @@ pub(crate) struct XmlOut<'a> {
     /// A start tag of an element with content is written up to its name; its `>` (or `/>` if
     /// nothing follows before its end) is still to come.
     open: bool,
+    limit: usize,
 }
 
 /// Character data between two tags, borrowed while it is one piece.
@@ -54,13 +58,25 @@ enum PendingText<'a> {
 }
 
 impl<'a> XmlOut<'a> {
-    /// An empty builder with room for `capacity` bytes.
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    /// An empty builder with room for `capacity` bytes (at most `limit`), that may write `limit`.
+    pub(crate) fn new(capacity: usize, limit: usize) -> Self {
         XmlOut {
-            out: String::with_capacity(capacity),
+            out: String::with_capacity(capacity.min(limit)),
             text: PendingText::Empty,
             open: false,
+            limit,
         }
+    }
+
+    /// True once more than the limit has been written.
+    #[inline]
+    pub(crate) fn over(&self) -> bool {
+        self.out.len() > self.limit
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
     }
 
     /// Appends character data (unescaped).
@@ -162,29 +178,72 @@ impl<'a> XmlOut<'a> {
     }
 }
 
-/// Decodes `bytes` as a nested DM DDF 1.2 WBXML document into XML text, if it is one: its root
-/// must be `MgmtTree` (the encoder writes only such a root as a nested document).
-pub(crate) fn nested_to_xml(bytes: &[u8], limits: &Limits) -> Option<String> {
-    let wl = wbxml::Limits {
-        max_size: limits.max_size,
-        max_depth: limits.max_depth,
+/// Counts the `len` bytes of XML text an [`XmlOut`] wrote for one value against the reader's
+/// budget: an error if they are more than `max_text` or than the output budget holds.
+fn settle(r: &mut Reader<'_>, len: usize, offset: usize) -> Result<(), wbxml::Error> {
+    let max = r.limits().max_text;
+    if len > max {
+        return Err(wbxml::Error::LimitExceeded {
+            limit: LimitKind::Text,
+            offset,
+            max,
+        });
+    }
+    r.charge(len)
+}
+
+/// Decodes `bytes` (the content of the `Data` element at byte `at` of the message `outer`
+/// reads) as a nested DM DDF 1.2 WBXML document into XML text, if it is one: its root must be
+/// `MgmtTree` (the encoder writes only such a root as a nested document). `Ok(None)` if it is
+/// not one. The nested document draws on the outer message's budget ([`Reader::nested`]),
+/// whether it turns out to be one or not, and the XML text written counts against it too.
+///
+/// # Errors
+/// [`Error::LimitExceeded`] (at `at`) when the nested document exceeds a limit.
+pub(crate) fn nested_to_xml(
+    outer: &mut Reader<'_>,
+    bytes: &[u8],
+    at: usize,
+) -> Result<Option<String>, Error> {
+    let limit_or_none = |e: wbxml::Error| match e {
+        wbxml::Error::LimitExceeded { limit, max, .. } => Err(Error::LimitExceeded {
+            encoding: Encoding::Wbxml,
+            limit,
+            offset: at,
+            max,
+        }),
+        _ => Ok(None),
     };
-    let mut r = Reader::new(bytes, wl).ok()?;
-    let mut out = XmlOut::with_capacity(bytes.len() * 2);
+    // The `Data` element has ended: the nested document sits one level below the reader.
+    let mut r = match outer.nested(bytes, outer.depth() + 1) {
+        Ok(r) => r,
+        Err(e) => return limit_or_none(e),
+    };
+    let result = nested_events(&mut r, bytes.len());
+    outer.absorb(&r);
+    result.or_else(limit_or_none)
+}
+
+/// The XML text of the DDF document `r` reads (`len` bytes), `None` if it is not one.
+fn nested_events(r: &mut Reader<'_>, len: usize) -> Result<Option<String>, wbxml::Error> {
+    let limit = r.output_left().min(r.limits().max_text);
+    let mut out = XmlOut::new(len * 2, limit);
     let mut stack: Vec<&'static str> = Vec::with_capacity(16);
     let mut first = true;
     let mut buf = [0u8; 4];
-    while let Some(ev) = r.next_event().ok()? {
+    while let Some(ev) = r.next_event()? {
         match ev {
             Event::Start(Tag {
                 id: TagId::Token(t),
                 has_content,
                 ..
             }) => {
-                let name = DDF_PAGE.name(t)?;
+                let Some(name) = DDF_PAGE.name(t) else {
+                    return Ok(None);
+                };
                 if first {
                     if t != d::MGMT_TREE {
-                        return None;
+                        return Ok(None);
                     }
                     out.start(name, Some(NS_DDF), has_content);
                     first = false;
@@ -195,13 +254,32 @@ pub(crate) fn nested_to_xml(bytes: &[u8], limits: &Limits) -> Option<String> {
                     stack.push(name);
                 }
             }
-            Event::End => out.end(stack.pop()?),
-            Event::Str(b) | Event::Opaque(b) => out.text(std::str::from_utf8(b).ok()?),
-            Event::Entity(cp) => out.text_owned(char::from_u32(cp)?.encode_utf8(&mut buf)),
-            _ => return None,
+            Event::End => match stack.pop() {
+                Some(name) => out.end(name),
+                None => return Ok(None),
+            },
+            Event::Str(b) | Event::Opaque(b) => match std::str::from_utf8(b) {
+                Ok(t) => out.text(t),
+                Err(_) => return Ok(None),
+            },
+            Event::Entity(cp) => match char::from_u32(cp) {
+                Some(c) => out.text_owned(c.encode_utf8(&mut buf)),
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        }
+        if out.over() {
+            let offset = r.offset();
+            settle(r, out.len(), offset)?;
         }
     }
-    if first { None } else { Some(out.finish()) }
+    if first {
+        return Ok(None);
+    }
+    let xml = out.finish();
+    let offset = r.offset();
+    settle(r, xml.len(), offset)?;
+    Ok(Some(xml))
 }
 
 /// True when a literal tag name can be written as an XML element name that reads back as the
@@ -225,7 +303,8 @@ pub(crate) fn inline_elements_to_xml<'a>(
     prefix: &[u8],
     at: usize,
 ) -> Result<String, Error> {
-    let mut out = XmlOut::with_capacity(256 + 2 * (r.offset() - at));
+    let limit = r.output_left().min(r.limits().max_text);
+    let mut out = XmlOut::new(256 + 2 * (r.offset() - at), limit);
     // A U+FEFF at the very start of the text would be read back as a byte-order mark and
     // dropped (quick-xml skips it), so it is dropped here already.
     out.text_owned(String::from_utf8_lossy(prefix).trim_start_matches('\u{FEFF}'));
@@ -244,6 +323,10 @@ pub(crate) fn inline_elements_to_xml<'a>(
                 })?
             }
         };
+        if out.over() {
+            let offset = r.offset();
+            settle(r, out.len(), offset)?;
+        }
         match ev {
             Event::Start(tag) => {
                 let parent_ns = stack.last().map_or("", |(_, ns)| *ns);
@@ -266,7 +349,7 @@ pub(crate) fn inline_elements_to_xml<'a>(
                             return Err(Error::WbxmlUnexpected {
                                 offset: at,
                                 expected: "an XML element name in Data",
-                                found: n.into_owned(),
+                                found: crate::error::excerpt(&n),
                             });
                         }
                         (n, parent_ns)
@@ -281,7 +364,12 @@ pub(crate) fn inline_elements_to_xml<'a>(
             Event::End => match stack.pop() {
                 Some((name, _)) => out.end(&name),
                 // The END of Data itself.
-                None => return Ok(out.finish()),
+                None => {
+                    let xml = out.finish();
+                    let offset = r.offset();
+                    settle(r, xml.len(), offset)?;
+                    return Ok(xml);
+                }
             },
             Event::Str(b) | Event::Opaque(b) => match String::from_utf8_lossy(b) {
                 Cow::Borrowed(t) => out.text(t),
@@ -311,10 +399,11 @@ pub(crate) fn is_mgmt_tree(xml: &str) -> bool {
             .is_some_and(|h| h.contains(NS_DDF))
 }
 
-/// Encodes a TNDS `MgmtTree` XML text as a nested DM DDF 1.2 WBXML document, libwbxml style.
-/// `None` if the text is not a well-formed document using only DDF 1.2 elements (the caller
-/// then writes the text itself as `OPAQUE`).
-pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
+/// Encodes a TNDS `MgmtTree` XML text as a nested DM DDF 1.2 WBXML document, libwbxml style,
+/// with the number of string-table references it holds. `None` if the text is not a
+/// well-formed document using only DDF 1.2 elements (the caller then writes the text itself as
+/// `OPAQUE`).
+pub(crate) fn encode_nested(xml: &str) -> Option<(Vec<u8>, usize)> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut evs: Vec<DdfEv<'_>> = Vec::with_capacity(64);
     let mut depth = 0usize;
@@ -424,7 +513,8 @@ pub(crate) fn encode_nested(xml: &str) -> Option<Vec<u8>> {
             }
         }
     }
-    Some(w.finish())
+    let refs = w.str_refs();
+    Some((w.finish(), refs))
 }
 
 /// One event of non-DDF XML in `Data`, written as WBXML elements the way libwbxml does:

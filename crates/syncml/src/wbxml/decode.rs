@@ -7,18 +7,16 @@ use super::tokens::{
     FPI_SYNCML_1_1, FPI_SYNCML_1_2, PAGE_METINF, PAGE_SYNCML, PUBLIC_ID_SYNCML_1_1,
     PUBLIC_ID_SYNCML_1_2, m, s, tag_name,
 };
+use crate::error::excerpt_bytes;
 use crate::{
-    Alert, AlertCode, Chal, Command, Container, Cred, Data, Error, Exec, Item, ItemCmd, Limits,
-    Location, Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl, Version,
+    Alert, AlertCode, Chal, Command, Container, Cred, Data, Encoding, Error, Exec,
+    HARD_MAX_NESTING, Item, ItemCmd, LimitKind, Limits, Location, Meta, Results, Status,
+    StatusCode, SyncBody, SyncHdr, SyncMl, Version,
 };
 
 /// Decodes one SyncML DM message from WBXML.
 pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
-    let wl = wbxml::Limits {
-        max_size: limits.max_size,
-        max_depth: limits.max_depth,
-    };
-    let reader = Reader::new(input, wl)?;
+    let reader = Reader::new(input, *limits)?;
     let header_version = match reader.header().public_id {
         PublicId::Known(PUBLIC_ID_SYNCML_1_2) => Some(Version::V1_2),
         PublicId::Known(PUBLIC_ID_SYNCML_1_1) => Some(Version::V1_1),
@@ -33,16 +31,14 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
             Some(t) if t == FPI_SYNCML_1_1.as_bytes() => Some(Version::V1_1),
             t => {
                 return Err(Error::WbxmlUnsupportedPublicId {
-                    public_id: String::from_utf8_lossy(t.unwrap_or_default()).into_owned(),
+                    public_id: excerpt_bytes(t.unwrap_or_default()),
                 });
             }
         },
     };
     let mut d = Decoder {
         r: reader,
-        elements: 0,
-        max_elements: limits.max_elements,
-        limits: *limits,
+        nesting: 0,
     };
     let (at, root) = d.start("SyncML")?;
     if root.page != PAGE_SYNCML || root.id != TagId::Token(s::SYNC_ML) || !root.has_content {
@@ -61,7 +57,7 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
         return Err(Error::WbxmlUnexpected {
             offset: d.r.offset(),
             expected: "end of document",
-            found: format!("{ev:?}"),
+            found: describe_event(Some(ev)),
         });
     }
     let hdr = hdr.ok_or(Error::WbxmlMissingElement {
@@ -93,11 +89,25 @@ fn tag_tok(tag: &Tag<'_>) -> Option<(u8, u8)> {
 fn describe(tag: &Tag<'_>) -> String {
     match tag.id {
         TagId::Token(t) => tag_name(tag.page, t),
-        TagId::Literal(name) => String::from_utf8_lossy(name).into_owned(),
+        TagId::Literal(name) => excerpt_bytes(name),
     }
 }
 
-/// Collected character data of a text-only element.
+/// A short description of an event for an error (never its content).
+fn describe_event(ev: Option<Event<'_>>) -> String {
+    match ev {
+        None => "end of input".to_owned(),
+        Some(Event::Start(t)) => describe(&t),
+        Some(Event::End) => "END".to_owned(),
+        Some(Event::Str(_)) => "text".to_owned(),
+        Some(Event::Opaque(_)) => "opaque data".to_owned(),
+        Some(Event::Entity(cp)) => format!("entity {cp:#x}"),
+        Some(Event::Extension { kind, .. }) => format!("extension {kind}"),
+    }
+}
+
+/// Collected character data of a text-only element. Its size is bounded by the reader
+/// (`max_text` per value, the output budget in total): every piece comes from an event.
 enum Text<'a> {
     Empty,
     One(&'a [u8]),
@@ -106,19 +116,39 @@ enum Text<'a> {
 
 impl<'a> Text<'a> {
     fn push(&mut self, b: &'a [u8]) {
-        *self = match std::mem::replace(self, Text::Empty) {
-            Text::Empty => Text::One(b),
+        self.append(b, Text::One(b));
+    }
+
+    /// Appends the character of an `ENTITY` (U+FFFD for a code point that is none), in place:
+    /// amortised constant time, however much text came before.
+    fn push_entity(&mut self, cp: u32) {
+        let c = char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER);
+        let mut buf = [0u8; 4];
+        let enc = c.encode_utf8(&mut buf).as_bytes();
+        self.append(enc, Text::Many(enc.to_vec()));
+    }
+
+    /// Appends `b`; `alone` is what the text becomes when it was empty. The first append to a
+    /// borrowed piece copies it once; later ones extend the buffer.
+    fn append(&mut self, b: &[u8], alone: Text<'a>) {
+        match self {
+            Text::Empty => *self = alone,
             Text::One(a) => {
                 let mut v = Vec::with_capacity(a.len() + b.len());
                 v.extend_from_slice(a);
                 v.extend_from_slice(b);
-                Text::Many(v)
+                *self = Text::Many(v);
             }
-            Text::Many(mut v) => {
-                v.extend_from_slice(b);
-                Text::Many(v)
-            }
-        };
+            Text::Many(v) => v.extend_from_slice(b),
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Text::Empty => Vec::new(),
+            Text::One(b) => b.to_vec(),
+            Text::Many(v) => v,
+        }
     }
 
     fn bytes(&self) -> &[u8] {
@@ -132,9 +162,8 @@ impl<'a> Text<'a> {
 
 struct Decoder<'a> {
     r: Reader<'a>,
-    elements: usize,
-    max_elements: usize,
-    limits: Limits,
+    /// Current `Atomic` / `Sequence` nesting.
+    nesting: usize,
 }
 
 impl<'a> Decoder<'a> {
@@ -146,64 +175,40 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn count(&mut self, at: usize) -> Result<(), Error> {
-        self.elements += 1;
-        if self.elements > self.max_elements {
-            return Err(Error::WbxmlLimit {
-                offset: at,
-                limit: "max_elements",
-                max: self.max_elements,
-            });
-        }
-        Ok(())
-    }
-
     /// The next event, which must be a start tag.
     fn start(&mut self, expected: &'static str) -> Result<(usize, Tag<'a>), Error> {
         let at = self.r.offset();
         match self.r.next_event()? {
-            Some(Event::Start(tag)) => {
-                self.count(at)?;
-                Ok((at, tag))
-            }
+            Some(Event::Start(tag)) => Ok((at, tag)),
             other => Err(Error::WbxmlUnexpected {
                 offset: at,
                 expected,
-                found: format!("{other:?}"),
+                found: describe_event(other),
             }),
         }
     }
 
     /// The next child element of the current element, or `None` at its END. Character data
-    /// between child elements is not allowed.
+    /// between child elements is not allowed (whitespace is skipped).
     #[inline]
     fn child(&mut self) -> Result<Option<(usize, Tag<'a>)>, Error> {
-        let at = self.r.offset();
-        if let Some(t) = self.r.tag_or_end() {
-            return match t {
-                Some(tag) => {
-                    self.count(at)?;
-                    Ok(Some((at, tag)))
-                }
-                None => Ok(None),
-            };
-        }
-        match self.r.next_event()? {
-            Some(Event::Start(tag)) => {
-                self.count(at)?;
-                Ok(Some((at, tag)))
+        loop {
+            let at = self.r.offset();
+            if let Some(t) = self.r.tag_or_end() {
+                return Ok(t.map(|tag| (at, tag)));
             }
-            Some(Event::End) => Ok(None),
-            Some(Event::Str(b)) if b.iter().all(u8::is_ascii_whitespace) => self.child(),
-            other => Err(Error::WbxmlUnexpected {
-                offset: at,
-                expected: "an element or END",
-                found: match other {
-                    Some(Event::Str(_)) => "text".to_owned(),
-                    Some(Event::Opaque(_)) => "opaque data".to_owned(),
-                    other => format!("{other:?}"),
-                },
-            }),
+            match self.r.next_event()? {
+                Some(Event::Start(tag)) => return Ok(Some((at, tag))),
+                Some(Event::End) => return Ok(None),
+                Some(Event::Str(b)) if b.iter().all(u8::is_ascii_whitespace) => {}
+                other => {
+                    return Err(Error::WbxmlUnexpected {
+                        offset: at,
+                        expected: "an element or END",
+                        found: describe_event(other),
+                    });
+                }
+            }
         }
     }
 
@@ -227,7 +232,6 @@ impl<'a> Decoder<'a> {
             let at = self.r.offset();
             match self.r.next_event()? {
                 Some(Event::Start(t)) => {
-                    self.count(at)?;
                     if t.has_content {
                         depth += 1;
                     }
@@ -257,14 +261,7 @@ impl<'a> Decoder<'a> {
             match self.r.next_event()? {
                 Some(Event::Str(b) | Event::Opaque(b)) => text.push(b),
                 Some(Event::End) => return Ok(text),
-                Some(Event::Entity(cp)) => {
-                    let c = char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER);
-                    let mut buf = [0u8; 4];
-                    let enc = c.encode_utf8(&mut buf).as_bytes().to_vec();
-                    let mut v = text.bytes().to_vec();
-                    v.extend_from_slice(&enc);
-                    text = Text::Many(v);
-                }
+                Some(Event::Entity(cp)) => text.push_entity(cp),
                 Some(Event::Start(t)) => {
                     return Err(Error::WbxmlUnexpected {
                         offset: at,
@@ -276,7 +273,7 @@ impl<'a> Decoder<'a> {
                     return Err(Error::WbxmlUnexpected {
                         offset: at,
                         expected: "text",
-                        found: format!("{other:?}"),
+                        found: describe_event(other),
                     });
                 }
             }
@@ -297,12 +294,7 @@ impl<'a> Decoder<'a> {
                 }),
             };
         }
-        let t = self.text_bytes(tag)?;
-        let owned = match t {
-            Text::Empty => return Ok(String::new()),
-            Text::One(b) => b.to_vec(),
-            Text::Many(v) => v,
-        };
+        let owned = self.text_bytes(tag)?.into_vec();
         String::from_utf8(owned).map_err(|_| Error::WbxmlInvalidUtf8 {
             offset: at,
             element,
@@ -324,7 +316,7 @@ impl<'a> Decoder<'a> {
         parsed.ok_or_else(|| Error::WbxmlInvalidNumber {
             offset: at,
             element,
-            text: String::from_utf8_lossy(b).into_owned(),
+            text: excerpt_bytes(b),
         })
     }
 
@@ -509,17 +501,10 @@ impl<'a> Decoder<'a> {
                     opaque_pieces += 1;
                     text.push(b);
                 }
-                Some(Event::Entity(cp)) => {
-                    let c = char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER);
-                    let mut buf = [0u8; 4];
-                    let mut v = text.bytes().to_vec();
-                    v.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    text = Text::Many(v);
-                }
+                Some(Event::Entity(cp)) => text.push_entity(cp),
                 Some(Event::End) => break,
                 Some(Event::Start(t)) => {
                     // Inline elements: DDF tags or literal tags (libwbxml writes unknown XML so).
-                    self.count(eat)?;
                     let xml = ddf::inline_elements_to_xml(&mut self.r, t, text.bytes(), eat)?;
                     return Ok(Data::Xml(xml));
                 }
@@ -527,7 +512,7 @@ impl<'a> Decoder<'a> {
                     return Err(Error::WbxmlUnexpected {
                         offset: eat,
                         expected: "Data content",
-                        found: format!("{other:?}"),
+                        found: describe_event(Some(other)),
                     });
                 }
                 None => {
@@ -544,12 +529,7 @@ impl<'a> Decoder<'a> {
             opaque_pieces = 1;
         }
         if opaque_pieces == 0 {
-            let v = match text {
-                Text::Empty => Vec::new(),
-                Text::One(b) => b.to_vec(),
-                Text::Many(v) => v,
-            };
-            return String::from_utf8(v)
+            return String::from_utf8(text.into_vec())
                 .map(Data::Text)
                 .map_err(|_| Error::WbxmlInvalidUtf8 {
                     offset: at,
@@ -557,14 +537,10 @@ impl<'a> Decoder<'a> {
                 });
         }
         // Opaque data holding a TNDS document (however it was split into pieces) is XML.
-        if let Some(xml) = ddf::nested_to_xml(text.bytes(), &self.limits) {
+        if let Some(xml) = ddf::nested_to_xml(&mut self.r, text.bytes(), at)? {
             return Ok(Data::Xml(xml));
         }
-        Ok(Data::Opaque(match text {
-            Text::Empty => Vec::new(),
-            Text::One(b) => b.to_vec(),
-            Text::Many(v) => v,
-        }))
+        Ok(Data::Opaque(text.into_vec()))
     }
 
     fn item_cmd(&mut self, tag: &Tag<'_>) -> Result<ItemCmd, Error> {
@@ -636,7 +612,16 @@ impl<'a> Decoder<'a> {
         Ok(e)
     }
 
-    fn container(&mut self, tag: &Tag<'_>) -> Result<Container, Error> {
+    fn container(&mut self, tag: &Tag<'_>, at: usize) -> Result<Container, Error> {
+        if self.nesting >= HARD_MAX_NESTING {
+            return Err(Error::LimitExceeded {
+                encoding: Encoding::Wbxml,
+                limit: LimitKind::Depth,
+                offset: at,
+                max: HARD_MAX_NESTING,
+            });
+        }
+        self.nesting += 1;
         let mut c = Container::default();
         while let Some((cat, ch)) = self.children(tag)? {
             match tag_tok(&ch) {
@@ -650,6 +635,7 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
+        self.nesting -= 1;
         Ok(c)
     }
 
@@ -736,13 +722,13 @@ impl<'a> Decoder<'a> {
         let cmd = match tag_tok(tag) {
             Some((PAGE_SYNCML, s::ADD)) => Command::Add(self.item_cmd(tag)?),
             Some((PAGE_SYNCML, s::ALERT)) => Command::Alert(self.alert(tag, at)?),
-            Some((PAGE_SYNCML, s::ATOMIC)) => Command::Atomic(self.container(tag)?),
+            Some((PAGE_SYNCML, s::ATOMIC)) => Command::Atomic(self.container(tag, at)?),
             Some((PAGE_SYNCML, s::COPY)) => Command::Copy(self.item_cmd(tag)?),
             Some((PAGE_SYNCML, s::DELETE)) => Command::Delete(self.item_cmd(tag)?),
             Some((PAGE_SYNCML, s::EXEC)) => Command::Exec(self.exec(tag)?),
             Some((PAGE_SYNCML, s::GET)) => Command::Get(self.item_cmd(tag)?),
             Some((PAGE_SYNCML, s::REPLACE)) => Command::Replace(self.item_cmd(tag)?),
-            Some((PAGE_SYNCML, s::SEQUENCE)) => Command::Sequence(self.container(tag)?),
+            Some((PAGE_SYNCML, s::SEQUENCE)) => Command::Sequence(self.container(tag, at)?),
             Some((PAGE_SYNCML, s::RESULTS)) => Command::Results(self.results(tag)?),
             Some((PAGE_SYNCML, s::STATUS)) => Command::Status(self.status(tag, at)?),
             _ => {

@@ -1,5 +1,13 @@
 //! AST -> WBXML, in two passes over one walk: the first counts strings for the string table,
 //! the second writes.
+//!
+//! WBXML compresses: a string-table reference, a tag token of an embedded document, stand for
+//! many bytes of decoded output. The encoder keeps its output decodable under the default
+//! [`Limits`] (whose output budget is a multiple of the input): while counting, it bounds the
+//! output a decoder will count for the message; when that bound is over the budget of the
+//! encoded bytes, it checks by decoding them, and if they exceed a limit it writes the message
+//! again in the plain form (no string table, embedded XML as its text in `OPAQUE`), which
+//! decodes to no more than its own size.
 
 use wbxml::{Header, PublicId, StringTable, StringTableBuilder, Version as WbxmlVersion, Writer};
 
@@ -8,8 +16,8 @@ use std::borrow::Cow;
 use super::ddf::{self, InlineEv};
 use super::tokens::{PAGE_METINF, PAGE_SYNCML, PUBLIC_ID_SYNCML_1_1, PUBLIC_ID_SYNCML_1_2, m, s};
 use crate::{
-    Alert, Command, Container, Cred, Data, Exec, Item, ItemCmd, Location, Meta, Results, Status,
-    SyncHdr, SyncMl, Version,
+    Alert, Command, Container, Cred, Data, Error, Exec, Item, ItemCmd, Limits, Location, Meta,
+    Results, Status, SyncHdr, SyncMl, Version,
 };
 
 /// Where the walk sends tags and character data.
@@ -39,6 +47,12 @@ struct Collect<'m> {
     strings: StringTableBuilder<'m>,
     /// The plan of each `Data::Xml`, in walk order.
     xml_plans: Vec<XmlPlan<'m>>,
+    /// The plain form: no string table, every `Data::Xml` as [`XmlPlan::Opaque`].
+    plain: bool,
+    /// An upper bound of the output a decoder counts for the message beyond its own bytes.
+    output: usize,
+    /// String-table references in nested documents.
+    nested_refs: usize,
 }
 
 impl<'m> Sink<'m> for Collect<'m> {
@@ -48,37 +62,61 @@ impl<'m> Sink<'m> for Collect<'m> {
     fn end(&mut self) {}
     #[inline]
     fn text(&mut self, s: &'m [u8]) {
-        self.strings.add(s);
+        // Each text is counted once, however it is written (inline or by reference).
+        self.output += s.len();
+        if !self.plain {
+            self.strings.add(s);
+        }
     }
     #[inline]
     fn inline(&mut self, _: &[u8]) {}
     fn data(&mut self, d: &'m Data) {
-        if let Data::Xml(x) = d {
-            let nested = if ddf::is_mgmt_tree(x) {
-                ddf::encode_nested(x)
-            } else {
-                None
-            };
-            let plan = match nested {
-                Some(doc) => XmlPlan::Nested(doc),
-                None => match ddf::parse_inline(x) {
-                    Some(evs) => {
-                        for e in &evs {
-                            match e {
-                                InlineEv::Start(Err(name), _) => {
-                                    self.strings.require(name.as_bytes());
-                                }
-                                InlineEv::Text(Cow::Borrowed(t)) => self.strings.add(t.as_bytes()),
-                                _ => {}
-                            }
-                        }
-                        XmlPlan::Inline(evs)
-                    }
-                    None => XmlPlan::Opaque,
-                },
-            };
-            self.xml_plans.push(plan);
+        let Data::Xml(x) = d else {
+            // Opaque data that may be a WBXML document is decoded as one: its tags may turn
+            // into up to 40 bytes of XML each (and its strings are counted again).
+            if let Data::Opaque(b) = d
+                && b.first().is_some_and(|&v| v <= 3)
+            {
+                self.output = self.output.saturating_add(b.len().saturating_mul(40));
+            }
+            return;
+        };
+        let nested = if !self.plain && ddf::is_mgmt_tree(x) {
+            ddf::encode_nested(x)
+        } else {
+            None
+        };
+        if !self.plain {
+            // Embedded elements: their text and names as read, then the XML text written
+            // for them (at most 4 times the source: `>` becomes `&gt;`).
+            self.output = self
+                .output
+                .saturating_add(x.len().saturating_mul(6))
+                .saturating_add(64);
         }
+        let plan = match nested {
+            Some((doc, refs)) => {
+                self.nested_refs += refs;
+                XmlPlan::Nested(doc)
+            }
+            None if self.plain => XmlPlan::Opaque,
+            None => match ddf::parse_inline(x) {
+                Some(evs) => {
+                    for e in &evs {
+                        match e {
+                            InlineEv::Start(Err(name), _) => {
+                                self.strings.require(name.as_bytes());
+                            }
+                            InlineEv::Text(Cow::Borrowed(t)) => self.strings.add(t.as_bytes()),
+                            _ => {}
+                        }
+                    }
+                    XmlPlan::Inline(evs)
+                }
+                None => XmlPlan::Opaque,
+            },
+        };
+        self.xml_plans.push(plan);
     }
 }
 
@@ -138,13 +176,36 @@ impl<'m> Sink<'m> for Write<'_, 'm> {
     }
 }
 
-/// Appends the encoding of one message to `out`.
+/// Appends the encoding of one message to `out`, in a form that decodes under the default
+/// [`Limits`] if any does (see the module docs).
 pub(crate) fn encode_into(msg: &SyncMl, out: &mut Vec<u8>) {
+    let start = out.len();
+    let (output, refs) = encode_form(msg, out, false);
+    let len = out.len().saturating_sub(start);
+    let limits = Limits::default();
+    if (output.saturating_add(len) > limits.output_budget(len) || refs > limits.max_str_refs)
+        && matches!(
+            super::decode::decode(out.get(start..).unwrap_or_default(), &limits),
+            Err(Error::LimitExceeded { .. })
+        )
+    {
+        out.truncate(start);
+        encode_form(msg, out, true);
+    }
+}
+
+/// Appends the encoding of one message to `out`, compact or `plain`; returns the bound of the
+/// output a decoder counts beyond the encoded bytes, and the string-table references written.
+fn encode_form(msg: &SyncMl, out: &mut Vec<u8>, plain: bool) -> (usize, usize) {
     let mut c = Collect {
         strings: StringTableBuilder::new(),
         xml_plans: Vec::new(),
+        plain,
+        output: 0,
+        nested_refs: 0,
     };
     walk(msg, &mut c);
+    let (output, nested_refs) = (c.output, c.nested_refs);
     let table = c.strings.build();
     let public_id = match msg.version {
         Version::V1_1 => PUBLIC_ID_SYNCML_1_1,
@@ -164,7 +225,9 @@ pub(crate) fn encode_into(msg: &SyncMl, out: &mut Vec<u8>) {
         xml_plans: c.xml_plans.into_iter(),
     };
     walk(msg, &mut w);
+    let refs = w.w.str_refs() + nested_refs;
     *out = w.w.finish();
+    (output, refs)
 }
 
 /// Static decimal strings for codes below 2000 (status and alert codes), so they can be

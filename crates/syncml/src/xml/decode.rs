@@ -2,27 +2,24 @@
 
 use std::borrow::Cow;
 
-use super::reader::{Reader, StartTag, Token, all_ws, check_chars, malformed, unescape};
+use super::reader::{Entities, Reader, StartTag, Token, all_ws, check_chars, malformed, unescape};
 use super::tag::Tag;
+use crate::error::excerpt;
 use crate::{
-    Alert, AlertCode, Chal, Command, Container, Cred, Data, Error, Exec, Item, ItemCmd, Limits,
-    Location, Meta, Results, Status, StatusCode, SyncBody, SyncHdr, SyncMl, Version,
+    Alert, AlertCode, Chal, Command, Container, Cred, Data, Encoding, Error, Exec,
+    HARD_MAX_NESTING, Item, ItemCmd, LimitKind, Limits, Location, Meta, Results, Status,
+    StatusCode, SyncBody, SyncHdr, SyncMl, Version,
 };
-
-/// `Atomic` / `Sequence` nesting the decoder accepts at most, whatever [`Limits::max_depth`]
-/// says: containers are decoded recursively, and this bound keeps the stack small (DM 1.2 forbids
-/// nested `Atomic`; real messages nest two levels at most). Exceeding it is an
-/// [`Error::XmlLimit`] named `container_nesting`.
-pub const HARD_MAX_NESTING: usize = 32;
 
 /// Decodes one XML-encoded SyncML DM message.
 ///
 /// See the [module documentation](super) for what is accepted and how `Data` is classified.
 ///
 /// # Errors
-/// - [`Error::XmlLimit`] when the input is longer than `limits.max_size`, nests deeper than
-///   `limits.max_depth`, holds more than `limits.max_elements` elements, or nests containers
-///   deeper than [`HARD_MAX_NESTING`];
+/// - [`Error::LimitExceeded`] when the input is longer than `limits.max_size`, nests deeper than
+///   `limits.max_depth`, holds more than `limits.max_elements` elements or `max_entities`
+///   references, has a text value larger than `max_text` or more text than its output budget,
+///   or nests containers deeper than [`HARD_MAX_NESTING`];
 /// - [`Error::XmlMalformed`] for input that is not well-formed UTF-8 XML;
 /// - [`Error::XmlInvalidChar`] for a character outside XML 1.0's `Char` production (a C0
 ///   control other than tab, line feed and carriage return, U+FFFE, U+FFFF), raw or as a
@@ -35,19 +32,29 @@ pub const HARD_MAX_NESTING: usize = 32;
 /// - [`Error::XmlUnsupportedVersion`] for a SyncML version other than 1.1 or 1.2.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<SyncMl, Error> {
     if input.len() > limits.max_size {
-        return Err(Error::XmlLimit {
-            offset: limits.max_size,
-            limit: "max_size",
-            max: limits.max_size,
-        });
+        return Err(limit_error(
+            LimitKind::Size,
+            limits.max_size,
+            limits.max_size,
+        ));
     }
     let text = std::str::from_utf8(input).map_err(|e| Error::XmlMalformed {
         offset: e.valid_up_to(),
         reason: "invalid UTF-8".to_owned(),
     })?;
-    check_chars(input)?;
-    let mut parser = Parser::new(text, limits);
+    let nul_runs = check_chars(input)?;
+    let mut parser = Parser::new(text, nul_runs, limits);
     parser.document()
+}
+
+/// An exceeded XML decoding limit.
+pub(super) fn limit_error(limit: LimitKind, offset: usize, max: usize) -> Error {
+    Error::LimitExceeded {
+        encoding: Encoding::Xml,
+        limit,
+        offset,
+        max,
+    }
 }
 
 /// An element whose start (or empty) tag has just been read.
@@ -67,17 +74,22 @@ struct Parser<'a> {
     max_depth: usize,
     max_elements: usize,
     elements: usize,
+    max_text: usize,
+    /// Output bytes the budget still holds, and the budget.
+    output_left: usize,
+    output_max: usize,
+    entities: Entities,
     /// Names of the open elements, outermost first (its length is the depth).
     open: Vec<&'a str>,
     /// Current `Atomic` / `Sequence` nesting.
     nesting: usize,
 }
 
-fn unexpected(offset: usize, expected: &'static str, found: impl Into<String>) -> Error {
+fn unexpected(offset: usize, expected: &'static str, found: &str) -> Error {
     Error::XmlUnexpected {
         offset,
         expected,
-        found: found.into(),
+        found: excerpt(found),
     }
 }
 
@@ -101,8 +113,8 @@ fn trim_ws(s: &str) -> &str {
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a str, limits: &Limits) -> Self {
-        let mut reader = Reader::new(input);
+    fn new(input: &'a str, nul_runs: bool, limits: &Limits) -> Self {
+        let mut reader = Reader::new(input, nul_runs);
         // A byte order mark is not part of the document; offsets stay those of `input`.
         if input.starts_with('\u{feff}') {
             reader.set_pos('\u{feff}'.len_utf8());
@@ -112,6 +124,13 @@ impl<'a> Parser<'a> {
             max_depth: limits.max_depth,
             max_elements: limits.max_elements,
             elements: 0,
+            max_text: limits.max_text,
+            output_left: limits.output_budget(input.len()),
+            output_max: limits.output_budget(input.len()),
+            entities: Entities {
+                left: limits.max_entities,
+                max: limits.max_entities,
+            },
             open: Vec::with_capacity(16),
             nesting: 0,
         }
@@ -127,18 +146,10 @@ impl<'a> Parser<'a> {
     fn open(&mut self, offset: usize, t: &StartTag<'a>) -> Result<Child<'a>, Error> {
         self.elements += 1;
         if self.elements > self.max_elements {
-            return Err(Error::XmlLimit {
-                offset,
-                limit: "max_elements",
-                max: self.max_elements,
-            });
+            return Err(limit_error(LimitKind::Elements, offset, self.max_elements));
         }
         if self.open.len() >= self.max_depth {
-            return Err(Error::XmlLimit {
-                offset,
-                limit: "max_depth",
-                max: self.max_depth,
-            });
+            return Err(limit_error(LimitKind::Depth, offset, self.max_depth));
         }
         if !t.empty {
             self.open.push(t.name);
@@ -149,6 +160,29 @@ impl<'a> Parser<'a> {
             offset,
             name: t.name,
         })
+    }
+
+    /// Counts a decoded value of `len` bytes (of the element at `offset`) against `max_text` and
+    /// the output budget. (XML never expands: every value is at most the input it came from, so
+    /// checking once it is built is enough.)
+    #[inline]
+    fn value(&mut self, offset: usize, len: usize) -> Result<(), Error> {
+        if len > self.max_text {
+            return Err(limit_error(LimitKind::Text, offset, self.max_text));
+        }
+        match self.output_left.checked_sub(len) {
+            Some(left) => {
+                self.output_left = left;
+                Ok(())
+            }
+            None => Err(limit_error(LimitKind::Output, offset, self.output_max)),
+        }
+    }
+
+    /// Resolves the references of the raw text `t` found at `offset`.
+    #[inline]
+    fn unescape(&mut self, t: &'a str, offset: usize) -> Result<Cow<'a, str>, Error> {
+        unescape(t, offset, &mut self.entities)
     }
 
     /// Closes the innermost open element with the end tag `name` found at `offset`.
@@ -221,7 +255,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Token::Text(t) => {
-                    unescape(t, offset)?;
+                    self.unescape(t, offset)?;
                 }
                 Token::CData(_) | Token::Comment | Token::Pi => {}
                 tok => return Err(unexpected(offset, "end tag", tok.describe())),
@@ -238,6 +272,7 @@ impl<'a> Parser<'a> {
         // Fast path: text without references, then the end tag.
         let (raw, stop) = self.reader.plain_text();
         if stop == Some(b'<') && self.close_here() {
+            self.value(c.offset, raw.len())?;
             return Ok(raw.to_owned());
         }
         self.reader.set_pos(start);
@@ -245,11 +280,16 @@ impl<'a> Parser<'a> {
         loop {
             let (offset, tok) = self.event()?;
             match tok {
-                Token::Text(t) => push(&mut acc, unescape(t, offset)?),
+                Token::Text(t) => {
+                    let s = self.unescape(t, offset)?;
+                    push(&mut acc, s);
+                }
                 Token::CData(t) => push(&mut acc, Cow::Borrowed(t)),
                 Token::End(name) => {
                     self.close(offset, name)?;
-                    return Ok(acc.map(Cow::into_owned).unwrap_or_default());
+                    let text = acc.map(Cow::into_owned).unwrap_or_default();
+                    self.value(c.offset, text.len())?;
+                    return Ok(text);
                 }
                 Token::Start(t) => return Err(unexpected(offset, "text", t.name)),
                 Token::Comment | Token::Pi => {}
@@ -266,7 +306,7 @@ impl<'a> Parser<'a> {
             .map_err(|_| Error::XmlInvalidNumber {
                 offset: c.offset,
                 element,
-                text,
+                text: excerpt(&text),
             })
     }
 
@@ -285,7 +325,7 @@ impl<'a> Parser<'a> {
             let (offset, tok) = self.event()?;
             match tok {
                 Token::Text(t) => {
-                    let s = unescape(t, offset)?;
+                    let s = self.unescape(t, offset)?;
                     if !has_elements {
                         if !all_ws(&s) {
                             text_is_ws = false;
@@ -304,14 +344,22 @@ impl<'a> Parser<'a> {
                 Token::End(name) if self.open.len() > base => self.close(offset, name)?,
                 Token::End(name) => {
                     self.close(offset, name)?;
-                    if has_elements {
-                        let raw = self.reader.slice(start, offset)?;
-                        return Ok(Data::Xml(trim_ws(raw).to_owned()));
-                    }
-                    if let (Some(cd), true) = (cdata, text_is_ws) {
-                        return Ok(Data::CData(cd.into_owned()));
-                    }
-                    return Ok(Data::Text(text.map(Cow::into_owned).unwrap_or_default()));
+                    let data = if has_elements {
+                        let raw = trim_ws(self.reader.slice(start, offset)?);
+                        // Runs of NULs sit only before end tags (the reader checked the rest):
+                        // dropped from embedded XML as from any text.
+                        if self.reader.has_nul_runs() && raw.contains('\0') {
+                            Data::Xml(raw.replace('\0', ""))
+                        } else {
+                            Data::Xml(raw.to_owned())
+                        }
+                    } else if let (Some(cd), true) = (cdata, text_is_ws) {
+                        Data::CData(cd.into_owned())
+                    } else {
+                        Data::Text(text.map(Cow::into_owned).unwrap_or_default())
+                    };
+                    self.value(c.offset, data.as_bytes().len())?;
+                    return Ok(data);
                 }
                 Token::CData(_) | Token::Comment | Token::Pi => {}
                 tok => {
@@ -380,7 +428,7 @@ impl<'a> Parser<'a> {
                 other => {
                     return Err(Error::XmlUnsupportedVersion {
                         offset: ver_dtd_offset,
-                        found: other.to_owned(),
+                        found: excerpt(other),
                     });
                 }
             },
@@ -577,7 +625,7 @@ impl<'a> Parser<'a> {
         }
         Ok(Error::XmlUnknownCommand {
             offset: c.offset,
-            name: c.name.to_owned(),
+            name: excerpt(c.name),
             cmd_id,
         })
     }
@@ -657,11 +705,7 @@ impl<'a> Parser<'a> {
 
     fn container(&mut self, c: &Child<'a>, parent: &'static str) -> Result<Container, Error> {
         if self.nesting >= HARD_MAX_NESTING {
-            return Err(Error::XmlLimit {
-                offset: c.offset,
-                limit: "container_nesting",
-                max: HARD_MAX_NESTING,
-            });
+            return Err(limit_error(LimitKind::Depth, c.offset, HARD_MAX_NESTING));
         }
         self.nesting += 1;
         let mut cmd_id = None;
@@ -765,7 +809,7 @@ fn root_namespace(offset: usize, t: &StartTag<'_>) -> Result<Option<Version>, Er
         } else {
             Err(Error::XmlUnsupportedVersion {
                 offset,
-                found: value.to_owned(),
+                found: excerpt(value),
             })
         };
     }

@@ -24,9 +24,11 @@
 //! [`Error::XmlUnknownCommand`] (with its `CmdID`, so that it can be answered). Everything
 //! the message decoder accepts inside a command is accepted here too.
 
-use super::reader::{Reader, Token, all_ws};
+use super::decode::limit_error;
+use super::reader::{Reader, Token, all_ws, check_chars};
 use super::tag::Tag;
-use crate::{Command, Error, Limits, SyncBody, SyncHdr, SyncMl, Version};
+use crate::error::excerpt;
+use crate::{Command, Error, LimitKind, Limits, SyncBody, SyncHdr, SyncMl, Version};
 
 /// Which commands a fragment may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,10 +153,11 @@ pub fn encode_fragment(commands: &[Command]) -> String {
 /// Decodes a fragment of `kind`.
 ///
 /// # Errors
-/// - [`Error::XmlLimit`] when the fragment is longer than `limits.max_size`, nests deeper than
-///   `limits.max_depth` (counted from the fragment's top level), holds more than
-///   `limits.max_elements` elements, or nests containers deeper than
-///   [`super::HARD_MAX_NESTING`];
+/// - [`Error::LimitExceeded`] when the fragment is longer than `limits.max_size`, nests deeper
+///   than `limits.max_depth` (counted from the fragment's top level), holds more than
+///   `limits.max_elements` elements, or exceeds another bound of [`Limits`] (text, output,
+///   entities, as the message decoder counts them), or nests containers deeper than
+///   [`crate::HARD_MAX_NESTING`];
 /// - [`Error::XmlUnexpected`] for an element outside `kind` at a command position, `Final`,
 ///   text or CDATA between commands, a declaration or DOCTYPE, an end tag with no start tag in
 ///   the fragment, or a fragment that ends inside an element;
@@ -167,17 +170,18 @@ pub fn decode_fragment(
     limits: &Limits,
 ) -> Result<Vec<Command>, Error> {
     if input.len() > limits.max_size {
-        return Err(Error::XmlLimit {
-            offset: limits.max_size,
-            limit: "max_size",
-            max: limits.max_size,
-        });
+        return Err(limit_error(
+            LimitKind::Size,
+            limits.max_size,
+            limits.max_size,
+        ));
     }
     let text = std::str::from_utf8(input).map_err(|e| Error::XmlMalformed {
         offset: e.valid_up_to(),
         reason: "invalid UTF-8".to_owned(),
     })?;
-    walk(text, kind, limits)?;
+    let nul_runs = check_chars(input)?;
+    walk(text, nul_runs, kind, limits)?;
     let mut wrapped = String::with_capacity(PREFIX.len() + text.len() + SUFFIX.len());
     wrapped.push_str(PREFIX);
     wrapped.push_str(text);
@@ -187,6 +191,7 @@ pub fn decode_fragment(
         max_size: wrapped.len(),
         max_depth: limits.max_depth.saturating_add(ENVELOPE_DEPTH),
         max_elements: limits.max_elements.saturating_add(ENVELOPE_ELEMENTS),
+        ..*limits
     };
     let msg = super::decode(wrapped.as_bytes(), &inner).map_err(|e| shift(e, PREFIX.len()))?;
     Ok(msg.body.commands)
@@ -197,8 +202,8 @@ type Open = bool;
 
 /// Checks structure and limits of the fragment with the decoder's tokenizer (see the module
 /// docs).
-fn walk(text: &str, kind: FragmentKind, limits: &Limits) -> Result<(), Error> {
-    let mut reader = Reader::new(text);
+fn walk(text: &str, nul_runs: bool, kind: FragmentKind, limits: &Limits) -> Result<(), Error> {
+    let mut reader = Reader::new(text, nul_runs);
     let mut open: Vec<Open> = Vec::new();
     let mut elements = 0usize;
     loop {
@@ -210,18 +215,14 @@ fn walk(text: &str, kind: FragmentKind, limits: &Limits) -> Result<(), Error> {
             Token::Start(t) => {
                 elements += 1;
                 if elements > limits.max_elements {
-                    return Err(Error::XmlLimit {
+                    return Err(limit_error(
+                        LimitKind::Elements,
                         offset,
-                        limit: "max_elements",
-                        max: limits.max_elements,
-                    });
+                        limits.max_elements,
+                    ));
                 }
                 if open.len() >= limits.max_depth {
-                    return Err(Error::XmlLimit {
-                        offset,
-                        limit: "max_depth",
-                        max: limits.max_depth,
-                    });
+                    return Err(limit_error(LimitKind::Depth, offset, limits.max_depth));
                 }
                 let tag = Tag::of(t.local());
                 let in_container = !open.is_empty();
@@ -232,7 +233,7 @@ fn walk(text: &str, kind: FragmentKind, limits: &Limits) -> Result<(), Error> {
                     return Err(Error::XmlUnexpected {
                         offset,
                         expected: kind.expected(),
-                        found: t.name.to_owned(),
+                        found: excerpt(t.name),
                     });
                 }
                 if !t.empty {
@@ -244,7 +245,7 @@ fn walk(text: &str, kind: FragmentKind, limits: &Limits) -> Result<(), Error> {
                     return Err(Error::XmlUnexpected {
                         offset,
                         expected: kind.expected(),
-                        found: format!("</{name}>"),
+                        found: format!("</{}>", excerpt(name)),
                     });
                 }
             }
@@ -330,7 +331,13 @@ fn shift(e: Error, by: usize) -> Error {
             offset: back(offset),
             code_point,
         },
-        Error::XmlLimit { offset, limit, max } => Error::XmlLimit {
+        Error::LimitExceeded {
+            encoding,
+            offset,
+            limit,
+            max,
+        } => Error::LimitExceeded {
+            encoding,
             offset: back(offset),
             limit,
             max,
@@ -522,39 +529,43 @@ mod tests {
             max_size,
             max_depth,
             max_elements,
+            ..Limits::default()
         };
         let two = format!("{one}{one}");
         let dec = |s: &str, l: Limits| decode_fragment(s.as_bytes(), FragmentKind::Commands, &l);
         assert!(dec(&two, limits(two.len(), 2, 4)).is_ok());
         assert!(matches!(
             dec(&two, limits(two.len() - 1, 2, 4)),
-            Err(Error::XmlLimit {
-                limit: "max_size",
+            Err(Error::LimitExceeded {
+                limit: LimitKind::Size,
                 ..
             })
         ));
         assert!(matches!(
             dec(&two, limits(two.len(), 1, 4)),
-            Err(Error::XmlLimit {
+            Err(Error::LimitExceeded {
                 offset: 5,
-                limit: "max_depth",
-                max: 1
+                limit: LimitKind::Depth,
+                max: 1,
+                ..
             })
         ));
         assert!(matches!(
             dec(&two, limits(two.len(), 2, 3)),
-            Err(Error::XmlLimit {
+            Err(Error::LimitExceeded {
                 offset: 32,
-                limit: "max_elements",
-                max: 3
+                limit: LimitKind::Elements,
+                max: 3,
+                ..
             })
         ));
         // Container nesting keeps its hard cap.
         let deep = "<Sequence><CmdID>1</CmdID>".repeat(40) + &"</Sequence>".repeat(40);
         assert!(matches!(
             dec(&deep, limits(1 << 20, 200, 1000)),
-            Err(Error::XmlLimit {
-                limit: "container_nesting",
+            Err(Error::LimitExceeded {
+                limit: LimitKind::Depth,
+                max: crate::HARD_MAX_NESTING,
                 ..
             })
         ));

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use crate::Error;
+use crate::{Encoding, Error, LimitKind};
 
 /// XML `S`: space, tab, line feed, carriage return.
 pub(super) fn is_ws(b: u8) -> bool {
@@ -81,18 +81,22 @@ fn word(chunk: &[u8]) -> u64 {
 }
 
 /// Checks that `bytes` (valid UTF-8) holds only XML 1.0 `Char`s: no C0 control other than tab,
-/// line feed and carriage return, no U+FFFE or U+FFFF (UTF-8 excludes surrogates already).
+/// line feed and carriage return, no U+FFFE or U+FFFF (UTF-8 excludes surrogates already),
+/// except runs of NUL bytes right before an end tag (`leaf\0</Data>`, the C string terminator
+/// libdmclient sends): true when there are such runs (the reader then drops them from text and
+/// rejects a NUL in any other markup, see [`Reader::new`]).
 ///
 /// # Errors
 /// [`Error::XmlInvalidChar`] at the first offending character.
-pub(super) fn check_chars(bytes: &[u8]) -> Result<(), Error> {
+pub(super) fn check_chars(bytes: &[u8]) -> Result<bool, Error> {
     // A branch-free test per 32-byte block (the compiler vectorises it); the exact byte loop
     // runs only on a block that holds a bad control character or a 0xEF lead byte.
     let mut blocks = bytes.chunks_exact(32);
     let mut base = 0;
+    let mut nul_runs = false;
     for block in blocks.by_ref() {
         if suspicious(block) {
-            check_slow(bytes, base, base + 32)?;
+            nul_runs |= check_slow(bytes, base, base + 32)?;
         }
         base += 32;
     }
@@ -103,9 +107,9 @@ pub(super) fn check_chars(bytes: &[u8]) -> Result<(), Error> {
         dst.copy_from_slice(tail);
     }
     if suspicious(&last) {
-        check_slow(bytes, base, bytes.len())?;
+        nul_runs |= check_slow(bytes, base, bytes.len())?;
     }
-    Ok(())
+    Ok(nul_runs)
 }
 
 /// True when `block` may hold a non-`Char`: a C0 control other than tab, line feed, carriage
@@ -116,10 +120,26 @@ fn suspicious(block: &[u8]) -> bool {
     })
 }
 
-/// The byte-at-a-time check of `bytes[from..to]` (a `U+FFFx` may run past `to`).
-fn check_slow(bytes: &[u8], from: usize, to: usize) -> Result<(), Error> {
-    for i in from..to {
+/// The byte-at-a-time check of `bytes[from..to]` (a `U+FFFx` or a run of NULs may run past
+/// `to`); true when it found a run of NULs right before `</`.
+fn check_slow(bytes: &[u8], from: usize, to: usize) -> Result<bool, Error> {
+    let mut nul_runs = false;
+    let mut i = from;
+    while i < to {
         let b = bytes.get(i).copied().unwrap_or(0);
+        if b == 0 {
+            let run = bytes
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|&&c| c == 0)
+                .count();
+            if bytes.get(i + run..i + run + 2) == Some(b"</") {
+                nul_runs = true;
+                i += run;
+                continue;
+            }
+        }
         if b < 0x20 && !is_ws(b) {
             return Err(Error::XmlInvalidChar {
                 offset: i,
@@ -135,8 +155,40 @@ fn check_slow(bytes: &[u8], from: usize, to: usize) -> Result<(), Error> {
                 code_point: 0xFFC0 | u32::from(last & 0x3F),
             });
         }
+        i += 1;
     }
-    Ok(())
+    Ok(nul_runs)
+}
+
+/// An error at the first NUL of `text`, found at byte `offset`, if it has one (markup other
+/// than text of a document with runs of NULs before end tags, see [`check_chars`]).
+fn no_nul(text: &str, offset: usize) -> Result<(), Error> {
+    match text.bytes().position(|b| b == 0) {
+        Some(i) => Err(Error::XmlInvalidChar {
+            offset: offset + i,
+            code_point: 0,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The entity and character references a decoder may still resolve.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entities {
+    /// References left.
+    pub(super) left: usize,
+    /// The limit (for the error).
+    pub(super) max: usize,
+}
+
+impl Entities {
+    /// No bound (references that are only checked, not resolved into the output).
+    pub(super) fn uncounted() -> Entities {
+        Entities {
+            left: usize::MAX,
+            max: usize::MAX,
+        }
+    }
 }
 
 /// Index of the first `a` or `b` in `bytes` at or after `from`, else `bytes.len()`.
@@ -163,10 +215,17 @@ pub(super) fn find2(bytes: &[u8], from: usize, a: u8, b: u8) -> usize {
 /// Resolves the predefined entities and character references of `raw`, text found at byte
 /// `offset` of the document. Borrows when there is nothing to resolve.
 ///
+/// Each reference is counted against `entities`.
+///
 /// # Errors
 /// [`Error::XmlMalformed`] for an unknown or unterminated reference, [`Error::XmlInvalidChar`]
-/// for a character reference to a non-`Char`.
-pub(super) fn unescape(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> {
+/// for a character reference to a non-`Char`, [`Error::LimitExceeded`] ([`LimitKind::Entities`])
+/// at the reference past the count.
+pub(super) fn unescape<'r>(
+    raw: &'r str,
+    offset: usize,
+    entities: &mut Entities,
+) -> Result<Cow<'r, str>, Error> {
     let bytes = raw.as_bytes();
     let first = find2(bytes, 0, b'&', b'&');
     if first == bytes.len() {
@@ -178,6 +237,12 @@ pub(super) fn unescape(raw: &str, offset: usize) -> Result<Cow<'_, str>, Error> 
     while amp < bytes.len() {
         out.push_str(raw.get(last..amp).unwrap_or_default());
         let at = offset + amp;
+        entities.left = entities.left.checked_sub(1).ok_or(Error::LimitExceeded {
+            encoding: Encoding::Xml,
+            limit: LimitKind::Entities,
+            offset: at,
+            max: entities.max,
+        })?;
         let semi = find2(bytes, amp, b';', b';');
         let name = raw
             .get(amp + 1..semi)
@@ -329,11 +394,36 @@ impl Token<'_> {
 pub(super) struct Reader<'a> {
     src: &'a str,
     pos: usize,
+    /// The document has runs of NULs before end tags ([`check_chars`]).
+    nul_runs: bool,
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(src: &'a str) -> Self {
-        Reader { src, pos: 0 }
+    /// A reader at the start of `src`. With `nul_runs` (what [`check_chars`] returned), a run of
+    /// NULs at the end of a text token (all the NULs such a document has are right before an
+    /// end tag) is dropped, a text token made only of NULs is skipped, and a NUL in a CDATA
+    /// section, comment, processing instruction or DOCTYPE is an [`Error::XmlInvalidChar`].
+    pub(super) fn new(src: &'a str, nul_runs: bool) -> Self {
+        Reader {
+            src,
+            pos: 0,
+            nul_runs,
+        }
+    }
+
+    /// `text` without its trailing NULs, if the document has runs of them.
+    #[inline]
+    fn trim_nuls(&self, text: &'a str) -> &'a str {
+        if self.nul_runs {
+            text.trim_end_matches('\0')
+        } else {
+            text
+        }
+    }
+
+    /// Whether the document has runs of NULs before end tags.
+    pub(super) fn has_nul_runs(&self) -> bool {
+        self.nul_runs
     }
 
     /// Offset of the next token.
@@ -377,7 +467,13 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let end = find2(self.src.as_bytes(), start, b'<', b'&');
         self.pos = end;
-        (self.src.get(start..end).unwrap_or_default(), self.byte(end))
+        let text = self.src.get(start..end).unwrap_or_default();
+        let stop = self.byte(end);
+        if stop == Some(b'<') {
+            (self.trim_nuls(text), stop)
+        } else {
+            (text, stop)
+        }
     }
 
     /// The next token.
@@ -397,7 +493,12 @@ impl<'a> Reader<'a> {
             Some(_) => {
                 let end = find2(self.src.as_bytes(), start, b'<', b'<');
                 self.pos = end;
-                Ok(Token::Text(self.slice(start, end)?))
+                let text = self.trim_nuls(self.slice(start, end)?);
+                if text.is_empty() {
+                    // Only NULs before an end tag: dropped.
+                    return self.next_token();
+                }
+                Ok(Token::Text(text))
             }
         }
     }
@@ -496,7 +597,7 @@ impl<'a> Reader<'a> {
         match self.byte(close) {
             Some(c) if c == quote => {
                 // References in the value must be well-formed and name XML characters.
-                unescape(self.slice(q + 1, close)?, q + 1)?;
+                unescape(self.slice(q + 1, close)?, q + 1, &mut Entities::uncounted())?;
                 Ok(close + 1)
             }
             Some(_) => Err(malformed(close, "'<' in an attribute value")),
@@ -513,18 +614,30 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| malformed(start, format!("unclosed {what}")))
     }
 
+    /// In a document with runs of NULs, an error at the first NUL of the markup that starts at
+    /// `start` and ends at the current position.
+    fn markup_without_nul(&self, start: usize) -> Result<(), Error> {
+        if self.nul_runs {
+            no_nul(self.slice(start, self.pos)?, start)?;
+        }
+        Ok(())
+    }
+
     fn bang(&mut self, start: usize) -> Result<Token<'a>, Error> {
         let rest = self.src.get(start..).unwrap_or_default();
         if rest.starts_with("<!--") {
             self.pos = self.past(start + 4, "-->", start, "comment")?;
+            self.markup_without_nul(start)?;
             Ok(Token::Comment)
         } else if rest.starts_with("<![CDATA[") {
             let from = start + 9;
             let end = self.past(from, "]]>", start, "CDATA section")?;
             self.pos = end;
+            self.markup_without_nul(start)?;
             Ok(Token::CData(self.slice(from, end - 3)?))
         } else if rest.starts_with("<!DOCTYPE") {
             self.pos = self.doctype_end(start)?;
+            self.markup_without_nul(start)?;
             Ok(Token::DocType)
         } else {
             Err(malformed(start, "unknown markup declaration"))
@@ -566,6 +679,7 @@ impl<'a> Reader<'a> {
             _ => return Err(malformed(end, "invalid processing instruction")),
         }
         self.pos = self.past(end, "?>", start, "processing instruction")?;
+        self.markup_without_nul(start)?;
         Ok(if target.eq_ignore_ascii_case("xml") {
             Token::Decl
         } else {

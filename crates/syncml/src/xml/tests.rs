@@ -605,9 +605,10 @@ fn limits_are_enforced() {
     };
     assert_eq!(
         decode(xml.as_bytes(), &small),
-        Err(Error::XmlLimit {
+        Err(Error::LimitExceeded {
+            encoding: crate::Encoding::Xml,
             offset: xml.len() - 1,
-            limit: "max_size",
+            limit: LimitKind::Size,
             max: xml.len() - 1
         })
     );
@@ -616,9 +617,10 @@ fn limits_are_enforced() {
     let offset = xml.rfind("<CmdID>").unwrap();
     assert_eq!(
         decode(xml.as_bytes(), &shallow),
-        Err(Error::XmlLimit {
+        Err(Error::LimitExceeded {
+            encoding: crate::Encoding::Xml,
             offset,
-            limit: "max_depth",
+            limit: LimitKind::Depth,
             max: 4
         })
     );
@@ -642,8 +644,8 @@ fn limits_are_enforced() {
                 ..ok
             }
         ),
-        Err(Error::XmlLimit {
-            limit: "max_elements",
+        Err(Error::LimitExceeded {
+            limit: LimitKind::Elements,
             ..
         })
     ));
@@ -651,8 +653,8 @@ fn limits_are_enforced() {
     let skipped = msg("<Get><CmdID>1</CmdID><X><X><X><X/></X></X></X></Get>");
     assert!(matches!(
         decode(skipped.as_bytes(), &Limits { max_depth: 6, ..ok }),
-        Err(Error::XmlLimit {
-            limit: "max_depth",
+        Err(Error::LimitExceeded {
+            limit: LimitKind::Depth,
             ..
         })
     ));
@@ -664,6 +666,11 @@ fn container_nesting_cap_prevents_stack_exhaustion() {
         max_size: usize::MAX,
         max_depth: usize::MAX,
         max_elements: usize::MAX,
+        max_text: usize::MAX,
+        max_output: usize::MAX,
+        max_expansion: usize::MAX,
+        max_str_refs: usize::MAX,
+        max_entities: usize::MAX,
     };
     let nest = |n: usize| {
         msg(&format!(
@@ -674,8 +681,8 @@ fn container_nesting_cap_prevents_stack_exhaustion() {
     };
     assert!(matches!(
         decode(nest(100_000).as_bytes(), &unlimited),
-        Err(Error::XmlLimit {
-            limit: "container_nesting",
+        Err(Error::LimitExceeded {
+            limit: LimitKind::Depth,
             max: HARD_MAX_NESTING,
             ..
         })
@@ -832,19 +839,33 @@ fn raw_non_xml_characters_are_rejected_with_their_offset() {
     // Every C0 control but tab, line feed and carriage return, anywhere in the document.
     for c in (0u8..0x20).filter(|c| !matches!(c, b'\t' | b'\n' | b'\r')) {
         let ch = char::from(c);
-        for bad in [
-            msg(&format!(
-                "<Alert><CmdID>1{ch}</CmdID><Data>1201</Data></Alert>"
-            )),
-            msg(&format!(
-                "<Get><CmdID>1</CmdID><Item><Data><![CDATA[x{ch}]]></Data></Item></Get>"
-            )),
-            msg(&format!(
-                "<Get><CmdID>1</CmdID><Item><Data><A>{ch}</A></Data></Item></Get>"
-            )),
-            msg(&format!("<!-- {ch} --><Final/>")),
-            msg(&format!("<Final a=\"{ch}\"/>")),
+        // (document, whether the character ends a text value: a NUL there is dropped)
+        for (bad, trailing) in [
+            (
+                msg(&format!(
+                    "<Alert><CmdID>1{ch}</CmdID><Data>1201</Data></Alert>"
+                )),
+                true,
+            ),
+            (
+                msg(&format!(
+                    "<Get><CmdID>1</CmdID><Item><Data><![CDATA[x{ch}]]></Data></Item></Get>"
+                )),
+                false,
+            ),
+            (
+                msg(&format!(
+                    "<Get><CmdID>1</CmdID><Item><Data><A>{ch}</A></Data></Item></Get>"
+                )),
+                true,
+            ),
+            (msg(&format!("<!-- {ch} --><Final/>")), false),
+            (msg(&format!("<Final a=\"{ch}\"/>")), false),
         ] {
+            if c == 0 && trailing {
+                assert!(dec(&bad).is_ok(), "{bad}");
+                continue;
+            }
             let offset = bad.find(ch).unwrap();
             assert_eq!(dec(&bad), invalid_char(offset, u32::from(c)), "{c:#x}");
         }
@@ -1041,7 +1062,7 @@ fn character_check_finds_every_position_in_every_block() {
             .chars()
             .take(len)
             .collect::<String>();
-        assert_eq!(reader::check_chars(clean.as_bytes()), Ok(()));
+        assert_eq!(reader::check_chars(clean.as_bytes()), Ok(false));
         for at in 0..len {
             for bad in [0u8, 1, 0x08, 0x0b, 0x0c, 0x0e, 0x1f] {
                 let mut bytes = vec![b'x'; len];
@@ -1070,7 +1091,7 @@ fn character_check_finds_every_position_in_every_block() {
                 // Other characters with a 0xEF lead byte are fine.
                 let mut bytes = vec![b'x'; len];
                 bytes[at..at + 3].copy_from_slice("\u{fffd}".as_bytes());
-                assert_eq!(reader::check_chars(&bytes), Ok(()));
+                assert_eq!(reader::check_chars(&bytes), Ok(false));
             }
         }
     }

@@ -1,0 +1,274 @@
+//! Shared by the gateway's tests through the binary: an in-process dm-server (SQLite in a
+//! temporary directory), the `dm-gateway` binary started on a configuration written here, REST
+//! calls, and job polling.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "t0ken";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running gateway process; dropping it kills it with SIGKILL.
+pub struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The server, the gateway's account on it, and where everything listens.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub server: String,
+    pub http: reqwest::Client,
+    pub south: SocketAddr,
+    pub gw_udp: u16,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    /// Starts dm-server in process and adds the gateway `GW:t` to it; writes the gateway's
+    /// configuration with `extra` appended (devices, rules, ...).
+    pub async fn new(extra: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let server = dm_server::Server::bind(dm_server::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db: format!("sqlite:{}", dir.path().join("dm.db").display()),
+            api_token: TOKEN.into(),
+            server_id: "dmserver".into(),
+            ..dm_server::Config::default()
+        })
+        .await
+        .unwrap();
+        let server_url = server.url();
+        tokio::spawn(server.serve(std::future::pending()));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let gw_udp = free_udp_port();
+        let setup_south: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = dir.path().join("gw.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+device_id = "GW:t"
+db = "{db}"
+min_lease_secs = 1
+[[servers]]
+url = "{server_url}/dm"
+server_id = "dmserver"
+client_auth = {{ type = "md5", name = "GW:t", secret = "gw-secret" }}
+server_auth = {{ type = "md5", secret = "srv-secret" }}
+[northbound]
+udp = "127.0.0.1:{gw_udp}"
+[southbound]
+listen = "{setup_south}"
+{extra}
+"#,
+                db = dir.path().join("gw.db").display()
+            ),
+        )
+        .unwrap();
+        let s = Setup {
+            dir,
+            server: server_url,
+            http,
+            south: setup_south,
+            gw_udp,
+            config,
+        };
+        s.call(
+            reqwest::Method::POST,
+            "/devices",
+            Some(json!({
+                "device_id": "GW:t", "auth_type": "md5", "auth_secret": "gw-secret",
+                "server_auth_type": "md5", "server_secret": "srv-secret",
+                "notify": format!("udp:127.0.0.1:{gw_udp}")
+            })),
+        )
+        .await;
+        s
+    }
+
+    /// Starts the binary and waits for its `southbound on` line.
+    pub fn start_gateway(&self) -> Gateway {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dm-gateway"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let line = lines.next().unwrap().unwrap();
+        assert!(line.starts_with("southbound on"), "{line}");
+        std::thread::spawn(move || for _ in lines {});
+        Gateway(child)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A REST call that must succeed; its JSON answer.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.server))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Queues `commands` for the gateway, notifies it, and waits until the job is done.
+    pub async fn gateway_job(&self, commands: Value) -> Value {
+        let job = self
+            .call(
+                reqwest::Method::POST,
+                "/jobs",
+                Some(json!({"device_id": "GW:t", "commands": commands})),
+            )
+            .await;
+        self.call(
+            reqwest::Method::POST,
+            "/devices/GW:t/notify",
+            Some(json!({})),
+        )
+        .await;
+        self.wait_job(job["id"].as_i64().unwrap(), |j| j["state"] == "done")
+            .await
+    }
+
+    pub async fn wait_job(&self, id: i64, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job = self
+                .call(reqwest::Method::GET, &format!("/jobs/{id}"), None)
+                .await;
+            if done(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} never finished: {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits for an event of the gateway matching `pred`.
+    pub async fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let events = self
+                .call(reqwest::Method::GET, "/events?device_id=GW:t", None)
+                .await;
+            if let Some(e) = events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| pred(e))
+            {
+                return e.clone();
+            }
+            assert!(Instant::now() < deadline, "no such event: {events}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+/// The Sequence that creates and starts Fanout operation `op` on `targets` with `fragment`.
+pub fn fanout(op: &str, targets: &str, fragment: &str, wait_secs: u32, timeout_secs: u32) -> Value {
+    let base = format!("./GwMO/Fanout/Operations/{op}");
+    json!([{"kind": "sequence", "children": [
+        {"kind": "add", "items": [{"path": base, "format": "node"}]},
+        {"kind": "add", "items": [{"path": format!("{base}/Targets"), "value": targets}]},
+        {"kind": "add", "items": [{"path": format!("{base}/Commands"), "format": "xml", "value": fragment}]},
+        {"kind": "replace", "items": [{"path": format!("{base}/WaitSeconds"), "format": "int", "value": wait_secs.to_string()}]},
+        {"kind": "replace", "items": [{"path": format!("{base}/TimeoutSeconds"), "format": "int", "value": timeout_secs.to_string()}]},
+        {"kind": "exec", "items": [{"path": format!("{base}/Start")}]}
+    ]}])
+}
+
+/// The statuses of a job's results, in order.
+pub fn statuses(job: &Value) -> Vec<i64> {
+    job["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect()
+}
+
+/// A dm-client configuration for a Proxy-mode device of the gateway at `south`.
+pub fn proxy_device(
+    id: &str,
+    south: SocketAddr,
+    secret: &str,
+    udp: Option<u16>,
+    tree: &Path,
+) -> dm_client::Config {
+    let listen = match udp {
+        Some(p) => format!("udp = \"127.0.0.1:{p}\""),
+        None => "udp = \"off\"".to_owned(),
+    };
+    dm_client::Config::from_toml(&format!(
+        r#"
+server_url = "http://{south}/dm"
+server_id = "dmgateway"
+device_id = "{id}"
+tree_file = "{tree}"
+[client_auth]
+type = "md5"
+name = "{id}"
+secret = "{secret}"
+[server_auth]
+type = "md5"
+secret = "gw-dev-secret"
+[listen]
+{listen}
+[device]
+model = "Model-{id}"
+"#,
+        tree = tree.display()
+    ))
+    .unwrap()
+}
+
+/// A `[[devices]]` entry of the gateway's configuration.
+pub fn device_entry(id: &str, udp: Option<u16>) -> String {
+    let notify = udp
+        .map(|p| format!("notify = \"udp:127.0.0.1:{p}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[[devices]]\nid = \"{id}\"\nclient_auth = {{ type = \"md5\", name = \"{id}\", secret = \"dev-secret\" }}\nserver_secret = \"gw-dev-secret\"\n{notify}"
+    )
+}
