@@ -447,3 +447,28 @@ pub fn tree(client: &Client, args: &TreeArgs, json: bool) -> Result<(), Error> {
     output::table(&["PATH", "FORMAT", "UPDATED", "DATA"], &rows);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The MODE column of `dmctl devices` and the gateway line of `dmctl device show`
+    /// (seed 001 X.3: the gateway and mode the server stores per device).
+    #[test]
+    fn gateway_columns_and_link_lines() {
+        assert_eq!(mode(&Value::Null), "-");
+        assert_eq!(mode(&json!({"mode": "proxy", "attached": true})), "proxy");
+        assert_eq!(
+            mode(&json!({"mode": "transparent", "attached": false})),
+            "transparent (detached)"
+        );
+        let line = link_line(&json!({
+            "gateway_id": "GW:1", "mode": "proxy", "attached": false, "since": 0,
+            "until": 86_400_000, "addresses": ["udp:10.0.0.2:2948"]
+        }));
+        assert_eq!(
+            line,
+            "GW:1 proxy detached since 1970-01-01T00:00:00Z until 1970-01-02T00:00:00Z at udp:10.0.0.2:2948"
+        );
+    }
+}
