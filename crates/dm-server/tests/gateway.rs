@@ -67,6 +67,13 @@ async fn provision(s: &Running, id: &str, name: &str, password: &str) {
     );
 }
 
+/// `POST /devices/{id}/notify`, which must be accepted: its answer.
+async fn notify(s: &Running, id: &str) -> Value {
+    let r = s.post(&format!("/devices/{id}/notify"), json!({})).await;
+    assert_eq!(r.status(), 202);
+    r.json().await.unwrap()
+}
+
 async fn session(s: &Running, dev: &mut Device) {
     let out = dev.session(&s.http, &format!("{}/dm", s.url)).await;
     assert_eq!(out.ended, Some(SessionEnd::Completed), "{out:?}");
@@ -537,12 +544,7 @@ async fn gwmo_tmode_001_transparent_notification_carries_relay_headers() {
         json!([{"kind": "get", "items": [{"path": "./X"}]}]),
     )
     .await;
-    let sent: Value = s
-        .post("/devices/IMEI:T/notify", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let sent = notify(&s, "IMEI:T").await;
     assert_eq!(sent["route"], "transparent", "{sent}");
     assert_eq!(sent["gateway"], GW);
     let (headers, body) = posts.recv().await.unwrap();
@@ -622,12 +624,7 @@ async fn gwmo_tmode_001_reported_address_is_notified_directly() {
     cfg.transparent_direct = dm_server::DirectPolicy::Any;
     let (sink, mut posts) = http_sink().await;
     let (s, _gw) = transparent_setup(cfg, Address::Http(format!("http://{sink}/p0"))).await;
-    let sent: Value = s
-        .post("/devices/IMEI:T/notify", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let sent = notify(&s, "IMEI:T").await;
     assert_eq!(sent["route"], "transparent-direct", "{sent}");
     assert_eq!(sent["address"], format!("http://{sink}/p0"));
     let (headers, body) = posts.recv().await.unwrap();
