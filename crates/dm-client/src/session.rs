@@ -91,6 +91,17 @@ pub trait Executor {
         std::future::ready(None)
     }
 
+    /// The session hands the server `nonce` for its next credentials (and Package 0) in the
+    /// message about to be sent: an executor that persists state keeps it now, beside the one
+    /// stored (the message may never arrive).
+    ///
+    /// # Errors
+    /// The session stops (the message is not sent).
+    fn nonce_issued(&mut self, nonce: &[u8]) -> impl Future<Output = Result<(), Error>> {
+        let _ = nonce;
+        std::future::ready(Ok(()))
+    }
+
     /// The session gave up waiting for these commands (answered 202 at its deadline, or ended
     /// with them owed): their answers must go another way (a Generic Alert).
     fn abandoned(&mut self, refs: &[CommandRef]) {
@@ -186,13 +197,14 @@ pub async fn drive<E: Executor>(
     };
     let mut server_checked = false;
     let mut owners = Owners::default();
+    let mut held = std::collections::VecDeque::new();
     let mut fallback_url: Option<String> = None;
     // A nonce issued to the server travels in the Chal of our next message; when the session
     // ends without one (the server's last package had no commands) the server never sees it,
     // so it must not replace the stored one.
     let mut issued: Option<Vec<u8>> = None;
     loop {
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = held.pop_front().or_else(|| session.poll_event()) {
             match event {
                 ClientEvent::Commands { msg_id, commands } => {
                     report.commands += commands.len();
@@ -246,6 +258,14 @@ pub async fn drive<E: Executor>(
             session.handle_timeout(now() + idle_timeout);
             continue;
         };
+        // A nonce this message hands the server must be kept before it leaves: a crash after
+        // the server took it would otherwise leave the two sides with different nonces.
+        while let Some(event) = session.poll_event() {
+            if let ClientEvent::NonceIssued(n) = &event {
+                executor.nonce_issued(n).await?;
+            }
+            held.push_back(event);
+        }
         report.messages += 1;
         if report.messages > MAX_MESSAGES {
             return Err(Error::TooManyMessages {

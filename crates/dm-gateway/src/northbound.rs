@@ -54,6 +54,12 @@ fn poll_body(device_id: &str, unix_secs: u64) -> String {
     format!("{device_id}\n{unix_secs}\n{hex}")
 }
 
+/// Name of the store value holding the SRVCRED nonce a session handed `server_id` before the
+/// tree that records it was persisted (see [`North::notified`]).
+fn pending_key(server_id: &str) -> String {
+    format!("north.pending-nonce.{server_id}")
+}
+
 /// Most queued alerts sent in one session.
 const ALERTS_PER_SESSION: u32 = 64;
 
@@ -197,10 +203,42 @@ impl North {
         device::stored_nonces(&lock(&self.tree), server_id).1
     }
 
+    async fn pending_nonce(&self, server_id: &str) -> Option<Vec<u8>> {
+        match self.shared.store.get_value(&pending_key(server_id)).await {
+            Ok(v) => v.filter(|n| !n.is_empty()),
+            Err(e) => {
+                tracing::error!(error = %e, "gateway store read failed");
+                None
+            }
+        }
+    }
+
+    /// Records the nonce kept aside as the server's current one (in the tree, persisted).
+    async fn promote_pending(&self, server_id: &str, nonce: &[u8]) -> Result<(), Error> {
+        let snapshot = {
+            let mut tree = lock(&self.tree);
+            dm_tree::mo::dmacc::set_nonce(
+                &mut tree,
+                server_id,
+                &dm_tree::mo::dmacc::AuthLevel::SrvCred,
+                nonce,
+                tree_now(),
+            )?;
+            tree.snapshot()
+        };
+        self.shared.store.put_value(TREE_KEY, &snapshot).await?;
+        self.shared
+            .store
+            .put_value(&pending_key(server_id), &[])
+            .await?;
+        tracing::info!(server = %server_id, "the nonce handed to the server before a restart is in force");
+        Ok(())
+    }
+
     /// A Package 0 for the gateway itself: verified with the server's credentials and stored
     /// nonce (digest §2.3); a valid one starts a server-initiated session, anything else is
     /// logged and dropped.
-    pub(crate) fn notified(&self, body: &[u8], from: std::net::SocketAddr) {
+    pub(crate) async fn notified(&self, body: &[u8], from: std::net::SocketAddr) {
         let Ok((n, _)) = syncml::notification::decode(body) else {
             tracing::warn!(%from, "malformed Package 0 dropped");
             return;
@@ -209,17 +247,30 @@ impl North {
             tracing::warn!(%from, server = %dm_host::log::Untrusted(&n.server_id), "Package 0 from an unknown server dropped");
             return;
         };
-        let nonce = self.server_nonce(&server.server_id);
-        if syncml::notification::verify_with_resync(
-            body,
-            &server.server_id,
-            &server.server_auth.secret,
-            &nonce,
-        )
-        .is_none()
-        {
-            tracing::warn!(%from, server = %server.server_id, "Package 0 with a wrong digest dropped");
-            return;
+        let verifies = |nonce: &[u8]| {
+            syncml::notification::verify_with_resync(
+                body,
+                &server.server_id,
+                &server.server_auth.secret,
+                nonce,
+            )
+            .is_some()
+        };
+        if !verifies(&self.server_nonce(&server.server_id)) {
+            // The server may hold the nonce a session handed it just before the gateway
+            // stopped (kill -9) without recording it in the tree: it was kept aside.
+            let pending = self.pending_nonce(&server.server_id).await;
+            match pending {
+                Some(p) if verifies(&p) => {
+                    if let Err(e) = self.promote_pending(&server.server_id, &p).await {
+                        tracing::error!(error = %e, "gateway store: the server's nonce not recorded");
+                    }
+                }
+                _ => {
+                    tracing::warn!(%from, server = %server.server_id, "Package 0 with a wrong digest dropped");
+                    return;
+                }
+            }
         }
         tracing::info!(server = %server.server_id, session = n.session_id, "notified by the server");
         self.shared.trigger_north(
@@ -450,6 +501,10 @@ impl North {
         self.shared.flush().await?;
         let snapshot = lock(&self.tree).snapshot();
         self.shared.store.put_value(TREE_KEY, &snapshot).await?;
+        self.shared
+            .store
+            .put_value(&pending_key(&server.server_id), &[])
+            .await?;
         if report.completed() {
             self.shared.store.ack_alerts(&ids).await?;
         }
@@ -501,6 +556,17 @@ impl Executor for NorthExecutor<'_> {
             });
         }
         Ok(replies)
+    }
+
+    async fn nonce_issued(&mut self, nonce: &[u8]) -> Result<(), dm_client::Error> {
+        self.north
+            .shared
+            .store
+            .put_value(&pending_key(&self.server_id), nonce)
+            .await
+            .map_err(|e| dm_client::Error::Executor {
+                reason: format!("gateway store: {e}"),
+            })
     }
 
     fn has_pending(&self) -> bool {

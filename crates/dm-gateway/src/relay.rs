@@ -67,7 +67,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, north: &North, a: Arrival) {
         return;
     };
     match r.device {
-        None => north.notified(&r.body, a.from),
+        None => north.notified(&r.body, a.from).await,
         Some(device) => relay(shared, north, &device, r.mac.as_deref(), &r.body, a.from).await,
     }
 }

@@ -276,12 +276,11 @@ impl Config {
             PublicUrl::parse(url)?;
         }
         self.listener.validate()?;
-        if self.long_poll_hold_secs == 0
-            || Duration::from_secs(self.long_poll_hold_secs) >= self.listener.request_timeout
+        if self.long_poll_hold_secs == 0 || self.listener.request_timeout <= Duration::from_secs(1)
         {
             return Err(Error::InvalidConfig(
-                "long_poll_hold_secs must be at least 1 and less than [listener] \
-                 request_timeout_secs"
+                "long_poll_hold_secs and [listener] request_timeout_secs must be at least 1 \
+                 and 2"
                     .into(),
             ));
         }
@@ -294,6 +293,17 @@ impl Config {
     }
 
     /// The long-polls held at once: `max_long_polls`, at most half of the listener's
+    /// How long a long-poll is held: `long_poll_hold_secs`, but always a second less than the
+    /// listener's request timeout (which would otherwise cut it first).
+    #[must_use]
+    pub fn long_poll_hold(&self) -> Duration {
+        Duration::from_secs(self.long_poll_hold_secs).min(
+            self.listener
+                .request_timeout
+                .saturating_sub(Duration::from_secs(1)),
+        )
+    }
+
     /// `max_in_flight` (each waiting poll holds one of its request slots), at least 1.
     #[must_use]
     pub fn long_poll_cap(&self) -> usize {
@@ -314,6 +324,12 @@ mod tests {
         assert!(Config::default().validate().is_ok());
         let mut c = Config::default();
         c.long_poll_hold_secs = c.listener.request_timeout.as_secs();
+        assert!(c.validate().is_ok());
+        assert!(
+            c.long_poll_hold() < c.listener.request_timeout,
+            "held less than the timeout"
+        );
+        c.long_poll_hold_secs = 0;
         assert!(c.validate().is_err());
         let mut c = Config::default();
         assert_eq!(c.long_poll_cap(), 64);

@@ -71,10 +71,7 @@ impl AppState {
         host_config.challenge_capacity = config.challenge_capacity;
         // Every device id the API accepts must fit the DM endpoint's identifier bound.
         host_config.max_identifier_len = crate::api::model::MAX_DEVICE_ID_BYTES;
-        let wait = WaitChannels::new(
-            config.long_poll_cap(),
-            std::time::Duration::from_secs(config.long_poll_hold_secs),
-        );
+        let wait = WaitChannels::new(config.long_poll_cap(), config.long_poll_hold());
         Ok(Arc::new(AppState {
             host: Host::new(host_config, backend),
             wait,
