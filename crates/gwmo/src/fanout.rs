@@ -874,7 +874,9 @@ impl Aggregate {
                         .commands
                         .last_mut()
                         .ok_or_else(|| outside("status", f.offset))?;
-                    *c.statuses.entry(code).or_default() += count;
+                    // A code given twice adds up (saturating: counts come from a peer).
+                    let slot = c.statuses.entry(code).or_default();
+                    *slot = slot.saturating_add(count);
                 }
                 "value" => {
                     let (count, value) = pair("value", &f)?;
