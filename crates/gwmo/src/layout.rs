@@ -24,7 +24,7 @@ use crate::mo;
 /// One node of the layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeSpec {
-    /// Path relative to `./GwMO`, placeholders included (`Fanout/Operations/<op>/Targets`).
+    /// Path relative to `./GwMO`, variable segments included (`Fanout/Operations/<op>/Targets`).
     pub path: &'static str,
     /// Its format (`node` for interior nodes).
     pub format: Format,
@@ -426,13 +426,13 @@ pub static NODES: &[NodeSpec] = &[
     ),
 ];
 
-/// True for a placeholder segment (`<x>`, `<id>`, `<op>`).
-fn is_placeholder(seg: &str) -> bool {
+/// True for a variable segment (`<x>`, `<id>`, `<op>`).
+fn is_variable_segment(seg: &str) -> bool {
     seg.starts_with('<') && seg.ends_with('>')
 }
 
 /// The spec of the node at `path` (relative to `./GwMO`, e.g.
-/// `DeviceInventory/Devices/IMEI:1/Mode`), a placeholder of the table matching any one
+/// `DeviceInventory/Devices/IMEI:1/Mode`), a variable segment of the table matching any one
 /// segment. `None` for a node outside the layout.
 #[must_use]
 pub fn lookup(path: &str) -> Option<&'static NodeSpec> {
@@ -443,7 +443,7 @@ pub fn lookup(path: &str) -> Option<&'static NodeSpec> {
         loop {
             match (pattern.next(), given.next()) {
                 (None, None) => return true,
-                (Some(p), Some(g)) if is_placeholder(p) || p == *g => {}
+                (Some(p), Some(g)) if is_variable_segment(p) || p == *g => {}
                 _ => return false,
             }
         }
@@ -479,7 +479,7 @@ pub const INSTALLED_ROOTS: [&str; 3] = ["GwConfig", "EDTrigger", "Fanout"];
 
 /// Installs the static part of the GwMO tree: `./GwMO` (Get for the servers), and the
 /// `GwConfig`, `EDTrigger` and `Fanout` roots with their `Type`, the ACL of [`root_acl`], and
-/// every node of theirs that has no placeholder, leaves at their default. Nodes are permanent
+/// every node of theirs that has no variable segment, leaves at their default. Nodes are permanent
 /// with the table's access types. Nodes that exist already are left as they are (a restored
 /// tree keeps its values), so calling it again is harmless.
 ///
@@ -498,7 +498,7 @@ pub fn install(tree: &mut Tree, servers: &[&str], now: dm_tree::Timestamp) -> Re
     }
     for n in NODES {
         let root_name = n.path.split('/').next().unwrap_or_default();
-        if !INSTALLED_ROOTS.contains(&root_name) || n.path.split('/').any(is_placeholder) {
+        if !INSTALLED_ROOTS.contains(&root_name) || n.path.split('/').any(is_variable_segment) {
             continue;
         }
         let path = format!("{top}/{}", n.path);
@@ -628,7 +628,7 @@ mod tests {
     }
 
     #[test]
-    fn lookup_matches_placeholders() {
+    fn lookup_matches_variable_segments() {
         let n = lookup("DeviceInventory/Devices/IMEI:1/Mode").unwrap();
         assert_eq!((n.format, n.access), (Format::Chr, GR));
         assert_eq!(lookup("Fanout").and_then(|n| n.mo_id), Some(mo::FANOUT));
