@@ -31,6 +31,13 @@ macro_rules! job_cols {
     };
 }
 
+/// Columns of a fanout.
+macro_rules! fanout_cols {
+    () => {
+        "id, gateway_id, state, job_id, detail, created_at, updated_at, completed_at"
+    };
+}
+
 /// Columns of a link.
 macro_rules! link_cols {
     () => {
@@ -103,6 +110,7 @@ macro_rules! impl_store {
         use sqlx::Row as _;
 
         use crate::backend::BATCH_ROWS;
+        use crate::fanout::{Fanout, FanoutFilter, FanoutId, FanoutState, GatewayGroup, NewFanout};
         use crate::session::dedup_tree_values;
         use crate::tree::subtree_range;
         use crate::{
@@ -247,6 +255,33 @@ macro_rules! impl_store {
                 account: device_from_row(row)?,
                 registry: registry_from_row(row)?,
                 link: link_from_row(row, "l_")?,
+            })
+        }
+
+        fn group_from_row(row: &$row) -> Result<GatewayGroup> {
+            let members: String = row.try_get("members")?;
+            Ok(GatewayGroup {
+                gateway_id: row.try_get("gateway_id")?,
+                name: row.try_get("name")?,
+                members: serde_json::from_str(&members)
+                    .map_err(|e| corrupt("gateway_groups.members", e))?,
+                match_rule: row.try_get("match_rule")?,
+                job_id: row.try_get("job_id")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn fanout_from_row(row: &$row) -> Result<Fanout> {
+            let state: String = row.try_get("state")?;
+            Ok(Fanout {
+                id: row.try_get("id")?,
+                gateway_id: row.try_get("gateway_id")?,
+                state: FanoutState::parse(&state)?,
+                job_id: row.try_get("job_id")?,
+                detail: row.try_get("detail")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                completed_at: row.try_get("completed_at")?,
             })
         }
 
@@ -1501,6 +1536,136 @@ macro_rules! impl_store {
                 .execute(self.w())
                 .await?;
                 Ok(())
+            }
+
+            async fn put_group(&self, g: &GatewayGroup) -> Result<()> {
+                let members = serde_json::to_string(&g.members)
+                    .map_err(|e| corrupt("gateway_groups.members", e))?;
+                sqlx::query(
+                    "INSERT INTO gateway_groups (gateway_id, name, members, match_rule, job_id, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (gateway_id, name) DO UPDATE SET members = excluded.members, \
+                     match_rule = excluded.match_rule, job_id = excluded.job_id, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&g.gateway_id)
+                .bind(&g.name)
+                .bind(members)
+                .bind(g.match_rule.as_deref())
+                .bind(g.job_id)
+                .bind(g.updated_at)
+                .execute(self.w())
+                .await
+                .map_err(|err| Error::on_write(err, "group", &g.name, "device", &g.gateway_id))?;
+                Ok(())
+            }
+
+            async fn get_group(&self, gateway_id: &str, name: &str) -> Result<Option<GatewayGroup>> {
+                let row = sqlx::query(
+                    "SELECT gateway_id, name, members, match_rule, job_id, updated_at \
+                     FROM gateway_groups WHERE gateway_id = $1 AND name = $2",
+                )
+                .bind(gateway_id)
+                .bind(name)
+                .fetch_optional(self.r())
+                .await?;
+                row.as_ref().map(group_from_row).transpose()
+            }
+
+            async fn list_groups(&self, gateway_id: &str) -> Result<Vec<GatewayGroup>> {
+                let rows = sqlx::query(
+                    "SELECT gateway_id, name, members, match_rule, job_id, updated_at \
+                     FROM gateway_groups WHERE gateway_id = $1 ORDER BY name",
+                )
+                .bind(gateway_id)
+                .fetch_all(self.r())
+                .await?;
+                rows.iter().map(group_from_row).collect()
+            }
+
+            async fn delete_group(&self, gateway_id: &str, name: &str) -> Result<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM gateway_groups WHERE gateway_id = $1 AND name = $2",
+                )
+                .bind(gateway_id)
+                .bind(name)
+                .execute(self.w())
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_fanout(&self, f: &NewFanout) -> Result<Fanout> {
+                let row = sqlx::query(concat!(
+                    "INSERT INTO fanouts (gateway_id, state, job_id, detail, created_at, \
+                     updated_at, completed_at) VALUES ($1, 'queued', NULL, $2, $3, $3, NULL) \
+                     RETURNING ",
+                    fanout_cols!()
+                ))
+                .bind(&f.gateway_id)
+                .bind(&f.detail)
+                .bind(f.created_at)
+                .fetch_one(self.w())
+                .await
+                .map_err(|err| Error::on_write(err, "fanout", "", "device", &f.gateway_id))?;
+                fanout_from_row(&row)
+            }
+
+            async fn get_fanout(&self, id: FanoutId) -> Result<Option<Fanout>> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    fanout_cols!(),
+                    " FROM fanouts WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(self.r())
+                .await?;
+                row.as_ref().map(fanout_from_row).transpose()
+            }
+
+            async fn list_fanouts(&self, f: &FanoutFilter) -> Result<Vec<Fanout>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(concat!(
+                    "SELECT ",
+                    fanout_cols!(),
+                    " FROM fanouts WHERE 1 = 1"
+                ));
+                if let Some(g) = f.gateway_id.as_deref() {
+                    qb.push(" AND gateway_id = ").push_bind(g);
+                }
+                if let Some(s) = f.state {
+                    qb.push(" AND state = ").push_bind(s.as_str());
+                }
+                if let Some(a) = f.after_id {
+                    qb.push(" AND id > ").push_bind(a);
+                }
+                qb.push(" ORDER BY id LIMIT ").push_bind(page_size(f.limit));
+                let rows = qb.build().fetch_all(self.r()).await?;
+                rows.iter().map(fanout_from_row).collect()
+            }
+
+            async fn update_fanout(&self, f: &Fanout) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE fanouts SET state = $2, job_id = $3, detail = $4, updated_at = $5, \
+                     completed_at = $6 WHERE id = $1 \
+                     AND state NOT IN ('done', 'failed', 'cancelled')",
+                )
+                .bind(f.id)
+                .bind(f.state.as_str())
+                .bind(f.job_id)
+                .bind(&f.detail)
+                .bind(f.updated_at)
+                .bind(f.completed_at)
+                .execute(self.w())
+                .await?;
+                if done.rows_affected() > 0 {
+                    return Ok(true);
+                }
+                match self.get_fanout(f.id).await? {
+                    Some(_) => Ok(false),
+                    None => Err(Error::NotFound {
+                        what: "fanout",
+                        id: f.id.to_string(),
+                    }),
+                }
             }
 
             async fn counts(&self) -> Result<Counts> {

@@ -12,7 +12,7 @@
 //! [`Store::take_queued_jobs`]; after a restart [`Store::requeue_unanswered`] puts the jobs
 //! that were sent but not answered back in the queue.
 //!
-//! Gateways: [`link`] (device kinds, the <gateway, device, mode> links with their history,
+//! Gateways: [`fanout`] (groups the server defined on its gateways and fanouts to them), [`link`] (device kinds, the <gateway, device, mode> links with their history,
 //! registry-only entries for devices known from a gateway's report only).
 //!
 //! Secrets: see the [`device`] module docs for what is stored; [`Secret`] redacts itself in
@@ -24,6 +24,7 @@ mod backend;
 pub mod device;
 mod error;
 pub mod event;
+pub mod fanout;
 pub mod job;
 mod job_hint;
 pub mod link;
@@ -40,6 +41,7 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use event::{Event, EventFilter, EventId, NewEvent};
+pub use fanout::{Fanout, FanoutFilter, FanoutId, FanoutState, GatewayGroup, NewFanout};
 pub use job::{
     CommandKind, CommandResult, Job, JobCommand, JobFilter, JobId, JobItem, JobResults, JobState,
     NO_STATUS, NewJob, RequeueScope, ResultItem, SentIn,

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use crate::fanout::{Fanout, FanoutFilter, FanoutId, GatewayGroup, NewFanout};
 use crate::{
     DeviceAccount, DeviceFilter, DeviceLink, DeviceView, Error, Event, EventFilter, EventId, Job,
     JobFilter, JobId, JobResults, JobState, LinkCounts, LinkFilter, LinkReport, NewEvent, NewJob,
@@ -363,6 +364,71 @@ pub trait Store: Send + Sync {
         now: UnixMillis,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    // ----- groups and fanouts (docs/gateway.md §8, §9) -----
+
+    /// Creates or replaces a group definition.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the gateway has no account.
+    fn put_group(&self, group: &GatewayGroup) -> impl Future<Output = Result<()>> + Send;
+
+    /// One group of a gateway.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn get_group(
+        &self,
+        gateway_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<GatewayGroup>>> + Send;
+
+    /// A gateway's groups, by name.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn list_groups(
+        &self,
+        gateway_id: &str,
+    ) -> impl Future<Output = Result<Vec<GatewayGroup>>> + Send;
+
+    /// Forgets a group; false when there was none.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn delete_group(
+        &self,
+        gateway_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a new fanout in state `queued`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the gateway has no account.
+    fn create_fanout(&self, fanout: &NewFanout) -> impl Future<Output = Result<Fanout>> + Send;
+
+    /// One fanout.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn get_fanout(&self, id: FanoutId) -> impl Future<Output = Result<Option<Fanout>>> + Send;
+
+    /// One page of fanouts matching the filter, by id.
+    ///
+    /// # Errors
+    /// Backend errors only.
+    fn list_fanouts(
+        &self,
+        filter: &FanoutFilter,
+    ) -> impl Future<Output = Result<Vec<Fanout>>> + Send;
+
+    /// Writes a fanout's state, job, detail and times. A fanout already in a terminal state is
+    /// left as it is: false.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when it does not exist.
+    fn update_fanout(&self, fanout: &Fanout) -> impl Future<Output = Result<bool>> + Send;
+
     // ----- misc -----
 
     /// Totals over the store.
@@ -548,6 +614,30 @@ impl Store for AnyStore {
     }
     async fn put_kv(&self, key: &str, value: &[u8], now: UnixMillis) -> Result<()> {
         dispatch!(self, s => s.put_kv(key, value, now))
+    }
+    async fn put_group(&self, group: &GatewayGroup) -> Result<()> {
+        dispatch!(self, s => s.put_group(group))
+    }
+    async fn get_group(&self, gateway_id: &str, name: &str) -> Result<Option<GatewayGroup>> {
+        dispatch!(self, s => s.get_group(gateway_id, name))
+    }
+    async fn list_groups(&self, gateway_id: &str) -> Result<Vec<GatewayGroup>> {
+        dispatch!(self, s => s.list_groups(gateway_id))
+    }
+    async fn delete_group(&self, gateway_id: &str, name: &str) -> Result<bool> {
+        dispatch!(self, s => s.delete_group(gateway_id, name))
+    }
+    async fn create_fanout(&self, fanout: &NewFanout) -> Result<Fanout> {
+        dispatch!(self, s => s.create_fanout(fanout))
+    }
+    async fn get_fanout(&self, id: FanoutId) -> Result<Option<Fanout>> {
+        dispatch!(self, s => s.get_fanout(id))
+    }
+    async fn list_fanouts(&self, filter: &FanoutFilter) -> Result<Vec<Fanout>> {
+        dispatch!(self, s => s.list_fanouts(filter))
+    }
+    async fn update_fanout(&self, fanout: &Fanout) -> Result<bool> {
+        dispatch!(self, s => s.update_fanout(fanout))
     }
     async fn counts(&self) -> Result<Counts> {
         dispatch!(self, s => s.counts())

@@ -136,8 +136,34 @@ ALTER TABLE jobs ADD COLUMN gateway_id TEXT;
 ALTER TABLE jobs ADD COLUMN awaiting_since BIGINT;
 "#;
 
+/// Version 4: groups and fanouts; see the SQLite script of the same version.
+const V4: &str = r#"
+CREATE TABLE gateway_groups (
+    gateway_id TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    name       TEXT COLLATE "C" NOT NULL,
+    members    TEXT NOT NULL,
+    match_rule TEXT,
+    job_id     BIGINT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (gateway_id, name)
+);
+
+CREATE TABLE fanouts (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    gateway_id   TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    state        TEXT NOT NULL,
+    job_id       BIGINT,
+    detail       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    completed_at BIGINT
+);
+CREATE INDEX fanouts_gateway ON fanouts (gateway_id, id);
+CREATE INDEX fanouts_state ON fanouts (state, id);
+"#;
+
 /// All scripts, oldest first.
-pub(crate) static MIGRATIONS: [&str; 3] = [V1, V2, V3];
+pub(crate) static MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
 
 /// Takes queued jobs of a device; `SKIP LOCKED` keeps concurrent sessions (or server nodes)
 /// from taking the same job or waiting on each other.

@@ -140,8 +140,37 @@ ALTER TABLE jobs ADD COLUMN gateway_id TEXT;
 ALTER TABLE jobs ADD COLUMN awaiting_since INTEGER;
 "#;
 
+/// Version 4: device groups the server defined on its gateways (`gateway_groups`, one row
+/// per <gateway, name>, docs/gateway.md §8) and fanouts to them (`fanouts`, §9): the fanout's
+/// state, the job that carries it to its gateway, and its detail as a JSON document owned by
+/// the server (spec, progress, consolidated response).
+const V4: &str = r#"
+CREATE TABLE gateway_groups (
+    gateway_id TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    members    TEXT NOT NULL,
+    match_rule TEXT,
+    job_id     INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (gateway_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE fanouts (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    gateway_id   TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    state        TEXT NOT NULL,
+    job_id       INTEGER,
+    detail       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    completed_at INTEGER
+);
+CREATE INDEX fanouts_gateway ON fanouts (gateway_id, id);
+CREATE INDEX fanouts_state ON fanouts (state, id);
+"#;
+
 /// All scripts, oldest first.
-pub(crate) static MIGRATIONS: [&str; 3] = [V1, V2, V3];
+pub(crate) static MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
 
 /// Takes queued jobs of a device: the single SQLite writer connection serialises this. (For
 /// the shared direct path; the server's takes are batched in `group_commit.rs`.)

@@ -58,6 +58,7 @@ macro_rules! all_suite_tests {
             result_error_round_trips,
             gwmo_di_004_gateway_reports_become_links_with_history,
             gwmo_pmode_001_proxy_jobs_taken_for_the_gateway_and_awaited,
+            gwmo_group_001_groups_and_fanouts_round_trip,
         );
     };
 }
@@ -1763,4 +1764,85 @@ pub async fn check_migrated_v2(s: &AnyStore) {
         .await
         .unwrap();
     assert_eq!(again.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
+}
+
+/// GwMO-Group-001 / GwMO-FORA-001: the server's group definitions and fanouts are stored per
+/// gateway; a terminal fanout is not changed again; a gateway's deletion takes them along.
+pub async fn gwmo_group_001_groups_and_fanouts_round_trip(s: &AnyStore) {
+    use dm_store::{FanoutFilter, FanoutState, GatewayGroup, NewFanout};
+    let group = |name: &str| GatewayGroup {
+        gateway_id: "GW:1".into(),
+        name: name.into(),
+        members: vec!["IMEI:1".into(), "IMEI:2".into()],
+        match_rule: Some("man=Acme".into()),
+        job_id: Some(7),
+        updated_at: T0,
+    };
+    assert!(matches!(
+        s.put_group(&group("meters")).await,
+        Err(Error::NotFound { .. })
+    ));
+    s.create_device(&account("GW:1", "gw1")).await.unwrap();
+    s.put_group(&group("meters")).await.unwrap();
+    s.put_group(&group("cams")).await.unwrap();
+    let mut changed = group("meters");
+    changed.members = vec!["IMEI:3".into()];
+    changed.match_rule = None;
+    s.put_group(&changed).await.unwrap();
+    assert_eq!(s.get_group("GW:1", "meters").await.unwrap(), Some(changed));
+    let names: Vec<String> = s
+        .list_groups("GW:1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["cams", "meters"]);
+    assert!(s.delete_group("GW:1", "cams").await.unwrap());
+    assert!(!s.delete_group("GW:1", "cams").await.unwrap());
+
+    let f = s
+        .create_fanout(&NewFanout {
+            gateway_id: "GW:1".into(),
+            detail: "{}".into(),
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.state, FanoutState::Queued);
+    let mut running = f.clone();
+    running.state = FanoutState::Running;
+    running.job_id = Some(3);
+    running.detail = r#"{"finished":1}"#.into();
+    running.updated_at = T0 + 5;
+    assert!(s.update_fanout(&running).await.unwrap());
+    let mut done = running.clone();
+    done.state = FanoutState::Done;
+    done.completed_at = Some(T0 + 9);
+    assert!(s.update_fanout(&done).await.unwrap());
+    let mut late = done.clone();
+    late.state = FanoutState::Running;
+    assert!(
+        !s.update_fanout(&late).await.unwrap(),
+        "a terminal fanout stays"
+    );
+    assert_eq!(s.get_fanout(f.id).await.unwrap(), Some(done));
+    let listed = s
+        .list_fanouts(&FanoutFilter {
+            gateway_id: Some("GW:1".into()),
+            state: Some(FanoutState::Done),
+            ..FanoutFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let mut missing = late;
+    missing.id += 100;
+    assert!(matches!(
+        s.update_fanout(&missing).await,
+        Err(Error::NotFound { .. })
+    ));
+    s.delete_device("GW:1").await.unwrap();
+    assert!(s.list_groups("GW:1").await.unwrap().is_empty());
+    assert!(s.get_fanout(f.id).await.unwrap().is_none());
 }
