@@ -25,6 +25,7 @@ pub mod commands;
 mod config;
 mod dm;
 mod error;
+mod fanout;
 pub mod notifier;
 mod route;
 mod state;
@@ -46,6 +47,7 @@ pub struct Server {
     listener: Listener,
     router: Router,
     state: Arc<AppState>,
+    fanout_work: state::FanoutWork,
 }
 
 impl std::fmt::Debug for Server {
@@ -73,12 +75,13 @@ impl Server {
         let listener = Listener::bind(config.listen, tls, config.listener)
             .await?
             .with_priority(|uri| uri.path().starts_with("/dm/s/"));
-        let state = AppState::new(config, listener.is_tls()).await?;
+        let (state, fanout_work) = AppState::new(config, listener.is_tls()).await?;
         let router = router(state.clone());
         Ok(Server {
             listener,
             router,
             state,
+            fanout_work,
         })
     }
 
@@ -108,10 +111,13 @@ impl Server {
             listener,
             router,
             state,
+            fanout_work,
         } = self;
         let timeouts = tokio::spawn(state.host.clone().run_timeouts());
+        let fanouts = tokio::spawn(fanout::run(state.clone(), fanout_work));
         listener.serve(router, shutdown).await;
         timeouts.abort();
+        fanouts.abort();
         state.close().await;
         Ok(())
     }

@@ -12,6 +12,9 @@ use crate::notifier::{Notifier, NotifyPolicy};
 use crate::wait::WaitChannels;
 use crate::{Config, Error};
 
+/// The receiving half of the fanout task's feed, handed to [`crate::fanout::run`].
+pub(crate) type FanoutWork = tokio::sync::mpsc::UnboundedReceiver<crate::fanout::Work>;
+
 /// Shared server state (one per [`crate::Server`]).
 pub(crate) struct AppState {
     pub(crate) config: Config,
@@ -23,12 +26,17 @@ pub(crate) struct AppState {
     pub(crate) notified: Notified,
     /// The long-polls of devices the server cannot reach (`POST /dm/wait`).
     pub(crate) wait: WaitChannels,
+    /// The fanout task's feed.
+    pub(crate) fanouts: crate::fanout::Feed,
     next_notify_id: AtomicU16,
 }
 
 impl AppState {
     /// Opens the store, re-queues jobs sent before a restart and binds the notifier socket.
-    pub(crate) async fn new(config: Config, tls: bool) -> Result<Arc<AppState>, Error> {
+    pub(crate) async fn new(
+        config: Config,
+        tls: bool,
+    ) -> Result<(Arc<AppState>, FanoutWork), Error> {
         let store = AnyStore::open(&config.db).await?;
         let now = now_ms();
         let requeued = store
@@ -48,7 +56,9 @@ impl AppState {
             .unwrap_or(1)
             .max(1);
         let notified = Notified::default();
+        let (fanouts, fanout_work) = crate::fanout::Feed::new();
         let backend = DmBackend {
+            fanouts: fanouts.clone(),
             store: store.clone(),
             server_id: config.server_id.clone(),
             enrolment: config.enrolment.clone(),
@@ -72,15 +82,19 @@ impl AppState {
         // Every device id the API accepts must fit the DM endpoint's identifier bound.
         host_config.max_identifier_len = crate::api::model::MAX_DEVICE_ID_BYTES;
         let wait = WaitChannels::new(config.long_poll_cap(), config.long_poll_hold());
-        Ok(Arc::new(AppState {
-            host: Host::new(host_config, backend),
-            wait,
-            config,
-            store,
-            notifier,
-            notified,
-            next_notify_id: AtomicU16::new(first_id),
-        }))
+        Ok((
+            Arc::new(AppState {
+                host: Host::new(host_config, backend),
+                wait,
+                fanouts,
+                config,
+                store,
+                notifier,
+                notified,
+                next_notify_id: AtomicU16::new(first_id),
+            }),
+            fanout_work,
+        ))
     }
 
     /// The next Package 0 session id (1..=0xFFFF, never 0).

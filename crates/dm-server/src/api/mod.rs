@@ -5,8 +5,10 @@
 
 mod devices;
 mod events;
+mod fanouts;
 mod fields;
 mod gateways;
+mod groups;
 mod jobs;
 pub mod model;
 pub mod openapi;
@@ -43,6 +45,22 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/gateways", get(gateways::list))
         .route("/gateways/{id}", get(gateways::show))
         .route("/gateways/{id}/devices", get(gateways::devices))
+        .route(
+            "/gateways/{id}/groups",
+            post(groups::create).get(groups::list),
+        )
+        .route(
+            "/gateways/{id}/groups/{name}",
+            get(groups::show)
+                .patch(groups::update)
+                .delete(groups::remove),
+        )
+        .route(
+            "/gateways/{id}/fanouts",
+            post(fanouts::create).get(fanouts::list),
+        )
+        .route("/fanouts/{id}", get(fanouts::show))
+        .route("/fanouts/{id}/cancel", post(fanouts::cancel))
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/cancel", post(jobs::cancel))

@@ -486,3 +486,237 @@ pub const MAX_NODE_PATH_BYTES: usize = 1024;
 /// Longest `format` / `type` of a job item, and of the text filters of list queries
 /// (`prefix`, `manufacturer`, `model`, `alert_type`, `after`), in bytes; printable.
 pub const MAX_SHORT_TEXT_BYTES: usize = 256;
+
+// ----- groups and fanouts (docs/gateway.md §8, §9) -----
+
+/// Membership by match (`Groups/<g>/Match`): key → accepted values. Keys: `man`, `mod`,
+/// `mode`, `protocol`, `kind`, `status`, `id_prefix`; different keys must all hold, a key holds
+/// if any of its values does; `{}` matches every device.
+pub type GroupMatch = BTreeMap<String, Vec<String>>;
+
+/// `POST /api/v1/gateways/{id}/groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    /// The group's name (letters, digits, `.`, `_`, `-`; at most 64 bytes).
+    pub name: String,
+    /// Explicit members (device ids).
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Membership by match.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_rule: Option<GroupMatch>,
+}
+
+/// `PATCH /api/v1/gateways/{id}/groups/{name}`: absent fields are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupChange {
+    /// Members to add.
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Members to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// A new match (`{}`: every device).
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_rule: Option<GroupMatch>,
+    /// True: no membership by match any more.
+    #[serde(default)]
+    pub clear_match: bool,
+}
+
+/// A group as the server defined it on its gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// The gateway.
+    pub gateway_id: String,
+    /// Its name.
+    pub name: String,
+    /// Explicit members.
+    pub members: Vec<String>,
+    /// Membership by match (null: none).
+    #[serde(rename = "match")]
+    pub match_rule: Option<GroupMatch>,
+    /// The job that pushed the last change to the gateway.
+    pub job_id: Option<i64>,
+    /// That job's state (`done`: the gateway has the change).
+    pub job_state: Option<JobState>,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// `GET /api/v1/gateways/{id}/groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupList {
+    /// By name.
+    pub groups: Vec<Group>,
+}
+
+/// `POST /api/v1/gateways/{id}/fanouts`: the group or targets, and the commands (URIs in the
+/// End Devices' own trees).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFanout {
+    /// A group of the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Explicit targets (with the group's members if both are given).
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// The commands, as a job's.
+    pub commands: Vec<dm_store::JobCommand>,
+    /// The fanout's deadline from its start (default 300 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Devices in flight at once on the gateway (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<u32>,
+    /// Per-device timeout of one attempt (default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_secs: Option<u64>,
+    /// Attempts per device (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// Life cycle of a fanout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FanoutState {
+    /// Its job waits for the gateway's session.
+    Queued,
+    /// The gateway runs it.
+    Running,
+    /// Every target has its outcome: see `result`.
+    Done,
+    /// The gateway refused it: see `error`.
+    Failed,
+    /// Cancelled by an operator.
+    Cancelled,
+}
+
+impl From<dm_store::FanoutState> for FanoutState {
+    fn from(s: dm_store::FanoutState) -> Self {
+        match s {
+            dm_store::FanoutState::Queued => FanoutState::Queued,
+            dm_store::FanoutState::Running => FanoutState::Running,
+            dm_store::FanoutState::Done => FanoutState::Done,
+            dm_store::FanoutState::Failed => FanoutState::Failed,
+            dm_store::FanoutState::Cancelled => FanoutState::Cancelled,
+        }
+    }
+}
+
+/// Targets by phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FanoutProgress {
+    /// Targets (0 until the gateway reported).
+    pub total: u64,
+    /// Targets with an outcome.
+    pub finished: u64,
+}
+
+/// One result value and how many devices returned it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueCount {
+    /// The value (text).
+    pub value: String,
+    /// Devices.
+    pub count: u64,
+}
+
+/// The counts of one command of the fanout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandCounts {
+    /// Its `CmdID` in the fanout's command fragment (1.. in pre-order).
+    pub cmd_id: String,
+    /// Its kind (`get`, `replace`, ...), when known.
+    pub kind: Option<String>,
+    /// Its first path, when known.
+    pub path: Option<String>,
+    /// Status code → devices.
+    pub statuses: BTreeMap<String, u64>,
+    /// Distinct result values, most frequent first.
+    pub values: Vec<ValueCount>,
+    /// Result values not counted by value (too many distinct ones, too long, binary).
+    pub other_values: u64,
+}
+
+/// A device whose answer is not the common one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutException {
+    /// The device.
+    pub device_id: String,
+    /// `done`, `timeout`, `failed`, `unknown`, `cancelled`.
+    pub outcome: String,
+    /// Its non-2xx statuses: `CmdID` → code.
+    pub codes: BTreeMap<String, u16>,
+}
+
+/// The consolidated response (GwMO-FORA-002).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutResult {
+    /// Targets.
+    pub targets: u64,
+    /// Answered.
+    pub answered: u64,
+    /// Timed out (504).
+    pub timed_out: u64,
+    /// Failed after every attempt (502).
+    pub failed: u64,
+    /// Not in the gateway's inventory (404).
+    pub unknown: u64,
+    /// Cancelled (214).
+    pub cancelled: u64,
+    /// Per command.
+    pub commands: Vec<CommandCounts>,
+    /// The exceptions (at most 20 per part).
+    pub exceptions: Vec<FanoutException>,
+    /// Exceptions beyond those listed.
+    pub exceptions_omitted: u64,
+}
+
+/// A fanout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fanout {
+    /// Its id.
+    pub id: i64,
+    /// The gateway that runs it.
+    pub gateway_id: String,
+    /// The gateway's operation (`./GwMO/Fanout/Operations/<operation>`).
+    pub operation: String,
+    /// Where it is.
+    pub state: FanoutState,
+    /// The job that carries it to the gateway.
+    pub job_id: Option<i64>,
+    /// The group, if any.
+    pub group: Option<String>,
+    /// Explicit targets.
+    pub targets: Vec<String>,
+    /// The commands.
+    pub commands: Vec<dm_store::JobCommand>,
+    /// Progress.
+    pub progress: FanoutProgress,
+    /// The consolidated response: partial while running, final once done.
+    pub result: Option<FanoutResult>,
+    /// Targets in Transparent mode, run by the server itself.
+    pub transparent: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// When it ended.
+    pub completed_at: Option<i64>,
+}
+
+/// `GET /api/v1/gateways/{id}/fanouts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutList {
+    /// By id.
+    pub fanouts: Vec<Fanout>,
+    /// The last id, when more may follow.
+    pub next_after: Option<i64>,
+}

@@ -19,6 +19,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/gateways"),
     ("get", "/api/v1/gateways/{id}"),
     ("get", "/api/v1/gateways/{id}/devices"),
+    ("post", "/api/v1/gateways/{id}/groups"),
+    ("get", "/api/v1/gateways/{id}/groups"),
+    ("get", "/api/v1/gateways/{id}/groups/{name}"),
+    ("patch", "/api/v1/gateways/{id}/groups/{name}"),
+    ("delete", "/api/v1/gateways/{id}/groups/{name}"),
+    ("post", "/api/v1/gateways/{id}/fanouts"),
+    ("get", "/api/v1/gateways/{id}/fanouts"),
+    ("get", "/api/v1/fanouts/{id}"),
+    ("post", "/api/v1/fanouts/{id}/cancel"),
     ("post", "/api/v1/jobs"),
     ("get", "/api/v1/jobs"),
     ("get", "/api/v1/jobs/{id}"),
@@ -133,6 +142,122 @@ fn gateway_paths(unauthorized: &Value, not_found: &Value) -> Value {
                                 query("after", "string", "next_after of the previous page."), limit() ],
                 "responses": { "200": ok("A page of devices.", "DeviceList"), "401": unauthorized,
                                "404": not_found } }
+        }
+    })
+}
+
+/// The schemas of groups and fanouts (docs/gateway.md §8, §9).
+fn fanout_schemas() -> Value {
+    let strings = json!({ "type": "array", "items": { "type": "string" } });
+    let matching = json!({ "type": "object", "additionalProperties": strings,
+        "description": "Key (man, mod, mode, protocol, kind, status, id_prefix) -> accepted values; keys must all hold, one value of a key suffices; {} matches every device." });
+    let counts = json!({ "type": "object", "additionalProperties": { "type": "integer" } });
+    json!({
+        "NewGroup": { "type": "object", "required": ["name"], "properties": {
+            "name": { "type": "string", "description": "1..=64 letters, digits, '.', '_', '-'." },
+            "members": strings, "match": matching } },
+        "GroupChange": { "type": "object", "properties": {
+            "add": strings, "remove": strings, "match": matching,
+            "clear_match": { "type": "boolean" } } },
+        "Group": { "type": "object",
+            "required": ["gateway_id", "name", "members", "match", "job_id", "job_state", "updated_at"],
+            "properties": {
+                "gateway_id": { "type": "string" }, "name": { "type": "string" },
+                "members": strings,
+                "match": { "oneOf": [ matching, { "type": "null" } ] },
+                "job_id": nullable("integer"),
+                "job_state": nullable("string"),
+                "updated_at": { "type": "integer" } } },
+        "GroupList": { "type": "object", "required": ["groups"],
+            "properties": { "groups": { "type": "array", "items": reference("Group") } } },
+        "NewFanout": { "type": "object", "required": ["commands"], "properties": {
+            "group": { "type": "string" }, "targets": strings,
+            "commands": { "type": "array", "items": reference("JobCommand") },
+            "timeout_secs": { "type": "integer" }, "window": { "type": "integer" },
+            "attempt_secs": { "type": "integer" }, "max_attempts": { "type": "integer" } } },
+        "FanoutResult": { "type": "object",
+            "required": ["targets", "answered", "timed_out", "failed", "unknown", "cancelled",
+                         "commands", "exceptions", "exceptions_omitted"],
+            "properties": {
+                "targets": { "type": "integer" }, "answered": { "type": "integer" },
+                "timed_out": { "type": "integer" }, "failed": { "type": "integer" },
+                "unknown": { "type": "integer" }, "cancelled": { "type": "integer" },
+                "commands": { "type": "array", "items": { "type": "object", "properties": {
+                    "cmd_id": { "type": "string" }, "kind": nullable("string"),
+                    "path": nullable("string"), "statuses": counts,
+                    "values": { "type": "array", "items": { "type": "object", "properties": {
+                        "value": { "type": "string" }, "count": { "type": "integer" } } } },
+                    "other_values": { "type": "integer" } } } },
+                "exceptions": { "type": "array", "items": { "type": "object", "properties": {
+                    "device_id": { "type": "string" }, "outcome": { "type": "string" },
+                    "codes": counts } } },
+                "exceptions_omitted": { "type": "integer" } } },
+        "Fanout": { "type": "object",
+            "required": ["id", "gateway_id", "operation", "state", "progress", "commands", "created_at"],
+            "properties": {
+                "id": { "type": "integer" }, "gateway_id": { "type": "string" },
+                "operation": { "type": "string", "description": "./GwMO/Fanout/Operations/<operation> on the gateway." },
+                "state": { "type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"] },
+                "job_id": nullable("integer"), "group": nullable("string"), "targets": strings,
+                "commands": { "type": "array", "items": reference("JobCommand") },
+                "progress": { "type": "object", "properties": {
+                    "total": { "type": "integer" }, "finished": { "type": "integer" } } },
+                "result": { "oneOf": [ reference("FanoutResult"), { "type": "null" } ],
+                            "description": "Partial while running, final once done." },
+                "transparent": strings, "error": nullable("string"),
+                "created_at": { "type": "integer" }, "updated_at": { "type": "integer" },
+                "completed_at": nullable("integer") } },
+        "FanoutList": { "type": "object", "required": ["fanouts", "next_after"],
+            "properties": { "fanouts": { "type": "array", "items": reference("Fanout") },
+                            "next_after": nullable("integer") } }
+    })
+}
+
+/// The paths of groups and fanouts.
+fn fanout_paths(unauthorized: &Value, not_found: &Value) -> Value {
+    let gw = path_param("Gateway (device) id.", "string");
+    let name = json!({ "name": "name", "in": "path", "required": true,
+                       "description": "Group name.", "schema": { "type": "string" } });
+    let fanout = path_param("Fanout id.", "integer");
+    json!({
+        "/api/v1/gateways/{id}/groups": {
+            "post": { "summary": "Define a group on the gateway (pushed to it as a job).",
+                "parameters": [ gw ], "requestBody": body("NewGroup"),
+                "responses": { "201": ok("Created.", "Group"), "400": err("Invalid body."),
+                               "401": unauthorized, "404": not_found,
+                               "409": err("Not a gateway, or the group exists.") } },
+            "get": { "summary": "The gateway's groups as the server defined them.",
+                "parameters": [ gw ],
+                "responses": { "200": ok("Groups.", "GroupList"), "401": unauthorized, "404": not_found } }
+        },
+        "/api/v1/gateways/{id}/groups/{name}": {
+            "get": { "summary": "One group.", "parameters": [ gw, name ],
+                "responses": { "200": ok("The group.", "Group"), "401": unauthorized, "404": not_found } },
+            "patch": { "summary": "Add or remove members, change the match.",
+                "parameters": [ gw, name ], "requestBody": body("GroupChange"),
+                "responses": { "200": ok("The group.", "Group"), "400": err("Invalid body."),
+                               "401": unauthorized, "404": not_found } },
+            "delete": { "summary": "Delete the group (not its devices).", "parameters": [ gw, name ],
+                "responses": { "204": { "description": "Deleted." }, "401": unauthorized, "404": not_found } }
+        },
+        "/api/v1/gateways/{id}/fanouts": {
+            "post": { "summary": "Fan DM commands out to a group or targets behind the gateway.",
+                "parameters": [ gw ], "requestBody": body("NewFanout"),
+                "responses": { "201": ok("Queued.", "Fanout"), "400": err("Invalid body."),
+                               "401": unauthorized, "404": not_found, "409": err("Not a gateway.") } },
+            "get": { "summary": "The gateway's fanouts.",
+                "parameters": [ gw, query("after", "integer", "next_after of the previous page."), limit() ],
+                "responses": { "200": ok("A page of fanouts.", "FanoutList"), "401": unauthorized, "404": not_found } }
+        },
+        "/api/v1/fanouts/{id}": {
+            "get": { "summary": "One fanout: state, progress, consolidated response.",
+                "parameters": [ fanout ],
+                "responses": { "200": ok("The fanout.", "Fanout"), "401": unauthorized, "404": not_found } }
+        },
+        "/api/v1/fanouts/{id}/cancel": {
+            "post": { "summary": "Cancel a fanout.", "parameters": [ fanout ],
+                "responses": { "202": ok("Cancelling.", "Fanout"), "401": unauthorized, "404": not_found,
+                               "409": err("It has ended.") } }
         }
     })
 }
@@ -278,7 +403,10 @@ fn schemas() -> Value {
 pub fn document() -> Value {
     let unauthorized = err("Missing or wrong bearer token.");
     let not_found = err("No such device or job.");
-    let extra = gateway_paths(&unauthorized, &not_found);
+    let extra = merged(
+        gateway_paths(&unauthorized, &not_found),
+        fanout_paths(&unauthorized, &not_found),
+    );
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
@@ -289,7 +417,7 @@ pub fn document() -> Value {
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "schemas": merged(schemas(), gateway_schemas())
+            "schemas": merged(merged(schemas(), gateway_schemas()), fanout_schemas())
         },
         "security": [ { "bearer": [] } ],
         "paths": {

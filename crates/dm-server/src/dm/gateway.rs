@@ -149,6 +149,8 @@ pub(crate) struct GatewayAlert {
     pub(crate) reports: Vec<LinkReport>,
     /// `completionstatus` items (Y'), with the alert's Correlator.
     pub(crate) responses: Vec<DeviceResponse>,
+    /// `resultaggregation` items (GwMO-FORA-002): a fanout's progress or consolidated response.
+    pub(crate) aggregates: Vec<gwmo::fanout::Aggregate>,
 }
 
 fn link_mode(m: Mode) -> LinkMode {
@@ -211,6 +213,7 @@ pub(crate) fn read_alert(alert: &Alert, limits: &Limits) -> GatewayAlert {
                 {
                     out.responses.push(r);
                 }
+                AlertPayload::Aggregate(a) => out.aggregates.push(*a),
                 _ => {}
             }
         }

@@ -27,6 +27,7 @@ use syncml::{AlertCode, Command};
 use crate::EnrolmentPolicy;
 use crate::state::now_ms;
 
+pub(crate) use gateway::command_fragment;
 pub(crate) use session::DmSession;
 
 /// Most jobs sent in one session.
@@ -45,6 +46,8 @@ pub(crate) struct DmBackend {
     pub(crate) notified: Notified,
     /// Decoder limits of GwMO payloads (fragments, forms) inside messages.
     pub(crate) limits: syncml::Limits,
+    /// The fanout task's feed (carrier answers, aggregates, ended jobs).
+    pub(crate) fanouts: crate::fanout::Feed,
 }
 
 fn scheme(t: AuthType) -> Option<AuthScheme> {
@@ -128,6 +131,12 @@ impl DmBackend {
                 "gateway reported devices"
             );
             state.reported(read.reports);
+        }
+        for aggregate in read.aggregates {
+            self.fanouts.send(crate::fanout::Work::Reported {
+                gateway: session.device_id.clone(),
+                aggregate: Box::new(aggregate),
+            });
         }
         for response in read.responses {
             let Some(id) = gateway::job_of_operation(&response.op) else {
@@ -302,12 +311,31 @@ impl Backend for DmBackend {
         let now = now_ms();
         let mut requeue = true;
         if let Some(state) = state {
+            let starts = state.fanout_starts();
             let record = state.record(session, &ending, now, self.max_job_attempts);
             requeue = record.incomplete;
             if !record.is_empty()
                 && let Err(e) = self.store.record_session(&record.record).await
             {
                 tracing::error!(error = %e, device = %dm_host::log::Untrusted(&session.device_id), "store failure recording a session");
+            }
+            let ended: Vec<dm_store::JobId> = record
+                .record
+                .job_results
+                .iter()
+                .filter(|r| r.complete.is_some())
+                .map(|r| r.job_id)
+                .collect();
+            if !ended.is_empty() {
+                self.fanouts.send(crate::fanout::Work::JobsEnded(ended));
+            }
+            for (fanout, code, items) in starts {
+                self.fanouts.send(crate::fanout::Work::Started {
+                    fanout,
+                    gateway: session.device_id.clone(),
+                    code,
+                    items,
+                });
             }
         } else if ending.end == End::Failed {
             tracing::warn!(device = %dm_host::log::Untrusted(&session.device_id), "session failed: its jobs are queued again");

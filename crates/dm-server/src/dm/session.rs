@@ -304,6 +304,37 @@ impl DmSession {
         out
     }
 
+    /// The `Start` Execs of fanouts among this session's direct jobs (their carrier jobs,
+    /// docs/gateway.md §9), with the status each got (0: none) and its Status items.
+    pub(crate) fn fanout_starts(&self) -> Vec<(dm_store::FanoutId, u16, Vec<ResultItem>)> {
+        fn walk(cmd: &JobCommand, next: &mut u32, out: &mut Vec<(dm_store::FanoutId, u32)>) {
+            if let Some(f) = crate::fanout::started_by(cmd) {
+                out.push((f, *next));
+            }
+            *next += 1;
+            for c in &cmd.children {
+                walk(c, next, out);
+            }
+        }
+        let mut out = Vec::new();
+        for job in self.jobs.iter().filter(|j| j.route == Route::Direct) {
+            let mut found = Vec::new();
+            let mut next = 0;
+            for c in &job.commands {
+                walk(c, &mut next, &mut found);
+            }
+            for (fanout, index) in found {
+                let (code, items) = job
+                    .results
+                    .get(&index)
+                    .map(|r| (r.status, r.items.clone()))
+                    .unwrap_or_default();
+                out.push((fanout, code, items));
+            }
+        }
+        out
+    }
+
     /// Device reports of the gateway (written with the session's record).
     pub(crate) fn reported(&mut self, reports: Vec<LinkReport>) {
         self.record.links.extend(reports);
