@@ -100,6 +100,9 @@ pub enum Error {
         /// Its last seen state.
         state: String,
     },
+    /// The command line does not say what to do (a usage error).
+    #[error("{0}")]
+    Usage(String),
     /// A waited-for job ended without being carried out.
     #[error("job {id} ended {state}")]
     JobEnded {
@@ -115,7 +118,16 @@ impl Error {
     /// or the device did (exit status 1).
     #[must_use]
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::InvalidServerUrl { .. } | Error::CaCert { .. })
+        matches!(
+            self,
+            Error::InvalidServerUrl { .. } | Error::CaCert { .. } | Error::Usage(_)
+        )
+    }
+
+    /// A usage error.
+    #[must_use]
+    pub fn usage(message: String) -> Error {
+        Error::Usage(message)
     }
 }
 
@@ -262,6 +274,17 @@ impl Client {
         let url = self.url(segments, &[]);
         let what = format!("POST {}", url.path());
         let resp = self.send(&what, self.http.post(url).json(body))?;
+        Self::json(&what, resp)
+    }
+
+    /// `PATCH /api/v1/<segments>` with a JSON body, the answer decoded as `T`.
+    ///
+    /// # Errors
+    /// [`Error::Api`], [`Error::Transport`] or [`Error::Decode`].
+    pub fn patch<T: DeserializeOwned>(&self, segments: &[&str], body: &Value) -> Result<T, Error> {
+        let url = self.url(segments, &[]);
+        let what = format!("PATCH {}", url.path());
+        let resp = self.send(&what, self.http.patch(url).json(body))?;
         Self::json(&what, resp)
     }
 

@@ -122,7 +122,8 @@ pub enum Command {
     },
 }
 
-fn item(path: &str, value: Option<&str>, meta: Option<&MetaArgs>) -> Value {
+/// One API item: `path`, and `value`, `format`, `type` when given.
+pub fn item(path: &str, value: Option<&str>, meta: Option<&MetaArgs>) -> Value {
     let mut item = Map::new();
     item.insert("path".into(), json!(path));
     if let Some(v) = value {

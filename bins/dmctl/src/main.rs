@@ -29,7 +29,9 @@ mod auth;
 mod convert;
 mod device;
 mod event;
+mod fanout;
 mod gateway;
+mod group;
 mod input;
 mod job;
 mod output;
@@ -67,6 +69,11 @@ enum Command {
     /// Gateways and the devices behind them: list, inventory.
     #[command(subcommand)]
     Gateway(gateway::Command),
+    /// Device groups on a gateway: create, add, remove, match, delete, list, show.
+    Group(group::Args),
+    /// Fan commands out to a group behind a gateway (get, replace, exec, submit; show, list,
+    /// cancel), with a live progress bar and the consolidated response.
+    Fanout(fanout::Args),
     /// Queue management commands for a device (one job each; --wait for the answer).
     #[command(flatten)]
     Job(job::Command),
@@ -130,6 +137,8 @@ fn run_operator(connection: &api::Connection, command: &Command) -> anyhow::Resu
         Command::Devices(args) => device::list(&client, args, json)?,
         Command::Device(cmd) => device::run(&client, cmd, json)?,
         Command::Gateway(cmd) => gateway::run(&client, cmd, json)?,
+        Command::Group(args) => group::run(&client, args, json)?,
+        Command::Fanout(args) => fanout::run(&client, args, json)?,
         Command::Job(cmd) => job::run(&client, cmd, json)?,
         Command::Submit(args) => job::run_submit(&client, args, json)?,
         Command::ShowJob(args) => job::show(&client, args, json)?,
