@@ -1,7 +1,8 @@
 //! The check of the `gwmo_form_decode` target, included with `#[path]` by the target and by
 //! `crates/gwmo/tests/fuzz_corpus_replay.rs` (so it uses only `gwmo` and `syncml`).
 //!
-//! For each GwMO form decoder: no input panics; a decoded value encodes to a form that decodes
+//! For each GwMO form decoder (reports, registrations, mode-rule and group `Match`, pages,
+//! the consolidated aggregate): no input panics; a decoded value encodes to a form that decodes
 //! to the same value; the output is bounded linearly by the input: the encoding is at most
 //! `3 * len + 128` bytes (percent-encoding triples a byte; a report adds its defaulted fields)
 //! and no decoded string is longer than the input.
@@ -14,6 +15,7 @@
 )]
 
 use gwmo::fanout::Aggregate;
+use gwmo::group::{GroupLimits, Match as GroupMatch};
 use gwmo::mode::Match;
 use gwmo::payload::{DeviceReport, RegistrationRequest};
 use syncml::Limits;
@@ -75,6 +77,24 @@ pub fn check(data: &[u8]) {
             ],
         );
         assert_eq!(Match::parse(&e, &l).as_ref(), Ok(&m), "match round trip");
+    }
+    if let Ok(m) = GroupMatch::parse(text, &l, &GroupLimits::default()) {
+        let e = m.to_form();
+        bounded("group match", text, &e, &[]);
+        assert_eq!(
+            GroupMatch::parse(&e, &l, &GroupLimits::default()).as_ref(),
+            Ok(&m),
+            "group match round trip"
+        );
+    }
+    if let Ok(p) = gwmo::fanout::decode_page(text, &l) {
+        let e = gwmo::fanout::encode_page(&p);
+        bounded("page", text, &e, &[]);
+        assert_eq!(
+            gwmo::fanout::decode_page(&e, &l).as_ref(),
+            Ok(&p),
+            "page round trip"
+        );
     }
     if let Ok(a) = Aggregate::decode(text, &l) {
         let e = a.encode();

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gwmo::fanout::Dispatch;
-use gwmo::inventory::Address;
+use gwmo::inventory::{Address, Presence};
 use gwmo::mode::Mode;
 use syncml::notification::{Initiator, Notification, UiMode, wsp};
 
@@ -100,12 +100,17 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, op: &str, d: Dispatch) {
         let dir = lock(&shared.directory);
         dir.inventory
             .get(device)
-            .map(|r| (r.mode, r.addresses.clone()))
+            .map(|r| (r.mode, r.presence, r.addresses.clone()))
     };
     let outcome = match known {
         None => Outcome::Unknown,
-        Some((mode, _)) if mode != Mode::Proxy => Outcome::Unknown,
-        Some((_, addresses)) => notify_device(shared, device, addresses.first()).await,
+        Some((mode, _, _)) if mode != Mode::Proxy => Outcome::Unknown,
+        // Detached (its lease ran out): parked until it opens a session or registers again
+        // (`Ops::work_for` resumes it), or the deadline (504).
+        Some((_, Presence::Detached, _)) => Outcome::Unreachable,
+        Some((_, Presence::Attached, addresses)) => {
+            notify_device(shared, device, addresses.first()).await
+        }
     };
     let now = shared.now();
     let mut ops = lock(&shared.ops);

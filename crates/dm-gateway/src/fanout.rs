@@ -2,14 +2,22 @@
 //! server creates on the gateway, run by `gwmo`'s sans-IO engine on every target in Proxy mode
 //! (docs/gateway.md §5, GwMO-PMode-001, seed 001 Y/Y').
 //!
-//! An operation is created with Add commands (`<op>`, `Targets`, `Commands`, optional
-//! `WaitSeconds` / `TimeoutSeconds`) and started with `Exec <op>/Start`. The Exec's Status is
-//! deferred ([`dm_tree::Answer::Pending`]): when every target answered within `WaitSeconds`
-//! it is 200 with one Item per target (its response fragment) plus the aggregate; otherwise it
-//! is 202 and the outcome goes later as a `completionstatus` Generic Alert with the Exec's
-//! Correlator, in a new session (Y'). Each target's answer is stored under
-//! `<op>/Devices/<id>/Response` as it arrives (first answer wins: a replay is not counted
-//! twice), so a kill -9 loses none.
+//! An operation is created with Add commands (`<op>`, `Targets` and/or `Group`, `Commands`,
+//! optional `WaitSeconds`, `TimeoutSeconds`, `Window`, `AttemptSeconds`, `MaxAttempts`,
+//! `ProgressSeconds`) and started with `Exec <op>/Start`: the targets are `Targets` and the
+//! group's members at that moment (docs/gateway.md §8, §9; GwMO-Group-002, GwMO-FORA-001),
+//! each once. Targets in Transparent mode are not run here: they end as `transparent` and their
+//! ids go back to the server in the Exec's Status (items `<op>/Transparent`).
+//!
+//! The Exec's Status is deferred ([`dm_tree::Answer::Pending`]): when every target answered
+//! within `WaitSeconds` it is 200 with one Item per target (its response fragment) plus the
+//! aggregate; otherwise it is 202 and the outcome goes later as a Generic Alert with the
+//! Exec's Correlator, in a new session (Y'). While running, `ProgressSeconds` > 0 sends the
+//! partial aggregate (`state=running`) at most that often (not durable). Each target's answer
+//! is stored under `<op>/Devices/<id>/Response` as it arrives (first answer wins: a replay is
+//! not counted twice), so a kill -9 loses none; `Pages/<n>` gives the per-device detail, 100
+//! targets a page. A Delete of `<op>` cancels it: what is pending gets 214, the final
+//! aggregate (`state=cancelled`) goes to the server.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,7 +28,10 @@ use dm_tree::{
     MountNode, NewNode, NodeProvider, Ticket,
 };
 use gwmo::Timestamp;
-use gwmo::fanout::{Dispatch, FanoutConfig, FanoutEvent, Operation, Outcome, State};
+use gwmo::fanout::{
+    Dispatch, FanoutConfig, FanoutEvent, Operation, Outcome, PAGE_SIZE, PageEntry, State,
+    encode_page, failing_codes,
+};
 use gwmo::layout;
 use syncml::{Command, Data, Item, Limits, Status, StatusCode};
 
@@ -37,16 +48,29 @@ pub(crate) const RESPONSE_ITEMS: usize = 32;
 /// Most operations held at once (a server creating more gets 420, device full).
 pub(crate) const MAX_OPERATIONS: usize = 1024;
 
-const LEAVES: [&str; 8] = [
+const LEAVES: [&str; 15] = [
     "Targets",
+    "Group",
     "Commands",
     "WaitSeconds",
     "TimeoutSeconds",
+    "Window",
+    "AttemptSeconds",
+    "MaxAttempts",
+    "ProgressSeconds",
     "Start",
     "State",
     "Progress",
+    "Transparent",
+    "Pages",
     "Devices",
 ];
+
+/// Most devices in flight at once an operation may ask for (`Window`).
+const MAX_WINDOW: u64 = 1024;
+
+/// Most attempts per device an operation may ask for (`MaxAttempts`).
+const MAX_ATTEMPTS: u64 = 100;
 
 /// The outcome of a `Start` Exec, handed to the northbound session that holds its Status.
 #[derive(Debug, Clone)]
@@ -77,6 +101,17 @@ impl OpEntry {
     }
 }
 
+/// What applying one engine event asks of the driver ([`Ops::on_event`]).
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Store writes.
+    pub(crate) writes: Vec<Write>,
+    /// The Status of a deferred `Start` Exec, for the live session of this server.
+    pub(crate) completion: Option<(String, Completion)>,
+    /// A progress alert (server, XML of one Alert), not durable.
+    pub(crate) progress: Option<(String, String)>,
+}
+
 /// What [`Ops::poll`] found.
 #[derive(Debug)]
 pub(crate) struct Polled {
@@ -105,10 +140,28 @@ fn limits() -> Limits {
 
 fn config_of(o: &StoredOperation) -> FanoutConfig {
     FanoutConfig {
+        window: usize::try_from(o.window.clamp(1, MAX_WINDOW)).unwrap_or(1),
+        attempt_timeout: Duration::from_secs(o.attempt_secs.max(1)),
+        max_attempts: u32::try_from(o.max_attempts.clamp(1, MAX_ATTEMPTS)).unwrap_or(1),
         wait: Duration::from_secs(o.wait_secs),
         deadline: Duration::from_secs(o.timeout_secs.max(1)),
+        progress: (o.progress_secs > 0).then(|| Duration::from_secs(o.progress_secs)),
         ..FanoutConfig::default()
     }
+}
+
+/// The targets the engine runs: those resolved at `Start` (before: `Targets`).
+fn targets_of(o: &StoredOperation) -> &[String] {
+    o.resolved.as_deref().unwrap_or(&o.targets)
+}
+
+/// The Transparent items of an operation's `Start` Status.
+fn transparent_items(o: &StoredOperation) -> Vec<Item> {
+    gwmo::payload::transparent_items(
+        &o.op,
+        &o.transparent,
+        gwmo::payload::TRANSPARENT_ITEM_MAX,
+    )
 }
 
 /// The Status fragment a target gets when it did not answer: the implied code for each
@@ -164,23 +217,25 @@ impl Ops {
                 .unwrap_or_default();
                 match Operation::new(
                     entry.stored.op.clone(),
-                    entry.stored.targets.clone(),
+                    targets_of(&entry.stored).to_vec(),
                     commands,
                     config_of(&entry.stored),
                 ) {
                     Ok(mut engine) => {
                         engine.start(now);
+                        // Each stored outcome replayed as it was: every target counted once.
                         for r in &rs {
-                            let answer = gwmo::payload::decode_responses(
-                                &Data::Text(r.response.clone()),
-                                &limits(),
-                            )
-                            .unwrap_or_default();
-                            if r.outcome == Outcome::Unknown.as_str() {
-                                engine.handle_unknown(now, &r.device_id);
+                            let outcome = Outcome::parse(&r.outcome).unwrap_or(Outcome::Answered);
+                            let answer = if outcome == Outcome::Answered {
+                                gwmo::payload::decode_responses(
+                                    &Data::Text(r.response.clone()),
+                                    &limits(),
+                                )
+                                .unwrap_or_default()
                             } else {
-                                engine.handle_answered(now, &r.device_id, &answer);
-                            }
+                                Vec::new()
+                            };
+                            engine.handle_restored(now, &r.device_id, outcome, &answer);
                         }
                         entry.engine = Some(engine);
                     }
@@ -288,23 +343,36 @@ impl Ops {
     }
 
     /// Applies one engine event: stores implied answers, hands the `Start` Exec's Status to its
-    /// session, or queues the completion alert. Returns the store writes, and the completion
-    /// for the live session with its server id.
-    pub(crate) fn on_event(
-        &mut self,
-        op: &str,
-        ev: FanoutEvent,
-    ) -> (Vec<Write>, Option<(String, Completion)>) {
+    /// session, or queues the completion alert; a progress event becomes a progress alert.
+    pub(crate) fn on_event(&mut self, op: &str, ev: FanoutEvent) -> Applied {
         let mut writes = Vec::new();
         let Some(entry) = self.entries.get_mut(op) else {
-            return (writes, None);
+            return Applied::default();
         };
         let server = entry.stored.server_id.clone();
         match ev {
+            FanoutEvent::Progress(aggregate) => {
+                let alert = gwmo::payload::generic_alert(
+                    "1",
+                    entry.stored.correlator.clone(),
+                    vec![gwmo::payload::aggregation_item(&aggregate)],
+                );
+                Applied {
+                    progress: Some((
+                        server,
+                        syncml::xml::encode_fragment(&[Command::Alert(alert)]),
+                    )),
+                    ..Applied::default()
+                }
+            }
             FanoutEvent::DeviceDone { device, outcome } => {
                 if outcome != Outcome::Answered {
-                    let xml =
-                        syncml::xml::encode_fragment(&implied_response(&entry.commands(), outcome));
+                    // A Transparent target has no response here: the server runs it.
+                    let xml = if outcome == Outcome::Transparent {
+                        String::new()
+                    } else {
+                        syncml::xml::encode_fragment(&implied_response(&entry.commands(), outcome))
+                    };
                     entry
                         .responses
                         .insert(device.clone(), (outcome.as_str().to_owned(), xml.clone()));
@@ -318,25 +386,34 @@ impl Ops {
                         },
                     ));
                 }
-                (writes, None)
+                Applied {
+                    writes,
+                    ..Applied::default()
+                }
             }
             FanoutEvent::WaitElapsed => {
                 let Some(ticket) = entry.ticket.take() else {
-                    return (writes, None);
+                    return Applied::default();
                 };
                 self.tickets.remove(&ticket);
                 let outcome = ItemOutcome {
                     code: StatusCode::ACCEPTED,
-                    status_items: Vec::new(),
+                    status_items: transparent_items(&entry.stored),
                     results: None,
                 };
-                (writes, Some((server, Completion { ticket, outcome })))
+                Applied {
+                    completion: Some((server, Completion { ticket, outcome })),
+                    ..Applied::default()
+                }
             }
             FanoutEvent::Completed(aggregate) => {
-                entry.stored.state = State::Done.as_str().to_owned();
+                entry.stored.state = aggregate.state.as_str().to_owned();
                 let mut items: Vec<Item> = Vec::new();
-                if entry.stored.targets.len() <= RESPONSE_ITEMS {
-                    for (device, (_, xml)) in &entry.responses {
+                if targets_of(&entry.stored).len() <= RESPONSE_ITEMS {
+                    for (device, (outcome, xml)) in &entry.responses {
+                        if outcome == Outcome::Transparent.as_str() {
+                            continue;
+                        }
                         let response =
                             gwmo::payload::decode_responses(&Data::Text(xml.clone()), &limits())
                                 .unwrap_or_default();
@@ -348,6 +425,7 @@ impl Ops {
                 let completion = match entry.ticket.take() {
                     Some(ticket) => {
                         self.tickets.remove(&ticket);
+                        items.extend(transparent_items(&entry.stored));
                         Some((
                             server,
                             Completion {
@@ -374,7 +452,11 @@ impl Ops {
                     }
                 };
                 writes.push(Write::Operation(entry.stored.clone()));
-                (writes, completion)
+                Applied {
+                    writes,
+                    completion,
+                    progress: None,
+                }
             }
         }
     }
@@ -424,10 +506,23 @@ fn op_leaf(e: &OpEntry, name: &str) -> Option<MountNode> {
     match name {
         // Created by an Add (they do not exist before), changed by a Replace.
         "Targets" if !o.targets.is_empty() => leaf(o.targets.join(","), Format::Chr, SETTABLE),
+        "Group" => o
+            .group
+            .as_ref()
+            .and_then(|g| leaf(g.clone(), Format::Chr, SETTABLE)),
         "Commands" if !o.commands.is_empty() => leaf(o.commands.clone(), Format::Xml, SETTABLE),
         // Exist with their defaults: changed by a Replace.
         "WaitSeconds" => leaf(o.wait_secs.to_string(), Format::Int, SETTABLE),
         "TimeoutSeconds" => leaf(o.timeout_secs.to_string(), Format::Int, SETTABLE),
+        "Window" => leaf(o.window.to_string(), Format::Int, SETTABLE),
+        "AttemptSeconds" => leaf(o.attempt_secs.to_string(), Format::Int, SETTABLE),
+        "MaxAttempts" => leaf(o.max_attempts.to_string(), Format::Int, SETTABLE),
+        "ProgressSeconds" => leaf(o.progress_secs.to_string(), Format::Int, SETTABLE),
+        // Known once started.
+        "Transparent" if o.resolved.is_some() => {
+            leaf(o.transparent.join(","), Format::Chr, AccessType::GET)
+        }
+        "Pages" => Some(MountNode::from(NewNode::interior().access(AccessType::GET))),
         "Start" => leaf(
             String::new(),
             Format::Null,
@@ -435,7 +530,7 @@ fn op_leaf(e: &OpEntry, name: &str) -> Option<MountNode> {
         ),
         "State" => leaf(o.state.clone(), Format::Chr, AccessType::GET),
         "Progress" => leaf(
-            format!("{}/{}", e.responses.len(), o.targets.len()),
+            format!("{}/{}", e.responses.len(), targets_of(o).len()),
             Format::Chr,
             AccessType::GET,
         ),
@@ -444,15 +539,53 @@ fn op_leaf(e: &OpEntry, name: &str) -> Option<MountNode> {
     }
 }
 
+/// `Devices/<id>/Status`: the outcome's name, or `pending`.
 fn target_status(e: &OpEntry, device: &str) -> &'static str {
-    match e.responses.get(device) {
-        Some((outcome, _)) if outcome == Outcome::Answered.as_str() => "done",
-        Some((outcome, _)) if outcome == Outcome::TimedOut.as_str() => "timeout",
-        Some((outcome, _)) if outcome == Outcome::Unknown.as_str() => "unknown",
-        Some((outcome, _)) if outcome == Outcome::Cancelled.as_str() => "cancelled",
-        Some(_) => "failed",
-        None => "pending",
+    e.responses
+        .get(device)
+        .and_then(|(outcome, _)| Outcome::parse(outcome).ok())
+        .map_or("pending", Outcome::as_str)
+}
+
+/// `Pages/<n>`: the detail of targets `n * 100 ..` (docs/gateway.md §9).
+fn page(e: &OpEntry, n: usize) -> Option<String> {
+    let chunk = targets_of(&e.stored).chunks(PAGE_SIZE).nth(n)?;
+    let entries: Vec<PageEntry> = chunk
+        .iter()
+        .map(|device| {
+            let (outcome, codes) = match e.responses.get(device) {
+                Some((outcome, xml)) => {
+                    let outcome = Outcome::parse(outcome).ok();
+                    let codes = if xml.is_empty() {
+                        Vec::new()
+                    } else {
+                        gwmo::payload::decode_responses(&Data::Text(xml.clone()), &limits())
+                            .map(|r| failing_codes(&r))
+                            .unwrap_or_default()
+                    };
+                    (outcome, codes)
+                }
+                None => (None, Vec::new()),
+            };
+            PageEntry {
+                device: device.clone(),
+                outcome,
+                codes,
+            }
+        })
+        .collect();
+    Some(encode_page(&entries))
+}
+
+/// The page number of a `Pages/<n>` node name (digits only, no sign, no leading zeros).
+fn page_number(name: &str) -> Option<usize> {
+    if name.is_empty() || (name.len() > 1 && name.starts_with('0')) {
+        return None;
     }
+    name.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| name.parse().ok())
+        .flatten()
 }
 
 impl NodeProvider for FanoutTree {
@@ -469,17 +602,19 @@ impl NodeProvider for FanoutTree {
                 NewNode::interior().access(AccessType::GET | AccessType::ADD | AccessType::DELETE),
             )),
             [name] => op_leaf(e, name),
+            [pages, n] if pages == "Pages" => page_number(n)
+                .and_then(|n| page(e, n))
+                .and_then(|text| leaf(text, Format::Chr, AccessType::GET)),
             [devices, d] if devices == "Devices" => {
                 let id = layout::unescape_device_id(d).map_err(|_| StatusCode::NOT_FOUND)?;
-                e.stored
-                    .targets
+                targets_of(&e.stored)
                     .iter()
                     .any(|t| *t == id)
                     .then(|| MountNode::from(NewNode::interior().access(AccessType::GET)))
             }
             [devices, d, field] if devices == "Devices" => {
                 let id = layout::unescape_device_id(d).map_err(|_| StatusCode::NOT_FOUND)?;
-                if !e.stored.targets.iter().any(|t| *t == id) {
+                if !targets_of(&e.stored).iter().any(|t| *t == id) {
                     return Ok(None);
                 }
                 match field.as_str() {
@@ -517,12 +652,19 @@ impl NodeProvider for FanoutTree {
                     .map(|s| (*s).to_owned())
                     .collect()
             }
+            [op, pages] if pages == "Pages" => ops
+                .entries
+                .get(op)
+                .map(|e| {
+                    let n = targets_of(&e.stored).len().div_ceil(PAGE_SIZE);
+                    (0..n).map(|i| i.to_string()).collect()
+                })
+                .unwrap_or_default(),
             [op, devices] if devices == "Devices" => ops
                 .entries
                 .get(op)
                 .map(|e| {
-                    e.stored
-                        .targets
+                    targets_of(&e.stored)
                         .iter()
                         .map(|t| layout::escape_device_id(t).into_owned())
                         .collect()
@@ -562,6 +704,13 @@ impl NodeProvider for FanoutTree {
                         correlator: None,
                         created: unix_now().0,
                         reported: false,
+                        group: None,
+                        window: 64,
+                        attempt_secs: 60,
+                        max_attempts: 3,
+                        progress_secs: 0,
+                        resolved: None,
+                        transparent: Vec::new(),
                     };
                     self.shared.queue(Write::Operation(stored.clone()));
                     ops.entries.insert(
@@ -609,13 +758,36 @@ impl NodeProvider for FanoutTree {
         let code = match path {
             [op] => match ops.entries.remove(op) {
                 Some(mut e) => {
+                    let _ = ctx;
+                    let server = e.stored.server_id.clone();
+                    // A running operation is cancelled: pending targets get 214, and the final
+                    // aggregate (state=cancelled) goes to its server.
                     if let Some(engine) = e.engine.as_mut() {
                         engine.cancel(now);
+                        if !e.stored.reported {
+                            let aggregate = engine.aggregate().clone();
+                            let alert = gwmo::payload::generic_alert(
+                                "1",
+                                e.stored.correlator.clone(),
+                                vec![gwmo::payload::aggregation_item(&aggregate)],
+                            );
+                            self.shared.queue(Write::Alert(
+                                server.clone(),
+                                syncml::xml::encode_fragment(&[Command::Alert(alert)]),
+                            ));
+                        }
                     }
-                    if let Some(t) = e.ticket.take() {
-                        ops.tickets.remove(&t);
+                    self.shared.drop_progress(&server, op);
+                    // A `Start` Exec still waiting for its Status gets 214 now.
+                    if let Some(ticket) = e.ticket.take() {
+                        ops.tickets.remove(&ticket);
+                        if let Some(tx) = self.shared.completions.get(&server) {
+                            let _ = tx.send(Completion {
+                                ticket,
+                                outcome: ItemOutcome::from(StatusCode::OPERATION_CANCELLED),
+                            });
+                        }
                     }
-                    let _ = ctx;
                     self.shared.queue(Write::ForgetOperation(op.clone()));
                     StatusCode::OK
                 }
@@ -639,11 +811,49 @@ impl NodeProvider for FanoutTree {
             return Answer::Ready(ExecOutcome::code(StatusCode::COMMAND_NOT_ALLOWED));
         }
         let now = self.shared.now();
+        // What the operation asks for (then the inventory, never both locks at once).
+        let (targets, group) = {
+            let ops = lock(&self.shared.ops);
+            let Some(e) = ops.entries.get(op) else {
+                return Answer::Ready(ExecOutcome::code(StatusCode::NOT_FOUND));
+            };
+            if e.stored.state != State::Created.as_str() || e.stored.server_id != ctx.server_id {
+                return Answer::Ready(ExecOutcome::code(StatusCode::COMMAND_NOT_ALLOWED));
+            }
+            if e.stored.targets.is_empty() && e.stored.group.is_none() {
+                return Answer::Ready(ExecOutcome::code(StatusCode::BAD_REQUEST));
+            }
+            (e.stored.targets.clone(), e.stored.group.clone())
+        };
+        // GwMO-Group-002 / FORA-001: the targets are a snapshot of Targets and the group's
+        // members now, each once; those in Transparent mode are handed back to the server.
+        let (resolved, transparent) = {
+            let d = lock(&self.shared.directory);
+            let mut resolved = targets;
+            if let Some(name) = &group {
+                let Some(g) = d.groups.get(name) else {
+                    return Answer::Ready(ExecOutcome::code(StatusCode::NOT_FOUND));
+                };
+                resolved.extend(g.resolve(d.inventory.iter()));
+            }
+            let mut seen = std::collections::HashSet::new();
+            resolved.retain(|t| seen.insert(t.clone()));
+            let transparent: Vec<String> = resolved
+                .iter()
+                .filter(|t| {
+                    d.inventory
+                        .get(t)
+                        .is_some_and(|r| r.mode == gwmo::mode::Mode::Transparent)
+                })
+                .cloned()
+                .collect();
+            (resolved, transparent)
+        };
         let mut ops = lock(&self.shared.ops);
         let Some(e) = ops.entries.get_mut(op) else {
             return Answer::Ready(ExecOutcome::code(StatusCode::NOT_FOUND));
         };
-        if e.stored.state != State::Created.as_str() || e.stored.server_id != ctx.server_id {
+        if e.stored.state != State::Created.as_str() {
             return Answer::Ready(ExecOutcome::code(StatusCode::COMMAND_NOT_ALLOWED));
         }
         let commands =
@@ -652,24 +862,30 @@ impl NodeProvider for FanoutTree {
                 Ok(c) if !c.is_empty() => c,
                 _ => return Answer::Ready(ExecOutcome::code(StatusCode::BAD_REQUEST)),
             };
-        if e.stored.targets.is_empty() {
-            return Answer::Ready(ExecOutcome::code(StatusCode::BAD_REQUEST));
-        }
+        e.stored.resolved = Some(resolved);
+        e.stored.transparent = transparent;
         let mut engine = match Operation::new(
             op.clone(),
-            e.stored.targets.clone(),
+            targets_of(&e.stored).to_vec(),
             commands,
             config_of(&e.stored),
         ) {
             Ok(engine) => engine,
-            Err(_) => return Answer::Ready(ExecOutcome::code(StatusCode::BAD_REQUEST)),
+            Err(_) => {
+                e.stored.resolved = None;
+                e.stored.transparent.clear();
+                return Answer::Ready(ExecOutcome::code(StatusCode::BAD_REQUEST));
+            }
         };
+        for t in &e.stored.transparent {
+            engine.handle_transparent(now, t);
+        }
         engine.start(now);
         e.engine = Some(engine);
         e.stored.state = State::Running.as_str().to_owned();
         e.stored.correlator = req.correlator.map(str::to_owned);
         let stored = e.stored.clone();
-        self.shared.queue(Write::Operation(stored));
+        self.shared.queue(Write::Operation(stored.clone()));
         self.shared.timer_wake.notify_one();
         if ctx.may_defer {
             let t = ops.ticket(op);
@@ -678,7 +894,17 @@ impl NodeProvider for FanoutTree {
             }
             Answer::Pending(t)
         } else {
-            Answer::Ready(ExecOutcome::code(StatusCode::ACCEPTED))
+            // Not deferrable (inside an Atomic): 202 at once; the Status can hold one item
+            // (Source: the Start node), the first Transparent item's ids; all of them are
+            // at `<op>/Transparent`.
+            let data = transparent_items(&stored)
+                .into_iter()
+                .next()
+                .and_then(|i| i.data);
+            Answer::Ready(ExecOutcome {
+                code: StatusCode::ACCEPTED,
+                data,
+            })
         }
     }
 }
@@ -696,22 +922,41 @@ fn set_leaf(shared: &Shared, e: &mut OpEntry, name: &str, value: &Data) -> Statu
             .ok()
             .filter(|s| *s <= 86_400 * 30)
     };
+    let bounded = |lo: u64, hi: u64| {
+        text.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| (lo..=hi).contains(v))
+    };
     match name {
-        "Targets" => {
-            let targets: Vec<String> = text
-                .split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if targets
-                .iter()
-                .any(|t| gwmo::inventory::check_device_id(t, 256).is_err())
-                || targets.len() > 100_000
-            {
+        "Group" => {
+            let g = text.trim();
+            if g.is_empty() || g.len() > 64 || g.contains('/') || g.chars().any(char::is_control) {
                 return StatusCode::BAD_REQUEST;
             }
-            e.stored.targets = targets;
+            e.stored.group = Some(g.to_owned());
+        }
+        "Window" => match bounded(1, MAX_WINDOW) {
+            Some(v) => e.stored.window = v,
+            None => return StatusCode::BAD_REQUEST,
+        },
+        "AttemptSeconds" => match bounded(1, 86_400) {
+            Some(v) => e.stored.attempt_secs = v,
+            None => return StatusCode::BAD_REQUEST,
+        },
+        "MaxAttempts" => match bounded(1, MAX_ATTEMPTS) {
+            Some(v) => e.stored.max_attempts = v,
+            None => return StatusCode::BAD_REQUEST,
+        },
+        "ProgressSeconds" => match bounded(0, 86_400) {
+            Some(v) => e.stored.progress_secs = v,
+            None => return StatusCode::BAD_REQUEST,
+        },
+        "Targets" => {
+            match gwmo::group::parse_members(text, &gwmo::group::GroupLimits::default()) {
+                Ok(targets) => e.stored.targets = targets,
+                Err(err) => return gwmo::group::status_of(&err),
+            }
         }
         "Commands" => {
             if gwmo::payload::decode_commands(value, &limits()).is_err() {

@@ -70,8 +70,25 @@ async fn timers(shared: Arc<Shared>) {
             next: ops_next,
         } = lock(&shared.ops).poll(now);
         for (op, ev) in events {
-            let (writes, completion) = lock(&shared.ops).on_event(&op, ev);
+            let crate::fanout::Applied {
+                writes,
+                completion,
+                progress,
+            } = lock(&shared.ops).on_event(&op, ev);
+            let completed = writes
+                .iter()
+                .find_map(|w| match w {
+                    crate::state::Write::Operation(o) if o.reported => Some(o.server_id.clone()),
+                    _ => None,
+                });
             shared.queue_all(writes);
+            if let Some(server) = completed {
+                // The completion supersedes a progress alert not yet sent.
+                shared.drop_progress(&server, &op);
+            }
+            if let Some((server, xml)) = progress {
+                shared.queue_progress(&server, &op, xml);
+            }
             if let Some((server, c)) = completion
                 && let Some(tx) = shared.completions.get(&server)
                 && tx.send(c).is_err()

@@ -446,6 +446,22 @@ impl North {
                 dm_proto::Timestamp::ZERO,
             );
             let mut ids = Vec::new();
+            // Progress alerts (not durable) go first: they are the freshest news.
+            for xml in self.shared.take_progress(&server.server_id) {
+                if let Ok(cmds) = syncml::xml::decode_fragment(
+                    xml.as_bytes(),
+                    syncml::xml::FragmentKind::Alerts,
+                    &syncml::Limits::default(),
+                ) {
+                    for c in cmds {
+                        if let Command::Alert(a) = c
+                            && let Some(g) = GenericAlert::from_alert(&a)
+                        {
+                            session.queue_generic_alert(&g);
+                        }
+                    }
+                }
+            }
             for (id, xml) in &alerts {
                 match syncml::xml::decode_fragment(
                     xml.as_bytes(),

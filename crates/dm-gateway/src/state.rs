@@ -6,11 +6,13 @@
 //! store writes as [`Write`]s, which the caller flushes ([`Shared::flush`]) before the answers
 //! leave (so a Status the server sees is backed by the store, also across a kill -9).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gwmo::Timestamp;
+use gwmo::group::{GroupLimits, Groups};
+use gwmo::group::Group;
 use gwmo::inventory::{DeviceRecord, Inventory, InventoryConfig, InventoryEvent, UnixTime};
 use gwmo::mode::ModeRules;
 use tokio::sync::{Notify, mpsc};
@@ -31,6 +33,8 @@ pub(crate) struct Directory {
     pub(crate) inform_devices: bool,
     /// `GwConfig/InformChildGateways`.
     pub(crate) inform_gateways: bool,
+    /// `DeviceInventory/Groups` (GwMO-Group-001/002).
+    pub(crate) groups: Groups,
 }
 
 /// The receiving ends of the northbound tasks' channels, per server id.
@@ -59,6 +63,10 @@ pub(crate) enum Write {
     Response(String, StoredResponse),
     /// Queue an alert (XML of one Alert command) for a server.
     Alert(String, String),
+    /// Insert or replace a group.
+    Group(String, Group),
+    /// Forget a group.
+    ForgetGroup(String),
 }
 
 /// The shared state (one per gateway process).
@@ -69,6 +77,9 @@ pub(crate) struct Shared {
     pub(crate) directory: Mutex<Directory>,
     pub(crate) ops: Mutex<Ops>,
     writes: Mutex<Vec<Write>>,
+    /// Progress alerts (not durable), per server: at most one per operation, a newer one
+    /// replacing the one not yet sent.
+    progress: Mutex<HashMap<String, BTreeMap<String, String>>>,
     /// Wakes the northbound task of a server (a session is wanted: alerts queued, a
     /// notification arrived).
     pub(crate) north_wake: HashMap<String, mpsc::UnboundedSender<dm_client::Trigger>>,
@@ -130,6 +141,12 @@ impl Shared {
                 tracing::warn!(error = %e, "stored inventory record skipped");
             }
         }
+        let mut groups = Groups::new(GroupLimits::default());
+        for (name, g) in store.groups().await? {
+            if let Err(e) = groups.restore(&name, g) {
+                tracing::warn!(error = %e, "stored group skipped");
+            }
+        }
         let mut north_wake = HashMap::new();
         let mut triggers = HashMap::new();
         let mut completions = HashMap::new();
@@ -169,9 +186,11 @@ impl Shared {
                 rules: ModeRules::default(),
                 inform_devices: true,
                 inform_gateways: true,
+                groups,
             }),
             ops: Mutex::new(ops),
             writes: Mutex::new(Vec::new()),
+            progress: Mutex::new(HashMap::new()),
             north_wake,
             completions,
             timer_wake: Notify::new(),
@@ -207,6 +226,32 @@ impl Shared {
     /// Queues several store writes.
     pub(crate) fn queue_all(&self, ws: impl IntoIterator<Item = Write>) {
         lock(&self.writes).extend(ws);
+    }
+
+    /// Queues the progress alert (XML of one Alert command) of operation `op` for `server_id`
+    /// and wakes its northbound task. Not durable; one per operation: a newer one replaces
+    /// the one not yet sent.
+    pub(crate) fn queue_progress(&self, server_id: &str, op: &str, xml: String) {
+        lock(&self.progress)
+            .entry(server_id.to_owned())
+            .or_default()
+            .insert(op.to_owned(), xml);
+        self.wake_north(server_id);
+    }
+
+    /// Takes the progress alerts queued for `server_id`.
+    pub(crate) fn take_progress(&self, server_id: &str) -> Vec<String> {
+        lock(&self.progress)
+            .remove(server_id)
+            .map(|m| m.into_values().collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets the progress alert of `op` not yet sent (its completion supersedes it).
+    pub(crate) fn drop_progress(&self, server_id: &str, op: &str) {
+        if let Some(m) = lock(&self.progress).get_mut(server_id) {
+            m.remove(op);
+        }
     }
 
     /// Wakes the northbound session task of `server_id`.
@@ -288,6 +333,8 @@ impl Shared {
                 Write::Operation(o) => self.store.put_operation(o).await,
                 Write::ForgetOperation(op) => self.store.delete_operation(op).await,
                 Write::Response(op, r) => self.store.put_response(op, r).await.map(|_| ()),
+                Write::Group(name, g) => self.store.put_group(name, g).await,
+                Write::ForgetGroup(name) => self.store.delete_group(name).await,
                 Write::Alert(server, xml) => {
                     woken.push(server.clone());
                     self.store

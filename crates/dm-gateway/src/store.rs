@@ -1,6 +1,10 @@
-//! The gateway's durable state, one SQLite file: the inventory, the End Device accounts, the
-//! Fanout operations and the device responses, the outbox of alerts for the servers, and small
-//! values (the northbound tree snapshot).
+//! The gateway's durable state, one SQLite file: the inventory, the device groups, the End
+//! Device accounts, the Fanout operations and the device responses, the outbox of alerts for
+//! the servers, and small values (the northbound tree snapshot).
+//!
+//! The tables are created if missing ([`SCHEMA`]); columns added later come in numbered
+//! migrations ([`MIGRATIONS`], `PRAGMA user_version` = how many ran), each in one
+//! transaction, so a file of an older gateway is upgraded on open.
 //!
 //! WAL journal with `synchronous = NORMAL`: a committed write survives a kill -9 of the
 //! process; every method is one transaction.
@@ -9,6 +13,7 @@ use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
 
+use gwmo::group::Group;
 use gwmo::inventory::{Address, DevInfoSummary, DeviceRecord, Kind, Presence, Protocol};
 use gwmo::mode::Mode;
 use sqlx::Row as _;
@@ -69,11 +74,28 @@ CREATE TABLE IF NOT EXISTS outbox (
     alert     TEXT NOT NULL,
     created   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS groups (
+    name      TEXT NOT NULL PRIMARY KEY,
+    members   TEXT NOT NULL,
+    match     TEXT
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (
     name  TEXT NOT NULL PRIMARY KEY,
     value BLOB NOT NULL
 ) WITHOUT ROWID;
 "#;
+
+/// The schema changes after [`SCHEMA`], in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the fanout extensions of docs/gateway.md §9.
+    "ALTER TABLE operations ADD COLUMN group_name TEXT;
+     ALTER TABLE operations ADD COLUMN window_size INTEGER NOT NULL DEFAULT 64;
+     ALTER TABLE operations ADD COLUMN attempt_secs INTEGER NOT NULL DEFAULT 60;
+     ALTER TABLE operations ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 3;
+     ALTER TABLE operations ADD COLUMN progress_secs INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE operations ADD COLUMN resolved TEXT;
+     ALTER TABLE operations ADD COLUMN transparent TEXT NOT NULL DEFAULT '';",
+];
 
 /// An End Device account held by the gateway (the gateway is the device's DM server).
 #[derive(Clone, PartialEq, Eq)]
@@ -126,6 +148,21 @@ pub struct StoredOperation {
     pub state: String,
     /// The `Start` Exec's correlator.
     pub correlator: Option<String>,
+    /// `Group`: a group whose members are targets too.
+    pub group: Option<String>,
+    /// `Window`.
+    pub window: u64,
+    /// `AttemptSeconds`.
+    pub attempt_secs: u64,
+    /// `MaxAttempts`.
+    pub max_attempts: u64,
+    /// `ProgressSeconds` (0: no progress alerts).
+    pub progress_secs: u64,
+    /// The targets resolved at `Start` (`Targets` and the group's members, each once);
+    /// `None` before.
+    pub resolved: Option<Vec<String>>,
+    /// The resolved targets in Transparent mode, handed back to the server.
+    pub transparent: Vec<String>,
     /// Unix seconds of creation.
     pub created: u64,
     /// True once its completion was reported to the server (in the Exec's status or an alert).
@@ -137,7 +174,8 @@ pub struct StoredOperation {
 pub struct StoredResponse {
     /// The device.
     pub device_id: String,
-    /// `answered`, `timeout`, `failed`, `unknown`, `cancelled`.
+    /// The outcome's name (`gwmo::fanout::Outcome::as_str`: `done`, `timeout`, `failed`,
+    /// `unknown`, `cancelled`, `transparent`).
     pub outcome: String,
     /// The response fragment (XML of Status / Results).
     pub response: String,
@@ -194,6 +232,15 @@ impl GatewayStore {
             .connect_with(opts)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&pool)
+            .await?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        for (n, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            // One script, one transaction: the columns and the version move together.
+            let script = format!("BEGIN;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;", n + 1);
+            sqlx::raw_sql(&script).execute(&pool).await?;
+        }
         Ok(GatewayStore { pool })
     }
 
@@ -386,12 +433,17 @@ impl GatewayStore {
     pub async fn put_operation(&self, o: &StoredOperation) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO operations (op, server_id, targets, commands, wait_secs, timeout_secs, \
-             state, correlator, created, reported) VALUES (?,?,?,?,?,?,?,?,?,?) \
+             state, correlator, created, reported, group_name, window_size, attempt_secs, \
+             max_attempts, progress_secs, resolved, transparent) \
+             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
              ON CONFLICT (op) DO UPDATE SET server_id = excluded.server_id, \
              targets = excluded.targets, commands = excluded.commands, \
              wait_secs = excluded.wait_secs, timeout_secs = excluded.timeout_secs, \
              state = excluded.state, correlator = excluded.correlator, \
-             reported = excluded.reported",
+             reported = excluded.reported, group_name = excluded.group_name, \
+             window_size = excluded.window_size, attempt_secs = excluded.attempt_secs, \
+             max_attempts = excluded.max_attempts, progress_secs = excluded.progress_secs, \
+             resolved = excluded.resolved, transparent = excluded.transparent",
         )
         .bind(&o.op)
         .bind(&o.server_id)
@@ -403,6 +455,13 @@ impl GatewayStore {
         .bind(&o.correlator)
         .bind(i(o.created))
         .bind(o.reported)
+        .bind(&o.group)
+        .bind(i(o.window))
+        .bind(i(o.attempt_secs))
+        .bind(i(o.max_attempts))
+        .bind(i(o.progress_secs))
+        .bind(o.resolved.as_ref().map(|r| r.join(",")))
+        .bind(o.transparent.join(","))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -429,6 +488,15 @@ impl GatewayStore {
                 correlator: r.get("correlator"),
                 created: u(r.get("created")),
                 reported: r.get("reported"),
+                group: r.get("group_name"),
+                window: u(r.get("window_size")),
+                attempt_secs: u(r.get("attempt_secs")),
+                max_attempts: u(r.get("max_attempts")),
+                progress_secs: u(r.get("progress_secs")),
+                resolved: r
+                    .get::<Option<String>, _>("resolved")
+                    .map(|t| split(&t, ',')),
+                transparent: split(r.get::<String, _>("transparent").as_str(), ','),
             })
             .collect())
     }
@@ -483,6 +551,62 @@ impl GatewayStore {
                 at: u(r.get("at")),
             })
             .collect())
+    }
+
+    // ----- groups -----
+
+    /// Inserts or replaces a group.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn put_group(&self, name: &str, g: &Group) -> Result<(), Error> {
+        sqlx::query("INSERT OR REPLACE INTO groups (name, members, match) VALUES (?,?,?)")
+            .bind(name)
+            .bind(g.members.join("\n"))
+            .bind(g.matcher.as_ref().map(gwmo::group::Match::to_form))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a group.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn delete_group(&self, name: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM groups WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every group, by name.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Corrupt`] for a stored `Match` that does not parse.
+    pub async fn groups(&self) -> Result<Vec<(String, Group)>, Error> {
+        let rows = sqlx::query("SELECT * FROM groups ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        let limits = syncml::Limits::default();
+        let group_limits = gwmo::group::GroupLimits::default();
+        rows.iter()
+            .map(|r| {
+                let matcher = r
+                    .get::<Option<String>, _>("match")
+                    .map(|t| gwmo::group::Match::parse(&t, &limits, &group_limits))
+                    .transpose()
+                    .map_err(|_| Error::Corrupt { what: "group match" })?;
+                Ok((
+                    r.get("name"),
+                    Group {
+                        members: split(r.get::<String, _>("members").as_str(), '\n'),
+                        matcher,
+                    },
+                ))
+            })
+            .collect()
     }
 
     // ----- outbox -----
@@ -644,6 +768,53 @@ mod tests {
         );
     }
 
+    /// A file of an older gateway (operations without the §9 columns, no `user_version`) is
+    /// upgraded on open; groups survive a reopen.
+    #[tokio::test]
+    async fn migrates_an_old_file_and_keeps_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.db");
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(opts).await.unwrap();
+            sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO operations (op, server_id, targets, commands, wait_secs, \
+                 timeout_secs, state, created) VALUES ('j1','s','IMEI:1','<Get/>',20,300,'running',1)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let s = GatewayStore::open(&path).await.unwrap();
+        let ops = s.operations().await.unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(
+            (ops[0].window, ops[0].max_attempts, ops[0].resolved.clone()),
+            (64, 3, None)
+        );
+        let g = Group {
+            members: vec!["IMEI:1".into(), "a,b".replace(',', "")],
+            matcher: Some(
+                gwmo::group::Match::parse(
+                    "man=Acme&status=attached",
+                    &syncml::Limits::default(),
+                    &gwmo::group::GroupLimits::default(),
+                )
+                .unwrap(),
+            ),
+        };
+        s.put_group("g1", &g).await.unwrap();
+        s.put_group("g2", &Group::default()).await.unwrap();
+        s.delete_group("g2").await.unwrap();
+        s.close().await;
+        let s = GatewayStore::open(&path).await.unwrap();
+        assert_eq!(s.groups().await.unwrap(), vec![("g1".to_owned(), g)]);
+    }
+
     #[tokio::test]
     async fn nonce_consumed_once_and_first_response_wins() {
         let s = GatewayStore::memory().await.unwrap();
@@ -679,6 +850,13 @@ mod tests {
             correlator: Some("j1".into()),
             created: 1,
             reported: false,
+            group: Some("g".into()),
+            window: 8,
+            attempt_secs: 30,
+            max_attempts: 2,
+            progress_secs: 1,
+            resolved: Some(vec!["IMEI:1".into(), "IMEI:2".into()]),
+            transparent: vec!["IMEI:2".into()],
         };
         s.put_operation(&op).await.unwrap();
         let r = StoredResponse {

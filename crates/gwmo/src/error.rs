@@ -152,6 +152,29 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    // --- groups ---
+    /// A group bound is reached: `groups` (the gateway holds its maximum) or `members` (a
+    /// `Members` value too long or with too many ids).
+    #[error("more than {max} {what}")]
+    GroupBound {
+        /// `groups` or `members`.
+        what: &'static str,
+        /// The bound in force.
+        max: usize,
+    },
+    /// A group with this name exists.
+    #[error("group {name:?} exists")]
+    GroupExists {
+        /// The name (cut).
+        name: String,
+    },
+    /// No group with this name.
+    #[error("unknown group {name:?}")]
+    UnknownGroup {
+        /// The name (cut).
+        name: String,
+    },
+
     // --- fanout ---
     /// A fanout operation's configuration cannot run (a zero window, a zero deadline, ...).
     #[error("fanout configuration: {reason}")]

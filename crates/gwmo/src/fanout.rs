@@ -6,17 +6,20 @@
 //! device's `Status` / `Results`), failures ([`Operation::handle_failed`]: a session that
 //! broke, retried with backoff), [`Operation::handle_unreachable`] (detached: parked until
 //! [`Operation::handle_attached`] or the deadline), [`Operation::handle_unknown`] (not in the
-//! inventory), [`Operation::cancel`] and [`Operation::handle_timeout`].
+//! inventory), [`Operation::handle_transparent`] (in Transparent mode: handed back to the
+//! server), [`Operation::cancel`] and [`Operation::handle_timeout`].
 //!
 //! Out, polled: [`Operation::poll_dispatch`] (which device to start next, never more than
 //! `window` at once), [`Operation::poll_timeout`] (the next deadline to call
 //! `handle_timeout` at) and [`Operation::poll_event`]: [`FanoutEvent::WaitElapsed`] (the
 //! `Start` Exec answers 202 and the result goes in a completion alert later, Y'),
-//! [`FanoutEvent::DeviceDone`] (store the device's response) and [`FanoutEvent::Completed`]
-//! with the [`Aggregate`].
+//! [`FanoutEvent::DeviceDone`] (store the device's response), [`FanoutEvent::Progress`] (the
+//! partial aggregate, at most every `progress`) and [`FanoutEvent::Completed`] with the
+//! [`Aggregate`]. Per-device detail pages: [`encode_page`] / [`decode_page`].
 //!
 //! Every target ends in exactly one [`Outcome`] by the deadline: answered, timed out (504 for
-//! each command), failed (502 after the last attempt), unknown (404) or cancelled (214). Each
+//! each command), failed (502 after the last attempt), unknown (404), cancelled (214) or
+//! transparent (no status: the server runs it). Each
 //! target is counted once: a replayed answer, or an answer after its outcome is fixed, is
 //! ignored (the `handle_*` calls return `false`). The aggregate counts status codes and
 //! distinct result values per command, bounded, with per-device detail only for the
@@ -59,6 +62,9 @@ pub struct FanoutConfig {
     pub max_value_len: usize,
     /// Devices listed as exceptions; the rest are only counted (default 20).
     pub max_exceptions: usize,
+    /// While running, a [`FanoutEvent::Progress`] at most this often, when something changed
+    /// (`ProgressSeconds`; default `None`: no progress events).
+    pub progress: Option<Duration>,
 }
 
 impl Default for FanoutConfig {
@@ -74,6 +80,7 @@ impl Default for FanoutConfig {
             max_distinct_values: 16,
             max_value_len: 64,
             max_exceptions: 20,
+            progress: None,
         }
     }
 }
@@ -91,6 +98,9 @@ named_enum! {
         Unknown => "unknown",
         /// The operation was cancelled first: 214 for each command.
         Cancelled => "cancelled",
+        /// In Transparent mode: handed back to the DM server, which runs the commands on it
+        /// itself (docs/gateway.md §9); no status is implied and it is no exception.
+        Transparent => "transparent",
     }
 }
 
@@ -100,7 +110,7 @@ impl Outcome {
     #[must_use]
     pub fn implied_status(self) -> Option<StatusCode> {
         match self {
-            Outcome::Answered => None,
+            Outcome::Answered | Outcome::Transparent => None,
             Outcome::TimedOut => Some(StatusCode::GATEWAY_TIMEOUT),
             Outcome::Failed => Some(StatusCode::BAD_GATEWAY),
             Outcome::Unknown => Some(StatusCode::NOT_FOUND),
@@ -110,13 +120,16 @@ impl Outcome {
 }
 
 named_enum! {
-    /// The phase of an operation (`Operations/<op>/State`).
+    /// The phase of an operation (`Operations/<op>/State`; the `state` of an [`Aggregate`],
+    /// `done` when absent).
+    #[derive(Default)]
     pub enum State("state") {
         /// Created, not started.
         Created => "created",
         /// Started, some targets pending.
         Running => "running",
         /// Every target has its outcome.
+        #[default]
         Done => "done",
         /// Cancelled.
         Cancelled => "cancelled",
@@ -162,6 +175,9 @@ pub enum FanoutEvent {
     },
     /// Every target has its outcome (or the operation was cancelled).
     Completed(Box<Aggregate>),
+    /// The partial aggregate (`state` running), at most every `progress` while running and
+    /// only when a target finished since the last one.
+    Progress(Box<Aggregate>),
 }
 
 /// Counts of targets by phase.
@@ -180,6 +196,8 @@ pub struct Progress {
 pub struct Aggregate {
     /// The operation id.
     pub op: String,
+    /// The phase: `running` in progress reports, `done` or `cancelled` at the end.
+    pub state: State,
     /// Targets.
     pub targets: u64,
     /// Targets that answered.
@@ -192,6 +210,8 @@ pub struct Aggregate {
     pub unknown: u64,
     /// Cancelled.
     pub cancelled: u64,
+    /// In Transparent mode, handed back to the server.
+    pub transparent: u64,
     /// Per command of the operation (by `CmdID`, in fragment order).
     pub commands: Vec<CommandAggregate>,
     /// The exceptions, at most `max_exceptions`.
@@ -245,6 +265,8 @@ pub struct Operation {
     state: State,
     wait_at: Option<Timestamp>,
     deadline_at: Option<Timestamp>,
+    progress_at: Option<Timestamp>,
+    progress_seen: u64,
     events: VecDeque<FanoutEvent>,
     aggregate: Aggregate,
 }
@@ -314,6 +336,7 @@ impl Operation {
         }
         let aggregate = Aggregate {
             op: id.clone(),
+            state: State::Created,
             targets: list.len() as u64,
             commands: refs
                 .into_iter()
@@ -337,6 +360,8 @@ impl Operation {
             state: State::Created,
             wait_at: None,
             deadline_at: None,
+            progress_at: None,
+            progress_seen: 0,
             events: VecDeque::new(),
             aggregate,
         })
@@ -395,8 +420,14 @@ impl Operation {
             return;
         }
         self.state = State::Running;
+        self.aggregate.state = State::Running;
         self.wait_at = Some(now + self.config.wait);
         self.deadline_at = Some(now + self.config.deadline);
+        self.progress_at = self
+            .config
+            .progress
+            .filter(|p| !p.is_zero())
+            .map(|p| now + p);
         for (i, t) in self.targets.iter().enumerate() {
             if t.state == TargetState::Queued {
                 self.ready.push_back(u32::try_from(i).unwrap_or(u32::MAX));
@@ -494,6 +525,37 @@ impl Operation {
         true
     }
 
+    /// `id` is in Transparent mode: the DM server manages it directly, so it ends with
+    /// [`Outcome::Transparent`] (no status implied, no exception). Returns `false` when it is
+    /// not a target or already has its outcome.
+    pub fn handle_transparent(&mut self, _now: Timestamp, id: &str) -> bool {
+        let Some(index) = self.open_target(id) else {
+            return false;
+        };
+        self.finish(index, Outcome::Transparent);
+        true
+    }
+
+    /// Replays an outcome recorded before a restart: `response` for [`Outcome::Answered`],
+    /// the outcome itself for the others, so that each target is counted once and as it was.
+    /// Returns `false` when `id` is not a target or already has its outcome.
+    pub fn handle_restored(
+        &mut self,
+        now: Timestamp,
+        id: &str,
+        outcome: Outcome,
+        response: &[Command],
+    ) -> bool {
+        if outcome == Outcome::Answered {
+            return self.handle_answered(now, id, response);
+        }
+        let Some(index) = self.open_target(id) else {
+            return false;
+        };
+        self.finish(index, outcome);
+        true
+    }
+
     /// Cancels the operation (a Delete of `Operations/<op>`): every target without an outcome
     /// is [`Outcome::Cancelled`]; [`FanoutEvent::Completed`] follows. The driver aborts the
     /// sessions it has in flight.
@@ -508,6 +570,7 @@ impl Operation {
             }
         }
         self.state = State::Cancelled;
+        self.aggregate.state = State::Cancelled;
         self.ready.clear();
         self.events
             .push_back(FanoutEvent::Completed(Box::new(self.aggregate.clone())));
@@ -520,7 +583,12 @@ impl Operation {
             return None;
         }
         let wait = self.wait_at.filter(|_| !self.wait_done());
-        [self.timers.first().map(|(t, _)| *t), wait, self.deadline_at]
+        [
+            self.timers.first().map(|(t, _)| *t),
+            wait,
+            self.deadline_at,
+            self.progress_at,
+        ]
             .into_iter()
             .flatten()
             .min()
@@ -567,6 +635,17 @@ impl Operation {
         {
             self.events.push_back(FanoutEvent::WaitElapsed);
             self.wait_at = None;
+        }
+        if self.state == State::Running
+            && let Some(at) = self.progress_at
+            && at <= now
+        {
+            if self.finished != self.progress_seen {
+                self.progress_seen = self.finished;
+                self.events
+                    .push_back(FanoutEvent::Progress(Box::new(self.aggregate.clone())));
+            }
+            self.progress_at = self.config.progress.map(|p| now + p);
         }
     }
 
@@ -665,6 +744,7 @@ impl Operation {
             Outcome::Failed => a.failed += 1,
             Outcome::Unknown => a.unknown += 1,
             Outcome::Cancelled => a.cancelled += 1,
+            Outcome::Transparent => a.transparent += 1,
         }
         if let Some(code) = outcome.implied_status() {
             for c in &mut a.commands {
@@ -735,6 +815,7 @@ impl Operation {
     fn check_complete(&mut self) {
         if self.state == State::Running && self.finished == self.targets.len() as u64 {
             self.state = State::Done;
+            self.aggregate.state = State::Done;
             self.ready.clear();
             self.events
                 .push_back(FanoutEvent::Completed(Box::new(self.aggregate.clone())));
@@ -760,8 +841,8 @@ fn count_value(agg: &mut CommandAggregate, text: &str, max_values: usize, max_le
 
 impl Aggregate {
     /// The consolidated payload (`resultaggregation` Data, `Format` `chr`): a form-urlencoded
-    /// list in this order: `op`, `targets`, `answered`, `timeout`, `failed`, `unknown`,
-    /// `cancelled`; per command `cmd=CMDID` then `status=CODE:COUNT`..., `value=COUNT:TEXT`...,
+    /// list in this order: `op`, `state`, `targets`, `answered`, `timeout`, `failed`,
+    /// `unknown`, `cancelled`, `transparent`; per command `cmd=CMDID` then `status=CODE:COUNT`..., `value=COUNT:TEXT`...,
     /// `other=COUNT`; per exception `device=ID` then `outcome=NAME` and `code=CMDREF:CODE`...;
     /// last `omitted=COUNT`. A fanout whose devices all answer alike stays far below 2 KB
     /// whatever the number of devices.
@@ -770,12 +851,14 @@ impl Aggregate {
         let n = |v: u64| v.to_string();
         let mut pairs: Vec<(&str, String)> = vec![
             ("op", self.op.clone()),
+            ("state", self.state.as_str().to_owned()),
             ("targets", n(self.targets)),
             ("answered", n(self.answered)),
             ("timeout", n(self.timed_out)),
             ("failed", n(self.failed)),
             ("unknown", n(self.unknown)),
             ("cancelled", n(self.cancelled)),
+            ("transparent", n(self.transparent)),
         ];
         for c in &self.commands {
             pairs.push(("cmd", c.cmd_ref.clone()));
@@ -798,7 +881,9 @@ impl Aggregate {
         encode_pairs(pairs.iter().map(|(k, v)| (*k, Some(v.as_str()))))
     }
 
-    /// Reads a payload written by [`Aggregate::encode`]. Unknown fields are ignored.
+    /// Reads a payload written by [`Aggregate::encode`]. Unknown fields are ignored; an absent
+    /// `state` is `done`, an absent count 0 (older gateways send neither `state` nor
+    /// `transparent`).
     ///
     /// # Errors
     /// The form errors (size, field count, UTF-8), [`Error::FormMissingKey`] for `op`,
@@ -808,7 +893,8 @@ impl Aggregate {
     pub fn decode(text: &str, limits: &Limits) -> Result<Aggregate, Error> {
         let mut a = Aggregate::default();
         let mut op = None;
-        let mut counts: [Option<u64>; 6] = [None; 6];
+        let mut counts: [Option<u64>; 7] = [None; 7];
+        let mut state = None;
         let mut fields = Fields::new(text, limits)?;
         let mut in_exception = false;
         let outside = |key, offset| Error::FormInvalidValue {
@@ -833,13 +919,14 @@ impl Aggregate {
                 reason: "not a number",
             })
         };
-        const COUNTS: [&str; 6] = [
+        const COUNTS: [&str; 7] = [
             "targets",
             "answered",
             "timeout",
             "failed",
             "unknown",
             "cancelled",
+            "transparent",
         ];
         while let Some(f) = fields.next_field()? {
             let key = f.key.as_str();
@@ -852,6 +939,7 @@ impl Aggregate {
             }
             match key {
                 "op" => f.once("op", &mut op, Ok)?,
+                "state" => f.once("state", &mut state, |v| State::parse(&v))?,
                 "cmd" => {
                     in_exception = false;
                     a.commands.push(CommandAggregate {
@@ -930,8 +1018,17 @@ impl Aggregate {
             }
         }
         a.op = op.ok_or(Error::FormMissingKey { key: "op" })?;
-        let [targets, answered, timed_out, failed, unknown, cancelled] =
-            counts.map(Option::unwrap_or_default);
+        let [
+            targets,
+            answered,
+            timed_out,
+            failed,
+            unknown,
+            cancelled,
+            transparent,
+        ] = counts.map(Option::unwrap_or_default);
+        a.state = state.unwrap_or_default();
+        a.transparent = transparent;
         a.targets = targets;
         a.answered = answered;
         a.timed_out = timed_out;
@@ -940,6 +1037,99 @@ impl Aggregate {
         a.cancelled = cancelled;
         Ok(a)
     }
+}
+
+// ----- per-device detail pages -------------------------------------------------------------
+
+/// Targets per page of `Operations/<op>/Pages/<n>` (docs/gateway.md §9).
+pub const PAGE_SIZE: usize = 100;
+
+/// One target in a page of per-device detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageEntry {
+    /// The device id.
+    pub device: String,
+    /// Its outcome; `None` while pending.
+    pub outcome: Option<Outcome>,
+    /// Its non-2xx statuses: `(CmdRef, code)`.
+    pub codes: Vec<(String, u16)>,
+}
+
+/// The non-2xx statuses of a response fragment, `(CmdRef, code)` in order.
+#[must_use]
+pub fn failing_codes(response: &[Command]) -> Vec<(String, u16)> {
+    response
+        .iter()
+        .filter_map(|c| match c {
+            Command::Status(s) if !s.code.is_success() => Some((s.cmd_ref.clone(), s.code.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The text of one page (`Format` `chr`): per target `device=ID`, `outcome=NAME` (`pending`
+/// while it has none), then `code=CMDREF:CODE` per non-2xx status, in the order given.
+#[must_use]
+pub fn encode_page(entries: &[PageEntry]) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for e in entries {
+        pairs.push(("device", e.device.clone()));
+        pairs.push((
+            "outcome",
+            e.outcome.map_or("pending", Outcome::as_str).to_owned(),
+        ));
+        for (r, code) in &e.codes {
+            pairs.push(("code", format!("{r}:{code}")));
+        }
+    }
+    encode_pairs(pairs.iter().map(|(k, v)| (*k, Some(v.as_str()))))
+}
+
+/// Reads a page written by [`encode_page`]. Unknown fields are ignored.
+///
+/// # Errors
+/// The form errors; [`Error::FormInvalidValue`] for an `outcome` or `code` outside a `device`
+/// group, an unknown outcome or a bad code.
+pub fn decode_page(text: &str, limits: &Limits) -> Result<Vec<PageEntry>, Error> {
+    let mut out: Vec<PageEntry> = Vec::new();
+    let mut fields = Fields::new(text, limits)?;
+    while let Some(f) = fields.next_field()? {
+        let outside = |key| Error::FormInvalidValue {
+            key,
+            offset: f.offset,
+            reason: "outside its group",
+        };
+        match f.key.as_str() {
+            "device" => out.push(PageEntry {
+                device: f.value.clone(),
+                outcome: None,
+                codes: Vec::new(),
+            }),
+            "outcome" => {
+                let o = if f.value == "pending" {
+                    None
+                } else {
+                    Some(f.parse("outcome", |v| Outcome::parse(&v))?)
+                };
+                out.last_mut().ok_or_else(|| outside("outcome"))?.outcome = o;
+            }
+            "code" => {
+                let bad = Error::FormInvalidValue {
+                    key: "code",
+                    offset: f.offset,
+                    reason: "not CMDREF:CODE",
+                };
+                let (r, code) = f.value.rsplit_once(':').ok_or(bad.clone())?;
+                let code = code.parse::<u16>().map_err(|_| bad)?;
+                out.last_mut()
+                    .ok_or_else(|| outside("code"))?
+                    .codes
+                    .push((r.to_owned(), code));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1194,6 +1384,30 @@ pub(crate) mod tests {
         assert_eq!(o.progress().in_flight, 0);
     }
 
+    /// A restart replays each stored outcome as it was: counts and statuses are those of the
+    /// run before, each target once.
+    #[test]
+    fn restored_outcomes_count_once_and_as_they_were() {
+        let mut o = op(5, FanoutConfig::default());
+        o.start(t(0));
+        assert!(o.handle_restored(t(0), "d0", Outcome::Answered, &answer("2", 200, None)));
+        assert!(o.handle_restored(t(0), "d1", Outcome::TimedOut, &[]));
+        assert!(o.handle_restored(t(0), "d2", Outcome::Transparent, &[]));
+        assert!(o.handle_restored(t(0), "d3", Outcome::Unknown, &[]));
+        assert!(!o.handle_restored(t(0), "d3", Outcome::Answered, &answer("2", 200, None)));
+        assert!(!o.handle_restored(t(0), "zz", Outcome::Failed, &[]));
+        let a = o.aggregate();
+        assert_eq!(
+            (a.answered, a.timed_out, a.transparent, a.unknown),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            a.commands[0].statuses,
+            BTreeMap::from([(200, 1), (404, 1), (504, 1)])
+        );
+        assert_eq!(o.progress().finished, 4);
+    }
+
     #[test]
     fn no_targets_completes_at_start_and_config_is_checked() {
         let mut o = op(0, FanoutConfig::default());
@@ -1272,8 +1486,11 @@ pub(crate) mod tests {
         );
     }
 
-    /// GwMO-FORA-002: 100,000 devices answering alike give one consolidated payload under
-    /// 2 KB (deterministic, simulated time).
+    /// GwMO-FORA-001/002: 100,000 devices, one in ten in Transparent mode (handed back to the
+    /// server), the others answering alike, give one consolidated payload under 2 KB
+    /// (deterministic, simulated time); progress events carry `state=running` at most once a
+    /// second; the Transparent targets count as `transparent`, with no status and no
+    /// exception.
     #[test]
     fn gwmo_fora_002_hundred_thousand_alike_under_2kb() {
         let n = 100_000;
@@ -1281,34 +1498,111 @@ pub(crate) mod tests {
             n,
             FanoutConfig {
                 window: 256,
+                progress: Some(Duration::from_secs(1)),
                 ..FanoutConfig::default()
             },
         );
+        for i in (0..n).step_by(10) {
+            assert!(o.handle_transparent(t(0), &format!("d{i}")));
+        }
         o.start(t(0));
         let reply = answer("2", 200, Some("X1"));
         let mut now = 0;
-        let mut done = 0;
+        let mut done = n / 10;
         let mut in_flight = Vec::new();
+        let mut progress = Vec::new();
         while done < n {
-            now += 1;
+            now += 10;
+            o.handle_timeout(t(now));
             in_flight.extend(dispatch_all(&mut o, t(now)));
             assert!(o.progress().in_flight <= 256);
             for d in in_flight.drain(..) {
                 assert!(o.handle_answered(t(now), &d, &reply));
                 done += 1;
             }
-            while o.poll_event().is_some() {}
+            while let Some(e) = o.poll_event() {
+                if let FanoutEvent::Progress(a) = e {
+                    progress.push((now, a));
+                }
+            }
         }
         assert_eq!(o.state(), State::Done);
+        assert!(!progress.is_empty());
+        for w in progress.windows(2) {
+            assert!(w[1].0 - w[0].0 >= 1_000, "progress more often than 1 s");
+        }
+        for (_, a) in &progress {
+            assert_eq!(a.state, State::Running);
+            assert!(a.encode().contains("&state=running&"));
+        }
         let a = o.aggregate();
-        assert_eq!((a.targets, a.answered), (n as u64, n as u64));
+        assert_eq!(
+            (a.targets, a.answered, a.transparent),
+            (n as u64, 90_000, 10_000)
+        );
+        assert!(a.exceptions.is_empty());
         let payload = a.encode();
         assert!(payload.len() <= 2048, "{} bytes: {payload}", payload.len());
         assert_eq!(
             payload,
-            "op=j1&targets=100000&answered=100000&timeout=0&failed=0&unknown=0&cancelled=0\
-             &cmd=2&status=200%3A100000&value=100000%3AX1&other=0&omitted=0"
+            "op=j1&state=done&targets=100000&answered=90000&timeout=0&failed=0&unknown=0\
+             &cancelled=0&transparent=10000&cmd=2&status=200%3A90000&value=90000%3AX1&other=0\
+             &omitted=0"
         );
+        assert_eq!(Aggregate::decode(&payload, &Limits::default()).as_ref(), Ok(a));
+    }
+
+    /// The consolidated response decodes liberally: no `state` is done, no `transparent` 0;
+    /// the encoding always writes both, `state` right after `op`.
+    #[test]
+    fn aggregate_state_and_transparent_fields() {
+        let l = Limits::default();
+        let old = Aggregate::decode("op=j&targets=2&answered=2", &l).unwrap();
+        assert_eq!((old.state, old.transparent), (State::Done, 0));
+        assert!(old.encode().starts_with("op=j&state=done&targets=2&"));
+        let a = Aggregate::decode("op=j&state=cancelled&transparent=3", &l).unwrap();
+        assert_eq!((a.state, a.transparent), (State::Cancelled, 3));
+        assert!(matches!(
+            Aggregate::decode("op=j&state=sleeping", &l),
+            Err(Error::FormInvalidValue { key: "state", .. })
+        ));
+        assert!(matches!(
+            Aggregate::decode("op=j&state=done&state=done", &l),
+            Err(Error::FormDuplicateKey { key: "state", .. })
+        ));
+    }
+
+    #[test]
+    fn pages_round_trip_and_failing_codes() {
+        let mut r = answer("2", 200, Some("v"));
+        r.extend(answer("3", 404, None));
+        assert_eq!(failing_codes(&r), [("3".to_owned(), 404)]);
+        let entries = vec![
+            PageEntry {
+                device: "IMEI:1".into(),
+                outcome: Some(Outcome::Answered),
+                codes: failing_codes(&r),
+            },
+            PageEntry {
+                device: "a&b=c".into(),
+                outcome: None,
+                codes: vec![],
+            },
+            PageEntry {
+                device: "IMEI:3".into(),
+                outcome: Some(Outcome::Transparent),
+                codes: vec![],
+            },
+        ];
+        let text = encode_page(&entries);
+        assert_eq!(
+            text,
+            "device=IMEI%3A1&outcome=done&code=3%3A404&device=a%26b%3Dc&outcome=pending\
+             &device=IMEI%3A3&outcome=transparent"
+        );
+        assert_eq!(decode_page(&text, &Limits::default()), Ok(entries));
+        assert!(decode_page("outcome=done", &Limits::default()).is_err());
+        assert!(decode_page("device=a&code=1", &Limits::default()).is_err());
     }
 
     #[test]
@@ -1358,6 +1652,7 @@ pub(crate) mod tests {
         Unreachable(usize),
         Attached(usize),
         Unknown(usize),
+        Transparent(usize),
         Cancel,
     }
 
@@ -1370,6 +1665,7 @@ pub(crate) mod tests {
             1 => (0usize..12).prop_map(Step::Unreachable),
             1 => (0usize..12).prop_map(Step::Attached),
             1 => (0usize..12).prop_map(Step::Unknown),
+            1 => (0usize..12).prop_map(Step::Transparent),
             1 => Just(Step::Cancel),
         ]
     }
@@ -1406,7 +1702,7 @@ pub(crate) mod tests {
                             assert!(done.insert(device, outcome).is_none(), "a target finished twice");
                         }
                         FanoutEvent::Completed(_) => *completed += 1,
-                        FanoutEvent::WaitElapsed => {}
+                        FanoutEvent::WaitElapsed | FanoutEvent::Progress(_) => {}
                     }
                 }
             };
@@ -1423,6 +1719,7 @@ pub(crate) mod tests {
                     Step::Unreachable(i) => { o.handle_unreachable(t(now), &id(i)); }
                     Step::Attached(i) => { o.handle_attached(t(now), &id(i)); }
                     Step::Unknown(i) => { o.handle_unknown(t(now), &id(i)); }
+                    Step::Transparent(i) => { o.handle_transparent(t(now), &id(i)); }
                     Step::Cancel => o.cancel(t(now)),
                 }
                 prop_assert!(o.progress().in_flight as usize <= window);
@@ -1443,8 +1740,15 @@ pub(crate) mod tests {
             prop_assert_eq!(done.len(), n);
             prop_assert_eq!(completed, 1);
             let a = o.aggregate();
-            prop_assert_eq!(a.answered + a.timed_out + a.failed + a.unknown + a.cancelled, n as u64);
-            prop_assert_eq!(a.commands[0].statuses.values().sum::<u64>(), n as u64);
+            prop_assert_eq!(
+                a.answered + a.timed_out + a.failed + a.unknown + a.cancelled + a.transparent,
+                n as u64
+            );
+            // Transparent targets imply no status: every other target counts one.
+            prop_assert_eq!(
+                a.commands[0].statuses.values().sum::<u64>() + a.transparent,
+                n as u64
+            );
             prop_assert_eq!(o.progress().in_flight, 0);
             let back = Aggregate::decode(&a.encode(), &Limits::default());
             prop_assert_eq!(back.as_ref(), Ok(a));

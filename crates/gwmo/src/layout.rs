@@ -9,7 +9,7 @@
 //! The official DDFs are not public (digest §1.1); [`NODES`] is the only place the layout is
 //! written, and a test checks that docs/gwmo-objects.md lists exactly its nodes, so that it can
 //! follow the DDFs when they are available. Placeholder segments are `<x>` (a name the server
-//! chooses), `<id>` (an escaped device id) and `<op>` (an operation id).
+//! chooses), `<id>` (an escaped device id), `<op>` (an operation id) and `<n>` (a page number).
 //!
 //! `DeviceInventory` is not installed here: the gateway mounts it on its inventory (nothing is
 //! copied into the tree); [`lookup`] gives its nodes' properties.
@@ -324,6 +324,41 @@ pub static NODES: &[NodeSpec] = &[
         None,
         "DM servers it is bootstrapped to (comma-separated)",
     ),
+    spec(
+        "DeviceInventory/Groups",
+        Node,
+        GA,
+        None,
+        "one node per group (GwMO-Group-001)",
+    ),
+    spec(
+        "DeviceInventory/Groups/<x>",
+        Node,
+        GAD,
+        None,
+        "one group; a Delete removes it (not its devices)",
+    ),
+    spec(
+        "DeviceInventory/Groups/<x>/Members",
+        Chr,
+        GAR,
+        None,
+        "explicit members: comma-separated device ids (End Devices or child gateways)",
+    ),
+    spec(
+        "DeviceInventory/Groups/<x>/Match",
+        Chr,
+        GAR,
+        None,
+        "membership by match, form-urlencoded: man, mod, mode, protocol, kind, status, id_prefix; keys all hold, a repeated key any of its values",
+    ),
+    spec(
+        "DeviceInventory/Groups/<x>/Size",
+        Int,
+        G,
+        None,
+        "members now (explicit and matched, each once; GwMO-Group-002)",
+    ),
     root("EDTrigger", mo::ED_TRIGGER, "notify End Devices"),
     spec(
         "EDTrigger/Notify",
@@ -376,6 +411,41 @@ pub static NODES: &[NodeSpec] = &[
         "per-device deadline",
     ),
     spec(
+        "Fanout/Operations/<op>/Group",
+        Chr,
+        GAR,
+        None,
+        "a group name: targets are Targets and the group's members at Start",
+    ),
+    spec(
+        "Fanout/Operations/<op>/Window",
+        Int,
+        GAR,
+        Some("64"),
+        "devices in flight at once (1..=1024)",
+    ),
+    spec(
+        "Fanout/Operations/<op>/AttemptSeconds",
+        Int,
+        GAR,
+        Some("60"),
+        "per-device timeout of one attempt (notification and session)",
+    ),
+    spec(
+        "Fanout/Operations/<op>/MaxAttempts",
+        Int,
+        GAR,
+        Some("3"),
+        "attempts per device (backoff 5 s doubling, at most 60 s)",
+    ),
+    spec(
+        "Fanout/Operations/<op>/ProgressSeconds",
+        Int,
+        GAR,
+        Some("0"),
+        "when > 0: while running, a resultaggregation alert with state=running at most this often",
+    ),
+    spec(
         "Fanout/Operations/<op>/Start",
         Null,
         E,
@@ -397,6 +467,27 @@ pub static NODES: &[NodeSpec] = &[
         "answered/total",
     ),
     spec(
+        "Fanout/Operations/<op>/Transparent",
+        Chr,
+        G,
+        None,
+        "targets in Transparent mode, handed back to the server (comma-separated)",
+    ),
+    spec(
+        "Fanout/Operations/<op>/Pages",
+        Node,
+        G,
+        None,
+        "per-device detail, one node per page of 100 targets",
+    ),
+    spec(
+        "Fanout/Operations/<op>/Pages/<n>",
+        Chr,
+        G,
+        None,
+        "page n from 0, targets in order: form-urlencoded device, outcome, code=CMDREF:CODE (non-2xx)",
+    ),
+    spec(
         "Fanout/Operations/<op>/Devices",
         Node,
         G,
@@ -415,7 +506,7 @@ pub static NODES: &[NodeSpec] = &[
         Chr,
         G,
         None,
-        "pending, done, timeout, unknown",
+        "pending, done, timeout, failed, unknown, cancelled, transparent",
     ),
     spec(
         "Fanout/Operations/<op>/Devices/<id>/Response",

@@ -14,11 +14,13 @@
 //! - [`inventory`]: the device records, leases and the summary (GwMO-DI-001..008).
 //! - [`mode`]: the mode rules (GwMO-MOO-001/002).
 //! - [`payload`]: form-urlencoded payloads, command / response fragments, alert items.
+//! - [`group`]: device groups, explicit and by match (GwMO-Group-001/002).
 //! - [`fanout`]: the fanout engine and the consolidated response (GwMO-FORA-001/002).
 
 pub mod alert;
 mod error;
 pub mod fanout;
+pub mod group;
 pub mod inventory;
 pub mod layout;
 pub mod mo;

@@ -326,6 +326,60 @@ pub fn aggregation_item(aggregate: &Aggregate) -> Item {
     }
 }
 
+/// Most bytes of `Data` in one Transparent item (docs/gateway.md §9).
+pub const TRANSPARENT_ITEM_MAX: usize = 4096;
+
+/// The items listing the targets of `op` in Transparent mode, for the `Start` Exec's Status:
+/// `Source` `./GwMO/Fanout/Operations/<op>/Transparent`, `Format` `chr`, `Data` comma-separated
+/// ids, at most `max` bytes each (an id longer than `max` gets an item of its own). No ids, no
+/// items.
+#[must_use]
+pub fn transparent_items(op: &str, ids: &[String], max: usize) -> Vec<Item> {
+    let mut chunks: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for id in ids {
+        if !current.is_empty() && current.len() + 1 + id.len() > max {
+            chunks.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(',');
+        }
+        current.push_str(id);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    let source = format!("{}/Transparent", layout::operation_uri(op));
+    chunks
+        .into_iter()
+        .map(|data| Item {
+            source: Some(Location::uri(source.clone())),
+            meta: meta(None, "chr"),
+            data: Some(Data::Text(data)),
+            ..Item::default()
+        })
+        .collect()
+}
+
+/// The operation and the ids of a Transparent item (see [`transparent_items`]); `None` for
+/// another item.
+#[must_use]
+pub fn read_transparent_item(item: &Item) -> Option<(String, Vec<String>)> {
+    let uri = item.source.as_ref()?.loc_uri.as_str();
+    let rest = uri.strip_prefix("./GwMO/Fanout/Operations/")?;
+    let op = rest.strip_suffix("/Transparent")?;
+    if op.is_empty() || op.contains('/') {
+        return None;
+    }
+    let text = item.data.as_ref()?.as_str()?;
+    let ids = text
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some((op.to_owned(), ids))
+}
+
 /// One target's response read from an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceResponse {
@@ -489,6 +543,30 @@ mod tests {
             },
             presence: Presence::Attached,
         }
+    }
+
+    /// GwMO-FORA-001 (docs/gateway.md §9): Transparent ids travel in items of at most 4 KB,
+    /// every id once, in order.
+    #[test]
+    fn gwmo_fora_001_transparent_items_are_bounded() {
+        assert!(transparent_items("f1", &[], TRANSPARENT_ITEM_MAX).is_empty());
+        let ids: Vec<String> = (0..1000).map(|i| format!("IMEI:{i:010}")).collect();
+        let items = transparent_items("f1", &ids, TRANSPARENT_ITEM_MAX);
+        assert!(items.len() > 1);
+        let mut back = Vec::new();
+        for item in &items {
+            let text = item.data.as_ref().and_then(Data::as_str).unwrap();
+            assert!(text.len() <= TRANSPARENT_ITEM_MAX);
+            let (op, part) = read_transparent_item(item).unwrap();
+            assert_eq!(op, "f1");
+            back.extend(part);
+        }
+        assert_eq!(back, ids);
+        assert_eq!(
+            items[0].source.as_ref().unwrap().loc_uri,
+            "./GwMO/Fanout/Operations/f1/Transparent"
+        );
+        assert!(read_transparent_item(&response_item("f1", "d", &[])).is_none());
     }
 
     /// GwMO-DI-004: the deviceattached Data names the device, its mode and where it is.

@@ -120,14 +120,16 @@ fn aggregate() -> impl Strategy<Value = Aggregate> {
         });
     (
         text(),
-        proptest::array::uniform6(any::<u64>()),
+        proptest::array::uniform7(any::<u64>()),
         proptest::collection::vec(command, 0..3),
         proptest::collection::vec(exception, 0..3),
-        any::<u64>(),
+        (any::<u64>(), pick(gwmo::fanout::State::ALL)),
     )
         .prop_map(
-            |(op, c, commands, exceptions, exceptions_omitted)| Aggregate {
+            |(op, c, commands, exceptions, (exceptions_omitted, state))| Aggregate {
                 op,
+                state,
+                transparent: c[6],
                 targets: c[0],
                 answered: c[1],
                 timed_out: c[2],

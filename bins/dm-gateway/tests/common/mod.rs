@@ -272,3 +272,101 @@ pub fn device_entry(id: &str, udp: Option<u16>) -> String {
         "[[devices]]\nid = \"{id}\"\nclient_auth = {{ type = \"md5\", name = \"{id}\", secret = \"dev-secret\" }}\nserver_secret = \"gw-dev-secret\"\n{notify}"
     )
 }
+
+/// The Sequence that creates Fanout operation `op` with `fragment`, sets `leaves` (name,
+/// format, value: `Targets`, `Group`, `WaitSeconds`, ...) and starts it (docs/gateway.md §9).
+pub fn fanout_with(op: &str, fragment: &str, leaves: &[(&str, &str, &str)]) -> Value {
+    let base = format!("./GwMO/Fanout/Operations/{op}");
+    let mut children = vec![
+        json!({"kind": "add", "items": [{"path": base, "format": "node"}]}),
+        json!({"kind": "add", "items": [{"path": format!("{base}/Commands"), "format": "xml", "value": fragment}]}),
+    ];
+    for (name, format, value) in leaves {
+        // Leaves with a default exist: Replace; the others are created by an Add.
+        let kind = if matches!(*name, "Targets" | "Group") {
+            "add"
+        } else {
+            "replace"
+        };
+        children.push(json!({"kind": kind, "items": [{"path": format!("{base}/{name}"), "format": format, "value": value}]}));
+    }
+    children.push(json!({"kind": "exec", "items": [{"path": format!("{base}/Start")}]}));
+    json!([{"kind": "sequence", "children": children}])
+}
+
+/// The values of the items of a job's first Get, in order.
+pub fn get_values(job: &Value) -> Vec<String> {
+    job["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["items"].as_array())
+        .flatten()
+        .map(|i| i["data"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Registers `id` with the gateway at `south` by a Device Registration Alert asking for
+/// `mode`, with a lease of `lease_secs` (docs/gateway.md §3); the device's secret is
+/// `dev-secret` (see [`device_entry`]).
+pub async fn register(
+    south: SocketAddr,
+    id: &str,
+    mode: gwmo::mode::Mode,
+    lease_secs: u64,
+) -> dm_client::SessionReport {
+    let mut dev = dm_client::Device::build(
+        dm_client::device::Account {
+            server_url: format!("http://{south}/dm"),
+            server_id: "dmgateway".into(),
+            device_id: id.into(),
+            client_auth: dm_client::device::AuthSpec {
+                auth_type: dm_client::config::AuthType::Md5,
+                name: id.into(),
+                secret: "dev-secret".into(),
+            },
+            server_auth: dm_client::device::AuthSpec {
+                auth_type: dm_client::config::AuthType::Md5,
+                name: "dmgateway".into(),
+                secret: "gw-dev-secret".into(),
+            },
+            encoding: syncml::Encoding::Wbxml,
+            max_msg_size: 64 * 1024,
+            max_obj_size: 1024 * 1024,
+            idle_timeout: Duration::from_secs(10),
+        },
+        &dm_client::device_info::SystemFacts::from_system(Some(id), &Default::default()),
+    )
+    .unwrap();
+    let request = gwmo::payload::RegistrationRequest {
+        mode: Some(mode),
+        addresses: vec![gwmo::inventory::Address::Udp("127.0.0.1:9".into())],
+        servers: vec!["dmserver".into()],
+        lease: Some(Duration::from_secs(lease_secs)),
+    };
+    let alert =
+        gwmo::payload::generic_alert("", None, vec![gwmo::payload::registration_item(&request)]);
+    dev.run_session(
+        &reqwest::Client::new(),
+        dm_client::Trigger::Client,
+        &[dm_client::GenericAlert::from_alert(&alert).unwrap()],
+    )
+    .await
+    .unwrap()
+}
+
+/// Starts a Proxy-mode device agent (it opens a session at once, then answers notifications).
+pub async fn spawn_agent(config: dm_client::Config) {
+    let agent = dm_client::Agent::new(config).await.unwrap();
+    tokio::spawn(agent.run(std::future::pending()));
+}
+
+/// Waits for a `resultaggregation` event whose data starts with `prefix` (e.g.
+/// `op=f1&state=done`) and decodes it.
+pub async fn wait_aggregate(s: &Setup, prefix: &str) -> gwmo::fanout::Aggregate {
+    let e = s
+        .wait_event(|e| e["data"].as_str().is_some_and(|d| d.starts_with(prefix)))
+        .await;
+    gwmo::fanout::Aggregate::decode(e["data"].as_str().unwrap(), &syncml::Limits::default())
+        .unwrap()
+}
