@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{
-    Setup, device_entry, fanout, fanout_with, free_udp_port, get_values, proxy_device,
-    spawn_agent, statuses, wait_aggregate,
+    Setup, device_entry, fanout, fanout_with, free_udp_port, get_values, proxy_device, spawn_agent,
+    statuses, wait_aggregate,
 };
 use serde_json::json;
 
@@ -149,7 +149,10 @@ async fn gwmo_fora_002_fanout_resumes_after_kill_9_counting_each_device_once() {
         if get_values(&job) == ["3/4"] {
             break;
         }
-        assert!(Instant::now() < deadline, "the online devices never answered: {job}");
+        assert!(
+            Instant::now() < deadline,
+            "the online devices never answered: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 

@@ -80,7 +80,11 @@ async fn gwmo_group_001_002_fora_001_002_fanout_to_a_mixed_group() {
             .completed()
     );
     // IMEI:park registers in Proxy mode with a 1 s lease: it turns detached.
-    assert!(register(s.south, "IMEI:park", Mode::Proxy, 1).await.completed());
+    assert!(
+        register(s.south, "IMEI:park", Mode::Proxy, 1)
+            .await
+            .completed()
+    );
     // IMEI:t1 registers in Transparent mode.
     assert!(
         register(s.south, "IMEI:t1", Mode::Transparent, 3600)
@@ -169,18 +173,21 @@ async fn gwmo_group_001_002_fora_001_002_fanout_to_a_mixed_group() {
         a.commands[0].statuses,
         BTreeMap::from([(200, 3), (404, 1), (504, 1)])
     );
-    assert_eq!(
-        a.commands[1].statuses,
-        BTreeMap::from([(404, 4), (504, 1)])
-    );
+    assert_eq!(a.commands[1].statuses, BTreeMap::from([(404, 4), (504, 1)]));
     assert!(a.exceptions.iter().all(|e| e.device != "IMEI:t1"));
     // Per-device detail: the one page, in target order.
-    let job = s.gateway_job(get(&["./GwMO/Fanout/Operations/f1/Pages/0"])).await;
-    let page =
-        gwmo::fanout::decode_page(&get_values(&job)[0], &syncml::Limits::default()).unwrap();
+    let job = s
+        .gateway_job(get(&["./GwMO/Fanout/Operations/f1/Pages/0"]))
+        .await;
+    let page = gwmo::fanout::decode_page(&get_values(&job)[0], &syncml::Limits::default()).unwrap();
     let outcomes: Vec<(String, &str)> = page
         .iter()
-        .map(|p| (p.device.clone(), p.outcome.map_or("pending", |o| o.as_str())))
+        .map(|p| {
+            (
+                p.device.clone(),
+                p.outcome.map_or("pending", |o| o.as_str()),
+            )
+        })
         .collect();
     assert_eq!(
         outcomes,
@@ -267,7 +274,10 @@ async fn gwmo_fora_002_pages_prompt_completion_and_cancel() {
     };
     let elapsed = since.elapsed();
     // The device's notification, its session and the completion session all fit in it.
-    assert!(elapsed < Duration::from_secs(2), "completion after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "completion after {elapsed:?}"
+    );
     let a = gwmo::fanout::Aggregate::decode(
         completion["data"].as_str().unwrap(),
         &syncml::Limits::default(),
@@ -309,13 +319,12 @@ async fn gwmo_fora_002_pages_prompt_completion_and_cancel() {
     assert_eq!(statuses(&started).last(), Some(&202), "{started}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let job = s
-        .gateway_job(json!([{"kind": "delete", "items": [{"path": "./GwMO/Fanout/Operations/c1"}]}]))
+        .gateway_job(
+            json!([{"kind": "delete", "items": [{"path": "./GwMO/Fanout/Operations/c1"}]}]),
+        )
         .await;
     assert_eq!(statuses(&job), [200], "{job}");
     let a = wait_aggregate(&s, "op=c1&state=cancelled").await;
     assert_eq!((a.targets, a.answered, a.cancelled), (2, 1, 1), "{a:?}");
-    assert_eq!(
-        a.commands[0].statuses,
-        BTreeMap::from([(200, 1), (214, 1)])
-    );
+    assert_eq!(a.commands[0].statuses, BTreeMap::from([(200, 1), (214, 1)]));
 }

@@ -157,11 +157,7 @@ fn targets_of(o: &StoredOperation) -> &[String] {
 
 /// The Transparent items of an operation's `Start` Status.
 fn transparent_items(o: &StoredOperation) -> Vec<Item> {
-    gwmo::payload::transparent_items(
-        &o.op,
-        &o.transparent,
-        gwmo::payload::TRANSPARENT_ITEM_MAX,
-    )
+    gwmo::payload::transparent_items(&o.op, &o.transparent, gwmo::payload::TRANSPARENT_ITEM_MAX)
 }
 
 /// The Status fragment a target gets when it did not answer: the implied code for each
@@ -952,12 +948,10 @@ fn set_leaf(shared: &Shared, e: &mut OpEntry, name: &str, value: &Data) -> Statu
             Some(v) => e.stored.progress_secs = v,
             None => return StatusCode::BAD_REQUEST,
         },
-        "Targets" => {
-            match gwmo::group::parse_members(text, &gwmo::group::GroupLimits::default()) {
-                Ok(targets) => e.stored.targets = targets,
-                Err(err) => return gwmo::group::status_of(&err),
-            }
-        }
+        "Targets" => match gwmo::group::parse_members(text, &gwmo::group::GroupLimits::default()) {
+            Ok(targets) => e.stored.targets = targets,
+            Err(err) => return gwmo::group::status_of(&err),
+        },
         "Commands" => {
             if gwmo::payload::decode_commands(value, &limits()).is_err() {
                 return StatusCode::BAD_REQUEST;

@@ -75,12 +75,10 @@ async fn timers(shared: Arc<Shared>) {
                 completion,
                 progress,
             } = lock(&shared.ops).on_event(&op, ev);
-            let completed = writes
-                .iter()
-                .find_map(|w| match w {
-                    crate::state::Write::Operation(o) if o.reported => Some(o.server_id.clone()),
-                    _ => None,
-                });
+            let completed = writes.iter().find_map(|w| match w {
+                crate::state::Write::Operation(o) if o.reported => Some(o.server_id.clone()),
+                _ => None,
+            });
             shared.queue_all(writes);
             if let Some(server) = completed {
                 // The completion supersedes a progress alert not yet sent.

@@ -139,10 +139,9 @@ impl NodeProvider for InventoryTree {
                 .groups
                 .get(name)
                 .and_then(|_| interior(AccessType::GET | AccessType::ADD | AccessType::DELETE)),
-            [top, name, field] if top == "Groups" => d
-                .groups
-                .get(name)
-                .and_then(|g| group_leaf(&d, g, field)),
+            [top, name, field] if top == "Groups" => {
+                d.groups.get(name).and_then(|g| group_leaf(&d, g, field))
+            }
             [top, counter] if top == "Summary" => {
                 let v = match counter.as_str() {
                     "Total" => s.total,

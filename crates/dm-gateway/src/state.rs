@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gwmo::Timestamp;
-use gwmo::group::{GroupLimits, Groups};
 use gwmo::group::Group;
+use gwmo::group::{GroupLimits, Groups};
 use gwmo::inventory::{DeviceRecord, Inventory, InventoryConfig, InventoryEvent, UnixTime};
 use gwmo::mode::ModeRules;
 use tokio::sync::{Notify, mpsc};

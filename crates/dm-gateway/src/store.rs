@@ -597,7 +597,9 @@ impl GatewayStore {
                     .get::<Option<String>, _>("match")
                     .map(|t| gwmo::group::Match::parse(&t, &limits, &group_limits))
                     .transpose()
-                    .map_err(|_| Error::Corrupt { what: "group match" })?;
+                    .map_err(|_| Error::Corrupt {
+                        what: "group match",
+                    })?;
                 Ok((
                     r.get("name"),
                     Group {

@@ -589,9 +589,9 @@ impl Operation {
             self.deadline_at,
             self.progress_at,
         ]
-            .into_iter()
-            .flatten()
-            .min()
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every deadline at or before `now`: attempts that took too long fail, backoffs end,
@@ -1549,7 +1549,10 @@ pub(crate) mod tests {
              &cancelled=0&transparent=10000&cmd=2&status=200%3A90000&value=90000%3AX1&other=0\
              &omitted=0"
         );
-        assert_eq!(Aggregate::decode(&payload, &Limits::default()).as_ref(), Ok(a));
+        assert_eq!(
+            Aggregate::decode(&payload, &Limits::default()).as_ref(),
+            Ok(a)
+        );
     }
 
     /// The consolidated response decodes liberally: no `state` is done, no `transparent` 0;

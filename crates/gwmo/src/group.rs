@@ -88,7 +88,7 @@ impl Match {
     pub fn parse(text: &str, limits: &Limits, group: &GroupLimits) -> Result<Match, Error> {
         let bounded = Limits {
             max_size: limits.max_size.min(group.max_match_len),
-            ..limits.clone()
+            ..*limits
         };
         let mut m = Match::default();
         let mut fields = Fields::new(text, &bounded)?;
@@ -125,7 +125,11 @@ impl Match {
         pairs.extend(self.protocol.iter().map(|v| ("protocol", Some(v.as_str()))));
         pairs.extend(self.kind.iter().map(|v| ("kind", Some(v.as_str()))));
         pairs.extend(self.status.iter().map(|v| ("status", Some(v.as_str()))));
-        pairs.extend(self.id_prefix.iter().map(|v| ("id_prefix", Some(v.as_str()))));
+        pairs.extend(
+            self.id_prefix
+                .iter()
+                .map(|v| ("id_prefix", Some(v.as_str()))),
+        );
         encode_pairs(pairs)
     }
 
@@ -189,7 +193,10 @@ impl Group {
     /// order (whether registered or not: an unknown one is the fanout's 404), then the
     /// records `inventory` yields that the `Match` holds for, in that order.
     #[must_use]
-    pub fn resolve<'a>(&self, inventory: impl IntoIterator<Item = &'a DeviceRecord>) -> Vec<String> {
+    pub fn resolve<'a>(
+        &self,
+        inventory: impl IntoIterator<Item = &'a DeviceRecord>,
+    ) -> Vec<String> {
         let mut seen: HashSet<&str> = self.members.iter().map(String::as_str).collect();
         let mut out = self.members.clone();
         if let Some(m) = &self.matcher {
@@ -360,9 +367,11 @@ impl Groups {
     }
 
     fn group_mut(&mut self, name: &str) -> Result<&mut Group, Error> {
-        self.groups.get_mut(name).ok_or_else(|| Error::UnknownGroup {
-            name: crate::error::peer_text(name),
-        })
+        self.groups
+            .get_mut(name)
+            .ok_or_else(|| Error::UnknownGroup {
+                name: crate::error::peer_text(name),
+            })
     }
 }
 
@@ -439,8 +448,14 @@ mod tests {
         assert_eq!(ids(m("")).len(), 4);
         assert_eq!(ids(m("man=ACME")), ["IMEI:1", "IMEI:2", "mac:4"]);
         assert_eq!(ids(m("man=acme&mode=Proxy")), ["IMEI:1", "mac:4"]);
-        assert_eq!(ids(m("man=Other&man=acme&status=detached")), ["IMEI:3", "mac:4"]);
-        assert_eq!(ids(m("id_prefix=IMEI%3A&id_prefix=zz")), ["IMEI:1", "IMEI:2", "IMEI:3"]);
+        assert_eq!(
+            ids(m("man=Other&man=acme&status=detached")),
+            ["IMEI:3", "mac:4"]
+        );
+        assert_eq!(
+            ids(m("id_prefix=IMEI%3A&id_prefix=zz")),
+            ["IMEI:1", "IMEI:2", "IMEI:3"]
+        );
         assert_eq!(ids(m("kind=Gateway")).len(), 0);
         assert_eq!(ids(m("protocol=OMA-DM&mod=m1")).len(), 4);
         assert!(matches!(
@@ -463,10 +478,16 @@ mod tests {
         let mut gs = Groups::new(GroupLimits::default());
         gs.create("g").unwrap();
         gs.set_members("g", " mac:4, IMEI:nobody,,mac:4 ").unwrap();
-        assert_eq!(gs.get("g").unwrap().resolve(&fleet()), ["mac:4", "IMEI:nobody"]);
+        assert_eq!(
+            gs.get("g").unwrap().resolve(&fleet()),
+            ["mac:4", "IMEI:nobody"]
+        );
         gs.set_match("g", "man=acme", &l()).unwrap();
         let g = gs.get("g").unwrap();
-        assert_eq!(g.resolve(&fleet()), ["mac:4", "IMEI:nobody", "IMEI:1", "IMEI:2"]);
+        assert_eq!(
+            g.resolve(&fleet()),
+            ["mac:4", "IMEI:nobody", "IMEI:1", "IMEI:2"]
+        );
         assert_eq!(g.size(&fleet()), 4);
         assert_eq!(
             gs.create("g").map_err(|e| status_of(&e)),
@@ -505,12 +526,14 @@ mod tests {
                 "{bad}"
             );
         }
-        let big = parse_members(
-            &"x,".repeat(4_000_000),
-            &GroupLimits::default(),
-        )
-        .unwrap_err();
-        assert!(matches!(big, Error::GroupBound { what: "members", .. }));
+        let big = parse_members(&"x,".repeat(4_000_000), &GroupLimits::default()).unwrap_err();
+        assert!(matches!(
+            big,
+            Error::GroupBound {
+                what: "members",
+                ..
+            }
+        ));
     }
 
     fn record_strategy() -> impl Strategy<Value = DeviceRecord> {
@@ -525,9 +548,18 @@ mod tests {
 
     fn match_strategy() -> impl Strategy<Value = Match> {
         (
-            proptest::collection::vec(prop_oneof![Just("acme".to_owned()), Just("x".to_owned())], 0..2),
-            proptest::collection::vec(prop_oneof![Just(Mode::Proxy), Just(Mode::Transparent)], 0..2),
-            proptest::collection::vec(prop_oneof![Just(Presence::Attached), Just(Presence::Detached)], 0..2),
+            proptest::collection::vec(
+                prop_oneof![Just("acme".to_owned()), Just("x".to_owned())],
+                0..2,
+            ),
+            proptest::collection::vec(
+                prop_oneof![Just(Mode::Proxy), Just(Mode::Transparent)],
+                0..2,
+            ),
+            proptest::collection::vec(
+                prop_oneof![Just(Presence::Attached), Just(Presence::Detached)],
+                0..2,
+            ),
             proptest::collection::vec("[ab]{0,2}", 0..2),
         )
             .prop_map(|(man, mode, status, id_prefix)| Match {
