@@ -270,7 +270,14 @@ struct Watch {
     jobs: HashMap<JobId, FanoutId>,
     /// Deadlines of fanouts with open Transparent jobs.
     deadlines: BTreeMap<FanoutId, i64>,
+    /// Fanouts past their deadline whose gateway has not given its final word: they end
+    /// without it at their second deadline ([`GATEWAY_GRACE_MS`] later).
+    overdue: std::collections::HashSet<FanoutId>,
 }
+
+/// How long after a fanout's deadline the server waits for the gateway's final aggregate
+/// (the gateway times its targets out at the same deadline and then reports).
+const GATEWAY_GRACE_MS: i64 = 30_000;
 
 /// The fanout task: applies [`Work`] until the feed closes; resumes the running fanouts of
 /// the store first (a restart loses none).
@@ -335,7 +342,11 @@ async fn resume(state: &AppState, watch: &mut Watch) {
             if open {
                 watch.deadlines.insert(f.id, deadline(f, &d));
             }
-            // A fanout whose parts all ended just before a restart completes now.
+            // A fanout whose parts all ended just before a restart completes now; one past
+            // its deadline gets the gateway's grace again.
+            if open && deadline(f, &d) <= now_ms() {
+                watch.overdue.insert(f.id);
+            }
             if let Err(e) = settle(state, watch, f.id).await {
                 tracing::error!(error = %e, "store failure settling a fanout");
             }
@@ -362,8 +373,14 @@ async fn expire(state: &AppState, watch: &mut Watch) {
     for f in due {
         watch.deadlines.remove(&f);
         watch.jobs.retain(|_, v| *v != f);
-        if let Err(e) = settle_at(state, f, true).await {
-            tracing::error!(error = %e, "store failure at a fanout's deadline");
+        let hard = watch.overdue.remove(&f);
+        match settle_at(state, f, true, hard).await {
+            Ok(true) => {}
+            Ok(false) => {
+                watch.overdue.insert(f);
+                watch.deadlines.insert(f, now + GATEWAY_GRACE_MS);
+            }
+            Err(e) => tracing::error!(error = %e, "store failure at a fanout's deadline"),
         }
     }
 }
@@ -416,8 +433,8 @@ async fn apply(state: &AppState, watch: &mut Watch, work: Work) -> Result<(), dm
 }
 
 /// True when an aggregate is the gateway's last word on its part.
-fn is_final(_a: &Aggregate) -> bool {
-    true
+fn is_final(a: &Aggregate) -> bool {
+    a.state != gwmo::fanout::State::Running
 }
 
 async fn started(
@@ -526,16 +543,25 @@ async fn started(
 }
 
 async fn settle(state: &AppState, watch: &mut Watch, id: FanoutId) -> Result<(), dm_store::Error> {
-    if settle_at(state, id, false).await? {
+    let expired = watch.overdue.contains(&id);
+    if settle_at(state, id, expired, false).await? {
         watch.deadlines.remove(&id);
+        watch.overdue.remove(&id);
         watch.jobs.retain(|_, v| *v != id);
     }
     Ok(())
 }
 
-/// Completes fanout `id` if both parts are over (`expired`: the deadline passed, open
-/// Transparent jobs time out and are cancelled). True when it is (now) terminal.
-async fn settle_at(state: &AppState, id: FanoutId, expired: bool) -> Result<bool, dm_store::Error> {
+/// Completes fanout `id` if both parts are over. `expired`: the deadline passed, open
+/// Transparent jobs time out and are cancelled; `gateway_expired`: the grace for the
+/// gateway's final aggregate passed too, its last partial one counts. True when it is (now)
+/// terminal.
+async fn settle_at(
+    state: &AppState,
+    id: FanoutId,
+    expired: bool,
+    gateway_expired: bool,
+) -> Result<bool, dm_store::Error> {
     let Some(mut f) = state.store.get_fanout(id).await? else {
         return Ok(true);
     };
@@ -554,12 +580,9 @@ async fn settle_at(state: &AppState, id: FanoutId, expired: bool) -> Result<bool
     let open = jobs
         .iter()
         .any(|(_, j)| j.as_ref().is_some_and(|j| !j.state.is_terminal()));
-    let gateway_over = d.gateway_done || expired;
-    if !(gateway_over && (!open || expired)) {
-        return Ok(false);
-    }
-    let now = now_ms();
-    if expired {
+    let gateway_over = d.gateway_done || gateway_expired;
+    if expired && open {
+        let now = now_ms();
         for (_, j) in &jobs {
             if let Some(j) = j
                 && !j.state.is_terminal()
@@ -568,6 +591,10 @@ async fn settle_at(state: &AppState, id: FanoutId, expired: bool) -> Result<bool
             }
         }
     }
+    if !(gateway_over && (!open || expired)) {
+        return Ok(false);
+    }
+    let now = now_ms();
     let server_part = server_part(&d, &jobs, expired);
     let gateway_part = d
         .gateway
@@ -577,7 +604,8 @@ async fn settle_at(state: &AppState, id: FanoutId, expired: bool) -> Result<bool
             op: operation_id(id),
             ..Aggregate::default()
         });
-    let result = merge(gateway_part, &server_part);
+    let mut result = merge(gateway_part, &server_part);
+    result.state = gwmo::fanout::State::Done;
     d.result = Some(result.encode());
     f.state = FanoutState::Done;
     f.completed_at = Some(now);
@@ -685,6 +713,7 @@ fn server_part(d: &Detail, jobs: &[(String, Option<Job>)], expired: bool) -> Agg
 /// The gateway's part and the server's part as one consolidated response: the targets the
 /// gateway handed back (`transparent`) are counted by their outcome at the server.
 fn merge(mut a: Aggregate, b: &Aggregate) -> Aggregate {
+    a.transparent = a.transparent.saturating_sub(b.targets);
     a.answered += b.answered;
     a.timed_out += b.timed_out;
     a.failed += b.failed;
@@ -837,10 +866,12 @@ mod tests {
     fn gwmo_fora_002_parts_merge_into_one_response() {
         let mut g = agg("f1", 8, 200);
         g.targets = 10;
+        g.transparent = 2;
         let s = agg("server", 2, 200);
         let m = merge(g, &s);
         assert_eq!(m.targets, 10);
         assert_eq!(m.answered, 10);
+        assert_eq!(m.transparent, 0);
         assert_eq!(m.commands[0].statuses[&200], 10);
         assert_eq!(m.commands[0].values, vec![("v".to_owned(), 10)]);
     }

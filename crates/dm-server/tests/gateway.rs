@@ -287,6 +287,7 @@ fn device_answer(op: &str) -> Vec<Item> {
         commands: vec![],
         exceptions: vec![],
         exceptions_omitted: 0,
+        ..gwmo::fanout::Aggregate::default()
     };
     vec![
         // Another target's item, ours, and the aggregate: only ours counts.
