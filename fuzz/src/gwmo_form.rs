@@ -1,7 +1,7 @@
 //! The check of the `gwmo_form_decode` target, included with `#[path]` by the target and by
 //! `crates/gwmo/tests/fuzz_corpus_replay.rs` (so it uses only `gwmo` and `syncml`).
 //!
-//! For each GwMO form decoder: no input panics; a decoded value encodes to a form that decodes
+//! For each GwMO form decoder (`imageready` included): no input panics; a decoded value encodes to a form that decodes
 //! to the same value; the output is bounded linearly by the input: the encoding is at most
 //! `3 * len + 128` bytes (percent-encoding triples a byte; a report adds its defaulted fields)
 //! and no decoded string is longer than the input.
@@ -15,7 +15,7 @@
 
 use gwmo::fanout::Aggregate;
 use gwmo::mode::Match;
-use gwmo::payload::{DeviceReport, RegistrationRequest};
+use gwmo::payload::{DeviceReport, ImageReady, RegistrationRequest};
 use syncml::Limits;
 
 fn bounded(what: &str, input: &str, encoded: &str, strings: &[&str]) {
@@ -75,6 +75,15 @@ pub fn check(data: &[u8]) {
             ],
         );
         assert_eq!(Match::parse(&e, &l).as_ref(), Ok(&m), "match round trip");
+    }
+    if let Ok(r) = ImageReady::decode(text, &l) {
+        let e = r.encode();
+        bounded("imageready", text, &e, &[&r.id, &r.uri]);
+        assert_eq!(
+            ImageReady::decode(&e, &l).as_ref(),
+            Ok(&r),
+            "imageready round trip"
+        );
     }
     if let Ok(a) = Aggregate::decode(text, &l) {
         let e = a.encode();

@@ -15,10 +15,12 @@
 //! - [`mode`]: the mode rules (GwMO-MOO-001/002).
 //! - [`payload`]: form-urlencoded payloads, command / response fragments, alert items.
 //! - [`fanout`]: the fanout engine and the consolidated response (GwMO-FORA-001/002).
+//! - [`image`]: the Image Inventory model: states, digests, entry URIs (GwMO-DCIS-001..003).
 
 pub mod alert;
 mod error;
 pub mod fanout;
+pub mod image;
 pub mod inventory;
 pub mod layout;
 pub mod mo;
