@@ -24,6 +24,8 @@ mod backend;
 pub mod device;
 mod error;
 pub mod event;
+#[macro_use]
+pub mod image;
 pub mod job;
 mod job_hint;
 pub mod link;
@@ -40,6 +42,7 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use event::{Event, EventFilter, EventId, NewEvent};
+pub use image::{GatewayImage, ImageRecord, ImageStore};
 pub use job::{
     CommandKind, CommandResult, Job, JobCommand, JobFilter, JobId, JobItem, JobResults, JobState,
     NO_STATUS, NewJob, RequeueScope, ResultItem, SentIn,

@@ -3,21 +3,15 @@
 //!
 //! Served only while an entry of that digest is ready and enabled and, with authentication on
 //! (the default), holds the token (constant-time compare); anything else is 404, the same
-//! answer as for an unknown digest. A single `Range: bytes=` range gets 206 with
-//! `Content-Range`; an unsatisfiable one 416 with `Content-Range: bytes */LEN`; a malformed or
-//! multi-range header is ignored (RFC 9110 §14.2: the whole image, 200). Every answer carries
-//! `Accept-Ranges: bytes`, `ETag` = the quoted digest and `Repr-Digest: sha-256=:B64:` (RFC 9530,
-//! the digest of the whole image, also on 206).
+//! answer as for an unknown digest. Range, `ETag`, `Repr-Digest`: [`dm_host::range`].
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gwmo::image::Sha256Hex;
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::state::{Shared, lock};
 
@@ -32,59 +26,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct Token {
     t: Option<String>,
-}
-
-/// What a `Range` header asks for, against an image of `len` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wanted {
-    /// The whole image.
-    All,
-    /// Bytes `start..=end`.
-    Part(u64, u64),
-    /// A range that no byte of the image satisfies.
-    Unsatisfiable,
-}
-
-/// Reads one `bytes=` range (RFC 9110 §14.1.2); anything it cannot read is ignored (`All`).
-pub(crate) fn wanted(range: Option<&str>, len: u64) -> Wanted {
-    let Some(spec) = range.and_then(|r| r.trim().strip_prefix("bytes=")) else {
-        return Wanted::All;
-    };
-    if spec.contains(',') {
-        return Wanted::All;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return Wanted::All;
-    };
-    let num = |s: &str| {
-        let s = s.trim();
-        (!s.is_empty() && s.len() <= 19 && s.bytes().all(|c| c.is_ascii_digit()))
-            .then(|| s.parse::<u64>().ok())
-            .flatten()
-    };
-    match (a.trim().is_empty(), num(a), num(b)) {
-        // `-N`: the last N bytes.
-        (true, _, Some(n)) => {
-            if n == 0 || len == 0 {
-                Wanted::Unsatisfiable
-            } else {
-                Wanted::Part(len.saturating_sub(n), len - 1)
-            }
-        }
-        (false, Some(start), end) => {
-            if !b.trim().is_empty() && end.is_none() {
-                return Wanted::All;
-            }
-            if end.is_some_and(|e| e < start) {
-                return Wanted::All;
-            }
-            if start >= len {
-                return Wanted::Unsatisfiable;
-            }
-            Wanted::Part(start, end.map_or(len - 1, |e| e.min(len - 1)))
-        }
-        _ => Wanted::All,
-    }
 }
 
 fn not_found() -> Response {
@@ -104,82 +45,5 @@ async fn image(
     let Some((path, len)) = lock(&shared.images).servable(&sha, token.t.as_deref()) else {
         return not_found();
     };
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let mut builder = Response::builder()
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, format!("\"{sha}\""))
-        .header("repr-digest", {
-            use base64::Engine as _;
-            format!(
-                "sha-256=:{}:",
-                base64::engine::general_purpose::STANDARD.encode(sha.to_bytes())
-            )
-        })
-        .header(header::CONTENT_TYPE, "application/octet-stream");
-    let (status, start, count) = match wanted(range, len) {
-        Wanted::All => (StatusCode::OK, 0, len),
-        Wanted::Part(s, e) => {
-            builder = builder.header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}"));
-            (StatusCode::PARTIAL_CONTENT, s, e - s + 1)
-        }
-        Wanted::Unsatisfiable => {
-            return builder
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
-                .header(header::CONTENT_LENGTH, "0")
-                .body(Body::empty())
-                .unwrap_or_else(|_| not_found());
-        }
-    };
-    builder = builder
-        .status(status)
-        .header(header::CONTENT_LENGTH, HeaderValue::from(count));
-    if method == Method::HEAD {
-        return builder.body(Body::empty()).unwrap_or_else(|_| not_found());
-    }
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(%sha, error = %e, "stored image unreadable");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "image unreadable\n").into_response();
-        }
-    };
-    if start > 0
-        && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
-    {
-        tracing::error!(%sha, error = %e, "stored image unreadable");
-        return (StatusCode::INTERNAL_SERVER_ERROR, "image unreadable\n").into_response();
-    }
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 64 * 1024);
-    builder
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| not_found())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(wanted(None, 10), Wanted::All);
-        assert_eq!(wanted(Some("bytes=0-4"), 10), Wanted::Part(0, 4));
-        assert_eq!(wanted(Some("bytes=5-"), 10), Wanted::Part(5, 9));
-        assert_eq!(wanted(Some("bytes=5-100"), 10), Wanted::Part(5, 9));
-        assert_eq!(wanted(Some("bytes=-3"), 10), Wanted::Part(7, 9));
-        assert_eq!(wanted(Some("bytes=-30"), 10), Wanted::Part(0, 9));
-        assert_eq!(wanted(Some("bytes=10-"), 10), Wanted::Unsatisfiable);
-        assert_eq!(wanted(Some("bytes=-0"), 10), Wanted::Unsatisfiable);
-        for ignored in [
-            "bytes=5-2",
-            "bytes=a-",
-            "bytes=0-1,3-4",
-            "items=0-1",
-            "bytes=",
-            "bytes=-",
-            "bytes=99999999999999999999-",
-        ] {
-            assert_eq!(wanted(Some(ignored), 10), Wanted::All, "{ignored}");
-        }
-    }
+    dm_host::range::serve_file(&path, len, sha.as_str(), &sha.to_bytes(), &method, &headers).await
 }
