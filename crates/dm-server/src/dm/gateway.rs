@@ -149,6 +149,8 @@ pub(crate) struct GatewayAlert {
     pub(crate) reports: Vec<LinkReport>,
     /// `completionstatus` items (Y'), with the alert's Correlator.
     pub(crate) responses: Vec<DeviceResponse>,
+    /// `imageready` items (GwMO-DCIS-001, B.8).
+    pub(crate) images: Vec<gwmo::payload::ImageReady>,
 }
 
 fn link_mode(m: Mode) -> LinkMode {
@@ -211,6 +213,7 @@ pub(crate) fn read_alert(alert: &Alert, limits: &Limits) -> GatewayAlert {
                 {
                     out.responses.push(r);
                 }
+                AlertPayload::ImageReady(r) => out.images.push(r),
                 _ => {}
             }
         }
