@@ -265,3 +265,93 @@ async fn gwmo_dcis_001_002_003_image_storage_through_the_binary() {
         404
     );
 }
+
+/// B.8 through the server (GwMO-DCIS-001/003): an image uploaded to dm-server, given to the
+/// gateway (storage enabled by the same job), downloaded once from the server's signed URL,
+/// reported `ready` with its LocalURI by `imageready`, fetched from the gateway; disabled and
+/// deleted through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gwmo_dcis_001_b8_image_from_the_server_to_the_gateway() {
+    let images_port = free_port();
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[images]\ndir = \"{}\"\nlisten = \"127.0.0.1:{images_port}\"\n",
+        tmp.path().join("images").display()
+    );
+    let s = Setup::new(&extra).await;
+    let _gw = s.start_gateway();
+    let image: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let sha = hex(&image);
+    let api = |p: &str| format!("{}/api/v1{p}", s.server);
+    let up = s
+        .http
+        .post(api("/images?name=fw-2.0"))
+        .bearer_auth(common::TOKEN)
+        .body(image.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    let up: Value = up.json().await.unwrap();
+    assert_eq!(up["sha256"], sha.as_str());
+    let list = s.call(reqwest::Method::GET, "/images", None).await;
+    assert_eq!(list[0]["size"], image.len());
+
+    // The server's endpoint refuses an unsigned request.
+    let unsigned = s
+        .http
+        .get(format!(
+            "{}/images/{sha}?gw=GW:t&exp=9999999999&sig=00",
+            s.server
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
+
+    s.call(
+        reqwest::Method::POST,
+        "/gateways/GW:t/images",
+        Some(json!({"sha256": sha, "node": "fw2", "enable_storage": true})),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let entry = loop {
+        let l = s
+            .call(reqwest::Method::GET, "/gateways/GW:t/images", None)
+            .await;
+        if l[0]["state"] == "ready" {
+            break l[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {l}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let uri = entry["local_uri"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let got = http.get(&uri).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), image.as_slice());
+
+    // Disable through the API: the job reaches the gateway, which stops serving it.
+    s.call(
+        reqwest::Method::POST,
+        "/gateways/GW:t/images/fw2/disable",
+        Some(json!({})),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http.get(&uri).send().await.unwrap().status() != 404 {
+        assert!(std::time::Instant::now() < deadline, "still served");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let l = s
+        .call(reqwest::Method::GET, "/gateways/GW:t/images", None)
+        .await;
+    assert_eq!(l[0]["state"], "disabled", "{l}");
+    s.call(reqwest::Method::DELETE, "/gateways/GW:t/images/fw2", None)
+        .await;
+    let l = s
+        .call(reqwest::Method::GET, "/gateways/GW:t/images", None)
+        .await;
+    assert_eq!(l, json!([]));
+}

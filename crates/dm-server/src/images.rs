@@ -136,8 +136,7 @@ pub(crate) async fn upload(
     let mut body = body;
     let result: Result<(), Failure> = async {
         while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|e| Failure::bad_request(format!("body not read: {e}")))?;
+            let frame = frame.map_err(|e| Failure::bad_request(format!("body not read: {e}")))?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -205,9 +204,7 @@ fn signed_url(state: &AppState, base: &str, sha: &str, gateway: &str) -> Option<
             .into_bytes(),
     );
     let gw: String = form_urlencoded_gw(gateway);
-    Some(format!(
-        "{base}/images/{sha}?gw={gw}&exp={exp}&sig={sig}"
-    ))
+    Some(format!("{base}/images/{sha}?gw={gw}&exp={exp}&sig={sig}"))
 }
 
 fn form_urlencoded_gw(gateway: &str) -> String {
@@ -309,7 +306,9 @@ async fn queue(state: &AppState, gateway: &str, commands: Vec<JobCommand>) -> Re
             created_at: now_ms(),
         })
         .await?;
-    if let Err(e) = crate::route::notify(state, gateway, syncml::notification::UiMode::Background).await {
+    if let Err(e) =
+        crate::route::notify(state, gateway, syncml::notification::UiMode::Background).await
+    {
         tracing::info!(gateway = %Untrusted(gateway), error = %e, "gateway not notified: the job waits for its next session");
     }
     Ok(job.id)
@@ -323,9 +322,16 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b)))
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
+        })
         .map_or_else(|| state.config.listen.to_string(), str::to_owned);
-    let scheme = if state.config.tls_cert.is_some() { "https" } else { "http" };
+    let scheme = if state.config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{host}")
 }
 
