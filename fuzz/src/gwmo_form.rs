@@ -3,6 +3,7 @@
 //!
 //! For each GwMO form decoder (reports, registrations, mode-rule and group `Match`, pages,
 //! the consolidated aggregate): no input panics; a decoded value encodes to a form that decodes
+//! For each GwMO form decoder (`imageready` included): no input panics; a decoded value encodes to a form that decodes
 //! to the same value; the output is bounded linearly by the input: the encoding is at most
 //! `3 * len + 128` bytes (percent-encoding triples a byte; a report adds its defaulted fields)
 //! and no decoded string is longer than the input.
@@ -17,7 +18,7 @@
 use gwmo::fanout::Aggregate;
 use gwmo::group::{GroupLimits, Match as GroupMatch};
 use gwmo::mode::Match;
-use gwmo::payload::{DeviceReport, RegistrationRequest};
+use gwmo::payload::{DeviceReport, ImageReady, RegistrationRequest};
 use syncml::Limits;
 
 fn bounded(what: &str, input: &str, encoded: &str, strings: &[&str]) {
@@ -94,6 +95,15 @@ pub fn check(data: &[u8]) {
             gwmo::fanout::decode_page(&e, &l).as_ref(),
             Ok(&p),
             "page round trip"
+        );
+    }
+    if let Ok(r) = ImageReady::decode(text, &l) {
+        let e = r.encode();
+        bounded("imageready", text, &e, &[&r.id, &r.uri]);
+        assert_eq!(
+            ImageReady::decode(&e, &l).as_ref(),
+            Ok(&r),
+            "imageready round trip"
         );
     }
     if let Ok(a) = Aggregate::decode(text, &l) {

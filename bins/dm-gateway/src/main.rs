@@ -45,6 +45,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(a) = b.relay {
                 println!("HTTP relay on http://{a}");
             }
+            if let Some(a) = b.images {
+                println!("images on http://{a}/images/");
+            }
         },
         shutdown_signal(),
     )

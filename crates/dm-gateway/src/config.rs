@@ -21,6 +21,12 @@
 //! server_id = "dmgateway"
 //! relay = "127.0.0.1:3128"         # HTTP forward proxy for Transparent devices (Z'.3); absent: off
 //!
+//! [images]                         # image storage for the End Devices (docs/gateway.md §10)
+//! dir = "/var/lib/dm-gateway/images"   # content-addressed files (absent section: no storage)
+//! listen = "127.0.0.1:8090"        # the local image server (GET/HEAD /images/<sha256>)
+//! public_url = "http://192.168.1.1:8090"  # base of the LocalURIs (default http://LISTEN)
+//! auth = "token"                   # "token" (default): LocalURIs carry a per-entry secret; "none"
+//!
 //! [[devices]]                      # End Device accounts the gateway holds (GwMO-PMode-003)
 //! id = "IMEI:1"
 //! client_auth = { type = "md5", name = "IMEI:1", secret = "device-secret" }
@@ -83,6 +89,34 @@ fn default_south_id() -> String {
     "dmgateway".to_owned()
 }
 
+/// How the local image server admits End Devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageAuth {
+    /// A LocalURI carries its entry's unguessable token (`?t=`, 128 random bits); the server
+    /// answers 404 without it.
+    #[default]
+    Token,
+    /// Anyone who reaches the listener may fetch a ready, enabled image.
+    None,
+}
+
+/// Image storage (`[images]`, GwMO-DCIS-001..003).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Images {
+    /// Directory of the content-addressed files.
+    pub dir: PathBuf,
+    /// Address of the local image server.
+    pub listen: SocketAddr,
+    /// Base URL of the LocalURIs (default `http://` + the bound address).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Access control of the local server.
+    #[serde(default)]
+    pub auth: ImageAuth,
+}
+
 /// An End Device account held by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +152,9 @@ pub struct Config {
     /// End Device accounts.
     #[serde(default)]
     pub devices: Vec<DeviceAccountConfig>,
+    /// Image storage; absent: `Download` and `Data` answer 405.
+    #[serde(default)]
+    pub images: Option<Images>,
     /// Encoding of the northbound sessions.
     #[serde(default)]
     pub encoding: EncodingChoice,

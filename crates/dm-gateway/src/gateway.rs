@@ -27,6 +27,8 @@ pub struct Bound {
     pub north_http: Option<SocketAddr>,
     /// The HTTP relay for Transparent-mode devices, if on.
     pub relay: Option<SocketAddr>,
+    /// The local image server, if `[images]` is configured.
+    pub images: Option<SocketAddr>,
 }
 
 /// Writes the accounts of the configuration's `[[devices]]` (stored nonces are kept).
@@ -165,12 +167,26 @@ pub async fn run(
         tasks.push(tokio::spawn(l.serve(app, std::future::pending())));
     }
 
+    let mut images_addr = None;
+    if let Some(i) = &shared.config.images {
+        let l = Listener::bind(i.listen, None, ListenerLimits::default()).await?;
+        images_addr = Some(l.local_addr());
+        let app = crate::image::serve::router(shared.clone());
+        tasks.push(tokio::spawn(l.serve(app, std::future::pending())));
+    }
+    // Downloads a restart interrupted go on where they stopped.
+    let resume = lock(&shared.images).downloading();
+    for (sha, url, size) in resume {
+        let _ = lock(&shared.images).reserve(&sha, size.unwrap_or(0), u64::MAX);
+        crate::image::spawn_download(&shared, sha, url, size);
+    }
     let (arr_tx, mut arr_rx) = mpsc::channel(256);
     let mut bound = Bound {
         south: south_addr,
         north_udp: None,
         north_http: None,
         relay: relay_addr,
+        images: images_addr,
     };
     if let Some(addr) = shared.config.northbound.udp {
         let sock = listener::bind_udp(addr).await?;

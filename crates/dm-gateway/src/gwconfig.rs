@@ -74,8 +74,23 @@ fn rules(tree: &Tree) -> ModeRules {
     ModeRules::new(default, list)
 }
 
+/// Reads `GwConfig/ImageStorage` and `ImageQuotaBytes` into the image store (after every
+/// top-level command: a later command of the same message sees the change).
+pub(crate) fn apply_images(shared: &Shared, tree: &Tree) {
+    let storage = flag(tree, "ImageStorage", false);
+    let quota = tree
+        .value_str(&format!("{ROOT}/ImageQuotaBytes"))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut images = lock(&shared.images);
+    images.storage = storage;
+    if let Some(q) = quota {
+        images.quota = q;
+    }
+}
+
 /// Reads `GwConfig` into the shared state.
 pub(crate) fn apply(shared: &Shared, tree: &Tree) {
+    apply_images(shared, tree);
     let rules = rules(tree);
     let lease = tree
         .value_str(&format!("{ROOT}/LeaseSeconds"))

@@ -17,6 +17,7 @@ mod fanout;
 mod gateway;
 mod gwconfig;
 mod http_relay;
+mod image;
 mod inventory;
 mod northbound;
 pub mod relay;

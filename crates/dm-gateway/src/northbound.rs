@@ -183,6 +183,17 @@ impl North {
             Mount::nodes(FanoutTree::new(shared.clone())),
             now,
         )?;
+        tree.mount(
+            crate::image::MOUNT,
+            Mount::nodes(crate::image::ImageTree::new(shared.clone())),
+            now,
+        )?;
+        tree.set_mime_type(
+            crate::image::MOUNT,
+            Some(gwmo::mo::IMAGE_INVENTORY.to_owned()),
+            now,
+        )?;
+        tree.set_acl(crate::image::MOUNT, gwmo::layout::root_acl(&ids)?, now)?;
         crate::gwconfig::register_ed_trigger(&mut tree, &shared)?;
         crate::gwconfig::apply(&shared, &tree);
         let http = reqwest::Client::builder()
@@ -554,6 +565,7 @@ impl Executor for NorthExecutor<'_> {
             };
             for c in &cmds {
                 let done = tree.execute_deferrable(&ctx, c);
+                crate::gwconfig::apply_images(&self.north.shared, &tree);
                 replies.extend(done.replies);
                 for p in done.pending {
                     self.pending.insert(p.ticket(), p);

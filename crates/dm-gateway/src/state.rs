@@ -67,6 +67,10 @@ pub(crate) enum Write {
     Group(String, Group),
     /// Forget a group.
     ForgetGroup(String),
+    /// Insert or replace an image entry (its name, its stored form).
+    Image(String, String),
+    /// Forget an image entry.
+    ForgetImage(String),
 }
 
 /// The shared state (one per gateway process).
@@ -94,6 +98,10 @@ pub(crate) struct Shared {
     pub(crate) notify_udp: tokio::net::UdpSocket,
     /// `EDTrigger/Notify` requests: device ids to notify now.
     pub(crate) triggers: mpsc::UnboundedSender<String>,
+    /// The image entries and files (`./GwMO/ImageInventory`).
+    pub(crate) images: Mutex<crate::image::Images>,
+    /// Downloads images (no overall timeout: a read timeout; no redirects).
+    pub(crate) images_http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Shared {
@@ -177,6 +185,44 @@ impl Shared {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        let images = {
+            let blobs = match &config.images {
+                Some(i) => Some(crate::image::blobs::Blobs::open(&i.dir)?),
+                None => None,
+            };
+            let mut entries = Vec::new();
+            for (name, value) in store.values_with_prefix(crate::image::KEY_PREFIX).await? {
+                match std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(crate::image::Entry::decode)
+                {
+                    Some(e) => entries.push(e),
+                    None => tracing::warn!(key = %name, "stored image entry unreadable: skipped"),
+                }
+            }
+            let base = config
+                .images
+                .as_ref()
+                .map(|i| {
+                    i.public_url
+                        .clone()
+                        .unwrap_or_else(|| format!("http://{}", i.listen))
+                        .trim_end_matches('/')
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            let auth = config
+                .images
+                .as_ref()
+                .is_none_or(|i| i.auth == crate::config::ImageAuth::Token);
+            crate::image::Images::new(blobs, base, auth, entries)
+        };
+        let images_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         let shared = Arc::new(Shared {
             config,
             store,
@@ -197,6 +243,8 @@ impl Shared {
             notify_http,
             notify_udp,
             triggers: ed_tx,
+            images: Mutex::new(images),
+            images_http,
         });
         Ok((
             shared,
@@ -335,6 +383,19 @@ impl Shared {
                 Write::Response(op, r) => self.store.put_response(op, r).await.map(|_| ()),
                 Write::Group(name, g) => self.store.put_group(name, g).await,
                 Write::ForgetGroup(name) => self.store.delete_group(name).await,
+                Write::Image(name, text) => {
+                    self.store
+                        .put_value(
+                            &format!("{}{name}", crate::image::KEY_PREFIX),
+                            text.as_bytes(),
+                        )
+                        .await
+                }
+                Write::ForgetImage(name) => {
+                    self.store
+                        .delete_value(&format!("{}{name}", crate::image::KEY_PREFIX))
+                        .await
+                }
                 Write::Alert(server, xml) => {
                     woken.push(server.clone());
                     self.store

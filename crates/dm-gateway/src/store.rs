@@ -677,6 +677,32 @@ impl GatewayStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// Every value whose name starts with `prefix`, in name order.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn values_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        let rows = sqlx::query(
+            "SELECT name, value FROM kv WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Removes a value.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn delete_value(&self, name: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM kv WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Stores a value.
     ///
     /// # Errors

@@ -29,6 +29,7 @@ mod error;
 mod http;
 pub mod listener;
 pub mod log;
+pub mod range;
 mod session;
 mod table;
 

@@ -33,6 +33,9 @@ use crate::Error;
 /// transparent_direct = "public"
 /// long_poll_hold_secs = 55
 /// max_long_polls = 64
+/// images_dir = "/var/lib/dm-server/images"
+/// image_max_bytes = 1073741824
+/// image_url_ttl_secs = 86400
 ///
 /// [enrolment]
 /// policy = "secret"
@@ -109,6 +112,13 @@ pub struct Config {
     /// `max_in_flight` are held whatever this says ([`Config::long_poll_cap`]; raise both for
     /// many gateways behind NAT). Default 64.
     pub max_long_polls: usize,
+    /// Directory of the images the server gives out (content-addressed files, docs/gateway.md
+    /// §10). `None`: the image API answers 404.
+    pub images_dir: Option<PathBuf>,
+    /// Largest image `POST /api/v1/images` accepts, bytes (larger: 413). Default 1 GiB.
+    pub image_max_bytes: u64,
+    /// How long a signed image URL given to a gateway stays valid, seconds. Default 86,400.
+    pub image_url_ttl_secs: u64,
 }
 
 /// Which reported address of a Transparent-mode device is notified directly.
@@ -154,6 +164,9 @@ impl std::fmt::Debug for Config {
             .field("transparent_direct", &self.transparent_direct)
             .field("long_poll_hold_secs", &self.long_poll_hold_secs)
             .field("max_long_polls", &self.max_long_polls)
+            .field("images_dir", &self.images_dir)
+            .field("image_max_bytes", &self.image_max_bytes)
+            .field("image_url_ttl_secs", &self.image_url_ttl_secs)
             .finish()
     }
 }
@@ -192,6 +205,9 @@ impl Default for Config {
             transparent_direct: DirectPolicy::Public,
             long_poll_hold_secs: 55,
             max_long_polls: 64,
+            images_dir: None,
+            image_max_bytes: 1 << 30,
+            image_url_ttl_secs: 86_400,
         }
     }
 }

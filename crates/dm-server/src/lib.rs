@@ -26,6 +26,7 @@ mod config;
 mod dm;
 mod error;
 mod fanout;
+mod images;
 pub mod notifier;
 mod route;
 mod state;
@@ -144,6 +145,7 @@ fn router(state: Arc<AppState>) -> Router {
     // The API's own limit is the inner layer: it overrides the outer one on its routes.
     Router::new()
         .route("/dm/wait", axum::routing::post(wait::handle))
+        .route("/images/{sha}", axum::routing::get(images::serve))
         .nest("/api/v1", api::routes(state.clone()).layer(api_limit))
         .with_state(state.clone())
         .route("/healthz", axum::routing::get(healthz).post(healthz_post))

@@ -29,6 +29,9 @@ pub(crate) struct AppState {
     /// The fanout task's feed.
     pub(crate) fanouts: crate::fanout::Feed,
     next_notify_id: AtomicU16,
+    /// The key of the signed image URLs (`images.url_key` in the store; 32 random bytes made
+    /// at the first start).
+    pub(crate) image_key: [u8; 32],
 }
 
 impl AppState {
@@ -82,11 +85,24 @@ impl AppState {
         // Every device id the API accepts must fit the DM endpoint's identifier bound.
         host_config.max_identifier_len = crate::api::model::MAX_DEVICE_ID_BYTES;
         let wait = WaitChannels::new(config.long_poll_cap(), config.long_poll_hold());
+        let image_key = match store.get_kv("images.url_key").await? {
+            Some(k) if k.len() == 32 => {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&k);
+                key
+            }
+            _ => {
+                let key: [u8; 32] = rand::random();
+                store.put_kv("images.url_key", &key, now_ms()).await?;
+                key
+            }
+        };
         Ok((
             Arc::new(AppState {
                 host: Host::new(host_config, backend),
                 wait,
                 fanouts,
+                image_key,
                 config,
                 store,
                 notifier,

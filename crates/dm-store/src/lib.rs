@@ -25,6 +25,8 @@ pub mod device;
 mod error;
 pub mod event;
 pub mod fanout;
+#[macro_use]
+pub mod image;
 pub mod job;
 mod job_hint;
 pub mod link;
@@ -42,6 +44,7 @@ pub use device::{
 pub use error::{Error, Result};
 pub use event::{Event, EventFilter, EventId, NewEvent};
 pub use fanout::{Fanout, FanoutFilter, FanoutId, FanoutState, GatewayGroup, NewFanout};
+pub use image::{GatewayImage, ImageRecord, ImageStore};
 pub use job::{
     CommandKind, CommandResult, Job, JobCommand, JobFilter, JobId, JobItem, JobResults, JobState,
     NO_STATUS, NewJob, RequeueScope, ResultItem, SentIn,

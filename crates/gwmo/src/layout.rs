@@ -11,8 +11,9 @@
 //! follow the DDFs when they are available. Placeholder segments are `<x>` (a name the server
 //! chooses), `<id>` (an escaped device id), `<op>` (an operation id) and `<n>` (a page number).
 //!
-//! `DeviceInventory` is not installed here: the gateway mounts it on its inventory (nothing is
-//! copied into the tree); [`lookup`] gives its nodes' properties.
+//! `DeviceInventory` and `ImageInventory` are not installed here: the gateway mounts them on
+//! its inventory and its image store (nothing is copied into the tree); [`lookup`] gives their
+//! nodes' properties.
 
 use std::borrow::Cow;
 
@@ -83,7 +84,7 @@ const fn root(path: &'static str, mo_id: &'static str, description: &'static str
     }
 }
 
-use Format::{Bool, Chr, Int, Node, Null, Xml};
+use Format::{Bin, Bool, Chr, Int, Node, Null, Xml};
 
 /// Every node of our layout, MO roots first in each MO, parents before children.
 pub static NODES: &[NodeSpec] = &[
@@ -150,6 +151,20 @@ pub static NODES: &[NodeSpec] = &[
         GARD,
         Some("0"),
         "rules are tried by ascending order, then name",
+    ),
+    spec(
+        "GwConfig/ImageStorage",
+        Bool,
+        GR,
+        Some("false"),
+        "the gateway may store images for its End Devices (GwMO-DCIS-003); false: Download and Data answer 405",
+    ),
+    spec(
+        "GwConfig/ImageQuotaBytes",
+        Int,
+        GR,
+        Some("1073741824"),
+        "most bytes of stored images (GwMO-DCIS-002); a download that would not fit gets 420",
     ),
     root(
         "DeviceInventory",
@@ -515,6 +530,88 @@ pub static NODES: &[NodeSpec] = &[
         None,
         "the device's Status/Results elements",
     ),
+    root(
+        "ImageInventory",
+        mo::IMAGE_INVENTORY,
+        "images stored on the gateway for its End Devices (GwMO-DCIS-001)",
+    ),
+    spec(
+        "ImageInventory/Images",
+        Node,
+        GA,
+        None,
+        "one node per image entry",
+    ),
+    spec(
+        "ImageInventory/Images/<x>",
+        Node,
+        GAD,
+        None,
+        "one image entry; a Delete removes it (the file goes with the last entry of its digest)",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/Name",
+        Chr,
+        GAR,
+        None,
+        "the image's name (free text)",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/URL",
+        Chr,
+        GAR,
+        None,
+        "where the gateway downloads it (http or https)",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/SHA256",
+        Chr,
+        GAR,
+        None,
+        "its SHA-256, 64 hex digits (required before Download or Data)",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/Size",
+        Int,
+        GAR,
+        None,
+        "its size in bytes: a download reads no more",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/Data",
+        Bin,
+        or(A, R),
+        None,
+        "the image itself (a large object) instead of a URL",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/Download",
+        Null,
+        E,
+        None,
+        "download from URL now (Correlator echoed in the imageready alert)",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/State",
+        Chr,
+        G,
+        None,
+        "created, downloading, ready, failed, disabled",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/LocalURI",
+        Chr,
+        G,
+        None,
+        "where End Devices fetch it (set when ready)",
+    ),
+    spec(
+        "ImageInventory/Images/<x>/Enabled",
+        Bool,
+        GR,
+        Some("true"),
+        "false: the gateway does not serve it",
+    ),
 ];
 
 /// True for a variable segment (`<x>`, `<id>`, `<op>`).
@@ -715,7 +812,7 @@ mod tests {
             }
             assert!(n.format != Format::Node || n.default.is_none());
         }
-        assert_eq!(roots().count(), 4);
+        assert_eq!(roots().count(), 5);
     }
 
     #[test]

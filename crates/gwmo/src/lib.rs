@@ -16,11 +16,13 @@
 //! - [`payload`]: form-urlencoded payloads, command / response fragments, alert items.
 //! - [`group`]: device groups, explicit and by match (GwMO-Group-001/002).
 //! - [`fanout`]: the fanout engine and the consolidated response (GwMO-FORA-001/002).
+//! - [`image`]: the Image Inventory model: states, digests, entry URIs (GwMO-DCIS-001..003).
 
 pub mod alert;
 mod error;
 pub mod fanout;
 pub mod group;
+pub mod image;
 pub mod inventory;
 pub mod layout;
 pub mod mo;

@@ -15,7 +15,7 @@ pub const DEVICE_INVENTORY: &str = "urn:oma:mo:oma-gwmo-deviceinventory:1.1";
 pub const ED_TRIGGER: &str = "urn:oma:mo:oma-gwmo-edtrigger:1.0";
 /// Fanout MO (`./GwMO/Fanout`), OMNA index 0x0063.
 pub const FANOUT: &str = "urn:oma:mo:oma-gwmo-fanout:1.0";
-/// Image Inventory MO, OMNA index 0x0064 (not laid out yet).
+/// Image Inventory MO (`./GwMO/ImageInventory`), OMNA index 0x0064.
 pub const IMAGE_INVENTORY: &str = "urn:oma:mo:oma-gwmo-imageinventory:1.0";
 /// ZigBee Device MO (adaptation), OMNA index 0x0065; note the `oma-dm-` prefix of the registry.
 pub const ZIGBEE_DEVICE: &str = "urn:oma:mo:oma-dm-zigbee:1.0";

@@ -9,10 +9,11 @@
 //!   `kind`, `mode`, `protocol`, `addr` (repeatable), `man`, `mod`, `dmv`, `lang`, `status`).
 //! - [`RegistrationRequest`]: the Data of our Device Registration Alert (`mode`, `udp`, `http`,
 //!   `server` (repeatable), `lease`).
+//! - [`ImageReady`]: the Data of `imageready` (`id`, `sha256`, `size`, `uri`, `state`, `code`).
 //! - command and response fragments ([`encode_fragment`], [`decode_commands`],
 //!   [`decode_responses`]): on `syncml::xml`'s fragment codec.
 //! - alert items: [`device_report_item`], [`registration_item`], [`response_item`],
-//!   [`aggregation_item`], [`generic_alert`]; and back [`read_generic_alert`],
+//!   [`aggregation_item`], [`image_ready_item`], [`generic_alert`]; and back [`read_generic_alert`],
 //!   [`read_response_item`].
 //!
 //! Form decoders read one pass under `limits.max_size` (bytes) and `limits.max_elements`
@@ -29,6 +30,7 @@ use syncml::{Alert, AlertCode, Command, Data, Item, Limits, Location, Meta};
 use crate::Error;
 use crate::alert::AlertType;
 use crate::fanout::Aggregate;
+use crate::image::{ImageState, Sha256Hex};
 use crate::inventory::{
     Address, DevInfoSummary, DeviceRecord, Kind, MAX_ADDRESS_LEN, Presence, Protocol,
 };
@@ -222,6 +224,106 @@ fn server_id(v: String) -> Result<String, Error> {
     Ok(v)
 }
 
+/// Longest local URI an `imageready` payload may carry, bytes.
+pub const MAX_IMAGE_URI: usize = 2048;
+
+/// The Data of an `imageready` item (docs/gateway.md §10, GwMO-DCIS-001, B.8): the image entry
+/// `id` is stored (`state=ready`) and served at `uri`, or its download failed (`state=failed`,
+/// `code` the SyncML status, e.g. 420 when it did not fit the quota).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReady {
+    /// `id`: the entry's node name (`Images/<x>`).
+    pub id: String,
+    /// `sha256`: the verified digest.
+    pub sha256: Sha256Hex,
+    /// `size`: bytes stored (0 when failed before any).
+    pub size: u64,
+    /// `uri`: where End Devices fetch it (empty when failed).
+    pub uri: String,
+    /// `state`: `ready` (the default when absent) or `failed`.
+    pub state: ImageState,
+    /// `code`: the failure's SyncML status (failed only).
+    pub code: Option<u16>,
+}
+
+impl ImageReady {
+    /// The form-urlencoded text.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let size = self.size.to_string();
+        let code = self.code.map(|c| c.to_string());
+        encode_pairs([
+            ("id", Some(self.id.as_str())),
+            ("sha256", Some(self.sha256.as_str())),
+            ("size", Some(size.as_str())),
+            ("uri", Some(self.uri.as_str())),
+            ("state", Some(self.state.as_str())),
+            ("code", code.as_deref()),
+        ])
+    }
+
+    /// Reads an `imageready` Data.
+    ///
+    /// # Errors
+    /// The form errors; [`Error::FormMissingKey`] for `id` or `sha256`;
+    /// [`Error::FormInvalidValue`] for a bad entry name, digest, size, state, code or a URI
+    /// longer than [`MAX_IMAGE_URI`].
+    pub fn decode(text: &str, limits: &Limits) -> Result<ImageReady, Error> {
+        let mut id = None;
+        let mut sha = None;
+        let mut size = None;
+        let mut uri = None;
+        let mut state = None;
+        let mut code = None;
+        let mut fields = Fields::new(text, limits)?;
+        while let Some(f) = fields.next_field()? {
+            let offset = f.offset;
+            let invalid = move |key: &'static str, reason: &'static str| Error::FormInvalidValue {
+                key,
+                offset,
+                reason,
+            };
+            match f.key.as_str() {
+                "id" => f.once("id", &mut id, |v| {
+                    if crate::image::valid_entry_name(&v) {
+                        Ok(v)
+                    } else {
+                        Err(invalid("id", "not an image entry name"))
+                    }
+                })?,
+                "sha256" => f.once("sha256", &mut sha, |v| Sha256Hex::parse(&v))?,
+                "size" => f.once("size", &mut size, |v| {
+                    v.parse::<u64>()
+                        .map_err(|_| invalid("size", "not a number of bytes"))
+                })?,
+                "uri" => f.once("uri", &mut uri, |v| {
+                    if v.len() > MAX_IMAGE_URI || v.chars().any(char::is_control) {
+                        Err(invalid("uri", "too long or control characters"))
+                    } else {
+                        Ok(v)
+                    }
+                })?,
+                "state" => f.once("state", &mut state, |v| ImageState::parse(&v))?,
+                "code" => f.once("code", &mut code, |v| {
+                    v.parse::<u16>()
+                        .ok()
+                        .filter(|c| (100..1000).contains(c))
+                        .ok_or_else(|| invalid("code", "not a status code"))
+                })?,
+                _ => {}
+            }
+        }
+        Ok(ImageReady {
+            id: id.ok_or(Error::FormMissingKey { key: "id" })?,
+            sha256: sha.ok_or(Error::FormMissingKey { key: "sha256" })?,
+            size: size.unwrap_or(0),
+            uri: uri.unwrap_or_default(),
+            state: state.unwrap_or(ImageState::Ready),
+            code,
+        })
+    }
+}
+
 // ----- fragments -------------------------------------------------------------------------
 
 /// `commands` as an XML fragment, the `Data` of `Operations/<op>/Commands` (`Format` `xml`) or
@@ -380,6 +482,18 @@ pub fn read_transparent_item(item: &Item) -> Option<(String, Vec<String>)> {
     Some((op.to_owned(), ids))
 }
 
+/// The item of an `imageready` alert: `Source` the image entry
+/// (`./GwMO/ImageInventory/Images/<x>`), `Format` `chr`, `Data` [`ImageReady::encode`].
+#[must_use]
+pub fn image_ready_item(ready: &ImageReady) -> Item {
+    Item {
+        source: Some(Location::uri(crate::image::image_uri(&ready.id))),
+        meta: meta(Some(AlertType::ImageReady), "chr"),
+        data: Some(Data::Text(ready.encode())),
+        ..Item::default()
+    }
+}
+
 /// One target's response read from an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceResponse {
@@ -402,7 +516,9 @@ pub enum AlertPayload {
     Response(DeviceResponse),
     /// `resultaggregation`.
     Aggregate(Box<Aggregate>),
-    /// Another GwMO type (`imageready`, `BootstrappedDMSList`, `AssociatedGateway`): the
+    /// `imageready`.
+    ImageReady(ImageReady),
+    /// Another GwMO type (`BootstrappedDMSList`, `AssociatedGateway`): the
     /// item as it came.
     Other(AlertType, Box<Item>),
 }
@@ -514,6 +630,9 @@ pub fn read_generic_alert(alert: &Alert, limits: &Limits) -> Result<Vec<AlertPay
             AlertType::ResultAggregation => AlertPayload::Aggregate(Box::new(
                 Aggregate::decode(item_text(index, item)?, limits).map_err(e)?,
             )),
+            AlertType::ImageReady => AlertPayload::ImageReady(
+                ImageReady::decode(item_text(index, item)?, limits).map_err(e)?,
+            ),
             other => AlertPayload::Other(other, Box::new(item.clone())),
         });
     }
@@ -706,6 +825,55 @@ mod tests {
             panic!()
         };
         assert_eq!(read_generic_alert(a, &l).unwrap(), read);
+    }
+
+    /// GwMO-DCIS-001 / B.8: the imageready item names the entry and carries where the image
+    /// is served; a failed download carries its status.
+    #[test]
+    fn gwmo_dcis_001_image_ready_round_trip() {
+        let l = Limits::default();
+        let sha = Sha256Hex::parse(&"ab".repeat(32)).unwrap();
+        let ready = ImageReady {
+            id: "fw-2".into(),
+            sha256: sha.clone(),
+            size: 10_485_760,
+            uri: "http://10.0.0.1:8090/images/abab?t=x&y".into(),
+            state: ImageState::Ready,
+            code: None,
+        };
+        let text = ready.encode();
+        assert!(text.starts_with("id=fw-2&sha256=abab"), "{text}");
+        assert_eq!(ImageReady::decode(&text, &l), Ok(ready.clone()));
+        let item = image_ready_item(&ready);
+        assert_eq!(
+            item.source.as_ref().unwrap().loc_uri,
+            "./GwMO/ImageInventory/Images/fw-2"
+        );
+        let alert = generic_alert("1", Some("d7".into()), vec![item]);
+        assert_eq!(
+            read_generic_alert(&alert, &l).unwrap(),
+            vec![AlertPayload::ImageReady(ready)]
+        );
+        let failed = ImageReady::decode(
+            &format!("id=a&sha256={sha}&state=failed&code=420&extra=1"),
+            &l,
+        )
+        .unwrap();
+        assert_eq!(
+            (failed.state, failed.code, failed.size),
+            (ImageState::Failed, Some(420), 0)
+        );
+        for bad in [
+            "sha256=00",
+            "id=a",
+            "id=a/b&sha256=".to_owned().as_str(),
+            &format!("id=a&sha256={sha}&size=-1"),
+            &format!("id=a&sha256={sha}&code=99"),
+            &format!("id=a&sha256={sha}&state=gone"),
+            &format!("id=a&id=b&sha256={sha}"),
+        ] {
+            assert!(ImageReady::decode(bad, &l).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -185,3 +185,40 @@ proptest! {
         }
     }
 }
+
+fn image_ready() -> impl Strategy<Value = gwmo::payload::ImageReady> {
+    use gwmo::image::{ImageState, Sha256Hex};
+    (
+        "[A-Za-z0-9_.-]{1,64}".prop_filter("entry name", |s| s != "." && s != ".."),
+        proptest::array::uniform32(any::<u8>()),
+        any::<u64>(),
+        "[ -~é]{0,40}",
+        pick(&ImageState::ALL),
+        proptest::option::of(100u16..1000),
+    )
+        .prop_map(
+            |(id, sha, size, uri, state, code)| gwmo::payload::ImageReady {
+                id,
+                sha256: Sha256Hex::from_bytes(&sha),
+                size,
+                uri,
+                state,
+                code,
+            },
+        )
+}
+
+proptest! {
+    /// GwMO-DCIS-001: every imageready payload round-trips.
+    #[test]
+    fn gwmo_dcis_001_image_ready_round_trips(r in image_ready()) {
+        let text = r.encode();
+        prop_assert_eq!(gwmo::payload::ImageReady::decode(&text, &Limits::default()), Ok(r));
+    }
+
+    /// No text makes the imageready decoder panic.
+    #[test]
+    fn image_ready_decode_is_total(text in "[ -~%&=]{0,200}") {
+        let _ = gwmo::payload::ImageReady::decode(&text, &Limits::default());
+    }
+}

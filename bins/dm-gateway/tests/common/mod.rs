@@ -60,6 +60,7 @@ impl Setup {
             db: format!("sqlite:{}", dir.path().join("dm.db").display()),
             api_token: TOKEN.into(),
             server_id: "dmserver".into(),
+            images_dir: Some(dir.path().join("server-images")),
             ..dm_server::Config::default()
         })
         .await

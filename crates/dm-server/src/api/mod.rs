@@ -6,7 +6,7 @@
 mod devices;
 mod events;
 mod fanouts;
-mod fields;
+pub(crate) mod fields;
 mod gateways;
 mod groups;
 mod jobs;
@@ -65,6 +65,28 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/events", get(events::list))
+        .route(
+            "/images",
+            post(crate::images::upload)
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .get(crate::images::list),
+        )
+        .route(
+            "/gateways/{id}/images",
+            post(crate::images::push).get(crate::images::gateway_list),
+        )
+        .route(
+            "/gateways/{id}/images/{node}",
+            axum::routing::delete(crate::images::remove),
+        )
+        .route(
+            "/gateways/{id}/images/{node}/disable",
+            post(crate::images::disable),
+        )
+        .route(
+            "/gateways/{id}/images/{node}/enable",
+            post(crate::images::enable),
+        )
         .fallback(|| async { Failure::new(StatusCode::NOT_FOUND, "no such API route") })
         .layer(axum::middleware::from_fn_with_state(state, require_token))
 }

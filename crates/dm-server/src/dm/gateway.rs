@@ -151,6 +151,8 @@ pub(crate) struct GatewayAlert {
     pub(crate) responses: Vec<DeviceResponse>,
     /// `resultaggregation` items (GwMO-FORA-002): a fanout's progress or consolidated response.
     pub(crate) aggregates: Vec<gwmo::fanout::Aggregate>,
+    /// `imageready` items (GwMO-DCIS-001, B.8).
+    pub(crate) images: Vec<gwmo::payload::ImageReady>,
 }
 
 fn link_mode(m: Mode) -> LinkMode {
@@ -214,6 +216,7 @@ pub(crate) fn read_alert(alert: &Alert, limits: &Limits) -> GatewayAlert {
                     out.responses.push(r);
                 }
                 AlertPayload::Aggregate(a) => out.aggregates.push(*a),
+                AlertPayload::ImageReady(r) => out.images.push(r),
                 _ => {}
             }
         }

@@ -138,6 +138,27 @@ impl DmBackend {
                 aggregate: Box::new(aggregate),
             });
         }
+        for image in read.images {
+            // GwMO-DCIS-001 / B.8: the gateway stored (or failed) an image the server gave it.
+            let known = dm_store::ImageStore::report_gateway_image(
+                &self.store,
+                &session.device_id,
+                &image.id,
+                image.state.as_str(),
+                (!image.uri.is_empty()).then_some(image.uri.as_str()),
+                image.code.map(i64::from),
+                crate::state::now_ms(),
+            )
+            .await
+            .map_err(dm_host::Error::backend)?;
+            tracing::info!(
+                gateway = %dm_host::log::Untrusted(&session.device_id),
+                image = %image.id,
+                state = %image.state,
+                known,
+                "gateway reported an image"
+            );
+        }
         for response in read.responses {
             let Some(id) = gateway::job_of_operation(&response.op) else {
                 continue;

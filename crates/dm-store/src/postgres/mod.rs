@@ -121,6 +121,13 @@ async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+/// The image tables ([`crate::image::ImageStore`]), expanded for this backend.
+mod image_ops {
+    use super::PgStore;
+
+    impl_image_store!(PgStore, sqlx::postgres::PgRow);
+}
+
 /// The shared [`crate::Store`] implementation, expanded for this backend.
 mod ops {
     use super::PgStore;

@@ -162,8 +162,33 @@ CREATE INDEX fanouts_gateway ON fanouts (gateway_id, id);
 CREATE INDEX fanouts_state ON fanouts (state, id);
 "#;
 
+/// Version 5: images the server gives out (docs/gateway.md §10, GwMO-DCIS-001, B.8): the
+/// uploaded images (their bytes are files named by digest in the images directory) and the
+/// image entries created on each gateway, with the state its `imageready` alert reported.
+const V5: &str = r#"
+CREATE TABLE images (
+    sha256     TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    size       BIGINT NOT NULL,
+    name       TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE gateway_images (
+    gateway_id TEXT COLLATE "C" NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    node       TEXT NOT NULL,
+    sha256     TEXT NOT NULL REFERENCES images (sha256),
+    state      TEXT NOT NULL,
+    local_uri  TEXT,
+    enabled    BIGINT NOT NULL,
+    job_id     BIGINT,
+    code       BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (gateway_id, node)
+);
+"#;
+
 /// All scripts, oldest first.
-pub(crate) static MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
+pub(crate) static MIGRATIONS: [&str; 5] = [V1, V2, V3, V4, V5];
 
 /// Takes queued jobs of a device; `SKIP LOCKED` keeps concurrent sessions (or server nodes)
 /// from taking the same job or waiting on each other.

@@ -290,6 +290,13 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
     Ok(())
 }
 
+/// The image tables ([`crate::image::ImageStore`]), expanded for this backend.
+mod image_ops {
+    use super::SqliteStore;
+
+    impl_image_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+}
+
 /// The shared [`crate::Store`] implementation, expanded for this backend.
 mod ops {
     use super::SqliteStore;

@@ -169,8 +169,33 @@ CREATE INDEX fanouts_gateway ON fanouts (gateway_id, id);
 CREATE INDEX fanouts_state ON fanouts (state, id);
 "#;
 
+/// Version 5: images the server gives out (docs/gateway.md §10, GwMO-DCIS-001, B.8): the
+/// uploaded images (their bytes are files named by digest in the images directory) and the
+/// image entries created on each gateway, with the state its `imageready` alert reported.
+const V5: &str = r#"
+CREATE TABLE images (
+    sha256     TEXT NOT NULL PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE gateway_images (
+    gateway_id TEXT NOT NULL REFERENCES devices (device_id) ON DELETE CASCADE,
+    node       TEXT NOT NULL,
+    sha256     TEXT NOT NULL REFERENCES images (sha256),
+    state      TEXT NOT NULL,
+    local_uri  TEXT,
+    enabled    INTEGER NOT NULL,
+    job_id     INTEGER,
+    code       INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (gateway_id, node)
+);
+"#;
+
 /// All scripts, oldest first.
-pub(crate) static MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
+pub(crate) static MIGRATIONS: [&str; 5] = [V1, V2, V3, V4, V5];
 
 /// Takes queued jobs of a device: the single SQLite writer connection serialises this. (For
 /// the shared direct path; the server's takes are batched in `group_commit.rs`.)
