@@ -452,6 +452,10 @@ pub(crate) async fn run(
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PACKAGE0))
         .with_state(fleet.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // The 202 goes out at once (no Nagle delay on the gateway's notification connections).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
