@@ -49,7 +49,7 @@ pub(crate) const EXEC_NODE: &str = "./Ext/Sim/Reboot";
 /// devices.
 #[must_use]
 pub(crate) fn every(index: usize, every: usize) -> bool {
-    every > 0 && (index + 1) % every == 0
+    every > 0 && (index + 1).is_multiple_of(every)
 }
 
 /// The notification URL of device `index` on a listener bound to `addr`.
@@ -633,14 +633,18 @@ mod tests {
 
     #[test]
     fn failing_devices_answer_every_command_and_child() {
-        let mut get = syncml::ItemCmd::default();
-        get.cmd_id = "2".to_owned();
-        let mut seq = syncml::Container::default();
-        seq.cmd_id = "3".to_owned();
-        seq.commands = vec![Command::Get(syncml::ItemCmd {
-            cmd_id: "4".to_owned(),
+        let get = syncml::ItemCmd {
+            cmd_id: "2".to_owned(),
             ..syncml::ItemCmd::default()
-        })];
+        };
+        let seq = syncml::Container {
+            cmd_id: "3".to_owned(),
+            commands: vec![Command::Get(syncml::ItemCmd {
+                cmd_id: "4".to_owned(),
+                ..syncml::ItemCmd::default()
+            })],
+            ..syncml::Container::default()
+        };
         let mut out = Vec::new();
         for c in [Command::Get(get), Command::Sequence(seq)] {
             fail_statuses(&c, "1", StatusCode::COMMAND_FAILED, &mut out);
@@ -667,7 +671,21 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:4000".parse().expect("address");
         assert_eq!(notify_url(a, 7), "http://127.0.0.1:4000/n/7");
         let alert = registration_alert(notify_url(a, 7), 60).expect("alert");
-        let text = format!("{alert:?}");
-        assert!(text.contains("mode=proxy"), "{text}");
+        let item = alert.items().first().expect("one item");
+        assert_eq!(item.alert_type, "x-oma-gwmo:deviceregistration:1.0");
+        let syncml::Data::Text(text) = &item.data else {
+            panic!("text data expected: {:?}", item.data);
+        };
+        let r =
+            gwmo::payload::RegistrationRequest::decode(text.as_str(), &syncml::Limits::default())
+                .expect("a registration");
+        assert_eq!(r.mode, Some(gwmo::mode::Mode::Proxy));
+        assert_eq!(
+            r.addresses,
+            vec![gwmo::inventory::Address::Http(
+                "http://127.0.0.1:4000/n/7".to_owned()
+            )]
+        );
+        assert_eq!(r.lease, Some(Duration::from_secs(60)));
     }
 }
