@@ -4,6 +4,8 @@
 //! dm-sim --server URL --devices N [--sessions M] [--concurrency C] [--wbxml]
 //!        [--api-token T [--job] [--provision-only]] [--auth md5|basic|hmac] [--server-id ID]
 //!        [--prefix P] [--baseline [--baseline-bytes B]] [--threads T] [--json] [--retry-shed]
+//! dm-sim --server GATEWAY_URL --devices N --listen ADDR [--fail-every K] [--silent-every K]
+//!        [--slow-ms MS] [--duration SECS] [--lease SECS] [--concurrency C] ...
 //! ```
 //!
 //! Each virtual device has its own management tree (dm-tree: DevInfo, DevDetail, DMAcc) and its
@@ -29,6 +31,15 @@
 //! sets the simulator's own worker threads (default 1: on a small machine the simulator's CPU
 //! competes with the server's).
 //!
+//! `--listen ADDR` is the listening mode (module `listen`): the devices are Proxy-mode End
+//! Devices of the DM gateway at `--server`. Each registers once (a session carrying the
+//! Device Registration Alert with `mode=proxy` and its notification URL
+//! `http://ADDR/n/<index>`, one HTTP listener for all of them), one line is printed when all
+//! are registered, and then every verified Package 0 the gateway POSTs opens a session with
+//! it, answered from the device's tree (or with 500 / not at all / late: `--fail-every`,
+//! `--silent-every`, `--slow-ms`), C sessions in flight at most, until SIGINT/SIGTERM or
+//! `--duration`; the counters are printed at the end.
+//!
 //! `--server` is the server's base URL (`http://HOST:PORT`); the DM endpoint is `URL/dm` and the
 //! API `URL/api/v1`. A URL ending in `/dm` is taken as the DM endpoint itself.
 
@@ -44,6 +55,8 @@ use dm_tree::{AccessType, Format, NewNode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Mutex;
+
+mod listen;
 
 /// The leaf each virtual device has for the benchmark job's Replace.
 const COUNTER_NODE: &str = "./Ext/Sim/Counter";
@@ -122,6 +135,28 @@ struct Args {
     /// the timed phases, from /proc/PID/stat.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Listening mode: the devices are Proxy-mode End Devices of the gateway at --server; one
+    /// HTTP listener on this address takes every device's Package 0 (`POST /n/<index>`). Each
+    /// device registers (Device Registration Alert, mode=proxy, its notification URL), then
+    /// answers the gateway's notifications until SIGINT/SIGTERM or --duration.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Listening mode: every K-th device (index i with (i + 1) % K == 0) answers each command
+    /// with 500.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    fail_every: usize,
+    /// Listening mode: every K-th device ignores its notifications.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    silent_every: usize,
+    /// Listening mode: every device waits this long before answering the gateway's commands.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    slow_ms: u64,
+    /// Listening mode: stop after this many seconds of listening (default: at SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<u64>,
+    /// Listening mode: the lease the devices ask for in their registration, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    lease: u64,
 }
 
 /// CPU time (user + system) of a process from /proc/PID/stat, in seconds (USER_HZ = 100).
@@ -601,9 +636,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
         device
             .tree_mut()
             .insert(COUNTER_NODE, counter, dm_tree::Timestamp(0))?;
-        devices.push(Arc::new(Mutex::new(device)));
+        if args.listen.is_some() {
+            listen::add_exec_node(device.tree_mut())?;
+        }
+        devices.push(device);
     }
-    let devices = Arc::new(devices);
+    if let Some(addr) = args.listen {
+        let ok = listen::run(args.clone(), addr, http, devices).await?;
+        if !ok {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    let devices: Arc<Vec<_>> = Arc::new(
+        devices
+            .into_iter()
+            .map(|d| Arc::new(Mutex::new(d)))
+            .collect(),
+    );
 
     let total = (args.devices * args.sessions) as u64;
     let bar = progress(total, "sessions");
