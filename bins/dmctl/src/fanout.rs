@@ -270,7 +270,7 @@ fn print_table(f: &Value) {
         f.get("created_at").and_then(Value::as_i64),
         f.get("completed_at").and_then(Value::as_i64),
     ) {
-        (Some(a), Some(b)) => format!(" in {:.1} s", (b - a) as f64 / 1000.0),
+        (Some(a), Some(b)) => format!(" in {} ms", b - a),
         _ => String::new(),
     };
     println!(

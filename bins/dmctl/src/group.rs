@@ -140,7 +140,7 @@ fn print(groups: &[Value]) {
             ]
         })
         .collect();
-    output::table(&["GROUP", "MEMBERS", "EXPLICIT", "MATCH", "SYNC"], &rows);
+    output::table(&["GROUP", "EXPLICIT", "IDS", "MATCH", "SYNC"], &rows);
 }
 
 /// Runs a `dmctl group` subcommand.
