@@ -124,10 +124,14 @@ async fn reopen_does_not_remigrate() {
     h.finish().await;
 }
 
-/// Takes a database at version 3 back to the shape versions 1 and 2 gave it, with the data of
+/// Takes a database at the newest version back to the shape versions 1 and 2 gave it, with the data of
 /// `v2_delta.sql` (PostgreSQL literals).
 const TO_VERSION_2: &str = r#"
-DELETE FROM dm_schema WHERE version = 3;
+DELETE FROM dm_schema WHERE version >= 3;
+DROP TABLE gateway_images;
+DROP TABLE images;
+DROP TABLE fanouts;
+DROP TABLE gateway_groups;
 DROP TABLE device_links;
 ALTER TABLE devices DROP COLUMN kind;
 ALTER TABLE devices ADD COLUMN gateway_id TEXT, ADD COLUMN gateway_mode TEXT;
