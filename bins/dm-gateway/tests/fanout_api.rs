@@ -99,21 +99,7 @@ async fn gwmo_fora_001_002_group_fanout_through_the_api_proxy_and_transparent() 
         let file = s.path(&format!("{id}.bin"));
         spawn_agent(proxy_device(id, s.south, "dev-secret", Some(port), &file)).await;
     }
-    let mut mute = dm_client::Agent::new(proxy_device(
-        "IMEI:mute",
-        s.south,
-        "dev-secret",
-        None,
-        &s.path("mute.bin"),
-    ))
-    .await
-    .unwrap();
-    assert!(
-        mute.run_session(dm_client::Trigger::Client)
-            .await
-            .unwrap()
-            .completed()
-    );
+    common::register_silent(&s, "IMEI:mute").await;
     spawn_agent(transparent_device(&s, "IMEI:t1", t1)).await;
     // The gateway reports the devices (its inventory alerts): wait until the server links
     // IMEI:t1 in Transparent mode behind it.

@@ -49,21 +49,7 @@ async fn proxied_get_unknown_target_and_timeout() {
     .unwrap();
     tokio::spawn(agent.run(std::future::pending()));
     // IMEI:mute registers once and then never answers again (nothing listens on its port).
-    let mut mute = dm_client::Agent::new(proxy_device(
-        "IMEI:mute",
-        s.south,
-        "dev-secret",
-        None,
-        &s.path("mute.bin"),
-    ))
-    .await
-    .unwrap();
-    assert!(
-        mute.run_session(dm_client::Trigger::Client)
-            .await
-            .unwrap()
-            .completed()
-    );
+    common::register_silent(&s, "IMEI:mute").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Y: answered within the wait, in the same session: 200 with the device's response.

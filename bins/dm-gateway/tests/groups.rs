@@ -64,21 +64,7 @@ async fn gwmo_group_001_002_fora_001_002_fanout_to_a_mixed_group() {
         spawn_agent(proxy_device(id, s.south, "dev-secret", Some(port), &file)).await;
     }
     // IMEI:mute registers once, then never answers (nothing listens on its port).
-    let mut mute = dm_client::Agent::new(proxy_device(
-        "IMEI:mute",
-        s.south,
-        "dev-secret",
-        None,
-        &s.path("mute.bin"),
-    ))
-    .await
-    .unwrap();
-    assert!(
-        mute.run_session(dm_client::Trigger::Client)
-            .await
-            .unwrap()
-            .completed()
-    );
+    common::register_silent(&s, "IMEI:mute").await;
     // IMEI:park registers in Proxy mode with a 1 s lease: it turns detached.
     assert!(
         register(s.south, "IMEI:park", Mode::Proxy, 1)
@@ -225,21 +211,7 @@ async fn gwmo_fora_002_pages_prompt_completion_and_cancel() {
         &s.path("on.bin"),
     ))
     .await;
-    let mut mute = dm_client::Agent::new(proxy_device(
-        "IMEI:mute",
-        s.south,
-        "dev-secret",
-        None,
-        &s.path("mute.bin"),
-    ))
-    .await
-    .unwrap();
-    assert!(
-        mute.run_session(dm_client::Trigger::Client)
-            .await
-            .unwrap()
-            .completed()
-    );
+    common::register_silent(&s, "IMEI:mute").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // 150 targets: one real device and 149 unknown ones.

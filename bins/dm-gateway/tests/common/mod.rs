@@ -371,3 +371,23 @@ pub async fn wait_aggregate(s: &Setup, prefix: &str) -> gwmo::fanout::Aggregate 
     gwmo::fanout::Aggregate::decode(e["data"].as_str().unwrap(), &syncml::Limits::default())
         .unwrap()
 }
+
+/// Runs one Proxy-mode session for `id` (so the gateway knows it) from a device that then
+/// never answers again: nothing listens for its notifications.
+pub async fn register_silent(s: &Setup, id: &str) {
+    let mut dev = dm_client::Agent::new(proxy_device(
+        id,
+        s.south,
+        "dev-secret",
+        None,
+        &s.path(&format!("{id}.silent.bin")),
+    ))
+    .await
+    .unwrap();
+    assert!(
+        dev.run_session(dm_client::Trigger::Client)
+            .await
+            .unwrap()
+            .completed()
+    );
+}
